@@ -44,13 +44,11 @@ impl ParseFailure {
         Self { error, is_request, headers }
     }
 
-    /// True when an answer can be sent: a request with enough headers to route a response.
+    /// True when an answer can be sent: a request with a Via line. Whatever
+    /// of From, To, Call-ID and CSeq exists is copied into it; when the Via
+    /// itself is unreadable the transport answers the packet's source.
     pub fn answerable(&self) -> bool {
-        self.is_request == Some(true)
-            && self.headers.get(&HeaderName::VIA).is_some_and(|v| crate::scan::split_commas(v).first().is_some_and(|v| Via::parse(v).is_ok()))
-            && [HeaderName::FROM, HeaderName::TO, HeaderName::CALL_ID, HeaderName::CSEQ]
-                .iter()
-                .all(|h| self.headers.get(h).is_some())
+        self.is_request == Some(true) && self.headers.get(&HeaderName::VIA).is_some()
     }
 
     /// The response to send back, if the failure is answerable.

@@ -14,7 +14,7 @@ use std::fmt;
 
 /// A header name. Known names are compared and printed in their canonical
 /// form; compact forms (RFC 3261 §7.3.3 and extensions) are expanded.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Eq)]
 pub struct HeaderName(std::borrow::Cow<'static, str>);
 
 macro_rules! known_headers {
@@ -118,6 +118,12 @@ impl HeaderName {
         ]
         .iter()
         .any(|h| self == h)
+    }
+}
+
+impl PartialEq for HeaderName {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.eq_ignore_ascii_case(&other.0)
     }
 }
 
