@@ -1,1 +1,213 @@
-//! Transports placeholder.
+//! The tokio edge: UDP and TCP sockets. It moves bytes, frames streams,
+//! parses, stamps `received`/`rport`, and enforces per-source limits; every
+//! protocol decision is the core's. TLS will be another [`TransportKind`]
+//! with its own accept loop feeding the same [`Inbound`] channel.
+
+mod limits;
+mod routing;
+mod tcp;
+
+pub use limits::{RateLimiter, SourceLimits};
+pub use routing::{response_target, stamp_received};
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+use crate::message::Message;
+use crate::parse::{parse_bytes, ParseFailure, ParseLimits};
+use crate::transaction::{Peer, Transmit, TransportKind};
+
+/// Transport settings.
+#[derive(Debug, Clone)]
+pub struct TransportConfig {
+    /// UDP listen address (`None`: no UDP).
+    pub udp: Option<SocketAddr>,
+    /// TCP listen address (`None`: no TCP).
+    pub tcp: Option<SocketAddr>,
+    /// Parser limits (message size).
+    pub limits: ParseLimits,
+    /// TCP connections idle this long are closed.
+    pub tcp_idle: Duration,
+    /// Most TCP connections from one IP.
+    pub max_tcp_per_ip: usize,
+    /// Most TCP connections in all.
+    pub max_tcp_total: usize,
+    /// Per-source message rate.
+    pub source_limits: SourceLimits,
+    /// Depth of the queue towards the core; beyond it messages are dropped.
+    pub inbound_queue: usize,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        Self {
+            udp: Some(([0, 0, 0, 0], 5060).into()),
+            tcp: Some(([0, 0, 0, 0], 5060).into()),
+            limits: ParseLimits::default(),
+            tcp_idle: Duration::from_secs(300),
+            max_tcp_per_ip: 64,
+            max_tcp_total: 10_000,
+            source_limits: SourceLimits::default(),
+            inbound_queue: 16_384,
+        }
+    }
+}
+
+/// A message (or a failure to parse one) delivered to the core.
+#[derive(Debug)]
+pub struct Inbound {
+    /// Who sent it, over what.
+    pub peer: Peer,
+    /// The parsed message; requests already carry `received`/`rport`.
+    pub message: Result<Message, ParseFailure>,
+}
+
+/// Counters kept by the transports.
+#[derive(Debug, Default)]
+pub struct TransportStats {
+    /// Datagrams and frames received.
+    pub received: AtomicU64,
+    /// Messages that failed to parse.
+    pub malformed: AtomicU64,
+    /// Messages refused by the per-source rate limit.
+    pub rate_limited: AtomicU64,
+    /// Messages dropped because the core's queue was full.
+    pub queue_full: AtomicU64,
+    /// TCP connections refused by the connection limits.
+    pub tcp_refused: AtomicU64,
+    /// TCP connections closed because they were idle.
+    pub tcp_idle_closed: AtomicU64,
+    /// TCP connections closed for a framing error (oversized, bad Content-Length).
+    pub tcp_frame_errors: AtomicU64,
+}
+
+pub(crate) struct Shared {
+    pub(crate) config: TransportConfig,
+    pub(crate) inbound: mpsc::Sender<Inbound>,
+    pub(crate) limiter: Mutex<RateLimiter>,
+    pub(crate) stats: TransportStats,
+    pub(crate) tcp: tcp::Registry,
+}
+
+impl Shared {
+    /// Parses and hands a message to the core, within the source's budget.
+    pub(crate) fn deliver(&self, peer: Peer, bytes: bytes::Bytes) {
+        self.stats.received.fetch_add(1, Ordering::Relaxed);
+        let admitted = self
+            .limiter
+            .lock()
+            .map(|mut l| l.admit(peer.addr.ip(), Instant::now()))
+            .unwrap_or(true);
+        if !admitted {
+            self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let mut message = parse_bytes(bytes, &self.config.limits);
+        match &mut message {
+            Ok(Message::Request(r)) => stamp_received(r, peer.addr),
+            Ok(Message::Response(_)) => {}
+            Err(_) => {
+                self.stats.malformed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if self.inbound.try_send(Inbound { peer, message }).is_err() {
+            self.stats.queue_full.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A cloneable handle to the running transports.
+#[derive(Clone)]
+pub struct Transports {
+    udp: Option<Arc<UdpSocket>>,
+    tcp_local: Option<SocketAddr>,
+    shared: Arc<Shared>,
+}
+
+impl Transports {
+    /// Binds the configured sockets and starts receiving. Messages arrive on
+    /// the returned channel.
+    pub async fn start(config: TransportConfig) -> std::io::Result<(Self, mpsc::Receiver<Inbound>)> {
+        let (tx, rx) = mpsc::channel(config.inbound_queue.max(1));
+        let shared = Arc::new(Shared {
+            limiter: Mutex::new(RateLimiter::new(config.source_limits)),
+            inbound: tx,
+            stats: TransportStats::default(),
+            tcp: tcp::Registry::default(),
+            config: config.clone(),
+        });
+        let udp = match config.udp {
+            Some(addr) => {
+                let sock = Arc::new(UdpSocket::bind(addr).await?);
+                tokio::spawn(udp_loop(sock.clone(), shared.clone()));
+                Some(sock)
+            }
+            None => None,
+        };
+        let tcp_local = match config.tcp {
+            Some(addr) => Some(tcp::listen(addr, shared.clone()).await?),
+            None => None,
+        };
+        Ok((Self { udp, tcp_local, shared }, rx))
+    }
+
+    /// The bound UDP address.
+    pub fn udp_addr(&self) -> Option<SocketAddr> {
+        self.udp.as_ref().and_then(|s| s.local_addr().ok())
+    }
+
+    /// The bound TCP address.
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp_local
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &TransportStats {
+        &self.shared.stats
+    }
+
+    /// Open TCP connections.
+    pub fn tcp_connections(&self) -> usize {
+        self.shared.tcp.len()
+    }
+
+    /// Sends a message. Over TCP an existing connection to the peer is reused,
+    /// else one is opened.
+    pub async fn send(&self, t: Transmit) -> std::io::Result<()> {
+        match t.peer.transport {
+            TransportKind::Udp => {
+                let sock = self.udp.as_ref().ok_or_else(|| std::io::Error::other("UDP is not enabled"))?;
+                sock.send_to(&t.data, t.peer.addr).await.map(|_| ())
+            }
+            TransportKind::Tcp => tcp::send(&self.shared, t.peer.addr, t.data).await,
+            TransportKind::Tls => Err(std::io::Error::other("TLS is not enabled")),
+        }
+    }
+}
+
+async fn udp_loop(sock: Arc<UdpSocket>, shared: Arc<Shared>) {
+    // Room for the largest datagram, so an oversized one is read whole and
+    // can still be answered with 513.
+    let mut buf = vec![0u8; 65_536.max(shared.config.limits.max_message + 1)];
+    loop {
+        match sock.recv_from(&mut buf).await {
+            Ok((n, from)) => {
+                let data = &buf[..n];
+                if data.iter().all(|b| matches!(b, b'\r' | b'\n' | 0)) {
+                    continue; // keep-alive
+                }
+                let peer = Peer { transport: TransportKind::Udp, addr: from };
+                shared.deliver(peer, bytes::Bytes::copy_from_slice(data));
+            }
+            Err(e) => {
+                // ICMP port unreachable surfaces here on Linux: not fatal.
+                tracing::debug!(error = %e, "udp receive error");
+            }
+        }
+    }
+}

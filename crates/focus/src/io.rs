@@ -1,0 +1,36 @@
+//! The focus driver: it feeds the core from the transports and the clock,
+//! and sends what the core emits. No protocol decisions here.
+
+use std::time::Instant;
+
+use sip::transport::{Inbound, Transports};
+use tokio::sync::mpsc;
+
+use crate::Focus;
+
+/// Runs the focus until `shutdown` resolves.
+pub async fn run(mut focus: Focus, transports: Transports, mut inbound: mpsc::Receiver<Inbound>, shutdown: impl std::future::Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        let deadline = focus.poll_timeout();
+        let sleep = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = &mut shutdown => break,
+            msg = inbound.recv() => match msg {
+                Some(m) => focus.handle_message(Instant::now(), m.peer, m.message),
+                None => break,
+            },
+            _ = sleep => focus.handle_timeout(Instant::now()),
+        }
+        while let Some(t) = focus.poll_transmit() {
+            if let Err(e) = transports.send(t.clone()).await {
+                tracing::debug!(peer = %t.peer.addr, error = %e, "send failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Shared helpers for the end-to-end tests: start the real `confab` binary
+//! on free loopback ports, and a minimal SIP test client over UDP and TCP.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `confab` process, killed on drop.
+pub struct Server {
+    child: Child,
+    pub sip: SocketAddr,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port free for both UDP and TCP on 127.0.0.1.
+pub fn free_port() -> u16 {
+    loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+impl Server {
+    /// Starts the binary with extra flags and waits until it answers OPTIONS.
+    pub fn start(extra: &[&str]) -> Self {
+        let port = free_port();
+        let sip: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_confab"))
+            .arg("--sip-listen")
+            .arg(sip.to_string())
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start confab");
+        let server = Self { child, sip };
+        let client = UdpClient::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            client.send(&options(&client, sip, "probe"), sip);
+            if client.recv_timeout(Duration::from_millis(200)).is_some() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "confab did not start");
+        }
+        server
+    }
+}
+
+/// A UDP SIP client.
+pub struct UdpClient {
+    pub sock: UdpSocket,
+}
+
+impl UdpClient {
+    pub fn new() -> Self {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        Self { sock }
+    }
+    pub fn addr(&self) -> SocketAddr {
+        self.sock.local_addr().unwrap()
+    }
+    pub fn send(&self, msg: &[u8], to: SocketAddr) {
+        self.sock.send_to(msg, to).unwrap();
+    }
+    pub fn recv_timeout(&self, t: Duration) -> Option<String> {
+        self.sock.set_read_timeout(Some(t)).unwrap();
+        let mut buf = vec![0u8; 70000];
+        match self.sock.recv_from(&mut buf) {
+            Ok((n, _)) => Some(String::from_utf8_lossy(&buf[..n]).into_owned()),
+            Err(_) => None,
+        }
+    }
+    /// Receives until a response with a final status arrives; returns all.
+    pub fn responses_until_final(&self, t: Duration) -> Vec<String> {
+        let mut out = Vec::new();
+        let deadline = Instant::now() + t;
+        while Instant::now() < deadline {
+            if let Some(m) = self.recv_timeout(Duration::from_millis(100)) {
+                let fin = status(&m) >= 200;
+                out.push(m);
+                if fin {
+                    break;
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A request from `client`'s address, with a unique branch and Call-ID.
+pub fn request(method: &str, from: SocketAddr, to: SocketAddr, id: &str, extra: &str) -> Vec<u8> {
+    format!(
+        "{method} sip:room@{to} SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bK-{id};rport\r\n\
+         From: <sip:tester@{from}>;tag=t-{id}\r\nTo: <sip:room@{to}>\r\nCall-ID: {id}@test\r\n\
+         CSeq: 1 {method}\r\nMax-Forwards: 70\r\n{extra}Content-Length: 0\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+pub fn options(client: &UdpClient, to: SocketAddr, id: &str) -> Vec<u8> {
+    request("OPTIONS", client.addr(), to, id, "")
+}
+
+/// The status code of a response ("SIP/2.0 200 OK").
+pub fn status(msg: &str) -> u16 {
+    msg.strip_prefix("SIP/2.0 ").and_then(|r| r.get(..3)).and_then(|c| c.parse().ok()).unwrap_or(0)
+}
+
+/// A header's value (first line, case-insensitive name).
+pub fn header<'a>(msg: &'a str, name: &str) -> Option<&'a str> {
+    msg.split("\r\n").find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// A TCP connection to the server.
+pub struct TcpClient {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl TcpClient {
+    pub fn connect(to: SocketAddr) -> Self {
+        let stream = TcpStream::connect(to).unwrap();
+        Self { stream, buf: Vec::new() }
+    }
+    pub fn addr(&self) -> SocketAddr {
+        self.stream.local_addr().unwrap()
+    }
+    pub fn send(&mut self, data: &[u8]) {
+        self.stream.write_all(data).unwrap();
+    }
+    /// Reads one whole message (framed by Content-Length), or None on close/timeout.
+    pub fn recv(&mut self, t: Duration) -> Option<String> {
+        self.stream.set_read_timeout(Some(t)).unwrap();
+        loop {
+            if let Some(end) = find(&self.buf, b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
+                let cl: usize = header(&head, "Content-Length").and_then(|v| v.parse().ok()).unwrap_or(0);
+                if self.buf.len() >= end + 4 + cl {
+                    let msg: Vec<u8> = self.buf.drain(..end + 4 + cl).collect();
+                    return Some(String::from_utf8_lossy(&msg).into_owned());
+                }
+            }
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+    /// True once the server has closed the connection.
+    pub fn closed_within(&mut self, t: Duration) -> bool {
+        self.stream.set_read_timeout(Some(t)).unwrap();
+        let mut chunk = [0u8; 64];
+        matches!(self.stream.read(&mut chunk), Ok(0))
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
