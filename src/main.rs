@@ -50,7 +50,10 @@ async fn main() -> anyhow::Result<()> {
     let transport_config = TransportConfig {
         udp: Some(args.sip_listen),
         tcp: (!args.no_tcp).then_some(args.sip_listen),
-        limits: ParseLimits { max_message: args.max_message, ..ParseLimits::default() },
+        limits: ParseLimits {
+            max_message: args.max_message,
+            ..ParseLimits::default()
+        },
         tcp_idle: Duration::from_secs(args.tcp_idle_secs),
         max_tcp_per_ip: args.max_tcp_per_ip,
         source_limits: SourceLimits {

@@ -34,7 +34,11 @@ fn retransmitted_request_gets_the_same_answer() {
     let first = c.recv_timeout(WAIT).unwrap();
     c.send(&m, s.sip);
     let second = c.recv_timeout(WAIT).unwrap();
-    assert_eq!(header(&first, "To"), header(&second, "To"), "same transaction, same tag");
+    assert_eq!(
+        header(&first, "To"),
+        header(&second, "To"),
+        "same transaction, same tag"
+    );
 }
 
 #[test]
@@ -92,16 +96,23 @@ fn invite_gets_trying_then_480_and_ack_stops_retransmission() {
 fn malformed_requests_get_400_with_a_reason_and_505() {
     let s = Server::start(&[]);
     let c = UdpClient::new();
-    let bad_cseq = String::from_utf8(request("OPTIONS", c.addr(), s.sip, "bad1", "")).unwrap().replace("CSeq: 1 OPTIONS", "CSeq: 1 INVITE");
+    let bad_cseq = String::from_utf8(request("OPTIONS", c.addr(), s.sip, "bad1", ""))
+        .unwrap()
+        .replace("CSeq: 1 OPTIONS", "CSeq: 1 INVITE");
     c.send(bad_cseq.as_bytes(), s.sip);
     let r = c.recv_timeout(WAIT).unwrap();
     assert_eq!(status(&r), 400);
     assert!(r.lines().next().unwrap().contains("CSeq"), "{r}");
-    let v7 = String::from_utf8(request("OPTIONS", c.addr(), s.sip, "bad2", "")).unwrap().replace(" SIP/2.0\r\nVia", " SIP/7.0\r\nVia");
+    let v7 = String::from_utf8(request("OPTIONS", c.addr(), s.sip, "bad2", ""))
+        .unwrap()
+        .replace(" SIP/2.0\r\nVia", " SIP/7.0\r\nVia");
     c.send(v7.as_bytes(), s.sip);
     assert_eq!(status(&c.recv_timeout(WAIT).unwrap()), 505);
     // A response nobody asked for and a response with a bad status are dropped.
-    c.send(b"SIP/2.0 4294967301 better not\r\nVia: SIP/2.0/UDP 1.2.3.4;branch=z9hG4bKq\r\n\r\n", s.sip);
+    c.send(
+        b"SIP/2.0 4294967301 better not\r\nVia: SIP/2.0/UDP 1.2.3.4;branch=z9hG4bKq\r\n\r\n",
+        s.sip,
+    );
     assert!(c.recv_timeout(Duration::from_millis(300)).is_none());
 }
 
@@ -127,7 +138,11 @@ fn tcp_reuses_the_connection_and_frames_fragments() {
     let s = Server::start(&[]);
     let mut t = TcpClient::connect(s.sip);
     let local = t.addr();
-    let mk = |id: &str| String::from_utf8(request("OPTIONS", local, s.sip, id, "")).unwrap().replace("SIP/2.0/UDP", "SIP/2.0/TCP");
+    let mk = |id: &str| {
+        String::from_utf8(request("OPTIONS", local, s.sip, id, ""))
+            .unwrap()
+            .replace("SIP/2.0/UDP", "SIP/2.0/TCP")
+    };
     let two = format!("{}{}", mk("tcp1"), mk("tcp2"));
     // Two requests in arbitrary fragments on one connection.
     for chunk in two.as_bytes().chunks(37) {
@@ -148,7 +163,10 @@ fn tcp_bad_content_length_closes_the_connection_and_idle_ones_close() {
     t.send(b"OPTIONS sip:x@y SIP/2.0\r\nContent-Length: -5\r\n\r\n");
     assert!(t.closed_within(WAIT));
     let mut idle = TcpClient::connect(s.sip);
-    assert!(idle.closed_within(Duration::from_secs(4)), "idle connection closed after 1 s");
+    assert!(
+        idle.closed_within(Duration::from_secs(4)),
+        "idle connection closed after 1 s"
+    );
 }
 
 #[test]
@@ -157,9 +175,14 @@ fn tcp_connection_limit_per_source() {
     let mut conns: Vec<TcpClient> = (0..3).map(|_| TcpClient::connect(s.sip)).collect();
     std::thread::sleep(Duration::from_millis(200));
     let mut extra = TcpClient::connect(s.sip);
-    assert!(extra.closed_within(WAIT), "a fourth connection from one IP is refused");
+    assert!(
+        extra.closed_within(WAIT),
+        "a fourth connection from one IP is refused"
+    );
     let local = conns[0].addr();
-    let m = String::from_utf8(request("OPTIONS", local, s.sip, "lim", "")).unwrap().replace("SIP/2.0/UDP", "SIP/2.0/TCP");
+    let m = String::from_utf8(request("OPTIONS", local, s.sip, "lim", ""))
+        .unwrap()
+        .replace("SIP/2.0/UDP", "SIP/2.0/TCP");
     conns[0].send(m.as_bytes());
     assert_eq!(status(&conns[0].recv(WAIT).unwrap()), 200);
 }
@@ -174,7 +197,9 @@ fn garbage_flood_leaves_the_server_healthy() {
         x ^= x >> 7;
         x ^= x << 17;
         let len = (x % 1400) as usize + 1;
-        let junk: Vec<u8> = (0..len).map(|j| (x.rotate_left(j as u32 % 64) & 0xff) as u8).collect();
+        let junk: Vec<u8> = (0..len)
+            .map(|j| (x.rotate_left(j as u32 % 64) & 0xff) as u8)
+            .collect();
         flooder.send(&junk, s.sip);
         if i % 500 == 0 {
             flooder.send(b"INVITE sip:x SIP/2.0\r\nVia: garbage\r\n\r\n", s.sip);
@@ -188,5 +213,8 @@ fn garbage_flood_leaves_the_server_healthy() {
         c.send(&probe, s.sip);
         c.recv_timeout(Duration::from_millis(500))
     });
-    assert_eq!(status(&answer.expect("server answers after the flood")), 200);
+    assert_eq!(
+        status(&answer.expect("server answers after the flood")),
+        200
+    );
 }

@@ -116,7 +116,10 @@ pub fn options(client: &UdpClient, to: SocketAddr, id: &str) -> Vec<u8> {
 
 /// The status code of a response ("SIP/2.0 200 OK").
 pub fn status(msg: &str) -> u16 {
-    msg.strip_prefix("SIP/2.0 ").and_then(|r| r.get(..3)).and_then(|c| c.parse().ok()).unwrap_or(0)
+    msg.strip_prefix("SIP/2.0 ")
+        .and_then(|r| r.get(..3))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
 }
 
 /// A header's value (first line, case-insensitive name).
@@ -136,7 +139,10 @@ pub struct TcpClient {
 impl TcpClient {
     pub fn connect(to: SocketAddr) -> Self {
         let stream = TcpStream::connect(to).unwrap();
-        Self { stream, buf: Vec::new() }
+        Self {
+            stream,
+            buf: Vec::new(),
+        }
     }
     pub fn addr(&self) -> SocketAddr {
         self.stream.local_addr().unwrap()
@@ -150,7 +156,9 @@ impl TcpClient {
         loop {
             if let Some(end) = find(&self.buf, b"\r\n\r\n") {
                 let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
-                let cl: usize = header(&head, "Content-Length").and_then(|v| v.parse().ok()).unwrap_or(0);
+                let cl: usize = header(&head, "Content-Length")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
                 if self.buf.len() >= end + 4 + cl {
                     let msg: Vec<u8> = self.buf.drain(..end + 4 + cl).collect();
                     return Some(String::from_utf8_lossy(&msg).into_owned());

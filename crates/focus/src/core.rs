@@ -27,7 +27,9 @@ pub struct FocusConfig {
 impl Default for FocusConfig {
     fn default() -> Self {
         Self {
-            allow: ["INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "SUBSCRIBE"].map(String::from).to_vec(),
+            allow: ["INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "SUBSCRIBE"]
+                .map(String::from)
+                .to_vec(),
             accept: vec!["application/sdp".into()],
             supported: Vec::new(),
             server: format!("confab/{}", env!("CARGO_PKG_VERSION")),
@@ -62,7 +64,12 @@ pub struct Focus {
 impl Focus {
     /// A focus whose tags and branches come from an RNG seeded with `seed`.
     pub fn new(config: FocusConfig, seed: u64) -> Self {
-        Self { layer: TransactionLayer::new(config.timers), config, rng: StdRng::seed_from_u64(seed), stats: FocusStats::default() }
+        Self {
+            layer: TransactionLayer::new(config.timers),
+            config,
+            rng: StdRng::seed_from_u64(seed),
+            stats: FocusStats::default(),
+        }
     }
 
     /// Counters.
@@ -71,7 +78,12 @@ impl Focus {
     }
 
     /// Feeds one received message (or the parser's failure to read one).
-    pub fn handle_message(&mut self, now: Instant, peer: Peer, message: Result<Message, ParseFailure>) {
+    pub fn handle_message(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        message: Result<Message, ParseFailure>,
+    ) {
         match message {
             Ok(Message::Request(req)) => {
                 let target = response_target(&req, peer);
@@ -81,7 +93,8 @@ impl Focus {
             Err(failure) => match failure.response() {
                 Some(mut resp) => {
                     tracing::debug!(%peer.addr, status = failure.error.status, reason = %failure.error.reason, "malformed request");
-                    resp.headers.push(HeaderName::SERVER, self.config.server.clone());
+                    resp.headers
+                        .push(HeaderName::SERVER, self.config.server.clone());
                     self.stats.malformed_answered += 1;
                     self.layer.send_stateless(peer, resp.to_bytes());
                 }
@@ -120,18 +133,24 @@ impl Focus {
                                 // Not reached while every INVITE is answered at once;
                                 // kept so a CANCEL is always answered correctly.
                                 let to_tag = self.new_tag();
-                                let _ = self.layer.respond(now, tx, Response::to_request(&request, 200, "OK", Some(&to_tag)));
+                                let _ = self.layer.respond(
+                                    now,
+                                    tx,
+                                    Response::to_request(&request, 200, "OK", Some(&to_tag)),
+                                );
                                 continue;
                             }
                         }
                     }
                     let a = answer(&self.config, &request);
                     let to_tag = self.new_tag();
-                    let mut resp = Response::to_request(&request, a.status, &a.reason, Some(&to_tag));
+                    let mut resp =
+                        Response::to_request(&request, a.status, &a.reason, Some(&to_tag));
                     for (n, v) in a.headers {
                         resp.headers.push(n, v);
                     }
-                    resp.headers.push(HeaderName::SERVER, self.config.server.clone());
+                    resp.headers
+                        .push(HeaderName::SERVER, self.config.server.clone());
                     self.stats.answered += 1;
                     if let Err(e) = self.layer.respond(now, tx, resp) {
                         tracing::warn!(error = %e, "could not respond");

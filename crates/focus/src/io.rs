@@ -9,7 +9,12 @@ use tokio::sync::mpsc;
 use crate::Focus;
 
 /// Runs the focus until `shutdown` resolves.
-pub async fn run(mut focus: Focus, transports: Transports, mut inbound: mpsc::Receiver<Inbound>, shutdown: impl std::future::Future<Output = ()>) {
+pub async fn run(
+    mut focus: Focus,
+    transports: Transports,
+    mut inbound: mpsc::Receiver<Inbound>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
     tokio::pin!(shutdown);
     loop {
         let deadline = focus.poll_timeout();

@@ -16,7 +16,11 @@ pub(crate) struct Answer {
 
 impl Answer {
     fn new(status: u16, reason: impl Into<String>) -> Self {
-        Self { status, reason: reason.into(), headers: Vec::new() }
+        Self {
+            status,
+            reason: reason.into(),
+            headers: Vec::new(),
+        }
     }
     fn with(mut self, name: HeaderName, value: impl Into<String>) -> Self {
         self.headers.push((name, value.into()));
@@ -28,14 +32,22 @@ impl Answer {
 fn known_not_allowed(m: &Method) -> bool {
     matches!(
         m,
-        Method::Register | Method::Publish | Method::Notify | Method::Refer | Method::Message | Method::Info | Method::Prack | Method::Update
+        Method::Register
+            | Method::Publish
+            | Method::Notify
+            | Method::Refer
+            | Method::Message
+            | Method::Info
+            | Method::Prack
+            | Method::Update
     )
 }
 
 pub(crate) fn answer(config: &FocusConfig, req: &Request) -> Answer {
     let allow = config.allow.join(", ");
     if let Method::Extension(name) = &req.method {
-        return Answer::new(501, format!("Method {name} Not Implemented")).with(HeaderName::ALLOW, allow);
+        return Answer::new(501, format!("Method {name} Not Implemented"))
+            .with(HeaderName::ALLOW, allow);
     }
     if known_not_allowed(&req.method) {
         return Answer::new(405, "Method Not Allowed").with(HeaderName::ALLOW, allow);
@@ -51,7 +63,8 @@ pub(crate) fn answer(config: &FocusConfig, req: &Request) -> Answer {
         .filter(|tag| !config.supported.iter().any(|s| s.eq_ignore_ascii_case(tag)))
         .collect();
     if !unsupported.is_empty() && req.method != Method::Cancel {
-        return Answer::new(420, "Bad Extension").with(HeaderName::UNSUPPORTED, unsupported.join(", "));
+        return Answer::new(420, "Bad Extension")
+            .with(HeaderName::UNSUPPORTED, unsupported.join(", "));
     }
     match req.method {
         Method::Options => Answer::new(200, "OK")
@@ -59,7 +72,10 @@ pub(crate) fn answer(config: &FocusConfig, req: &Request) -> Answer {
             .with(HeaderName::ACCEPT, config.accept.join(", "))
             .with(HeaderName::SUPPORTED, config.supported.join(", ")),
         Method::Invite => Answer::new(480, "Temporarily Unavailable: rooms are not open yet"),
-        Method::Subscribe => Answer::new(480, "Temporarily Unavailable: conference state is not published yet"),
+        Method::Subscribe => Answer::new(
+            480,
+            "Temporarily Unavailable: conference state is not published yet",
+        ),
         Method::Bye => Answer::new(481, "Call Does Not Exist"),
         Method::Cancel => Answer::new(481, "Transaction Does Not Exist"),
         _ => Answer::new(501, "Not Implemented").with(HeaderName::ALLOW, allow),
@@ -76,7 +92,9 @@ mod tests {
             "{method} sip:room@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\n\
              To: <sip:room@127.0.0.1>\r\nCall-ID: c\r\nCSeq: 1 {method}\r\n{extra}\r\n"
         );
-        let Ok(Message::Request(r)) = parse_message(t.as_bytes(), &ParseLimits::default()) else { panic!() };
+        let Ok(Message::Request(r)) = parse_message(t.as_bytes(), &ParseLimits::default()) else {
+            panic!()
+        };
         r
     }
 
@@ -84,14 +102,26 @@ mod tests {
     fn decisions() {
         let c = FocusConfig::default();
         assert_eq!(answer(&c, &req("OPTIONS", "")).status, 200);
-        assert_eq!(answer(&c, &req("OPTIONS", "Max-Forwards: 0\r\n")).status, 200);
-        assert_eq!(answer(&c, &req("INVITE", "Max-Forwards: 0\r\n")).status, 483);
+        assert_eq!(
+            answer(&c, &req("OPTIONS", "Max-Forwards: 0\r\n")).status,
+            200
+        );
+        assert_eq!(
+            answer(&c, &req("INVITE", "Max-Forwards: 0\r\n")).status,
+            483
+        );
         assert_eq!(answer(&c, &req("FOO", "")).status, 501);
         assert_eq!(answer(&c, &req("REGISTER", "")).status, 405);
         let a = answer(&c, &req("OPTIONS", "Require: nothing, 100rel\r\n"));
         assert_eq!(a.status, 420);
-        assert_eq!(a.headers[0], (HeaderName::UNSUPPORTED, "nothing, 100rel".into()));
+        assert_eq!(
+            a.headers[0],
+            (HeaderName::UNSUPPORTED, "nothing, 100rel".into())
+        );
         assert_eq!(answer(&c, &req("INVITE", "")).status, 480);
-        assert_eq!(answer(&c, &req("SUBSCRIBE", "Event: conference\r\n")).status, 480);
+        assert_eq!(
+            answer(&c, &req("SUBSCRIBE", "Event: conference\r\n")).status,
+            480
+        );
     }
 }

@@ -17,12 +17,18 @@ pub struct ParseError {
 impl ParseError {
     /// A 400 Bad Request with the given reason.
     pub fn bad(reason: impl Into<String>) -> Self {
-        Self { status: 400, reason: reason.into() }
+        Self {
+            status: 400,
+            reason: reason.into(),
+        }
     }
 
     /// An error answered with a specific status.
     pub fn with_status(status: u16, reason: impl Into<String>) -> Self {
-        Self { status, reason: reason.into() }
+        Self {
+            status,
+            reason: reason.into(),
+        }
     }
 }
 

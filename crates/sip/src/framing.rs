@@ -17,7 +17,10 @@ pub struct StreamFramer {
 impl StreamFramer {
     /// A framer refusing messages larger than `max_message` bytes.
     pub fn new(max_message: usize) -> Self {
-        Self { buf: BytesMut::new(), max_message }
+        Self {
+            buf: BytesMut::new(),
+            max_message,
+        }
     }
 
     /// Appends received bytes.
@@ -34,24 +37,36 @@ impl StreamFramer {
     /// an error the stream cannot be resynchronised and should be closed.
     pub fn next_frame(&mut self) -> Option<Result<Bytes, FrameError>> {
         // RFC 5626 keep-alives (CRLF) between messages are skipped.
-        let skip = self.buf.iter().take_while(|b| **b == b'\r' || **b == b'\n').count();
+        let skip = self
+            .buf
+            .iter()
+            .take_while(|b| **b == b'\r' || **b == b'\n')
+            .count();
         let _ = self.buf.split_to(skip);
         if self.buf.is_empty() {
             return None;
         }
         let Some((head_end, body_start)) = find_head_end(&self.buf) else {
             if self.buf.len() > self.max_message {
-                return Some(Err(FrameError::TooLarge { limit: self.max_message }));
+                return Some(Err(FrameError::TooLarge {
+                    limit: self.max_message,
+                }));
             }
             return None;
         };
         let head = match std::str::from_utf8(&self.buf[..head_end]) {
             Ok(h) => h,
-            Err(_) => return Some(Err(FrameError::Malformed("header block is not UTF-8".into()))),
+            Err(_) => {
+                return Some(Err(FrameError::Malformed(
+                    "header block is not UTF-8".into(),
+                )))
+            }
         };
         let mut content_length = None;
         for line in head.split('\n') {
-            let Some((name, value)) = line.split_once(':') else { continue };
+            let Some((name, value)) = line.split_once(':') else {
+                continue;
+            };
             if line.starts_with([' ', '\t']) {
                 continue;
             }
@@ -70,7 +85,9 @@ impl StreamFramer {
         // On a stream Content-Length is mandatory (§18.3); treat absence as an empty body.
         let total = body_start + content_length.unwrap_or(0);
         if total > self.max_message {
-            return Some(Err(FrameError::TooLarge { limit: self.max_message }));
+            return Some(Err(FrameError::TooLarge {
+                limit: self.max_message,
+            }));
         }
         if self.buf.len() < total {
             return None;
@@ -104,12 +121,21 @@ mod tests {
     fn limits() {
         let mut f = StreamFramer::new(40);
         f.push(MSG);
-        assert_eq!(f.next_frame(), Some(Err(FrameError::TooLarge { limit: 40 })));
+        assert_eq!(
+            f.next_frame(),
+            Some(Err(FrameError::TooLarge { limit: 40 }))
+        );
         let mut f = StreamFramer::new(1000);
         f.push(b"OPTIONS sip:x SIP/2.0\r\nContent-Length: -1\r\n\r\n");
-        assert!(matches!(f.next_frame(), Some(Err(FrameError::Malformed(_)))));
+        assert!(matches!(
+            f.next_frame(),
+            Some(Err(FrameError::Malformed(_)))
+        ));
         let mut f = StreamFramer::new(100);
         f.push(&[b'A'; 101]);
-        assert!(matches!(f.next_frame(), Some(Err(FrameError::TooLarge { .. }))));
+        assert!(matches!(
+            f.next_frame(),
+            Some(Err(FrameError::TooLarge { .. }))
+        ));
     }
 }

@@ -4,7 +4,10 @@ use std::fmt;
 
 use bytes::Bytes;
 
-use crate::header::{CSeq, Contact, EventHeader, HeaderName, Headers, NameAddr, SessionExpires, SubscriptionState, Via};
+use crate::header::{
+    CSeq, Contact, EventHeader, HeaderName, Headers, NameAddr, SessionExpires, SubscriptionState,
+    Via,
+};
 use crate::method::Method;
 use crate::uri::Uri;
 
@@ -67,19 +70,25 @@ impl Message {
 impl Headers {
     /// The topmost Via.
     pub fn top_via(&self) -> Option<Via> {
-        self.values(&HeaderName::VIA).next().and_then(|v| Via::parse(v).ok())
+        self.values(&HeaderName::VIA)
+            .next()
+            .and_then(|v| Via::parse(v).ok())
     }
     /// All Vias, top first.
     pub fn vias(&self) -> Vec<Via> {
-        self.values(&HeaderName::VIA).filter_map(|v| Via::parse(v).ok()).collect()
+        self.values(&HeaderName::VIA)
+            .filter_map(|v| Via::parse(v).ok())
+            .collect()
     }
     /// From.
     pub fn from(&self) -> Option<NameAddr> {
-        self.get(&HeaderName::FROM).and_then(|v| NameAddr::parse(v).ok())
+        self.get(&HeaderName::FROM)
+            .and_then(|v| NameAddr::parse(v).ok())
     }
     /// To.
     pub fn to(&self) -> Option<NameAddr> {
-        self.get(&HeaderName::TO).and_then(|v| NameAddr::parse(v).ok())
+        self.get(&HeaderName::TO)
+            .and_then(|v| NameAddr::parse(v).ok())
     }
     /// Call-ID.
     pub fn call_id(&self) -> Option<&str> {
@@ -87,63 +96,88 @@ impl Headers {
     }
     /// CSeq.
     pub fn cseq(&self) -> Option<CSeq> {
-        self.get(&HeaderName::CSEQ).and_then(|v| CSeq::parse(v).ok())
+        self.get(&HeaderName::CSEQ)
+            .and_then(|v| CSeq::parse(v).ok())
     }
     /// Max-Forwards.
     pub fn max_forwards(&self) -> Option<u8> {
-        self.get(&HeaderName::MAX_FORWARDS).and_then(|v| v.trim().parse().ok())
+        self.get(&HeaderName::MAX_FORWARDS)
+            .and_then(|v| v.trim().parse().ok())
     }
     /// Contact elements.
     pub fn contacts(&self) -> Vec<Contact> {
-        self.values(&HeaderName::CONTACT).filter_map(|v| Contact::parse(v).ok()).collect()
+        self.values(&HeaderName::CONTACT)
+            .filter_map(|v| Contact::parse(v).ok())
+            .collect()
     }
     /// Route set (Route or Record-Route), in order.
     pub fn routes(&self, name: &HeaderName) -> Vec<NameAddr> {
-        self.values(name).filter_map(|v| NameAddr::parse(v).ok()).collect()
+        self.values(name)
+            .filter_map(|v| NameAddr::parse(v).ok())
+            .collect()
     }
     /// Expires.
     pub fn expires(&self) -> Option<u32> {
-        self.get(&HeaderName::EXPIRES).and_then(|v| v.trim().parse().ok())
+        self.get(&HeaderName::EXPIRES)
+            .and_then(|v| v.trim().parse().ok())
     }
     /// Min-Expires.
     pub fn min_expires(&self) -> Option<u32> {
-        self.get(&HeaderName::MIN_EXPIRES).and_then(|v| v.trim().parse().ok())
+        self.get(&HeaderName::MIN_EXPIRES)
+            .and_then(|v| v.trim().parse().ok())
     }
     /// Content-Type, lower-cased, without parameters.
     pub fn content_type(&self) -> Option<String> {
-        self.get(&HeaderName::CONTENT_TYPE)
-            .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        self.get(&HeaderName::CONTENT_TYPE).map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
     }
     /// Event.
     pub fn event(&self) -> Option<EventHeader> {
-        self.get(&HeaderName::EVENT).and_then(|v| EventHeader::parse(v).ok())
+        self.get(&HeaderName::EVENT)
+            .and_then(|v| EventHeader::parse(v).ok())
     }
     /// Subscription-State.
     pub fn subscription_state(&self) -> Option<SubscriptionState> {
-        self.get(&HeaderName::SUBSCRIPTION_STATE).and_then(|v| SubscriptionState::parse(v).ok())
+        self.get(&HeaderName::SUBSCRIPTION_STATE)
+            .and_then(|v| SubscriptionState::parse(v).ok())
     }
     /// Session-Expires.
     pub fn session_expires(&self) -> Option<SessionExpires> {
-        self.get(&HeaderName::SESSION_EXPIRES).and_then(|v| SessionExpires::parse(v).ok())
+        self.get(&HeaderName::SESSION_EXPIRES)
+            .and_then(|v| SessionExpires::parse(v).ok())
     }
     /// Min-SE.
     pub fn min_se(&self) -> Option<u32> {
-        self.get(&HeaderName::MIN_SE).and_then(|v| SessionExpires::parse(v).ok()).map(|s| s.interval)
+        self.get(&HeaderName::MIN_SE)
+            .and_then(|v| SessionExpires::parse(v).ok())
+            .map(|s| s.interval)
     }
     /// Refer-To.
     pub fn refer_to(&self) -> Option<NameAddr> {
-        self.get(&HeaderName::REFER_TO).and_then(|v| NameAddr::parse(v).ok())
+        self.get(&HeaderName::REFER_TO)
+            .and_then(|v| NameAddr::parse(v).ok())
     }
     /// Referred-By.
     pub fn referred_by(&self) -> Option<NameAddr> {
-        self.get(&HeaderName::REFERRED_BY).and_then(|v| NameAddr::parse(v).ok())
+        self.get(&HeaderName::REFERRED_BY)
+            .and_then(|v| NameAddr::parse(v).ok())
     }
 }
 
 impl Request {
     /// A request with no headers and no body.
     pub fn new(method: Method, uri: Uri) -> Self {
-        Self { method, uri, headers: Headers::new(), body: Bytes::new() }
+        Self {
+            method,
+            uri,
+            headers: Headers::new(),
+            body: Bytes::new(),
+        }
     }
 
     /// Prints the request. Content-Length always matches the body.
@@ -168,12 +202,19 @@ impl Response {
         for v in h.get_all(&HeaderName::VIA) {
             headers.push(HeaderName::VIA, v);
         }
-        for name in [HeaderName::FROM, HeaderName::TO, HeaderName::CALL_ID, HeaderName::CSEQ] {
+        for name in [
+            HeaderName::FROM,
+            HeaderName::TO,
+            HeaderName::CALL_ID,
+            HeaderName::CSEQ,
+        ] {
             if let Some(v) = h.get(&name) {
                 let mut v = v.to_owned();
                 if name == HeaderName::TO {
                     if let Some(tag) = to_tag {
-                        let has_tag = NameAddr::parse(&v).map(|t| t.tag().is_some()).unwrap_or(true);
+                        let has_tag = NameAddr::parse(&v)
+                            .map(|t| t.tag().is_some())
+                            .unwrap_or(true);
                         if !has_tag && status != 100 {
                             v.push_str(";tag=");
                             v.push_str(tag);
@@ -183,7 +224,12 @@ impl Response {
                 headers.push(name, v);
             }
         }
-        Self { status, reason: reason.to_owned(), headers, body: Bytes::new() }
+        Self {
+            status,
+            reason: reason.to_owned(),
+            headers,
+            body: Bytes::new(),
+        }
     }
 
     /// Prints the response.
@@ -200,7 +246,10 @@ impl Response {
 }
 
 fn write_rest(out: &mut Vec<u8>, headers: &Headers, body: &[u8]) {
-    for h in headers.iter().filter(|h| h.name != HeaderName::CONTENT_LENGTH) {
+    for h in headers
+        .iter()
+        .filter(|h| h.name != HeaderName::CONTENT_LENGTH)
+    {
         out.extend_from_slice(h.name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(h.value.as_bytes());

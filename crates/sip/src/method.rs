@@ -60,7 +60,12 @@ impl Method {
             "UPDATE" => Method::Update,
             "PUBLISH" => Method::Publish,
             other if is_token(other) => Method::Extension(other.to_owned()),
-            other => return Err(ParseError::bad(format!("bad method {:?}", crate::scan::truncate(other)))),
+            other => {
+                return Err(ParseError::bad(format!(
+                    "bad method {:?}",
+                    crate::scan::truncate(other)
+                )))
+            }
         })
     }
 

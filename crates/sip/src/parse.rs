@@ -6,7 +6,10 @@
 use bytes::Bytes;
 
 use crate::error::ParseError;
-use crate::header::{typed::parse_u32_pub as parse_u32, CSeq, Contact, EventHeader, HeaderName, Headers, NameAddr, Via};
+use crate::header::{
+    typed::parse_u32_pub as parse_u32, CSeq, Contact, EventHeader, HeaderName, Headers, NameAddr,
+    Via,
+};
 use crate::message::{Message, Request, Response};
 use crate::method::Method;
 use crate::scan::{is_token, is_ws, truncate};
@@ -23,7 +26,10 @@ pub struct ParseLimits {
 
 impl Default for ParseLimits {
     fn default() -> Self {
-        Self { max_message: 64 * 1024, max_headers: 256 }
+        Self {
+            max_message: 64 * 1024,
+            max_headers: 256,
+        }
     }
 }
 
@@ -41,7 +47,11 @@ pub struct ParseFailure {
 
 impl ParseFailure {
     fn new(error: ParseError, is_request: Option<bool>, headers: Headers) -> Self {
-        Self { error, is_request, headers }
+        Self {
+            error,
+            is_request,
+            headers,
+        }
     }
 
     /// True when an answer can be sent: a request with a Via line. Whatever
@@ -56,9 +66,11 @@ impl ParseFailure {
         if !self.answerable() {
             return None;
         }
-        let mut r = Response::from_headers(&self.headers, self.error.status, &self.error.reason, None);
+        let mut r =
+            Response::from_headers(&self.headers, self.error.status, &self.error.reason, None);
         if self.error.status == 505 {
-            r.headers.push(HeaderName::new("Supported-Version"), "SIP/2.0");
+            r.headers
+                .push(HeaderName::new("Supported-Version"), "SIP/2.0");
         }
         Some(r)
     }
@@ -78,21 +90,38 @@ pub fn parse_message(buf: &[u8], limits: &ParseLimits) -> Result<Message, ParseF
 
 /// Like [`parse_message`] but takes ownership, so the body is a slice of `buf`.
 pub fn parse_bytes(buf: Bytes, limits: &ParseLimits) -> Result<Message, ParseFailure> {
-    let (head_end, body_start) = find_head_end(&buf)
-        .ok_or_else(|| ParseFailure::new(ParseError::bad("no empty line after the headers"), None, Headers::new()))?;
-    let head = std::str::from_utf8(&buf[..head_end])
-        .map_err(|_| ParseFailure::new(ParseError::bad("header block is not UTF-8"), None, Headers::new()))?;
+    let (head_end, body_start) = find_head_end(&buf).ok_or_else(|| {
+        ParseFailure::new(
+            ParseError::bad("no empty line after the headers"),
+            None,
+            Headers::new(),
+        )
+    })?;
+    let head = std::str::from_utf8(&buf[..head_end]).map_err(|_| {
+        ParseFailure::new(
+            ParseError::bad("header block is not UTF-8"),
+            None,
+            Headers::new(),
+        )
+    })?;
     let head = head.trim_start_matches(['\r', '\n']);
     let mut lines = unfold(head);
     if lines.is_empty() {
-        return Err(ParseFailure::new(ParseError::bad("empty message"), None, Headers::new()));
+        return Err(ParseFailure::new(
+            ParseError::bad("empty message"),
+            None,
+            Headers::new(),
+        ));
     }
     let start = lines.remove(0);
     let looks_request = !start.starts_with("SIP/");
     let mut headers = Headers::new();
     let mut header_err = None;
     if lines.len() > limits.max_headers {
-        header_err = Some(ParseError::with_status(513, format!("more than {} header lines", limits.max_headers)));
+        header_err = Some(ParseError::with_status(
+            513,
+            format!("more than {} header lines", limits.max_headers),
+        ));
     }
     for line in lines.iter().take(limits.max_headers) {
         match split_header(line) {
@@ -102,10 +131,19 @@ pub fn parse_bytes(buf: Bytes, limits: &ParseLimits) -> Result<Message, ParseFai
             }
         }
     }
-    let fail = |e: ParseError, headers: &Headers| ParseFailure::new(e, Some(looks_request), headers.clone());
+    let fail = |e: ParseError, headers: &Headers| {
+        ParseFailure::new(e, Some(looks_request), headers.clone())
+    };
     if buf.len() > limits.max_message {
         return Err(fail(
-            ParseError::with_status(513, format!("message of {} bytes exceeds the {} byte limit", buf.len(), limits.max_message)),
+            ParseError::with_status(
+                513,
+                format!(
+                    "message of {} bytes exceeds the {} byte limit",
+                    buf.len(),
+                    limits.max_message
+                ),
+            ),
             &headers,
         ));
     }
@@ -121,24 +159,41 @@ pub fn parse_bytes(buf: Bytes, limits: &ParseLimits) -> Result<Message, ParseFai
             let n = parse_u32(v, "Content-Length").map_err(|e| fail(e, &headers))? as usize;
             if n > available {
                 return Err(fail(
-                    ParseError::bad(format!("Content-Length {n} is larger than the {available} bytes of body received")),
+                    ParseError::bad(format!(
+                        "Content-Length {n} is larger than the {available} bytes of body received"
+                    )),
                     &headers,
                 ));
             }
             n
         }
-        _ => return Err(fail(ParseError::bad("multiple Content-Length headers"), &headers)),
+        _ => {
+            return Err(fail(
+                ParseError::bad("multiple Content-Length headers"),
+                &headers,
+            ))
+        }
     };
     let body = buf.slice(body_start..body_start + body_len);
     match start {
         StartLine::Request(method, uri) => {
             let uri = uri.map_err(|e| fail(e, &headers))?;
             validate_request(&method, &uri, &headers).map_err(|e| fail(e, &headers))?;
-            Ok(Message::Request(Request { method, uri, headers, body }))
+            Ok(Message::Request(Request {
+                method,
+                uri,
+                headers,
+                body,
+            }))
         }
         StartLine::Response(status, reason) => {
             validate_common(&headers).map_err(|e| fail(e, &headers))?;
-            Ok(Message::Response(Response { status, reason, headers, body }))
+            Ok(Message::Response(Response {
+                status,
+                reason,
+                headers,
+                body,
+            }))
         }
     }
 }
@@ -186,7 +241,10 @@ fn split_header(line: &str) -> Result<(&str, &str), ParseError> {
         .ok_or_else(|| ParseError::bad(format!("header line {:?} has no colon", truncate(line))))?;
     let name = line[..colon].trim_end_matches(is_ws);
     if !is_token(name) {
-        return Err(ParseError::bad(format!("bad header name {:?}", truncate(name))));
+        return Err(ParseError::bad(format!(
+            "bad header name {:?}",
+            truncate(name)
+        )));
     }
     Ok((name, line[colon + 1..].trim_matches(is_ws)))
 }
@@ -195,39 +253,64 @@ fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
     if let Some(rest) = line.strip_prefix("SIP/") {
         let (version, rest) = rest.split_once(' ').unwrap_or((rest, ""));
         if version != "2.0" {
-            return Err(ParseError::with_status(505, format!("SIP version {version} is not supported")));
+            return Err(ParseError::with_status(
+                505,
+                format!("SIP version {version} is not supported"),
+            ));
         }
         let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
         if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(ParseError::bad(format!("bad status code {:?}", truncate(code))));
+            return Err(ParseError::bad(format!(
+                "bad status code {:?}",
+                truncate(code)
+            )));
         }
-        let status: u16 = code.parse().map_err(|_| ParseError::bad("bad status code"))?;
+        let status: u16 = code
+            .parse()
+            .map_err(|_| ParseError::bad("bad status code"))?;
         if !(100..=699).contains(&status) {
-            return Err(ParseError::bad(format!("status code {status} out of range")));
+            return Err(ParseError::bad(format!(
+                "status code {status} out of range"
+            )));
         }
         return Ok(StartLine::Response(status, reason.to_owned()));
     }
     let parts: Vec<&str> = line.split(' ').collect();
     if parts.len() != 3 || parts.iter().any(|p| p.is_empty()) {
-        return Err(ParseError::bad("Request-Line is not 'METHOD SP Request-URI SP SIP-Version'"));
+        return Err(ParseError::bad(
+            "Request-Line is not 'METHOD SP Request-URI SP SIP-Version'",
+        ));
     }
     let method = Method::parse(parts[0])?;
     let version = parts[2];
     match version.get(..4) {
         Some(p) if p.eq_ignore_ascii_case("SIP/") => {
             if &version[4..] != "2.0" {
-                return Err(ParseError::with_status(505, format!("SIP version {} is not supported", &version[4..])));
+                return Err(ParseError::with_status(
+                    505,
+                    format!("SIP version {} is not supported", &version[4..]),
+                ));
             }
         }
-        _ => return Err(ParseError::bad(format!("bad SIP version {:?}", truncate(version)))),
+        _ => {
+            return Err(ParseError::bad(format!(
+                "bad SIP version {:?}",
+                truncate(version)
+            )))
+        }
     }
     let uri_str = parts[1];
     let uri = if uri_str.starts_with('<') {
         Err(ParseError::bad("Request-URI must not be enclosed in <>"))
     } else {
         Uri::parse(uri_str).and_then(|u| match &u.scheme {
-            Scheme::Other(s) => Err(ParseError::with_status(416, format!("URI scheme {s:?} is not supported"))),
-            _ if !u.headers.is_empty() => Err(ParseError::bad("Request-URI must not carry headers")),
+            Scheme::Other(s) => Err(ParseError::with_status(
+                416,
+                format!("URI scheme {s:?} is not supported"),
+            )),
+            _ if !u.headers.is_empty() => {
+                Err(ParseError::bad("Request-URI must not carry headers"))
+            }
             _ => Ok(u),
         })
     };
@@ -235,7 +318,13 @@ fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
 }
 
 fn validate_common(h: &Headers) -> Result<(), ParseError> {
-    for name in [HeaderName::VIA, HeaderName::FROM, HeaderName::TO, HeaderName::CALL_ID, HeaderName::CSEQ] {
+    for name in [
+        HeaderName::VIA,
+        HeaderName::FROM,
+        HeaderName::TO,
+        HeaderName::CALL_ID,
+        HeaderName::CSEQ,
+    ] {
         if h.get(&name).is_none() {
             return Err(ParseError::bad(format!("missing {name} header")));
         }
@@ -261,8 +350,13 @@ fn validate_common(h: &Headers) -> Result<(), ParseError> {
     if h.call_id().is_none_or(str::is_empty) {
         return Err(ParseError::bad("empty Call-ID"));
     }
-    CSeq::parse(h.get(&HeaderName::CSEQ).unwrap_or_default()).map_err(|e| ParseError::bad(format!("bad CSeq: {}", e.reason)))?;
-    for name in [HeaderName::EXPIRES, HeaderName::MIN_EXPIRES, HeaderName::RETRY_AFTER] {
+    CSeq::parse(h.get(&HeaderName::CSEQ).unwrap_or_default())
+        .map_err(|e| ParseError::bad(format!("bad CSeq: {}", e.reason)))?;
+    for name in [
+        HeaderName::EXPIRES,
+        HeaderName::MIN_EXPIRES,
+        HeaderName::RETRY_AFTER,
+    ] {
         if let Some(v) = h.get(&name) {
             let n = v.split([';', '(']).next().unwrap_or("");
             parse_u32(n, name.as_str())?;
@@ -303,7 +397,10 @@ fn validate_request(method: &Method, _uri: &Uri, h: &Headers) -> Result<(), Pars
     validate_common(h)?;
     let cseq = CSeq::parse(h.get(&HeaderName::CSEQ).unwrap_or_default())?;
     if &cseq.method != method {
-        return Err(ParseError::bad(format!("CSeq method {} does not match request method {method}", cseq.method)));
+        return Err(ParseError::bad(format!(
+            "CSeq method {} does not match request method {method}",
+            cseq.method
+        )));
     }
     Ok(())
 }
@@ -323,7 +420,10 @@ mod tests {
 
     #[test]
     fn too_large_is_513() {
-        let limits = ParseLimits { max_message: 100, ..Default::default() };
+        let limits = ParseLimits {
+            max_message: 100,
+            ..Default::default()
+        };
         let e = parse_message(OPTIONS.as_bytes(), &limits).unwrap_err();
         assert_eq!(e.error.status, 513);
         assert!(e.answerable());

@@ -111,10 +111,17 @@ impl Params {
     /// Sets (or replaces) a parameter.
     pub fn set(&mut self, name: &str, value: Option<&str>) {
         let value = value.map(str::to_owned);
-        if let Some(p) = self.0.iter_mut().find(|p| p.name.eq_ignore_ascii_case(name)) {
+        if let Some(p) = self
+            .0
+            .iter_mut()
+            .find(|p| p.name.eq_ignore_ascii_case(name))
+        {
             p.value = value;
         } else {
-            self.0.push(Param { name: name.to_owned(), value });
+            self.0.push(Param {
+                name: name.to_owned(),
+                value,
+            });
         }
     }
 
@@ -134,7 +141,12 @@ impl Params {
             }
             let rest = s
                 .strip_prefix(';')
-                .ok_or_else(|| ParseError::bad(format!("unexpected text {:?} where a parameter was expected", truncate(s))))?
+                .ok_or_else(|| {
+                    ParseError::bad(format!(
+                        "unexpected text {:?} where a parameter was expected",
+                        truncate(s)
+                    ))
+                })?
                 .trim_start_matches(is_ws);
             let name_end = rest.find(|c: char| !is_token_char(c)).unwrap_or(rest.len());
             let name = &rest[..name_end];
@@ -153,7 +165,9 @@ impl Params {
                         .find(|c: char| !(is_token_char(c) || "[]:".contains(c)))
                         .unwrap_or(v.len());
                     if end == 0 {
-                        return Err(ParseError::bad(format!("parameter {name} has an empty value")));
+                        return Err(ParseError::bad(format!(
+                            "parameter {name} has an empty value"
+                        )));
                     }
                     after = &v[end..];
                     Some(v[..end].to_owned())
@@ -161,7 +175,10 @@ impl Params {
             } else {
                 None
             };
-            out.push(Param { name: name.to_owned(), value });
+            out.push(Param {
+                name: name.to_owned(),
+                value,
+            });
             s = after;
         }
     }
@@ -171,8 +188,16 @@ impl std::fmt::Display for Params {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         for p in &self.0 {
             match &p.value {
-                Some(v) if v.is_empty() || !v.chars().all(|c| is_token_char(c) || "[]:".contains(c)) => {
-                    write!(f, ";{}=\"{}\"", p.name, v.replace('\\', "\\\\").replace('"', "\\\""))?
+                Some(v)
+                    if v.is_empty()
+                        || !v.chars().all(|c| is_token_char(c) || "[]:".contains(c)) =>
+                {
+                    write!(
+                        f,
+                        ";{}=\"{}\"",
+                        p.name,
+                        v.replace('\\', "\\\\").replace('"', "\\\"")
+                    )?
                 }
                 Some(v) => write!(f, ";{}={}", p.name, v)?,
                 None => write!(f, ";{}", p.name)?,
@@ -252,7 +277,10 @@ mod tests {
 
     #[test]
     fn escapes() {
-        assert_eq!(unescape("sips%3Auser%40example.com").unwrap(), "sips:user@example.com");
+        assert_eq!(
+            unescape("sips%3Auser%40example.com").unwrap(),
+            "sips:user@example.com"
+        );
         assert_eq!(unescape("null-%00-null").unwrap(), "null-\0-null");
         assert!(unescape("bad%4").is_err());
     }

@@ -49,7 +49,10 @@ impl Host {
         if let Ok(v4) = s.parse() {
             return Ok(Host::V4(v4));
         }
-        if !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') {
+        if !s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        {
             return Err(ParseError::bad(format!("bad host name {s:?}")));
         }
         Ok(Host::Name(s.to_owned()))
@@ -120,11 +123,15 @@ impl Uri {
         if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(ParseError::bad("white space or control character in URI"));
         }
-        let colon = s.find(':').ok_or_else(|| ParseError::bad(format!("URI {s:?} has no scheme")))?;
+        let colon = s
+            .find(':')
+            .ok_or_else(|| ParseError::bad(format!("URI {s:?} has no scheme")))?;
         let scheme_str = &s[..colon];
         if scheme_str.is_empty()
             || !scheme_str.starts_with(|c: char| c.is_ascii_alphabetic())
-            || !scheme_str.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+            || !scheme_str
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
         {
             return Err(ParseError::bad(format!("bad URI scheme {scheme_str:?}")));
         }
@@ -204,12 +211,24 @@ impl Uri {
                 headers.push((unescape(n)?, unescape(v)?));
             }
         }
-        Ok(Self { scheme, user, password, host: Some(host), port, params, headers, opaque: None })
+        Ok(Self {
+            scheme,
+            user,
+            password,
+            host: Some(host),
+            port,
+            params,
+            headers,
+            opaque: None,
+        })
     }
 
     /// The host as text (empty for URIs without one).
     pub fn host_str(&self) -> String {
-        self.host.as_ref().map(ToString::to_string).unwrap_or_default()
+        self.host
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default()
     }
 
     /// True for `sip:` and `sips:` URIs.
@@ -235,7 +254,10 @@ fn split_host_port(s: &str) -> Result<(&str, Option<u16>), ParseError> {
         }
     };
     let port = port
-        .map(|p| p.parse::<u16>().map_err(|_| ParseError::bad(format!("bad port {p:?}"))))
+        .map(|p| {
+            p.parse::<u16>()
+                .map_err(|_| ParseError::bad(format!("bad port {p:?}")))
+        })
         .transpose()?;
     Ok((host, port))
 }
@@ -254,7 +276,10 @@ fn parse_uri_params(s: &str) -> Result<Params, ParseError> {
         if n.is_empty() {
             return Err(ParseError::bad("URI parameter without a name"));
         }
-        out.push(Param { name: unescape(n)?, value: v });
+        out.push(Param {
+            name: unescape(n)?,
+            value: v,
+        });
     }
     Ok(Params(out))
 }
@@ -269,7 +294,9 @@ impl fmt::Display for Uri {
         }
         if let Some(u) = &self.user {
             if self.scheme == Scheme::Tel {
-                f.write_str(&escape(u, |c| c.is_ascii_alphanumeric() || "-.()+*#".contains(c)))?;
+                f.write_str(&escape(u, |c| {
+                    c.is_ascii_alphanumeric() || "-.()+*#".contains(c)
+                }))?;
             } else {
                 f.write_str(&escape(u, user_allowed))?;
                 if let Some(p) = &self.password {
@@ -292,7 +319,12 @@ impl fmt::Display for Uri {
         }
         for (i, (n, v)) in self.headers.iter().enumerate() {
             let sep = if i == 0 { '?' } else { '&' };
-            write!(f, "{sep}{}={}", escape(n, header_allowed), escape(v, header_allowed))?;
+            write!(
+                f,
+                "{sep}{}={}",
+                escape(n, header_allowed),
+                escape(v, header_allowed)
+            )?;
         }
         Ok(())
     }
@@ -304,7 +336,10 @@ mod tests {
 
     #[test]
     fn sip_uri_with_everything() {
-        let u = Uri::parse("sips:alice:secret@[2001:db8::1]:5061;transport=tcp;lr?subject=hi%20there&x=y").unwrap();
+        let u = Uri::parse(
+            "sips:alice:secret@[2001:db8::1]:5061;transport=tcp;lr?subject=hi%20there&x=y",
+        )
+        .unwrap();
         assert_eq!(u.scheme, Scheme::Sips);
         assert_eq!(u.user.as_deref(), Some("alice"));
         assert_eq!(u.password.as_deref(), Some("secret"));

@@ -35,7 +35,9 @@ fn request(name: &str) -> sip::Request {
 fn rejected(name: &str, status: u16) -> String {
     let f = parse(name).expect_err(name);
     assert_eq!(f.error.status, status, "{name}: {}", f.error.reason);
-    let resp = f.response().unwrap_or_else(|| panic!("{name}: should be answerable"));
+    let resp = f
+        .response()
+        .unwrap_or_else(|| panic!("{name}: should be answerable"));
     assert_eq!(resp.status, status);
     assert!(!resp.reason.is_empty());
     f.error.reason
@@ -44,7 +46,10 @@ fn rejected(name: &str, status: u16) -> String {
 /// The message is dropped: nothing can be answered.
 fn dropped(name: &str) {
     let f = parse(name).expect_err(name);
-    assert!(f.response().is_none(), "{name}: a bad response is never answered");
+    assert!(
+        f.response().is_none(),
+        "{name}: a bad response is never answered"
+    );
 }
 
 // §3.1.1 valid messages
@@ -67,7 +72,10 @@ fn wsinv_short_tortuous_invite() {
     assert_eq!(vias[2].host, Host::V4("192.168.255.111".parse().unwrap()));
     assert_eq!(vias[2].branch(), Some("z9hG4bK30239"));
     assert_eq!(h.get(&HeaderName::SUBJECT), Some(""));
-    assert_eq!(h.get(&HeaderName::new("newfangledheader")), Some("newfangled value continued newfangled value"));
+    assert_eq!(
+        h.get(&HeaderName::new("newfangledheader")),
+        Some("newfangled value continued newfangled value")
+    );
     let c = h.contacts();
     let c = c[0].addr().unwrap();
     assert_eq!(c.display.as_deref(), Some("Quoted string \"\""));
@@ -81,18 +89,37 @@ fn wsinv_short_tortuous_invite() {
 #[test]
 fn intmeth_wide_range_of_valid_characters() {
     let r = request("intmeth");
-    assert_eq!(r.method, Method::Extension("!interesting-Method0123456789_*+`.%indeed'~".into()));
-    assert_eq!(r.uri.user.as_deref(), Some("1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*"));
-    assert_eq!(r.uri.password.as_deref(), Some("&it+has=1,weird!*pas$wo~d_too.(doesn't-it)"));
+    assert_eq!(
+        r.method,
+        Method::Extension("!interesting-Method0123456789_*+`.%indeed'~".into())
+    );
+    assert_eq!(
+        r.uri.user.as_deref(),
+        Some("1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*")
+    );
+    assert_eq!(
+        r.uri.password.as_deref(),
+        Some("&it+has=1,weird!*pas$wo~d_too.(doesn't-it)")
+    );
     let to = r.headers.to().unwrap();
     assert!(to.display.unwrap().contains('\u{7}'));
     let from = r.headers.from().unwrap();
-    assert_eq!(from.display.as_deref(), Some("token1~` token2'+_ token3*%!.-"));
+    assert_eq!(
+        from.display.as_deref(),
+        Some("token1~` token2'+_ token3*%!.-")
+    );
     assert_eq!(from.params.value("fromParam''~+*_!.-%"), Some("работающий"));
     assert_eq!(from.tag(), Some("_token~1'+`*%!-."));
-    assert_eq!(r.headers.call_id(), Some("intmeth.word%ZK-!.*_+'@word`~)(><:\\/\"][?}{"));
+    assert_eq!(
+        r.headers.call_id(),
+        Some("intmeth.word%ZK-!.*_+'@word`~)(><:\\/\"][?}{")
+    );
     assert_eq!(r.headers.max_forwards(), Some(255));
-    assert!(r.headers.get(&HeaderName::new("extensionHeader-!.%*+_`'~")).unwrap().contains("大停電"));
+    assert!(r
+        .headers
+        .get(&HeaderName::new("extensionHeader-!.%*+_`'~"))
+        .unwrap()
+        .contains("大停電"));
 }
 
 #[test]
@@ -100,7 +127,10 @@ fn esc01_valid_percent_escapes() {
     let r = request("esc01");
     assert_eq!(r.uri.user.as_deref(), Some("sips:user@example.com"));
     assert_eq!(r.headers.to().unwrap().uri.user.as_deref(), Some("user"));
-    assert_eq!(r.headers.from().unwrap().uri.user.as_deref(), Some("I have spaces"));
+    assert_eq!(
+        r.headers.from().unwrap().uri.user.as_deref(),
+        Some("I have spaces")
+    );
     let c = r.headers.contacts();
     let uri = &c[0].addr().unwrap().uri;
     assert_eq!(uri.user.as_deref(), Some("caller"));
@@ -112,7 +142,10 @@ fn esc01_valid_percent_escapes() {
 #[test]
 fn escnull_escaped_nulls() {
     let r = request("escnull");
-    assert_eq!(r.headers.to().unwrap().uri.user.as_deref(), Some("null-\0-null"));
+    assert_eq!(
+        r.headers.to().unwrap().uri.user.as_deref(),
+        Some("null-\0-null")
+    );
     let c = r.headers.contacts();
     assert_eq!(c.len(), 2);
     assert_eq!(c[1].addr().unwrap().uri.user.as_deref(), Some("\0\0"));
@@ -123,7 +156,11 @@ fn esc02_percent_that_is_not_an_escape() {
     let r = request("esc02");
     assert_eq!(r.method, Method::Extension("RE%47IST%45R".into()));
     assert_eq!(r.headers.from().unwrap().display.as_deref(), Some("%Z%45"));
-    assert_eq!(r.headers.contacts().len(), 2, "C%6Fntact is another header, not Contact");
+    assert_eq!(
+        r.headers.contacts().len(),
+        2,
+        "C%6Fntact is another header, not Contact"
+    );
     assert!(r.headers.get(&HeaderName::new("C%6Fntact")).is_some());
 }
 
@@ -136,7 +173,14 @@ fn lwsdisp_no_space_before_angle() {
 #[test]
 fn longreq_long_values() {
     let tag = "longreq.one".repeat(80);
-    let via: String = (0..20).map(|i| format!("Via: SIP/2.0/TCP sip{i}.example.com;branch=z9hG4bK{i}{}\r\n", "x".repeat(300))).collect();
+    let via: String = (0..20)
+        .map(|i| {
+            format!(
+                "Via: SIP/2.0/TCP sip{i}.example.com;branch=z9hG4bK{i}{}\r\n",
+                "x".repeat(300)
+            )
+        })
+        .collect();
     let text = format!(
         "INVITE sip:user@example.com SIP/2.0\r\nTo: \"I have a user name of {} proportion\" <sip:user@example.com:6000;unknownparam={}>\r\n\
          From: sip:{}@example.net;tag={tag}\r\nCall-ID: longreq.{}\r\nCSeq: 3882340 INVITE\r\n{via}Max-Forwards: 70\r\n\
@@ -147,7 +191,10 @@ fn longreq_long_values() {
         "c".repeat(500),
         "z".repeat(300),
     );
-    let Message::Request(r) = parse_message(text.as_bytes(), &ParseLimits::default()).unwrap() else { panic!() };
+    let Message::Request(r) = parse_message(text.as_bytes(), &ParseLimits::default()).unwrap()
+    else {
+        panic!()
+    };
     assert_eq!(r.headers.vias().len(), 20);
     assert_eq!(r.headers.from().unwrap().tag(), Some(tag.as_str()));
     assert_eq!(r.headers.to().unwrap().uri.port, Some(6000));
@@ -184,14 +231,18 @@ fn mpart01_multipart_body() {
 
 #[test]
 fn unreason_utf8_reason_phrase() {
-    let Ok(Message::Response(r)) = parse("unreason") else { panic!() };
+    let Ok(Message::Response(r)) = parse("unreason") else {
+        panic!()
+    };
     assert_eq!(r.status, 200);
     assert!(r.reason.contains("девяносто"));
 }
 
 #[test]
 fn noreason_empty_reason_phrase() {
-    let Ok(Message::Response(r)) = parse("noreason") else { panic!() };
+    let Ok(Message::Response(r)) = parse("noreason") else {
+        panic!()
+    };
     assert_eq!((r.status, r.reason.as_str()), (100, ""));
 }
 
@@ -207,15 +258,34 @@ fn inv2543_old_style_invite_is_accepted() {
 #[test]
 fn unksm2_unknown_schemes_in_headers_parse() {
     let r = request("unksm2");
-    assert_eq!(r.headers.to().unwrap().uri.scheme, Scheme::Other("isbn".into()));
-    assert_eq!(r.headers.from().unwrap().uri.scheme, Scheme::Other("http".into()));
+    assert_eq!(
+        r.headers.to().unwrap().uri.scheme,
+        Scheme::Other("isbn".into())
+    );
+    assert_eq!(
+        r.headers.from().unwrap().uri.scheme,
+        Scheme::Other("http".into())
+    );
 }
 
 #[test]
 fn valid_messages_print_and_reparse_the_same() {
-    for name in ["wsinv", "intmeth", "esc01", "escnull", "esc02", "lwsdisp", "semiuri", "transports", "mpart01", "unreason", "inv2543"] {
+    for name in [
+        "wsinv",
+        "intmeth",
+        "esc01",
+        "escnull",
+        "esc02",
+        "lwsdisp",
+        "semiuri",
+        "transports",
+        "mpart01",
+        "unreason",
+        "inv2543",
+    ] {
         let m = parse(name).unwrap();
-        let again = parse_message(&m.to_bytes(), &ParseLimits::default()).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        let again = parse_message(&m.to_bytes(), &ParseLimits::default())
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
         assert_eq!(again.to_bytes(), m.to_bytes(), "{name}");
     }
 }
@@ -302,7 +372,10 @@ fn badvers_unknown_version_is_505() {
     let f = parse("badvers").unwrap_err();
     assert_eq!(f.error.status, 505);
     let resp = f.response().unwrap();
-    assert_eq!(resp.headers.get(&HeaderName::new("Supported-Version")), Some("SIP/2.0"));
+    assert_eq!(
+        resp.headers.get(&HeaderName::new("Supported-Version")),
+        Some("SIP/2.0")
+    );
 }
 
 #[test]
@@ -346,7 +419,10 @@ fn mcl01_multiple_content_length() {
 #[test]
 fn oversized_message_is_513() {
     let mut m = fixture("lwsdisp");
-    let limits = ParseLimits { max_message: 300, ..Default::default() };
+    let limits = ParseLimits {
+        max_message: 300,
+        ..Default::default()
+    };
     m.truncate(m.len() - 2);
     m.extend_from_slice(format!("X-Pad: {}\r\n\r\n", "p".repeat(400)).as_bytes());
     let f = parse_message(&m, &limits).unwrap_err();
@@ -358,7 +434,13 @@ fn oversized_message_is_513() {
 fn every_prefix_of_every_fixture_is_handled_without_panic() {
     let dir = format!("{}/tests/torture", env!("CARGO_MANIFEST_DIR"));
     for entry in std::fs::read_dir(dir).unwrap() {
-        let name = entry.unwrap().path().file_stem().unwrap().to_string_lossy().into_owned();
+        let name = entry
+            .unwrap()
+            .path()
+            .file_stem()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let bytes = fixture(&name);
         for i in 0..bytes.len() {
             let _ = parse_message(&bytes[..i], &ParseLimits::default());

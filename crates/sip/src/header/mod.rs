@@ -160,12 +160,21 @@ impl Headers {
 
     /// Appends a header line.
     pub fn push(&mut self, name: HeaderName, value: impl Into<String>) {
-        self.0.push(Header { name, value: value.into() });
+        self.0.push(Header {
+            name,
+            value: value.into(),
+        });
     }
 
     /// Inserts a header line at the top (for Via and Record-Route).
     pub fn push_front(&mut self, name: HeaderName, value: impl Into<String>) {
-        self.0.insert(0, Header { name, value: value.into() });
+        self.0.insert(
+            0,
+            Header {
+                name,
+                value: value.into(),
+            },
+        );
     }
 
     /// Replaces every line of this header by one line.
@@ -190,17 +199,25 @@ impl Headers {
 
     /// The first line's value.
     pub fn get(&self, name: &HeaderName) -> Option<&str> {
-        self.0.iter().find(|h| &h.name == name).map(|h| h.value.as_str())
+        self.0
+            .iter()
+            .find(|h| &h.name == name)
+            .map(|h| h.value.as_str())
     }
 
     /// Every line's value, unsplit.
     pub fn get_all<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a str> + 'a {
-        self.0.iter().filter(move |h| &h.name == name).map(|h| h.value.as_str())
+        self.0
+            .iter()
+            .filter(move |h| &h.name == name)
+            .map(|h| h.value.as_str())
     }
 
     /// Every element of a list header, across lines and commas.
     pub fn values<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a str> + 'a {
-        self.get_all(name).flat_map(crate::scan::split_commas).filter(|v| !v.is_empty())
+        self.get_all(name)
+            .flat_map(crate::scan::split_commas)
+            .filter(|v| !v.is_empty())
     }
 
     /// True when any element of a list header equals `token` (case-insensitive).
@@ -246,7 +263,10 @@ mod tests {
         let mut h = Headers::new();
         h.push(HeaderName::ALLOW, "INVITE, ACK");
         h.push(HeaderName::new("allow"), "BYE");
-        assert_eq!(h.values(&HeaderName::ALLOW).collect::<Vec<_>>(), vec!["INVITE", "ACK", "BYE"]);
+        assert_eq!(
+            h.values(&HeaderName::ALLOW).collect::<Vec<_>>(),
+            vec!["INVITE", "ACK", "BYE"]
+        );
         h.set(HeaderName::ALLOW, "OPTIONS");
         assert_eq!(h.count(&HeaderName::ALLOW), 1);
     }

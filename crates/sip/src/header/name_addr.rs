@@ -21,7 +21,11 @@ pub struct NameAddr {
 impl NameAddr {
     /// A name-addr with no display name or parameters.
     pub fn new(uri: Uri) -> Self {
-        Self { display: None, uri, params: Params::default() }
+        Self {
+            display: None,
+            uri,
+            params: Params::default(),
+        }
     }
 
     /// The `tag` parameter (From and To).
@@ -43,31 +47,54 @@ impl NameAddr {
             (Some(d), rest)
         } else if let Some(lt) = s.find('<') {
             let d = s[..lt].trim_matches(is_ws);
-            if !d.split(is_ws).filter(|w| !w.is_empty()).all(|w| w.chars().all(is_token_char)) {
-                return Err(ParseError::bad(format!("display name {d:?} must be quoted")));
+            if !d
+                .split(is_ws)
+                .filter(|w| !w.is_empty())
+                .all(|w| w.chars().all(is_token_char))
+            {
+                return Err(ParseError::bad(format!(
+                    "display name {d:?} must be quoted"
+                )));
             }
-            ((!d.is_empty()).then(|| d.split_whitespace().collect::<Vec<_>>().join(" ")), &s[lt..])
+            (
+                (!d.is_empty()).then(|| d.split_whitespace().collect::<Vec<_>>().join(" ")),
+                &s[lt..],
+            )
         } else {
             (None, s)
         };
         if let Some(inner) = after_display.strip_prefix('<') {
-            let gt = inner.find('>').ok_or_else(|| ParseError::bad("missing '>' after URI"))?;
+            let gt = inner
+                .find('>')
+                .ok_or_else(|| ParseError::bad("missing '>' after URI"))?;
             let uri_str = &inner[..gt];
             if uri_str.starts_with(is_ws) || uri_str.ends_with(is_ws) {
                 return Err(ParseError::bad("white space inside <> around the URI"));
             }
             let uri = Uri::parse(uri_str)?;
             let params = Params::parse_header_params(&inner[gt + 1..])?;
-            Ok(Self { display, uri, params })
+            Ok(Self {
+                display,
+                uri,
+                params,
+            })
         } else {
-            let end = after_display.find(|c: char| c == ';' || is_ws(c)).unwrap_or(after_display.len());
+            let end = after_display
+                .find(|c: char| c == ';' || is_ws(c))
+                .unwrap_or(after_display.len());
             let uri_str = &after_display[..end];
             if uri_str.contains(['?', ',']) {
-                return Err(ParseError::bad("a URI with '?' or ',' must be enclosed in <>"));
+                return Err(ParseError::bad(
+                    "a URI with '?' or ',' must be enclosed in <>",
+                ));
             }
             let uri = Uri::parse(uri_str)?;
             let params = Params::parse_header_params(&after_display[end..])?;
-            Ok(Self { display: None, uri, params })
+            Ok(Self {
+                display: None,
+                uri,
+                params,
+            })
         }
     }
 }
@@ -87,7 +114,7 @@ pub enum Contact {
     /// `Contact: *` (REGISTER only).
     Wildcard,
     /// An address with parameters such as `expires` and `isfocus`.
-    Addr(NameAddr),
+    Addr(Box<NameAddr>),
 }
 
 impl Contact {
@@ -98,10 +125,11 @@ impl Contact {
         }
         let na = NameAddr::parse(s)?;
         if let Some(e) = na.params.value("expires") {
-            e.parse::<u32>()
-                .map_err(|_| ParseError::bad(format!("Contact expires {e:?} is not a 32-bit number")))?;
+            e.parse::<u32>().map_err(|_| {
+                ParseError::bad(format!("Contact expires {e:?} is not a 32-bit number"))
+            })?;
         }
-        Ok(Contact::Addr(na))
+        Ok(Contact::Addr(Box::new(na)))
     }
 
     /// The address, unless this is the wildcard.
@@ -124,7 +152,8 @@ mod tests {
 
     #[test]
     fn forms() {
-        let a = NameAddr::parse(r#""J Rosenberg \\\"" <sip:jdrosen@example.com> ; tag = 98asjd8"#).unwrap();
+        let a = NameAddr::parse(r#""J Rosenberg \\\"" <sip:jdrosen@example.com> ; tag = 98asjd8"#)
+            .unwrap();
         assert_eq!(a.display.as_deref(), Some("J Rosenberg \\\""));
         assert_eq!(a.tag(), Some("98asjd8"));
         let b = NameAddr::parse("sip:caller@example.org;tag=33242").unwrap();

@@ -26,7 +26,10 @@ impl CSeq {
         let seq = n
             .parse::<u32>()
             .map_err(|_| ParseError::bad(format!("CSeq number {n:?} is not a 32-bit number")))?;
-        Ok(Self { seq, method: Method::parse(m)? })
+        Ok(Self {
+            seq,
+            method: Method::parse(m)?,
+        })
     }
 }
 
@@ -54,7 +57,10 @@ impl EventHeader {
         if !is_token(package) {
             return Err(ParseError::bad(format!("bad Event package {package:?}")));
         }
-        Ok(Self { package: package.to_ascii_lowercase(), params: Params::parse_header_params(&s[end..])? })
+        Ok(Self {
+            package: package.to_ascii_lowercase(),
+            params: Params::parse_header_params(&s[end..])?,
+        })
     }
 }
 
@@ -71,7 +77,10 @@ impl SubscriptionState {
     /// Parses a Subscription-State value.
     pub fn parse(s: &str) -> Result<Self, ParseError> {
         let ev = EventHeader::parse(s)?;
-        Ok(Self { state: ev.package, params: ev.params })
+        Ok(Self {
+            state: ev.package,
+            params: ev.params,
+        })
     }
 
     /// The expires parameter.
@@ -94,9 +103,12 @@ impl SessionExpires {
     pub fn parse(s: &str) -> Result<Self, ParseError> {
         let s = s.trim();
         let end = s.find(|c: char| c == ';' || is_ws(c)).unwrap_or(s.len());
-        let interval = parse_u32(&s[..end], "Session-Expires")?;
+        let interval = parse_u32_pub(&s[..end], "Session-Expires")?;
         let params = Params::parse_header_params(&s[end..])?;
-        Ok(Self { interval, refresher: params.value("refresher").map(str::to_ascii_lowercase) })
+        Ok(Self {
+            interval,
+            refresher: params.value("refresher").map(str::to_ascii_lowercase),
+        })
     }
 }
 
@@ -120,7 +132,11 @@ impl Reason {
             .value("cause")
             .map(|c| c.parse().map_err(|_| ParseError::bad("bad Reason cause")))
             .transpose()?;
-        Ok(Self { protocol: s.trim()[..ev.package.len()].to_owned(), cause, text: ev.params.value("text").map(str::to_owned) })
+        Ok(Self {
+            protocol: s.trim()[..ev.package.len()].to_owned(),
+            cause,
+            text: ev.params.value("text").map(str::to_owned),
+        })
     }
 }
 
@@ -152,31 +168,48 @@ impl Warning {
     /// Parses one Warning element.
     pub fn parse(s: &str) -> Result<Self, ParseError> {
         let s = s.trim();
-        let (code, rest) = s.split_once(is_ws).ok_or_else(|| ParseError::bad("bad Warning"))?;
-        let code: u16 = code.parse().map_err(|_| ParseError::bad("bad Warning code"))?;
+        let (code, rest) = s
+            .split_once(is_ws)
+            .ok_or_else(|| ParseError::bad("bad Warning"))?;
+        let code: u16 = code
+            .parse()
+            .map_err(|_| ParseError::bad("bad Warning code"))?;
         if !(100..=999).contains(&code) {
             return Err(ParseError::bad("Warning code is not three digits"));
         }
         let rest = rest.trim_start();
-        let (agent, rest) = rest.split_once(is_ws).ok_or_else(|| ParseError::bad("bad Warning"))?;
+        let (agent, rest) = rest
+            .split_once(is_ws)
+            .ok_or_else(|| ParseError::bad("bad Warning"))?;
         let (text, _) = quoted_string(rest.trim_start())?;
-        Ok(Self { code, agent: agent.to_owned(), text })
+        Ok(Self {
+            code,
+            agent: agent.to_owned(),
+            text,
+        })
     }
 }
 
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} \"{}\"", self.code, self.agent, self.text.replace('"', "'"))
+        write!(
+            f,
+            "{} {} \"{}\"",
+            self.code,
+            self.agent,
+            self.text.replace('"', "'")
+        )
     }
 }
 
 /// Parses a non-negative 32-bit decimal (Expires, Min-Expires, Content-Length…).
-pub(crate) fn parse_u32(s: &str, what: &str) -> Result<u32, ParseError> {
+pub(crate) fn parse_u32_pub(s: &str, what: &str) -> Result<u32, ParseError> {
     let s = s.trim();
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ParseError::bad(format!("{what} {s:?} is not a number")));
     }
-    s.parse().map_err(|_| ParseError::bad(format!("{what} {s:?} is too large")))
+    s.parse()
+        .map_err(|_| ParseError::bad(format!("{what} {s:?} is too large")))
 }
 
 #[cfg(test)]
@@ -206,6 +239,3 @@ mod tests {
         assert!(Warning::parse("1812 overture \"In Progress\"").is_err());
     }
 }
-
-/// [`parse_u32`] for the parser module.
-pub(crate) use parse_u32 as parse_u32_pub;

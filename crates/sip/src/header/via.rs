@@ -28,24 +28,35 @@ impl Via {
         let mut rest = s.trim_matches(is_ws);
         let mut parts = [""; 3];
         for (i, part) in parts.iter_mut().enumerate() {
-            let end = rest.find(|c: char| c == '/' || is_ws(c)).unwrap_or(rest.len());
+            let end = rest
+                .find(|c: char| c == '/' || is_ws(c))
+                .unwrap_or(rest.len());
             *part = &rest[..end];
             rest = rest[end..].trim_start_matches(is_ws);
             if i < 2 {
                 rest = rest
                     .strip_prefix('/')
-                    .ok_or_else(|| ParseError::bad("Via sent-protocol is not NAME/VERSION/TRANSPORT"))?
+                    .ok_or_else(|| {
+                        ParseError::bad("Via sent-protocol is not NAME/VERSION/TRANSPORT")
+                    })?
                     .trim_start_matches(is_ws);
             }
         }
         if !parts[0].eq_ignore_ascii_case("SIP") || parts[1] != "2.0" || parts[2].is_empty() {
-            return Err(ParseError::bad(format!("bad Via protocol {}/{}/{}", parts[0], parts[1], parts[2])));
+            return Err(ParseError::bad(format!(
+                "bad Via protocol {}/{}/{}",
+                parts[0], parts[1], parts[2]
+            )));
         }
-        let end = rest.find(|c: char| c == ';' || is_ws(c)).unwrap_or(rest.len());
+        let end = rest
+            .find(|c: char| c == ';' || is_ws(c))
+            .unwrap_or(rest.len());
         let sent_by = &rest[..end];
         let mut after = rest[end..].trim_start_matches(is_ws);
         let (host_str, port) = if sent_by.starts_with('[') {
-            let close = sent_by.find(']').ok_or_else(|| ParseError::bad("bad IPv6 in Via"))?;
+            let close = sent_by
+                .find(']')
+                .ok_or_else(|| ParseError::bad("bad IPv6 in Via"))?;
             (&sent_by[..=close], sent_by[close + 1..].strip_prefix(':'))
         } else {
             match sent_by.split_once(':') {
@@ -65,14 +76,23 @@ impl Via {
             None => None,
         };
         let port = port
-            .map(|p| p.parse::<u16>().map_err(|_| ParseError::bad(format!("bad Via port {p:?}"))))
+            .map(|p| {
+                p.parse::<u16>()
+                    .map_err(|_| ParseError::bad(format!("bad Via port {p:?}")))
+            })
             .transpose()?;
         let host = Host::parse(host_str)?;
         let params = Params::parse_header_params(after)?;
         if let Some(Some(r)) = params.get("rport") {
-            r.parse::<u16>().map_err(|_| ParseError::bad("bad Via rport"))?;
+            r.parse::<u16>()
+                .map_err(|_| ParseError::bad("bad Via rport"))?;
         }
-        Ok(Self { transport: parts[2].to_ascii_uppercase(), host, port, params })
+        Ok(Self {
+            transport: parts[2].to_ascii_uppercase(),
+            host,
+            port,
+            params,
+        })
     }
 
     /// The branch parameter.
@@ -87,7 +107,9 @@ impl Via {
 
     /// `Some(None)` for a bare `rport` (client asks for it), `Some(Some(p))` once filled.
     pub fn rport(&self) -> Option<Option<u16>> {
-        self.params.get("rport").map(|v| v.and_then(|p| p.parse().ok()))
+        self.params
+            .get("rport")
+            .map(|v| v.and_then(|p| p.parse().ok()))
     }
 
     /// True when the branch carries the RFC 3261 magic cookie.
@@ -116,7 +138,9 @@ mod tests {
         assert_eq!(v.transport, "UDP");
         assert_eq!(v.branch(), Some("390skdjuw"));
         assert!(!v.is_rfc3261());
-        let v = Via::parse("SIP  / 2.0  / TCP     spindle.example.com   ;  branch  =   z9hG4bK9ikj8").unwrap();
+        let v =
+            Via::parse("SIP  / 2.0  / TCP     spindle.example.com   ;  branch  =   z9hG4bK9ikj8")
+                .unwrap();
         assert_eq!(v.host, Host::Name("spindle.example.com".into()));
         assert!(v.is_rfc3261());
     }
@@ -125,7 +149,10 @@ mod tests {
     fn rport_and_print() {
         let v = Via::parse("SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bKx;rport").unwrap();
         assert_eq!(v.rport(), Some(None));
-        assert_eq!(v.to_string(), "SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bKx;rport");
+        assert_eq!(
+            v.to_string(),
+            "SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bKx;rport"
+        );
         assert!(Via::parse("SIP/2.0/UDP 192.0.2.15;;,;,,").is_err());
         assert!(Via::parse("SIP/3.0/UDP host").is_err());
     }

@@ -48,7 +48,11 @@ impl ClientTx {
             deadlines: Deadlines::default(),
         };
         let reliable = peer.transport.is_reliable();
-        let (retransmit, timeout) = if invite { (Timer::A, Timer::B) } else { (Timer::E, Timer::F) };
+        let (retransmit, timeout) = if invite {
+            (Timer::A, Timer::B)
+        } else {
+            (Timer::E, Timer::F)
+        };
         if !reliable {
             tx.deadlines.set(retransmit, ctx.now + tx.interval);
         }
@@ -61,7 +65,12 @@ impl ClientTx {
     }
 
     /// Returns false when the response was a retransmission that was absorbed.
-    pub(crate) fn handle_response(&mut self, ctx: &mut Ctx<'_>, id: TxId, response: Response) -> bool {
+    pub(crate) fn handle_response(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        id: TxId,
+        response: Response,
+    ) -> bool {
         let status = response.status;
         let reliable = self.peer.transport.is_reliable();
         match (self.invite, self.state) {
@@ -86,13 +95,21 @@ impl ClientTx {
                 let ack = self.build_ack(&response).to_bytes();
                 ctx.send(self.peer, ack.clone());
                 self.ack = Some(ack);
-                let wait = if reliable { Duration::ZERO } else { Duration::from_secs(32) };
+                let wait = if reliable {
+                    Duration::ZERO
+                } else {
+                    Duration::from_secs(32)
+                };
                 self.deadlines.set(Timer::D, ctx.now + wait);
             }
             (false, State::Calling | State::Proceeding) => {
                 self.state = State::Completed;
                 self.deadlines.clear_all();
-                let wait = if reliable { Duration::ZERO } else { ctx.config.t4 };
+                let wait = if reliable {
+                    Duration::ZERO
+                } else {
+                    ctx.config.t4
+                };
                 self.deadlines.set(Timer::K, ctx.now + wait);
             }
             // RFC 6026: 2xx retransmissions go to the TU, which re-sends its ACK.

@@ -17,7 +17,11 @@ pub struct TxKey {
 }
 
 fn fold(m: &Method) -> Method {
-    if *m == Method::Ack { Method::Invite } else { m.clone() }
+    if *m == Method::Ack {
+        Method::Invite
+    } else {
+        m.clone()
+    }
 }
 
 impl TxKey {
@@ -33,12 +37,16 @@ impl TxKey {
                 let to_tag = if req.method == Method::Ack {
                     String::new()
                 } else {
-                    h.to().and_then(|t| t.tag().map(str::to_owned)).unwrap_or_default()
+                    h.to()
+                        .and_then(|t| t.tag().map(str::to_owned))
+                        .unwrap_or_default()
                 };
                 format!(
                     "2543|{}|{}|{}|{}|{}|{}",
                     req.uri,
-                    h.from().and_then(|f| f.tag().map(str::to_owned)).unwrap_or_default(),
+                    h.from()
+                        .and_then(|f| f.tag().map(str::to_owned))
+                        .unwrap_or_default(),
                     to_tag,
                     h.call_id().unwrap_or_default(),
                     h.cseq().map(|c| c.seq).unwrap_or_default(),
@@ -46,7 +54,11 @@ impl TxKey {
                 )
             }
         };
-        Some(Self { id, method: fold(&req.method), server: true })
+        Some(Self {
+            id,
+            method: fold(&req.method),
+            server: true,
+        })
     }
 
     /// The server key of the INVITE that a CANCEL cancels.
@@ -59,13 +71,21 @@ impl TxKey {
     /// The client key of a request we send (its top Via is ours).
     pub fn client(req: &Request) -> Option<Self> {
         let via = req.headers.top_via()?;
-        Some(Self { id: via.branch()?.to_owned(), method: fold(&req.method), server: false })
+        Some(Self {
+            id: via.branch()?.to_owned(),
+            method: fold(&req.method),
+            server: false,
+        })
     }
 
     /// The client key a response matches (top Via branch and CSeq method).
     pub fn for_response(resp: &Response) -> Option<Self> {
         let via = resp.headers.top_via()?;
         let method = resp.headers.cseq()?.method;
-        Some(Self { id: via.branch()?.to_owned(), method: fold(&method), server: false })
+        Some(Self {
+            id: via.branch()?.to_owned(),
+            method: fold(&method),
+            server: false,
+        })
     }
 }

@@ -163,7 +163,7 @@ pub struct Stats {
 
 enum Tx {
     Server(ServerTx),
-    Client(ClientTx),
+    Client(Box<ClientTx>),
 }
 
 /// Everything the state machines need to act: the clock, config and the queues.
@@ -212,7 +212,10 @@ impl TransactionLayer {
 
     /// Counters.
     pub fn stats(&self) -> Stats {
-        Stats { live: self.txs.len(), ..self.stats }
+        Stats {
+            live: self.txs.len(),
+            ..self.stats
+        }
     }
 
     fn alloc(&mut self) -> TxId {
@@ -223,7 +226,12 @@ impl TransactionLayer {
 
     fn ctx(&mut self, now: Instant) -> (Ctx<'_>, &mut HashMap<TxId, Tx>) {
         (
-            Ctx { now, config: &self.config, transmits: &mut self.transmits, events: &mut self.events },
+            Ctx {
+                now,
+                config: &self.config,
+                transmits: &mut self.transmits,
+                events: &mut self.events,
+            },
             &mut self.txs,
         )
     }
@@ -250,7 +258,10 @@ impl TransactionLayer {
             }
         }
         if request.method == Method::Ack {
-            let k = (request.headers.call_id().unwrap_or_default().to_owned(), request.headers.cseq().map(|c| c.seq).unwrap_or(0));
+            let k = (
+                request.headers.call_id().unwrap_or_default().to_owned(),
+                request.headers.cseq().map(|c| c.seq).unwrap_or(0),
+            );
             let matched_2xx = if let Some(id) = self.pending_2xx.remove(&k) {
                 if let Some(Tx::Server(tx)) = self.txs.get_mut(&id) {
                     tx.acked_2xx();
@@ -260,7 +271,11 @@ impl TransactionLayer {
             } else {
                 false
             };
-            self.events.push_back(Event::Ack { request, source, matched_2xx });
+            self.events.push_back(Event::Ack {
+                request,
+                source,
+                matched_2xx,
+            });
             return;
         }
         let id = self.alloc();
@@ -268,7 +283,11 @@ impl TransactionLayer {
         let tx = ServerTx::new(&mut ctx, key.clone(), &request, source);
         txs.insert(id, Tx::Server(tx));
         self.by_key.insert(key, id);
-        self.events.push_back(Event::Request { tx: id, request, source });
+        self.events.push_back(Event::Request {
+            tx: id,
+            request,
+            source,
+        });
         self.reschedule(id);
     }
 
@@ -308,7 +327,12 @@ impl TransactionLayer {
     /// Starts a client transaction for `request` (which carries our Via with a
     /// fresh branch) towards `peer`. ACK for a 2xx is not a transaction: send
     /// it with [`TransactionLayer::send_stateless`].
-    pub fn send_request(&mut self, now: Instant, request: Request, peer: Peer) -> Result<TxId, TxError> {
+    pub fn send_request(
+        &mut self,
+        now: Instant,
+        request: Request,
+        peer: Peer,
+    ) -> Result<TxId, TxError> {
         if request.method == Method::Ack {
             return Err(TxError::AckHasNoResponse);
         }
@@ -317,7 +341,7 @@ impl TransactionLayer {
         let id = self.alloc();
         let (mut ctx, txs) = self.ctx(now);
         let tx = ClientTx::new(&mut ctx, key.clone(), request, peer);
-        txs.insert(id, Tx::Client(tx));
+        txs.insert(id, Tx::Client(Box::new(tx)));
         self.by_key.insert(key, id);
         self.reschedule(id);
         Ok(id)
@@ -442,7 +466,8 @@ impl TransactionLayer {
 pub fn build_cancel(invite: &Request) -> Request {
     let mut c = Request::new(Method::Cancel, invite.uri.clone());
     if let Some(v) = invite.headers.get_all(&HeaderName::VIA).next() {
-        c.headers.push(HeaderName::VIA, crate::scan::split_commas(v)[0]);
+        c.headers
+            .push(HeaderName::VIA, crate::scan::split_commas(v)[0]);
     }
     for name in [HeaderName::FROM, HeaderName::TO, HeaderName::CALL_ID] {
         if let Some(v) = invite.headers.get(&name) {

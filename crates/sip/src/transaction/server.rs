@@ -39,7 +39,11 @@ impl ServerTx {
         let mut tx = Self {
             key,
             invite,
-            state: if invite { State::Proceeding } else { State::Trying },
+            state: if invite {
+                State::Proceeding
+            } else {
+                State::Trying
+            },
             peer,
             last_response: None,
             interval: ctx.config.t1,
@@ -90,7 +94,11 @@ impl ServerTx {
                 self.state = State::Confirmed;
                 self.deadlines.clear(Timer::G);
                 self.deadlines.clear(Timer::H);
-                let wait = if self.peer.transport.is_reliable() { Duration::ZERO } else { ctx.config.t4 };
+                let wait = if self.peer.transport.is_reliable() {
+                    Duration::ZERO
+                } else {
+                    ctx.config.t4
+                };
                 self.deadlines.set(Timer::I, ctx.now + wait);
                 true
             }
@@ -106,7 +114,11 @@ impl ServerTx {
 
     /// Sends a response. Returns true when it was a 2xx to an INVITE, which
     /// the layer then retransmits until the ACK.
-    pub(crate) fn respond(&mut self, ctx: &mut Ctx<'_>, response: &Response) -> Result<bool, TxError> {
+    pub(crate) fn respond(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        response: &Response,
+    ) -> Result<bool, TxError> {
         if !self.is_pending() {
             return Err(TxError::AlreadyFinal);
         }
@@ -125,7 +137,8 @@ impl ServerTx {
                 self.deadlines.set(Timer::L, ctx.now + t1x64);
                 if !reliable {
                     self.interval = ctx.config.t1;
-                    self.deadlines.set(Timer::Retransmit2xx, ctx.now + self.interval);
+                    self.deadlines
+                        .set(Timer::Retransmit2xx, ctx.now + self.interval);
                 }
                 return Ok(true);
             }
@@ -160,7 +173,10 @@ impl ServerTx {
             Timer::I | Timer::J => self.terminate(),
             Timer::L => {
                 if !self.acked_2xx {
-                    ctx.events.push_back(Event::AckTimeout { tx: id, call_id: self.call_id.clone() });
+                    ctx.events.push_back(Event::AckTimeout {
+                        tx: id,
+                        call_id: self.call_id.clone(),
+                    });
                 }
                 self.terminate();
             }

@@ -8,10 +8,16 @@ use crate::message::Message;
 use crate::parse::{parse_message, ParseLimits};
 
 fn udp(port: u16) -> Peer {
-    Peer { transport: TransportKind::Udp, addr: ([127, 0, 0, 1], port).into() }
+    Peer {
+        transport: TransportKind::Udp,
+        addr: ([127, 0, 0, 1], port).into(),
+    }
 }
 fn tcp(port: u16) -> Peer {
-    Peer { transport: TransportKind::Tcp, addr: ([127, 0, 0, 1], port).into() }
+    Peer {
+        transport: TransportKind::Tcp,
+        addr: ([127, 0, 0, 1], port).into(),
+    }
 }
 
 fn request(method: &str, branch: &str) -> Request {
@@ -28,10 +34,18 @@ fn request(method: &str, branch: &str) -> Request {
 
 fn ack_for(req: &Request, branch: &str, to_tag: &str) -> Request {
     let mut a = Request::new(Method::Ack, req.uri.clone());
-    a.headers.push(HeaderName::VIA, format!("SIP/2.0/UDP 127.0.0.1:5070;branch={branch}"));
-    a.headers.push(HeaderName::FROM, req.headers.get(&HeaderName::FROM).unwrap());
-    a.headers.push(HeaderName::TO, format!("<sip:room@127.0.0.1>;tag={to_tag}"));
-    a.headers.push(HeaderName::CALL_ID, req.headers.call_id().unwrap());
+    a.headers.push(
+        HeaderName::VIA,
+        format!("SIP/2.0/UDP 127.0.0.1:5070;branch={branch}"),
+    );
+    a.headers.push(
+        HeaderName::FROM,
+        req.headers.get(&HeaderName::FROM).unwrap(),
+    );
+    a.headers
+        .push(HeaderName::TO, format!("<sip:room@127.0.0.1>;tag={to_tag}"));
+    a.headers
+        .push(HeaderName::CALL_ID, req.headers.call_id().unwrap());
     a.headers.push(HeaderName::CSEQ, "1 ACK");
     a
 }
@@ -76,7 +90,9 @@ fn client_invite_timer_a_doubles_and_b_fires_at_64_t1() {
     let cfg = TimerConfig::default();
     let mut l = TransactionLayer::new(cfg);
     let t0 = Instant::now();
-    let tx = l.send_request(t0, request("INVITE", "z9hG4bKa"), udp(5060)).unwrap();
+    let tx = l
+        .send_request(t0, request("INVITE", "z9hG4bKa"), udp(5060))
+        .unwrap();
     assert_eq!(drain(&mut l).0.len(), 1);
     let (sends, events) = run_until(&mut l, t0 + Duration::from_secs(60));
     let offsets: Vec<u128> = sends.iter().map(|s| (*s - t0).as_millis()).collect();
@@ -90,7 +106,8 @@ fn client_invite_timer_a_doubles_and_b_fires_at_64_t1() {
 fn client_invite_over_tcp_does_not_retransmit() {
     let mut l = TransactionLayer::new(TimerConfig::default());
     let t0 = Instant::now();
-    l.send_request(t0, request("INVITE", "z9hG4bKb"), tcp(5060)).unwrap();
+    l.send_request(t0, request("INVITE", "z9hG4bKb"), tcp(5060))
+        .unwrap();
     drain(&mut l);
     let (sends, events) = run_until(&mut l, t0 + Duration::from_secs(60));
     assert!(sends.is_empty());
@@ -102,7 +119,8 @@ fn client_invite_over_tcp_does_not_retransmit() {
 fn client_non_invite_timer_e_caps_at_t2() {
     let mut l = TransactionLayer::new(TimerConfig::default());
     let t0 = Instant::now();
-    l.send_request(t0, request("OPTIONS", "z9hG4bKc"), udp(5060)).unwrap();
+    l.send_request(t0, request("OPTIONS", "z9hG4bKc"), udp(5060))
+        .unwrap();
     drain(&mut l);
     let (sends, events) = run_until(&mut l, t0 + Duration::from_secs(40));
     let offsets: Vec<u128> = sends.iter().map(|s| (*s - t0).as_millis()).collect();
@@ -124,7 +142,13 @@ fn client_non_invite_proceeding_then_final_then_k() {
     assert!(matches!(e[..], [Event::Response { .. }]));
     // In Proceeding, Timer E fires at T2 intervals.
     let (sends, _) = run_until(&mut l, t0 + Duration::from_millis(4600));
-    assert_eq!(sends.iter().map(|s| (*s - t0).as_millis()).collect::<Vec<_>>(), vec![500, 4500]);
+    assert_eq!(
+        sends
+            .iter()
+            .map(|s| (*s - t0).as_millis())
+            .collect::<Vec<_>>(),
+        vec![500, 4500]
+    );
     let ok = Response::to_request(&req, 200, "OK", Some("x"));
     l.handle_response(t0 + Duration::from_secs(5), ok.clone());
     assert!(matches!(drain(&mut l).1[..], [Event::Response { tx: t, .. }] if t == tx));
@@ -188,7 +212,11 @@ fn server_invite_sends_trying_and_absorbs_retransmissions() {
     assert!(matches!(e[..], [Event::Request { .. }]));
     l.handle_request(t0 + Duration::from_millis(500), req, udp(5070));
     let (t, e) = drain(&mut l);
-    assert_eq!(status_of(&t[0]), 100, "retransmission answered with the last provisional");
+    assert_eq!(
+        status_of(&t[0]),
+        100,
+        "retransmission answered with the last provisional"
+    );
     assert!(e.is_empty());
     assert_eq!(l.stats().retransmissions_absorbed, 1);
 }
@@ -199,14 +227,24 @@ fn server_invite_error_timer_g_then_h_without_ack() {
     let t0 = Instant::now();
     let req = request("INVITE", "z9hG4bKh");
     l.handle_request(t0, req.clone(), udp(5070));
-    let Some(Event::Request { tx, .. }) = drain(&mut l).1.pop() else { panic!() };
-    l.respond(t0, tx, Response::to_request(&req, 486, "Busy Here", Some("s"))).unwrap();
+    let Some(Event::Request { tx, .. }) = drain(&mut l).1.pop() else {
+        panic!()
+    };
+    l.respond(
+        t0,
+        tx,
+        Response::to_request(&req, 486, "Busy Here", Some("s")),
+    )
+    .unwrap();
     drain(&mut l);
     let (sends, events) = run_until(&mut l, t0 + Duration::from_secs(40));
     let offsets: Vec<u128> = sends.iter().map(|s| (*s - t0).as_millis()).collect();
     assert_eq!(&offsets[..5], &[500, 1500, 3500, 7500, 11500]);
     assert_eq!(events, vec![Event::Timeout { tx }]);
-    assert_eq!(l.respond(t0, tx, Response::to_request(&req, 500, "x", None)), Err(TxError::NoSuchTransaction));
+    assert_eq!(
+        l.respond(t0, tx, Response::to_request(&req, 500, "x", None)),
+        Err(TxError::NoSuchTransaction)
+    );
 }
 
 #[test]
@@ -215,9 +253,20 @@ fn server_invite_error_ack_confirms_then_timer_i() {
     let t0 = Instant::now();
     let req = request("INVITE", "z9hG4bKi");
     l.handle_request(t0, req.clone(), udp(5070));
-    let Some(Event::Request { tx, .. }) = drain(&mut l).1.pop() else { panic!() };
-    l.respond(t0, tx, Response::to_request(&req, 404, "Not Found", Some("s"))).unwrap();
-    l.handle_request(t0 + Duration::from_millis(100), ack_for(&req, "z9hG4bKi", "s"), udp(5070));
+    let Some(Event::Request { tx, .. }) = drain(&mut l).1.pop() else {
+        panic!()
+    };
+    l.respond(
+        t0,
+        tx,
+        Response::to_request(&req, 404, "Not Found", Some("s")),
+    )
+    .unwrap();
+    l.handle_request(
+        t0 + Duration::from_millis(100),
+        ack_for(&req, "z9hG4bKi", "s"),
+        udp(5070),
+    );
     let (t, e) = drain(&mut l);
     assert_eq!(t.len(), 1, "only the 404 itself");
     assert!(e.is_empty(), "the ACK of a non-2xx is absorbed");
@@ -232,14 +281,27 @@ fn server_2xx_is_retransmitted_until_ack() {
     let t0 = Instant::now();
     let req = request("INVITE", "z9hG4bKj");
     l.handle_request(t0, req.clone(), udp(5070));
-    let Some(Event::Request { tx, .. }) = drain(&mut l).1.pop() else { panic!() };
-    l.respond(t0, tx, Response::to_request(&req, 200, "OK", Some("s"))).unwrap();
+    let Some(Event::Request { tx, .. }) = drain(&mut l).1.pop() else {
+        panic!()
+    };
+    l.respond(t0, tx, Response::to_request(&req, 200, "OK", Some("s")))
+        .unwrap();
     drain(&mut l);
     let (sends, _) = run_until(&mut l, t0 + Duration::from_secs(2));
     assert_eq!(sends.len(), 2, "at 0.5 s and 1.5 s");
-    l.handle_request(t0 + Duration::from_secs(2), ack_for(&req, "z9hG4bKnew", "s"), udp(5070));
+    l.handle_request(
+        t0 + Duration::from_secs(2),
+        ack_for(&req, "z9hG4bKnew", "s"),
+        udp(5070),
+    );
     let (_, e) = drain(&mut l);
-    assert!(matches!(e[..], [Event::Ack { matched_2xx: true, .. }]));
+    assert!(matches!(
+        e[..],
+        [Event::Ack {
+            matched_2xx: true,
+            ..
+        }]
+    ));
     let (sends, events) = run_until(&mut l, t0 + Duration::from_secs(40));
     assert!(sends.is_empty());
     assert!(events.is_empty());
@@ -252,8 +314,11 @@ fn server_2xx_without_ack_reports_ack_timeout() {
     let t0 = Instant::now();
     let req = request("INVITE", "z9hG4bKk");
     l.handle_request(t0, req.clone(), udp(5070));
-    let Some(Event::Request { tx, .. }) = drain(&mut l).1.pop() else { panic!() };
-    l.respond(t0, tx, Response::to_request(&req, 200, "OK", Some("s"))).unwrap();
+    let Some(Event::Request { tx, .. }) = drain(&mut l).1.pop() else {
+        panic!()
+    };
+    l.respond(t0, tx, Response::to_request(&req, 200, "OK", Some("s")))
+        .unwrap();
     drain(&mut l);
     // The retransmitted INVITE is absorbed while Accepted (RFC 6026).
     l.handle_request(t0 + Duration::from_millis(10), req, udp(5070));
@@ -271,19 +336,28 @@ fn server_non_invite_timer_j_and_retransmitted_response() {
     l.handle_request(t0, req.clone(), udp(5070));
     let (t, e) = drain(&mut l);
     assert!(t.is_empty(), "no 100 for non-INVITE");
-    let Some(Event::Request { tx, .. }) = e.into_iter().next() else { panic!() };
+    let Some(Event::Request { tx, .. }) = e.into_iter().next() else {
+        panic!()
+    };
     l.handle_request(t0, req.clone(), udp(5070));
     assert!(drain(&mut l).0.is_empty(), "absorbed while Trying");
-    l.respond(t0, tx, Response::to_request(&req, 200, "OK", Some("s"))).unwrap();
+    l.respond(t0, tx, Response::to_request(&req, 200, "OK", Some("s")))
+        .unwrap();
     l.handle_request(t0 + Duration::from_secs(1), req.clone(), udp(5070));
     assert_eq!(drain(&mut l).0.len(), 2, "the 200 and its resend");
-    assert_eq!(l.respond(t0, tx, Response::to_request(&req, 200, "OK", None)), Err(TxError::AlreadyFinal));
+    assert_eq!(
+        l.respond(t0, tx, Response::to_request(&req, 200, "OK", None)),
+        Err(TxError::AlreadyFinal)
+    );
     run_until(&mut l, t0 + Duration::from_secs(33));
     assert_eq!(l.stats().live, 0);
     // Over TCP Timer J is zero.
     l.handle_request(t0, request("OPTIONS", "z9hG4bKm"), tcp(5070));
-    let Some(Event::Request { tx, request: r, .. }) = drain(&mut l).1.pop() else { panic!() };
-    l.respond(t0, tx, Response::to_request(&r, 200, "OK", None)).unwrap();
+    let Some(Event::Request { tx, request: r, .. }) = drain(&mut l).1.pop() else {
+        panic!()
+    };
+    l.respond(t0, tx, Response::to_request(&r, 200, "OK", None))
+        .unwrap();
     run_until(&mut l, t0);
     assert_eq!(l.stats().live, 0);
 }
@@ -294,10 +368,19 @@ fn cancel_finds_its_invite_and_rfc2543_keys_work() {
     let t0 = Instant::now();
     let inv = request("INVITE", "z9hG4bKn");
     l.handle_request(t0, inv.clone(), udp(5070));
-    let Some(Event::Request { tx: inv_tx, .. }) = drain(&mut l).1.pop() else { panic!() };
+    let Some(Event::Request { tx: inv_tx, .. }) = drain(&mut l).1.pop() else {
+        panic!()
+    };
     let cancel = build_cancel(&inv);
     l.handle_request(t0, cancel.clone(), udp(5070));
-    let Some(Event::Request { tx: cancel_tx, request, .. }) = drain(&mut l).1.pop() else { panic!() };
+    let Some(Event::Request {
+        tx: cancel_tx,
+        request,
+        ..
+    }) = drain(&mut l).1.pop()
+    else {
+        panic!()
+    };
     assert_ne!(inv_tx, cancel_tx);
     assert_eq!(l.find_invite(&request), Some(inv_tx));
     assert!(l.is_pending(inv_tx));
@@ -343,7 +426,13 @@ fn pair_over_lossy_link_completes() {
         while let Some(e) = server.poll_event() {
             if let Event::Request { tx, request, .. } = e {
                 if request.method == Method::Invite {
-                    server.respond(now, tx, Response::to_request(&request, 603, "Decline", Some("srv"))).unwrap();
+                    server
+                        .respond(
+                            now,
+                            tx,
+                            Response::to_request(&request, 603, "Decline", Some("srv")),
+                        )
+                        .unwrap();
                 }
             }
         }
@@ -361,7 +450,10 @@ fn pair_over_lossy_link_completes() {
                 }
             }
         }
-        let next = [client.poll_timeout(), server.poll_timeout()].into_iter().flatten().min();
+        let next = [client.poll_timeout(), server.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min();
         let Some(next) = next else { break };
         now = next;
         client.handle_timeout(now);

@@ -18,7 +18,11 @@ pub struct SourceLimits {
 
 impl Default for SourceLimits {
     fn default() -> Self {
-        Self { messages_per_sec: 2000.0, burst: 4000.0, max_sources: 65536 }
+        Self {
+            messages_per_sec: 2000.0,
+            burst: 4000.0,
+            max_sources: 65536,
+        }
     }
 }
 
@@ -39,7 +43,11 @@ pub struct RateLimiter {
 impl RateLimiter {
     /// A limiter with the given limits.
     pub fn new(limits: SourceLimits) -> Self {
-        Self { limits, buckets: HashMap::new(), refused: 0 }
+        Self {
+            limits,
+            buckets: HashMap::new(),
+            refused: 0,
+        }
     }
 
     /// Takes one token for `ip`; false when its bucket is empty.
@@ -47,9 +55,13 @@ impl RateLimiter {
         if self.buckets.len() >= self.limits.max_sources && !self.buckets.contains_key(&ip) {
             // Forget sources whose bucket has refilled: they are idle.
             let (rate, burst) = (self.limits.messages_per_sec, self.limits.burst);
-            self.buckets.retain(|_, b| b.tokens + now.duration_since(b.last).as_secs_f64() * rate < burst);
+            self.buckets
+                .retain(|_, b| b.tokens + now.duration_since(b.last).as_secs_f64() * rate < burst);
         }
-        let b = self.buckets.entry(ip).or_insert(Bucket { tokens: self.limits.burst, last: now });
+        let b = self.buckets.entry(ip).or_insert(Bucket {
+            tokens: self.limits.burst,
+            last: now,
+        });
         let elapsed = now.saturating_duration_since(b.last).as_secs_f64();
         b.tokens = (b.tokens + elapsed * self.limits.messages_per_sec).min(self.limits.burst);
         b.last = now;
@@ -75,7 +87,11 @@ mod tests {
 
     #[test]
     fn bucket_refills() {
-        let mut r = RateLimiter::new(SourceLimits { messages_per_sec: 10.0, burst: 5.0, max_sources: 2 });
+        let mut r = RateLimiter::new(SourceLimits {
+            messages_per_sec: 10.0,
+            burst: 5.0,
+            max_sources: 2,
+        });
         let t0 = Instant::now();
         let a: IpAddr = [10, 0, 0, 1].into();
         assert_eq!((0..10).filter(|_| r.admit(a, t0)).count(), 5);

@@ -132,7 +132,9 @@ pub struct Transports {
 impl Transports {
     /// Binds the configured sockets and starts receiving. Messages arrive on
     /// the returned channel.
-    pub async fn start(config: TransportConfig) -> std::io::Result<(Self, mpsc::Receiver<Inbound>)> {
+    pub async fn start(
+        config: TransportConfig,
+    ) -> std::io::Result<(Self, mpsc::Receiver<Inbound>)> {
         let (tx, rx) = mpsc::channel(config.inbound_queue.max(1));
         let shared = Arc::new(Shared {
             limiter: Mutex::new(RateLimiter::new(config.source_limits)),
@@ -153,7 +155,14 @@ impl Transports {
             Some(addr) => Some(tcp::listen(addr, shared.clone()).await?),
             None => None,
         };
-        Ok((Self { udp, tcp_local, shared }, rx))
+        Ok((
+            Self {
+                udp,
+                tcp_local,
+                shared,
+            },
+            rx,
+        ))
     }
 
     /// The bound UDP address.
@@ -181,7 +190,10 @@ impl Transports {
     pub async fn send(&self, t: Transmit) -> std::io::Result<()> {
         match t.peer.transport {
             TransportKind::Udp => {
-                let sock = self.udp.as_ref().ok_or_else(|| std::io::Error::other("UDP is not enabled"))?;
+                let sock = self
+                    .udp
+                    .as_ref()
+                    .ok_or_else(|| std::io::Error::other("UDP is not enabled"))?;
                 sock.send_to(&t.data, t.peer.addr).await.map(|_| ())
             }
             TransportKind::Tcp => tcp::send(&self.shared, t.peer.addr, t.data).await,
@@ -201,7 +213,10 @@ async fn udp_loop(sock: Arc<UdpSocket>, shared: Arc<Shared>) {
                 if data.iter().all(|b| matches!(b, b'\r' | b'\n' | 0)) {
                     continue; // keep-alive
                 }
-                let peer = Peer { transport: TransportKind::Udp, addr: from };
+                let peer = Peer {
+                    transport: TransportKind::Udp,
+                    addr: from,
+                };
                 shared.deliver(peer, bytes::Bytes::copy_from_slice(data));
             }
             Err(e) => {

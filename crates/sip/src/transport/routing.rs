@@ -11,7 +11,12 @@ use crate::uri::Host;
 /// Adds `received` (when the sent-by host is not the source IP) and fills a
 /// bare `rport` with the source port, on the top Via of a request.
 pub fn stamp_received(req: &mut Request, source: SocketAddr) {
-    let Some(first_line) = req.headers.get_all(&HeaderName::VIA).next().map(str::to_owned) else {
+    let Some(first_line) = req
+        .headers
+        .get_all(&HeaderName::VIA)
+        .next()
+        .map(str::to_owned)
+    else {
         return;
     };
     let elements = crate::scan::split_commas(&first_line);
@@ -37,7 +42,11 @@ pub fn stamp_received(req: &mut Request, source: SocketAddr) {
     }
     let mut rebuilt = vec![via.to_string()];
     rebuilt.extend(elements[1..].iter().map(|s| (*s).to_owned()));
-    let mut lines: Vec<String> = req.headers.get_all(&HeaderName::VIA).map(str::to_owned).collect();
+    let mut lines: Vec<String> = req
+        .headers
+        .get_all(&HeaderName::VIA)
+        .map(str::to_owned)
+        .collect();
     lines[0] = rebuilt.join(", ");
     req.headers.remove(&HeaderName::VIA);
     for l in lines.into_iter().rev() {
@@ -57,7 +66,10 @@ pub fn response_target(req: &Request, source: Peer) -> Peer {
         return source;
     };
     if let Some(Ok(ip)) = via.params.value("maddr").map(str::parse::<IpAddr>) {
-        return Peer { transport: source.transport, addr: SocketAddr::new(ip, via.port.unwrap_or(5060)) };
+        return Peer {
+            transport: source.transport,
+            addr: SocketAddr::new(ip, via.port.unwrap_or(5060)),
+        };
     }
     let ip = match via.received().map(str::parse::<IpAddr>) {
         Some(Ok(ip)) => ip,
@@ -71,7 +83,10 @@ pub fn response_target(req: &Request, source: Peer) -> Peer {
         Some(Some(p)) => p,
         _ => via.port.unwrap_or(5060),
     };
-    Peer { transport: source.transport, addr: SocketAddr::new(ip, port) }
+    Peer {
+        transport: source.transport,
+        addr: SocketAddr::new(ip, port),
+    }
 }
 
 #[cfg(test)]
@@ -83,7 +98,9 @@ mod tests {
 
     fn req(via: &str) -> Request {
         let t = format!("OPTIONS sip:x@y SIP/2.0\r\nVia: {via}\r\nVia: SIP/2.0/UDP proxy;branch=z9hG4bKp\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n");
-        let Ok(Message::Request(r)) = parse_message(t.as_bytes(), &ParseLimits::default()) else { panic!() };
+        let Ok(Message::Request(r)) = parse_message(t.as_bytes(), &ParseLimits::default()) else {
+            panic!()
+        };
         r
     }
 
@@ -96,7 +113,13 @@ mod tests {
         assert_eq!(via.received(), Some("192.0.2.7"));
         assert_eq!(via.rport(), Some(Some(40000)));
         assert_eq!(r.headers.vias().len(), 2);
-        let target = response_target(&r, Peer { transport: TransportKind::Udp, addr: src });
+        let target = response_target(
+            &r,
+            Peer {
+                transport: TransportKind::Udp,
+                addr: src,
+            },
+        );
         assert_eq!(target.addr, src);
     }
 
@@ -105,9 +128,18 @@ mod tests {
         let mut r = req("SIP/2.0/UDP phone.example.com:5070;branch=z9hG4bK1");
         let src: SocketAddr = "192.0.2.7:40000".parse().unwrap();
         stamp_received(&mut r, src);
-        let target = response_target(&r, Peer { transport: TransportKind::Udp, addr: src });
+        let target = response_target(
+            &r,
+            Peer {
+                transport: TransportKind::Udp,
+                addr: src,
+            },
+        );
         assert_eq!(target.addr, "192.0.2.7:5070".parse().unwrap());
-        let tcp = Peer { transport: TransportKind::Tcp, addr: src };
+        let tcp = Peer {
+            transport: TransportKind::Tcp,
+            addr: src,
+        };
         assert_eq!(response_target(&r, tcp), tcp);
     }
 

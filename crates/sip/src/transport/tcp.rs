@@ -26,7 +26,10 @@ impl Registry {
         self.conns.lock().map(|c| c.len()).unwrap_or(0)
     }
     fn per_ip(&self, ip: IpAddr) -> usize {
-        self.conns.lock().map(|c| c.keys().filter(|a| a.ip() == ip).count()).unwrap_or(0)
+        self.conns
+            .lock()
+            .map(|c| c.keys().filter(|a| a.ip() == ip).count())
+            .unwrap_or(0)
     }
     fn get(&self, addr: &SocketAddr) -> Option<mpsc::Sender<Vec<u8>>> {
         self.conns.lock().ok()?.get(addr).cloned()
@@ -70,7 +73,11 @@ pub(crate) async fn listen(addr: SocketAddr, shared: Arc<Shared>) -> std::io::Re
     Ok(local)
 }
 
-fn spawn_connection(stream: TcpStream, remote: SocketAddr, shared: Arc<Shared>) -> mpsc::Sender<Vec<u8>> {
+fn spawn_connection(
+    stream: TcpStream,
+    remote: SocketAddr,
+    shared: Arc<Shared>,
+) -> mpsc::Sender<Vec<u8>> {
     let _ = stream.set_nodelay(true);
     let (mut rd, mut wr) = stream.into_split();
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(256);
@@ -82,7 +89,10 @@ fn spawn_connection(stream: TcpStream, remote: SocketAddr, shared: Arc<Shared>) 
             }
         }
     });
-    let peer = Peer { transport: TransportKind::Tcp, addr: remote };
+    let peer = Peer {
+        transport: TransportKind::Tcp,
+        addr: remote,
+    };
     tokio::spawn(async move {
         let mut framer = StreamFramer::new(shared.config.limits.max_message);
         let mut buf = vec![0u8; 16 * 1024];
@@ -102,7 +112,10 @@ fn spawn_connection(stream: TcpStream, remote: SocketAddr, shared: Arc<Shared>) 
                 match frame {
                     Ok(bytes) => shared.deliver(peer, bytes),
                     Err(e) => {
-                        shared.stats.tcp_frame_errors.fetch_add(1, Ordering::Relaxed);
+                        shared
+                            .stats
+                            .tcp_frame_errors
+                            .fetch_add(1, Ordering::Relaxed);
                         tracing::info!(%remote, error = %e, "closing tcp connection: cannot frame");
                         broken = true;
                         break;
@@ -118,15 +131,23 @@ fn spawn_connection(stream: TcpStream, remote: SocketAddr, shared: Arc<Shared>) 
     tx
 }
 
-pub(crate) async fn send(shared: &Arc<Shared>, addr: SocketAddr, data: Vec<u8>) -> std::io::Result<()> {
+pub(crate) async fn send(
+    shared: &Arc<Shared>,
+    addr: SocketAddr,
+    data: Vec<u8>,
+) -> std::io::Result<()> {
     let tx = match shared.tcp.get(&addr) {
         Some(tx) => tx,
         None => {
             let stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr))
                 .await
-                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "tcp connect timed out"))??;
+                .map_err(|_| {
+                    std::io::Error::new(std::io::ErrorKind::TimedOut, "tcp connect timed out")
+                })??;
             spawn_connection(stream, addr, shared.clone())
         }
     };
-    tx.send(data).await.map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "tcp connection closed"))
+    tx.send(data)
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "tcp connection closed"))
 }

@@ -1,0 +1,105 @@
+//! SIPp against the running binary. Needs `sipp` (Debian `sip-tester`):
+//! without it these tests say so and pass, unless `CONFAB_INTEROP=1`
+//! (set by `.ci/run`), which makes a missing tool a failure.
+
+mod common;
+
+use std::process::Command;
+
+use common::Server;
+
+/// The path of a tool, or None (and a message) when it may be skipped.
+fn tool(name: &str) -> Option<String> {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success());
+    match found {
+        Some(o) => Some(String::from_utf8_lossy(&o.stdout).trim().to_owned()),
+        None if std::env::var("CONFAB_INTEROP").as_deref() == Ok("1") => {
+            panic!("{name} is required (CONFAB_INTEROP=1) but not installed")
+        }
+        None => {
+            eprintln!(
+                "SKIPPED: {name} is not installed (apt-get install sip-tester); CI runs this test"
+            );
+            None
+        }
+    }
+}
+
+fn run_scenario(
+    sipp: &str,
+    server: &Server,
+    scenario: &str,
+    transport: &str,
+    calls: u32,
+    rate: u32,
+) -> (bool, String) {
+    let dir = tempdir();
+    let out = Command::new("timeout")
+        .arg("60")
+        .arg(sipp)
+        .arg(server.sip.to_string())
+        .args([
+            "-sf",
+            &format!("{}/tests/sipp/{scenario}", env!("CARGO_MANIFEST_DIR")),
+        ])
+        .args(["-s", "room", "-i", "127.0.0.1", "-p", "0", "-t", transport])
+        .args([
+            "-m",
+            &calls.to_string(),
+            "-r",
+            &rate.to_string(),
+            "-nostdin",
+            "-trace_err",
+        ])
+        .current_dir(&dir)
+        .output()
+        .expect("run sipp");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    (out.status.success(), text)
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "confab-sipp-{}-{}",
+        std::process::id(),
+        common::free_port()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn sipp_options_over_udp_and_tcp() {
+    let Some(sipp) = tool("sipp") else { return };
+    let server = Server::start(&[]);
+    let (ok, out) = run_scenario(&sipp, &server, "options.xml", "u1", 50, 50);
+    assert!(ok, "UDP OPTIONS failed:\n{out}");
+    let (ok, out) = run_scenario(&sipp, &server, "options.xml", "t1", 20, 20);
+    assert!(ok, "TCP OPTIONS failed:\n{out}");
+}
+
+#[test]
+fn sipp_unknown_method_gets_501() {
+    let Some(sipp) = tool("sipp") else { return };
+    let server = Server::start(&[]);
+    let (ok, out) = run_scenario(&sipp, &server, "unknown_method.xml", "u1", 10, 10);
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn sipp_malformed_requests_get_their_status() {
+    let Some(sipp) = tool("sipp") else { return };
+    let server = Server::start(&[]);
+    let (ok, out) = run_scenario(&sipp, &server, "malformed.xml", "u1", 5, 5);
+    assert!(ok, "{out}");
+}
