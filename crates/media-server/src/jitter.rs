@@ -136,6 +136,22 @@ impl JitterBuffer {
         }
     }
 
+    /// Forgets every packet and the stream state, keeping the slots (no allocation).
+    pub fn restart(&mut self) {
+        for s in self.slots.iter_mut() {
+            s.filled = false;
+        }
+        self.next = None;
+        self.highest = 0;
+        self.playing = false;
+        self.jitter = 0.0;
+        self.last_transit = None;
+        self.base = None;
+        self.last_ts = None;
+        self.target = 1;
+        self.above_target_pops = 0;
+    }
+
     /// Counters.
     pub fn stats(&self) -> JitterStats {
         self.stats

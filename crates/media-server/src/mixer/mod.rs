@@ -1,0 +1,220 @@
+//! The mixer: a sans-IO core that one dedicated thread ticks every 20 ms.
+//!
+//! A tick reads control commands from a bounded lock-free queue, then for
+//! every room drains each participant's input ring into its jitter buffer,
+//! decodes (or conceals) one frame, detects talkers, picks the N loudest,
+//! mixes, encodes once per codec group plus once per talker (mix-minus),
+//! and hands packets to each participant's [`PacketOut`]. Events leave by
+//! another bounded queue; removed participants and rooms are handed back
+//! through a third, so memory is freed off this thread. In steady state a
+//! tick takes no lock, makes no allocation and no blocking call.
+
+mod control;
+mod participant;
+mod room;
+mod rtp_out;
+
+pub use control::{
+    Command, Direction, Garbage, InPacket, MixerEvent, ParticipantId, ParticipantSettings, RoomId,
+    RoomSettings, MAX_TALKERS,
+};
+pub use participant::{Participant, ParticipantStats};
+pub use room::{Room, RoomStats};
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// The internal mix rate.
+pub const MIX_RATE: u32 = 48_000;
+/// Samples per 20 ms frame at the mix rate.
+pub const FRAME: usize = 960;
+
+/// Where a participant's packets go. The io layer implements it on a
+/// non-blocking UDP socket; tests collect packets in memory.
+pub trait PacketOut: Send {
+    /// Sends one RTP packet without blocking; false if it could not be sent.
+    fn send(&mut self, to: SocketAddr, packet: &[u8]) -> bool;
+}
+
+/// The mixer core.
+pub struct Mixer {
+    rooms: Vec<Box<Room>>,
+    commands: rtrb::Consumer<Command>,
+    events: rtrb::Producer<MixerEvent>,
+    garbage: rtrb::Producer<Garbage>,
+    ticks: u64,
+    dropped_events: u64,
+}
+
+impl Mixer {
+    /// A mixer serving up to `max_rooms` rooms.
+    pub fn new(
+        max_rooms: usize,
+        commands: rtrb::Consumer<Command>,
+        events: rtrb::Producer<MixerEvent>,
+        garbage: rtrb::Producer<Garbage>,
+    ) -> Self {
+        Self {
+            rooms: Vec::with_capacity(max_rooms),
+            commands,
+            events,
+            garbage,
+            ticks: 0,
+            dropped_events: 0,
+        }
+    }
+
+    /// Ticks so far.
+    pub fn ticks(&self) -> u64 {
+        self.ticks
+    }
+
+    /// Rooms open.
+    pub fn room_count(&self) -> usize {
+        self.rooms.len()
+    }
+
+    /// Participants in all rooms.
+    pub fn participant_count(&self) -> usize {
+        self.rooms.iter().map(|r| r.participants.len()).sum()
+    }
+
+    /// A room's counters.
+    pub fn room_stats(&self, id: RoomId) -> Option<RoomStats> {
+        self.rooms.iter().find(|r| r.id == id).map(|r| r.stats)
+    }
+
+    /// Events that were dropped because their queue was full.
+    pub fn dropped_events(&self) -> u64 {
+        self.dropped_events
+    }
+
+    /// One tick. `_now` is the tick's deadline (all timing inside comes from packet arrival times).
+    pub fn tick(&mut self, _now: Instant) {
+        while let Ok(cmd) = self.commands.pop() {
+            self.apply(cmd);
+        }
+        let Self {
+            rooms,
+            events,
+            dropped_events,
+            ..
+        } = self;
+        let mut emit = |e: MixerEvent| {
+            if events.push(e).is_err() {
+                *dropped_events += 1;
+            }
+        };
+        for room in rooms.iter_mut() {
+            room.tick(&mut emit);
+        }
+        self.ticks += 1;
+    }
+
+    fn emit(&mut self, e: MixerEvent) {
+        if self.events.push(e).is_err() {
+            self.dropped_events += 1;
+        }
+    }
+
+    fn give_back(&mut self, g: Garbage) {
+        // If the return queue is full the value is dropped here: rare, and
+        // only costs a deallocation on this thread.
+        let _ = self.garbage.push(g);
+    }
+
+    fn find(&mut self, id: ParticipantId) -> Option<&mut Participant> {
+        self.rooms
+            .iter_mut()
+            .flat_map(|r| r.participants.iter_mut())
+            .find(|p| p.id == id)
+            .map(|b| &mut **b)
+    }
+
+    fn apply(&mut self, cmd: Command) {
+        match cmd {
+            Command::AddRoom(room) => {
+                if self.rooms.len() < self.rooms.capacity()
+                    && !self.rooms.iter().any(|r| r.id == room.id)
+                {
+                    self.rooms.push(room);
+                } else {
+                    let id = room.id;
+                    self.give_back(Garbage::Room(room));
+                    self.emit(MixerEvent::Rejected(id, ParticipantId(0)));
+                }
+            }
+            Command::EndRoom(id) => {
+                if let Some(pos) = self.rooms.iter().position(|r| r.id == id) {
+                    let room = self.rooms.swap_remove(pos);
+                    self.give_back(Garbage::Room(room));
+                }
+            }
+            Command::AddParticipant(room_id, p) => {
+                let pid = p.id;
+                match self.rooms.iter_mut().find(|r| r.id == room_id) {
+                    Some(room) if room.participants.len() < room.participants.capacity() => {
+                        room.participants.push(p)
+                    }
+                    _ => {
+                        self.give_back(Garbage::Participant(p));
+                        self.emit(MixerEvent::Rejected(room_id, pid));
+                    }
+                }
+            }
+            Command::Remove(id) => {
+                let mut removed = None;
+                for room in self.rooms.iter_mut() {
+                    if let Some(pos) = room.participants.iter().position(|p| p.id == id) {
+                        let p = room.participants.swap_remove(pos);
+                        removed = Some((room.id, p));
+                        break;
+                    }
+                }
+                if let Some((room, p)) = removed {
+                    if p.vad.talking {
+                        self.emit(MixerEvent::TalkingStopped(room, id));
+                    }
+                    self.give_back(Garbage::Participant(p));
+                }
+            }
+            Command::Mute(id, on) => {
+                if let Some(p) = self.find(id) {
+                    p.muted = on;
+                }
+            }
+            Command::Deaf(id, on) => {
+                if let Some(p) = self.find(id) {
+                    p.deaf = on;
+                }
+            }
+            Command::Gain(id, input_db, output_db) => {
+                if let Some(p) = self.find(id) {
+                    p.gain_in = db_to_linear(input_db);
+                    p.gain_out = db_to_linear(output_db);
+                }
+            }
+            Command::Direction(id, d) => {
+                if let Some(p) = self.find(id) {
+                    p.set_direction(d);
+                }
+            }
+            Command::Remote(id, addr) => {
+                if let Some(p) = self.find(id) {
+                    p.remote = Some(addr);
+                }
+            }
+        }
+    }
+}
+
+fn db_to_linear(db: f32) -> f32 {
+    if db == 0.0 {
+        1.0
+    } else {
+        10f32.powf(db.clamp(-60.0, 24.0) / 20.0)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,317 @@
+//! One participant as the mixer thread owns it: its input ring, jitter
+//! buffer, decoder, resamplers, talk detection and its own encoder (used
+//! while it is a mixed talker and hears a mix-minus). Built on the control
+//! side; nothing here allocates after construction.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::codec::{CodecKind, Decoder, DtmfDetector, Encoder, MAX_FRAME_SAMPLES};
+use crate::jitter::{JitterBuffer, JitterConfig, Pop};
+use crate::resample::Resampler;
+
+use super::control::{Direction, InPacket, ParticipantId, ParticipantSettings};
+use super::rtp_out::RtpOut;
+use super::{PacketOut, FRAME};
+
+/// Counters shared with the control side (atomics: no lock in the tick).
+#[derive(Debug, Default)]
+pub struct ParticipantStats {
+    /// RTP packets taken from the input ring.
+    pub packets_in: AtomicU64,
+    /// Packets with a payload type that is neither the codec's nor DTMF.
+    pub foreign_payload: AtomicU64,
+    /// Packets that failed to decode.
+    pub decode_errors: AtomicU64,
+    /// RTP packets sent.
+    pub packets_out: AtomicU64,
+    /// Payload bytes sent.
+    pub bytes_out: AtomicU64,
+    /// Sends that failed (socket full, no route).
+    pub send_errors: AtomicU64,
+    /// Times the sending address changed by latching (symmetric RTP).
+    pub latches: AtomicU64,
+    /// SSRC changes seen.
+    pub ssrc_changes: AtomicU64,
+    /// Lost packets seen by the jitter buffer.
+    pub lost: AtomicU64,
+    /// Current jitter buffer delay in ms.
+    pub jitter_delay_ms: AtomicU64,
+    /// Frames whose decode was skipped because RFC 6464 said silence.
+    pub decode_skipped: AtomicU64,
+    /// Last RTP timestamp and SSRC sent (for RTCP SR), packed.
+    pub last_ssrc: AtomicU64,
+}
+
+/// Talk detection state: start at once above threshold, stop after a hangover.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Vad {
+    pub(crate) talking: bool,
+    quiet_ticks: u32,
+}
+
+const HANGOVER_TICKS: u32 = 15;
+
+impl Vad {
+    /// Returns Some(new state) when it changes.
+    fn update(&mut self, loud: bool) -> Option<bool> {
+        if loud {
+            self.quiet_ticks = 0;
+            if !self.talking {
+                self.talking = true;
+                return Some(true);
+            }
+        } else if self.talking {
+            self.quiet_ticks += 1;
+            if self.quiet_ticks >= HANGOVER_TICKS {
+                self.talking = false;
+                return Some(false);
+            }
+        }
+        None
+    }
+}
+
+/// A participant.
+pub struct Participant {
+    pub(crate) id: ParticipantId,
+    pub(crate) settings: ParticipantSettings,
+    input: rtrb::Consumer<InPacket>,
+    pub(crate) out: Box<dyn PacketOut>,
+    pub(crate) remote: Option<SocketAddr>,
+    in_ssrc: Option<u32>,
+    jitter: JitterBuffer,
+    decoder: Decoder,
+    dtmf: DtmfDetector,
+    fifo: Box<[i16]>,
+    fifo_len: usize,
+    decoded: Box<[i16]>,
+    in_resampler: Resampler,
+    pub(crate) out_resampler: Resampler,
+    pub(crate) encoder: Encoder,
+    /// This tick's input at 48 kHz, after input gain.
+    pub(crate) frame: Box<[i32; FRAME]>,
+    pub(crate) has_audio: bool,
+    pub(crate) level_dbov: f32,
+    /// Level for RFC 6465 (0 loud … 127 silent).
+    pub(crate) level_6464: u8,
+    ext_level: Option<u8>,
+    pub(crate) vad: Vad,
+    pub(crate) selected: bool,
+    pub(crate) muted: bool,
+    pub(crate) deaf: bool,
+    pub(crate) gain_in: f32,
+    pub(crate) gain_out: f32,
+    pub(crate) rtp: RtpOut,
+    pub(crate) stats: Arc<ParticipantStats>,
+}
+
+/// Scratch for encoding one packet.
+pub(crate) const PACKET_BUF: usize = 1500;
+
+impl Participant {
+    /// Builds a participant with every buffer it will ever need.
+    pub fn new(
+        id: ParticipantId,
+        settings: ParticipantSettings,
+        input: rtrb::Consumer<InPacket>,
+        out: Box<dyn PacketOut>,
+        out_ssrc: u32,
+        out_seq: u16,
+        stats: Arc<ParticipantStats>,
+    ) -> Result<Self, crate::codec::CodecError> {
+        let kind = settings.codec;
+        let rate = kind.pcm_rate();
+        let jitter = JitterBuffer::new(JitterConfig {
+            capacity: 16,
+            max_delay_ms: settings.max_jitter_ms,
+            ptime_ms: 20,
+            clock_rate: kind.rtp_clock(),
+        });
+        let in_resampler =
+            Resampler::new(rate, super::MIX_RATE).map_err(crate::codec::CodecError::Init)?;
+        let out_resampler =
+            Resampler::new(super::MIX_RATE, rate).map_err(crate::codec::CodecError::Init)?;
+        Ok(Self {
+            id,
+            remote: settings.remote,
+            encoder: Encoder::new(kind, &settings.opus)?,
+            decoder: Decoder::new(kind)?,
+            settings,
+            input,
+            out,
+            in_ssrc: None,
+            jitter,
+            dtmf: DtmfDetector::default(),
+            fifo: vec![0; 2 * MAX_FRAME_SAMPLES].into_boxed_slice(),
+            fifo_len: 0,
+            decoded: vec![0; MAX_FRAME_SAMPLES].into_boxed_slice(),
+            in_resampler,
+            out_resampler,
+            frame: Box::new([0; FRAME]),
+            has_audio: false,
+            level_dbov: -127.0,
+            level_6464: 127,
+            ext_level: None,
+            vad: Vad::default(),
+            selected: false,
+            muted: false,
+            deaf: false,
+            gain_in: 1.0,
+            gain_out: 1.0,
+            rtp: RtpOut::new(out_ssrc, out_seq, out_ssrc.rotate_left(7)),
+            stats,
+        })
+    }
+
+    /// The participant's id.
+    pub fn id(&self) -> ParticipantId {
+        self.id
+    }
+
+    pub(crate) fn kind(&self) -> CodecKind {
+        self.settings.codec
+    }
+
+    /// The SSRC the participant sends with (for CSRC lists).
+    pub(crate) fn in_ssrc(&self) -> u32 {
+        self.in_ssrc.unwrap_or(0)
+    }
+
+    /// Drains the input ring into the jitter buffer. Returns a completed DTMF press.
+    pub(crate) fn drain_input(&mut self, dtmf_out: &mut impl FnMut(char, u32)) {
+        while let Ok(pkt) = self.input.pop() {
+            self.stats.packets_in.fetch_add(1, Ordering::Relaxed);
+            if self.remote != Some(pkt.source) {
+                // Symmetric RTP (RFC 4961): answer where the packets come from.
+                if self.remote.is_some() {
+                    self.stats.latches.fetch_add(1, Ordering::Relaxed);
+                }
+                self.remote = Some(pkt.source);
+            }
+            let payload = &pkt.payload[..pkt.len as usize];
+            if Some(pkt.payload_type) == self.settings.dtmf_payload_type {
+                if let Some(d) = self
+                    .dtmf
+                    .push(pkt.timestamp, payload, self.kind().rtp_clock())
+                {
+                    dtmf_out(d.digit, d.duration_ms);
+                }
+                continue;
+            }
+            if pkt.payload_type != self.settings.payload_type {
+                self.stats.foreign_payload.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            if self.in_ssrc != Some(pkt.ssrc) {
+                if self.in_ssrc.is_some() {
+                    // A new stream (phone restarted it): start its buffer afresh.
+                    self.stats.ssrc_changes.fetch_add(1, Ordering::Relaxed);
+                    self.jitter.restart();
+                    self.decoder.reset();
+                    self.fifo_len = 0;
+                }
+                self.in_ssrc = Some(pkt.ssrc);
+            }
+            self.ext_level = pkt.audio_level;
+            self.jitter
+                .push(pkt.seq, pkt.timestamp, payload, pkt.arrival);
+        }
+        let js = self.jitter.stats();
+        self.stats.lost.store(js.lost, Ordering::Relaxed);
+        self.stats
+            .jitter_delay_ms
+            .store(self.jitter.delay_ms() as u64, Ordering::Relaxed);
+    }
+
+    /// Produces this tick's 48 kHz input frame into `self.frame`; sets
+    /// `has_audio`, the level and talk state. Returns Some(talking) when the
+    /// talk state changes.
+    pub(crate) fn pull_frame(&mut self, threshold_dbov: f32) -> Option<bool> {
+        if !self.settings.direction.sends() {
+            self.has_audio = false;
+            return self.vad.update(false);
+        }
+        let kind = self.kind();
+        let need = (kind.pcm_rate() / 50) as usize;
+        // RFC 6464: a silent, unselected G.711 stream need not be decoded.
+        let skip = matches!(kind, CodecKind::Pcmu | CodecKind::Pcma)
+            && !self.selected
+            && self.ext_level.is_some_and(|l| -(l as f32) < threshold_dbov);
+        let ptime_samples = need;
+        while self.fifo_len < need {
+            let room = self.fifo.len() - self.fifo_len;
+            let (jitter, decoder, decoded) =
+                (&mut self.jitter, &mut self.decoder, &mut self.decoded);
+            let n = match jitter.pop() {
+                Pop::Packet { payload, .. } => {
+                    if skip {
+                        self.stats.decode_skipped.fetch_add(1, Ordering::Relaxed);
+                        decoded[..ptime_samples].fill(0);
+                        ptime_samples
+                    } else {
+                        match decoder.decode(payload, &mut decoded[..]) {
+                            Ok(n) => n,
+                            Err(_) => {
+                                self.stats.decode_errors.fetch_add(1, Ordering::Relaxed);
+                                decoder.conceal(&mut decoded[..ptime_samples])
+                            }
+                        }
+                    }
+                }
+                Pop::Lost { next: Some(next) } if kind == CodecKind::Opus => decoder
+                    .decode_fec(next, &mut decoded[..ptime_samples])
+                    .unwrap_or_else(|_| decoder.conceal(&mut decoded[..ptime_samples])),
+                Pop::Lost { .. } => decoder.conceal(&mut decoded[..ptime_samples]),
+                Pop::Empty => break,
+            };
+            let n = n.min(room);
+            self.fifo[self.fifo_len..self.fifo_len + n].copy_from_slice(&self.decoded[..n]);
+            self.fifo_len += n;
+        }
+        if self.fifo_len < need {
+            // Underrun or not started: no audio this tick.
+            self.has_audio = false;
+            self.level_dbov = -127.0;
+            self.level_6464 = 127;
+            return self.vad.update(false);
+        }
+        self.in_resampler
+            .process(&self.fifo[..need], &mut self.frame[..]);
+        self.fifo.copy_within(need..self.fifo_len, 0);
+        self.fifo_len -= need;
+        let mut energy = 0f64;
+        for s in self.frame.iter_mut() {
+            if self.gain_in != 1.0 {
+                *s = (*s as f32 * self.gain_in) as i32;
+            }
+            energy += (*s as f64) * (*s as f64);
+        }
+        let mean = energy / FRAME as f64;
+        self.level_dbov = if mean > 0.0 {
+            (10.0 * (mean / (32768.0 * 32768.0)).log10()) as f32
+        } else {
+            -127.0
+        };
+        if skip {
+            if let Some(l) = self.ext_level {
+                self.level_dbov = -(l as f32);
+            }
+        }
+        self.level_6464 = (-self.level_dbov).clamp(0.0, 127.0) as u8;
+        self.has_audio = true;
+        let loud = !self.muted && self.level_dbov > threshold_dbov;
+        self.vad.update(loud)
+    }
+
+    /// True when the participant should be sent audio this tick.
+    pub(crate) fn receives(&self) -> bool {
+        self.settings.direction.receives() && self.remote.is_some()
+    }
+
+    /// Applies a direction change.
+    pub(crate) fn set_direction(&mut self, d: Direction) {
+        self.settings.direction = d;
+    }
+}

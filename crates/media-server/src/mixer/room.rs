@@ -1,0 +1,293 @@
+//! A room: selects the N loudest talkers (with hysteresis), mixes them in
+//! i32, and sends every receiver its audio: a talker gets its own mix-minus
+//! from its own encoder; every other receiver of a codec shares one
+//! encoding of the full mix (encode once per codec group, not per listener).
+
+use crate::codec::{CodecKind, Encoder, OpusConfig};
+use crate::resample::Resampler;
+
+use super::control::{MixerEvent, RoomId, RoomSettings, MAX_TALKERS};
+use super::participant::{Participant, PACKET_BUF};
+use super::FRAME;
+
+/// A talker already selected keeps its place unless a newcomer is louder by this much.
+const HYSTERESIS_DB: f32 = 6.0;
+
+/// One shared encoder per codec: the full mix, and silence for deaf receivers.
+struct Group {
+    kind: CodecKind,
+    mix: Encoder,
+    silence: Encoder,
+    resampler: Resampler,
+    mix_len: Option<usize>,
+    silence_len: Option<usize>,
+    mix_payload: Box<[u8; PACKET_BUF]>,
+    silence_payload: Box<[u8; PACKET_BUF]>,
+}
+
+impl Group {
+    fn new(kind: CodecKind, opus: &OpusConfig) -> Result<Self, crate::codec::CodecError> {
+        Ok(Self {
+            kind,
+            mix: Encoder::new(kind, opus)?,
+            silence: Encoder::new(kind, opus)?,
+            resampler: Resampler::new(super::MIX_RATE, kind.pcm_rate())
+                .map_err(crate::codec::CodecError::Init)?,
+            mix_len: None,
+            silence_len: None,
+            mix_payload: Box::new([0; PACKET_BUF]),
+            silence_payload: Box::new([0; PACKET_BUF]),
+        })
+    }
+}
+
+/// Counters for a room, read by benches and tests.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RoomStats {
+    /// Shared (group) encodes performed.
+    pub group_encodes: u64,
+    /// Individual (mix-minus or gain) encodes performed.
+    pub own_encodes: u64,
+    /// Packets sent.
+    pub packets_sent: u64,
+}
+
+/// A room.
+pub struct Room {
+    pub(crate) id: RoomId,
+    pub(crate) settings: RoomSettings,
+    pub(crate) participants: Vec<Box<Participant>>,
+    groups: Vec<Group>,
+    mix: Box<[i32; FRAME]>,
+    limited: Box<[i16; FRAME]>,
+    resampled: Box<[i32; FRAME]>,
+    pcm: Box<[i16; FRAME]>,
+    packet: Box<[u8; PACKET_BUF]>,
+    talkers: [usize; MAX_TALKERS],
+    talker_count: usize,
+    pub(crate) stats: RoomStats,
+}
+
+impl Room {
+    /// A room with space reserved for `settings.capacity` participants.
+    pub fn new(id: RoomId, settings: RoomSettings) -> Result<Self, crate::codec::CodecError> {
+        let groups = CodecKind::ALL
+            .iter()
+            .map(|&k| Group::new(k, &settings.opus))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            id,
+            participants: Vec::with_capacity(settings.capacity),
+            settings,
+            groups,
+            mix: Box::new([0; FRAME]),
+            limited: Box::new([0; FRAME]),
+            resampled: Box::new([0; FRAME]),
+            pcm: Box::new([0; FRAME]),
+            packet: Box::new([0; PACKET_BUF]),
+            talkers: [0; MAX_TALKERS],
+            talker_count: 0,
+            stats: RoomStats::default(),
+        })
+    }
+
+    /// The room's id.
+    pub fn id(&self) -> RoomId {
+        self.id
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> RoomStats {
+        self.stats
+    }
+
+    /// One 20 ms tick.
+    pub(crate) fn tick(&mut self, emit: &mut impl FnMut(MixerEvent)) {
+        let room = self.id;
+        let threshold = self.settings.talk_threshold_dbov;
+        for p in self.participants.iter_mut() {
+            let pid = p.id;
+            p.drain_input(&mut |digit, ms| emit(MixerEvent::Dtmf(room, pid, digit, ms)));
+            match p.pull_frame(threshold) {
+                Some(true) => emit(MixerEvent::TalkingStarted(room, pid)),
+                Some(false) => emit(MixerEvent::TalkingStopped(room, pid)),
+                None => {}
+            }
+        }
+        self.select_talkers();
+        self.mix_talkers();
+        for g in self.groups.iter_mut() {
+            g.mix_len = None;
+            g.silence_len = None;
+        }
+        let mut csrcs = [(0u32, 127u8); MAX_TALKERS];
+        let mut n_csrcs = 0;
+        for &t in &self.talkers[..self.talker_count] {
+            let p = &self.participants[t];
+            csrcs[n_csrcs] = (p.in_ssrc(), p.level_6464);
+            n_csrcs += 1;
+        }
+        for i in 0..self.participants.len() {
+            self.send_to(i, &csrcs[..n_csrcs]);
+        }
+    }
+
+    /// Picks up to N talkers, loudest first; the ones already selected get
+    /// a head start of [`HYSTERESIS_DB`] so the choice does not flap.
+    fn select_talkers(&mut self) {
+        let n = self.settings.max_talkers.clamp(1, MAX_TALKERS);
+        let mut best: [(usize, f32); MAX_TALKERS] = [(usize::MAX, f32::MIN); MAX_TALKERS];
+        let mut count = 0;
+        for (i, p) in self.participants.iter().enumerate() {
+            if !(p.vad.talking && p.has_audio && !p.muted) {
+                continue;
+            }
+            let score = p.level_dbov + if p.selected { HYSTERESIS_DB } else { 0.0 };
+            // Insertion into a sorted fixed array.
+            let mut pos = count.min(n);
+            while pos > 0 && best[pos - 1].1 < score {
+                pos -= 1;
+            }
+            if pos < n {
+                let end = count.min(n - 1);
+                best.copy_within(pos..end, pos + 1);
+                best[pos] = (i, score);
+                count = (count + 1).min(n);
+            }
+        }
+        for p in self.participants.iter_mut() {
+            p.selected = false;
+        }
+        self.talker_count = count;
+        for (k, (i, _)) in best[..count].iter().enumerate() {
+            self.talkers[k] = *i;
+            self.participants[*i].selected = true;
+        }
+    }
+
+    fn mix_talkers(&mut self) {
+        self.mix.fill(0);
+        for &t in &self.talkers[..self.talker_count] {
+            for (m, s) in self.mix.iter_mut().zip(self.participants[t].frame.iter()) {
+                *m += *s;
+            }
+        }
+    }
+
+    fn send_to(&mut self, i: usize, csrcs_all: &[(u32, u8)]) {
+        let Room {
+            participants,
+            groups,
+            mix,
+            limited,
+            resampled,
+            pcm,
+            packet,
+            stats,
+            ..
+        } = self;
+        let p = &mut participants[i];
+        if !p.receives() {
+            return;
+        }
+        let Some(remote) = p.remote else { return };
+        let kind = p.kind();
+        let frame_len = (kind.pcm_rate() / 50) as usize;
+        let own_ssrc = p.in_ssrc();
+        let mut csrcs = [(0u32, 127u8); MAX_TALKERS];
+        let mut n = 0;
+        for c in csrcs_all
+            .iter()
+            .filter(|c| !(p.selected && c.0 == own_ssrc))
+        {
+            csrcs[n] = *c;
+            n += 1;
+        }
+        let header_len;
+        let payload_len;
+        let ts_step = kind.rtp_clock() / 50;
+        if !p.deaf && (p.selected || p.gain_out != 1.0) {
+            // Mix-minus: everyone mixed but this participant, through its own encoder.
+            for ((l, m), own) in limited.iter_mut().zip(mix.iter()).zip(p.frame.iter()) {
+                let v = if p.selected { *m - *own } else { *m };
+                *l = limit((v as f32 * p.gain_out) as i32);
+            }
+            p.out_resampler.process(&limited[..], &mut resampled[..]);
+            for (o, r) in pcm.iter_mut().zip(resampled.iter()).take(frame_len) {
+                *o = limit(*r);
+            }
+            header_len = p.rtp.write_header(
+                &mut packet[..],
+                p.settings.payload_type,
+                ts_step,
+                &csrcs[..n],
+                p.settings.csrc_level_ext,
+            );
+            payload_len = p
+                .encoder
+                .encode(&pcm[..frame_len], &mut packet[header_len..])
+                .unwrap_or(0);
+            stats.own_encodes += 1;
+        } else {
+            let g = &mut groups[kind.index()];
+            debug_assert_eq!(g.kind, kind);
+            let (len, payload) = if p.deaf {
+                if g.silence_len.is_none() {
+                    pcm[..frame_len].fill(0);
+                    g.silence_len = Some(
+                        g.silence
+                            .encode(&pcm[..frame_len], &mut g.silence_payload[..])
+                            .unwrap_or(0),
+                    );
+                    stats.group_encodes += 1;
+                }
+                (g.silence_len.unwrap_or(0), &g.silence_payload[..])
+            } else {
+                if g.mix_len.is_none() {
+                    for (l, m) in limited.iter_mut().zip(mix.iter()) {
+                        *l = limit(*m);
+                    }
+                    g.resampler.process(&limited[..], &mut resampled[..]);
+                    for (o, r) in pcm.iter_mut().zip(resampled.iter()).take(frame_len) {
+                        *o = limit(*r);
+                    }
+                    g.mix_len = Some(
+                        g.mix
+                            .encode(&pcm[..frame_len], &mut g.mix_payload[..])
+                            .unwrap_or(0),
+                    );
+                    stats.group_encodes += 1;
+                }
+                (g.mix_len.unwrap_or(0), &g.mix_payload[..])
+            };
+            header_len = p.rtp.write_header(
+                &mut packet[..],
+                p.settings.payload_type,
+                ts_step,
+                &csrcs[..n],
+                p.settings.csrc_level_ext,
+            );
+            packet[header_len..header_len + len].copy_from_slice(&payload[..len]);
+            payload_len = len;
+        }
+        use std::sync::atomic::Ordering;
+        if p.out.send(remote, &packet[..header_len + payload_len]) {
+            stats.packets_sent += 1;
+            p.stats.packets_out.fetch_add(1, Ordering::Relaxed);
+            p.stats
+                .bytes_out
+                .fetch_add(payload_len as u64, Ordering::Relaxed);
+            p.stats.last_ssrc.store(
+                ((p.rtp.timestamp as u64) << 32) | p.rtp.ssrc as u64,
+                Ordering::Relaxed,
+            );
+        } else {
+            p.stats.send_errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The limiter: saturates at full scale instead of wrapping.
+fn limit(v: i32) -> i16 {
+    v.clamp(i16::MIN as i32, i16::MAX as i32) as i16
+}
