@@ -1,7 +1,34 @@
-//! # media-server
+//! # media-server: RTP in, mix-minus, RTP out
+//!
+//! * [`codec`]: PCMU, PCMA, G.722 and Opus behind one interface, plus RFC
+//!   4733 DTMF. Opus is mousiki, a pure-Rust libopus port (no cmake).
+//! * [`jitter`]: the adaptive jitter buffer (sans-IO: arrival times in,
+//!   frames out).
+//! * [`resample`]: rubato, fixed 20 ms chunks, allocation-free.
+//! * [`mixer`]: the sans-IO mixer core. A tick drains input rings, decodes,
+//!   detects talkers, mixes the N loudest, encodes once per codec group and
+//!   once per talker, and writes RTP. No lock, allocation or blocking call
+//!   in steady state (for Opus, the codec calls themselves allocate).
+//! * [`rtcp`]: reception statistics and SR/RR/BYE, sans-IO.
+//! * [`io`]: the edge. [`MediaServer`] binds RTP ports, runs a tokio task
+//!   per endpoint and one OS thread per mixer that ticks on an absolute
+//!   20 ms deadline:
+//!
+//! ```text
+//! socket task ──InPacket ring──► mixer thread ──non-blocking send_to──► network
+//! control API ──Command ring───►      │
+//!             ◄──MixerEvent ring──────┘ (talking, DTMF) ──► pump thread ──► broadcast
+//! ```
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(unreachable_pub)]
+
 pub mod codec;
+pub mod io;
 pub mod jitter;
 pub mod mixer;
 pub mod resample;
+pub mod rtcp;
 pub mod tone;
+
+pub use io::{EndpointInfo, MediaConfig, MediaError, MediaServer};

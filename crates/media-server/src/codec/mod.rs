@@ -105,7 +105,7 @@ pub struct Decoder {
 
 enum DecoderState {
     G711,
-    G722(G722Decoder),
+    G722(Box<G722Decoder>),
     Opus(Box<opus::OpusDecoder>),
 }
 
@@ -114,7 +114,7 @@ impl Decoder {
     pub fn new(kind: CodecKind) -> Result<Self, CodecError> {
         let state = match kind {
             CodecKind::Pcmu | CodecKind::Pcma => DecoderState::G711,
-            CodecKind::G722 => DecoderState::G722(G722Decoder::default()),
+            CodecKind::G722 => DecoderState::G722(Box::default()),
             CodecKind::Opus => DecoderState::Opus(Box::new(opus::OpusDecoder::new()?)),
         };
         Ok(Self {
@@ -192,7 +192,7 @@ impl Decoder {
     /// Restarts the codec state (after decoding was skipped for a while).
     pub fn reset(&mut self) {
         if let DecoderState::G722(d) = &mut self.state {
-            *d = G722Decoder::default();
+            **d = G722Decoder::default();
         }
         self.last_len = 0;
     }
@@ -213,7 +213,7 @@ pub struct Encoder {
 
 enum EncoderState {
     G711,
-    G722(G722Encoder),
+    G722(Box<G722Encoder>),
     Opus(Box<opus::OpusEncoder>),
 }
 
@@ -222,7 +222,7 @@ impl Encoder {
     pub fn new(kind: CodecKind, opus: &OpusConfig) -> Result<Self, CodecError> {
         let state = match kind {
             CodecKind::Pcmu | CodecKind::Pcma => EncoderState::G711,
-            CodecKind::G722 => EncoderState::G722(G722Encoder::default()),
+            CodecKind::G722 => EncoderState::G722(Box::default()),
             CodecKind::Opus => EncoderState::Opus(Box::new(opus::OpusEncoder::new(opus)?)),
         };
         Ok(Self { kind, state })

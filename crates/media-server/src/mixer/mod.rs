@@ -38,6 +38,8 @@ pub trait PacketOut: Send {
 
 /// The mixer core.
 pub struct Mixer {
+    // Boxed on the control side; the tick moves only the pointer in and out.
+    #[allow(clippy::vec_box)]
     rooms: Vec<Box<Room>>,
     commands: rtrb::Consumer<Command>,
     events: rtrb::Producer<MixerEvent>,

@@ -53,6 +53,9 @@ pub(crate) struct Vad {
 
 const HANGOVER_TICKS: u32 = 15;
 
+/// How long the current RTP source keeps the latch against a newcomer.
+const LATCH_HOLD: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl Vad {
     /// Returns Some(new state) when it changes.
     fn update(&mut self, loud: bool) -> Option<bool> {
@@ -80,6 +83,7 @@ pub struct Participant {
     input: rtrb::Consumer<InPacket>,
     pub(crate) out: Box<dyn PacketOut>,
     pub(crate) remote: Option<SocketAddr>,
+    latched_at: Option<std::time::Instant>,
     in_ssrc: Option<u32>,
     jitter: JitterBuffer,
     decoder: Decoder,
@@ -136,6 +140,7 @@ impl Participant {
         Ok(Self {
             id,
             remote: settings.remote,
+            latched_at: None,
             encoder: Encoder::new(kind, &settings.opus)?,
             decoder: Decoder::new(kind)?,
             settings,
@@ -183,13 +188,13 @@ impl Participant {
     pub(crate) fn drain_input(&mut self, dtmf_out: &mut impl FnMut(char, u32)) {
         while let Ok(pkt) = self.input.pop() {
             self.stats.packets_in.fetch_add(1, Ordering::Relaxed);
-            if self.remote != Some(pkt.source) {
-                // Symmetric RTP (RFC 4961): answer where the packets come from.
-                if self.remote.is_some() {
-                    self.stats.latches.fetch_add(1, Ordering::Relaxed);
-                }
-                self.remote = Some(pkt.source);
+            let ours = pkt.payload_type == self.settings.payload_type
+                || Some(pkt.payload_type) == self.settings.dtmf_payload_type;
+            if !ours {
+                self.stats.foreign_payload.fetch_add(1, Ordering::Relaxed);
+                continue;
             }
+            self.latch(&pkt);
             let payload = &pkt.payload[..pkt.len as usize];
             if Some(pkt.payload_type) == self.settings.dtmf_payload_type {
                 if let Some(d) = self
@@ -198,10 +203,6 @@ impl Participant {
                 {
                     dtmf_out(d.digit, d.duration_ms);
                 }
-                continue;
-            }
-            if pkt.payload_type != self.settings.payload_type {
-                self.stats.foreign_payload.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
             if self.in_ssrc != Some(pkt.ssrc) {
@@ -223,6 +224,27 @@ impl Participant {
         self.stats
             .jitter_delay_ms
             .store(self.jitter.delay_ms() as u64, Ordering::Relaxed);
+    }
+
+    /// Symmetric RTP (RFC 4961): send where the packets come from. A new
+    /// source is taken only if it carries the current stream's SSRC, or the
+    /// current source has been silent for a second; otherwise one stray
+    /// datagram could redirect a participant's audio.
+    fn latch(&mut self, pkt: &InPacket) {
+        let fresh = self
+            .latched_at
+            .is_none_or(|t| pkt.arrival.saturating_duration_since(t) > LATCH_HOLD);
+        if self.remote == Some(pkt.source) {
+            self.latched_at = Some(pkt.arrival);
+            return;
+        }
+        if self.in_ssrc.is_none() || self.in_ssrc == Some(pkt.ssrc) || fresh {
+            if self.latched_at.is_some() {
+                self.stats.latches.fetch_add(1, Ordering::Relaxed);
+            }
+            self.remote = Some(pkt.source);
+            self.latched_at = Some(pkt.arrival);
+        }
     }
 
     /// Produces this tick's 48 kHz input frame into `self.frame`; sets

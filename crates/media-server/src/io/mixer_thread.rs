@@ -1,0 +1,83 @@
+//! The mixer's OS thread: ticks on an absolute deadline so the clock never
+//! drifts, and a pump thread that forwards events and frees what the mixer
+//! hands back.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::broadcast;
+
+use crate::mixer::{Garbage, Mixer, MixerEvent};
+
+/// Counters of one mixer thread.
+#[derive(Debug, Default)]
+pub struct MixerThreadStats {
+    /// Ticks run.
+    pub ticks: AtomicU64,
+    /// Ticks that took longer than the period.
+    pub overruns: AtomicU64,
+    /// Longest tick so far, in microseconds.
+    pub max_tick_us: AtomicU64,
+    /// Participants in the mixer after the last tick.
+    pub participants: AtomicU64,
+}
+
+pub(crate) fn spawn_mixer(
+    index: usize,
+    mut mixer: Mixer,
+    period: Duration,
+    stop: Arc<AtomicBool>,
+    stats: Arc<MixerThreadStats>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("confab-mixer-{index}"))
+        .spawn(move || {
+            let mut deadline = Instant::now() + period;
+            while !stop.load(Ordering::Relaxed) {
+                let now = Instant::now();
+                if deadline > now {
+                    std::thread::sleep(deadline - now);
+                }
+                let start = Instant::now();
+                mixer.tick(deadline);
+                let spent = start.elapsed();
+                stats.ticks.fetch_add(1, Ordering::Relaxed);
+                stats
+                    .participants
+                    .store(mixer.participant_count() as u64, Ordering::Relaxed);
+                let us = spent.as_micros() as u64;
+                stats.max_tick_us.fetch_max(us, Ordering::Relaxed);
+                if spent > period {
+                    stats.overruns.fetch_add(1, Ordering::Relaxed);
+                }
+                deadline += period;
+                // Far behind (the machine stalled): skip ahead instead of bursting.
+                if Instant::now() > deadline + period * 5 {
+                    deadline = Instant::now() + period;
+                }
+            }
+        })
+}
+
+pub(crate) fn spawn_pump(
+    index: usize,
+    mut events: rtrb::Consumer<MixerEvent>,
+    mut garbage: rtrb::Consumer<Garbage>,
+    out: broadcast::Sender<MixerEvent>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("confab-mixer-pump-{index}"))
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                while let Ok(e) = events.pop() {
+                    let _ = out.send(e);
+                }
+                while let Ok(g) = garbage.pop() {
+                    drop(g);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+}

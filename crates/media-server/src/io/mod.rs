@@ -1,0 +1,416 @@
+//! The media server's edge: sockets, threads and the control handle.
+//! [`MediaServer`] opens RTP endpoints from a port range, runs one tokio
+//! task per endpoint for receiving, one OS thread per mixer for ticking,
+//! and passes control to the mixers through their command rings.
+
+mod endpoint;
+mod mixer_thread;
+
+pub use endpoint::EndpointStats;
+pub use mixer_thread::MixerThreadStats;
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::Rng;
+use thiserror::Error;
+use tokio::sync::{broadcast, oneshot};
+
+use crate::mixer::{
+    Command, Direction, Mixer, MixerEvent, Participant, ParticipantId, ParticipantSettings,
+    ParticipantStats, Room, RoomId, RoomSettings,
+};
+use endpoint::{EndpointTask, UdpOut};
+
+/// Media server settings.
+#[derive(Debug, Clone)]
+pub struct MediaConfig {
+    /// Address RTP sockets bind to.
+    pub bind_ip: IpAddr,
+    /// First port of the RTP range (even).
+    pub port_min: u16,
+    /// Last port of the RTP range.
+    pub port_max: u16,
+    /// Mixer threads; rooms are spread over them.
+    pub mixer_threads: usize,
+    /// Rooms one mixer thread serves at most.
+    pub rooms_per_mixer: usize,
+    /// Tick period (20 ms).
+    pub tick: Duration,
+    /// RTCP report interval.
+    pub rtcp_interval: Duration,
+    /// Packets buffered between a socket task and its mixer.
+    pub input_ring: usize,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            bind_ip: IpAddr::from([0, 0, 0, 0]),
+            port_min: 20000,
+            port_max: 29999,
+            mixer_threads: 1,
+            rooms_per_mixer: 1024,
+            tick: Duration::from_millis(20),
+            rtcp_interval: Duration::from_secs(5),
+            input_ring: 32,
+        }
+    }
+}
+
+/// Control-side failures.
+#[derive(Debug, Error)]
+pub enum MediaError {
+    /// No such room.
+    #[error("no such room")]
+    NoSuchRoom,
+    /// No such participant.
+    #[error("no such participant")]
+    NoSuchParticipant,
+    /// Every port in the range is taken.
+    #[error("no free RTP port in the configured range")]
+    NoPorts,
+    /// The mixer's command queue is full.
+    #[error("mixer is busy, try again")]
+    Busy,
+    /// Socket or thread failure.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    /// A codec could not be set up.
+    #[error("codec: {0}")]
+    Codec(#[from] crate::codec::CodecError),
+}
+
+/// Where a participant's media endpoint listens.
+#[derive(Debug, Clone, Copy)]
+pub struct EndpointInfo {
+    /// The participant.
+    pub id: ParticipantId,
+    /// The local RTP address (put it in the SDP answer).
+    pub rtp: SocketAddr,
+    /// The local RTCP address when not muxed.
+    pub rtcp: Option<SocketAddr>,
+}
+
+struct MixerHandle {
+    commands: Mutex<rtrb::Producer<Command>>,
+    stats: Arc<MixerThreadStats>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+struct Entry {
+    mixer: usize,
+    room: RoomId,
+    port: u16,
+    stop: Option<oneshot::Sender<()>>,
+    stats: Arc<ParticipantStats>,
+    endpoint: Arc<EndpointStats>,
+}
+
+/// The running media server.
+pub struct MediaServer {
+    config: MediaConfig,
+    mixers: Vec<MixerHandle>,
+    stop: Arc<AtomicBool>,
+    ports: Mutex<BTreeSet<u16>>,
+    next_id: AtomicU32,
+    rooms: Mutex<HashMap<RoomId, usize>>,
+    participants: Mutex<HashMap<ParticipantId, Entry>>,
+    events: broadcast::Sender<MixerEvent>,
+}
+
+impl MediaServer {
+    /// Starts the mixer threads.
+    pub fn start(config: MediaConfig) -> Result<Self, MediaError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (events, _) = broadcast::channel(4096);
+        let mut mixers = Vec::new();
+        for i in 0..config.mixer_threads.max(1) {
+            let (cmd_tx, cmd_rx) = rtrb::RingBuffer::new(1024);
+            let (ev_tx, ev_rx) = rtrb::RingBuffer::new(8192);
+            let (g_tx, g_rx) = rtrb::RingBuffer::new(1024);
+            let mixer = Mixer::new(config.rooms_per_mixer, cmd_rx, ev_tx, g_tx);
+            let stats = Arc::new(MixerThreadStats::default());
+            let t1 = mixer_thread::spawn_mixer(i, mixer, config.tick, stop.clone(), stats.clone())?;
+            let t2 = mixer_thread::spawn_pump(i, ev_rx, g_rx, events.clone(), stop.clone())?;
+            mixers.push(MixerHandle {
+                commands: Mutex::new(cmd_tx),
+                stats,
+                threads: vec![t1, t2],
+            });
+        }
+        Ok(Self {
+            config,
+            mixers,
+            stop,
+            ports: Mutex::new(BTreeSet::new()),
+            next_id: AtomicU32::new(1),
+            rooms: Mutex::new(HashMap::new()),
+            participants: Mutex::new(HashMap::new()),
+            events,
+        })
+    }
+
+    /// Live events from every mixer.
+    pub fn subscribe(&self) -> broadcast::Receiver<MixerEvent> {
+        self.events.subscribe()
+    }
+
+    fn send(&self, mixer: usize, cmd: Command) -> Result<(), MediaError> {
+        let mut q = self.mixers[mixer]
+            .commands
+            .lock()
+            .map_err(|_| MediaError::Busy)?;
+        q.push(cmd).map_err(|_| MediaError::Busy)
+    }
+
+    /// Opens a room on the least loaded mixer.
+    pub fn create_room(&self, settings: RoomSettings) -> Result<RoomId, MediaError> {
+        let id = RoomId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        let mut rooms = self.rooms.lock().map_err(|_| MediaError::Busy)?;
+        let mixer = (0..self.mixers.len())
+            .min_by_key(|m| rooms.values().filter(|v| *v == m).count())
+            .unwrap_or(0);
+        let room = Room::new(id, settings)?;
+        self.send(mixer, Command::AddRoom(Box::new(room)))?;
+        rooms.insert(id, mixer);
+        Ok(id)
+    }
+
+    /// Ends a room and every participant in it.
+    pub fn end_room(&self, room: RoomId) -> Result<(), MediaError> {
+        let mixer = self
+            .rooms
+            .lock()
+            .map_err(|_| MediaError::Busy)?
+            .remove(&room)
+            .ok_or(MediaError::NoSuchRoom)?;
+        let ids: Vec<ParticipantId> = self
+            .participants
+            .lock()
+            .map_err(|_| MediaError::Busy)?
+            .iter()
+            .filter(|(_, e)| e.room == room)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            self.close_endpoint(id);
+        }
+        self.send(mixer, Command::EndRoom(room))
+    }
+
+    /// Opens an endpoint and adds a participant to a room. Needs a tokio runtime.
+    pub async fn add_participant(
+        &self,
+        room: RoomId,
+        settings: ParticipantSettings,
+        rtcp_mux: bool,
+    ) -> Result<EndpointInfo, MediaError> {
+        let mixer = *self
+            .rooms
+            .lock()
+            .map_err(|_| MediaError::Busy)?
+            .get(&room)
+            .ok_or(MediaError::NoSuchRoom)?;
+        let (rtp_std, rtcp_std, port) = self.bind_pair(rtcp_mux)?;
+        let local = rtp_std.local_addr()?;
+        let out = rtp_std.try_clone()?;
+        let rtp = tokio::net::UdpSocket::from_std(rtp_std)?;
+        let rtcp_local = rtcp_std.as_ref().and_then(|s| s.local_addr().ok());
+        let rtcp = rtcp_std.map(tokio::net::UdpSocket::from_std).transpose()?;
+        let id = ParticipantId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        let (ring_tx, ring_rx) = rtrb::RingBuffer::new(self.config.input_ring.max(4));
+        let stats = Arc::new(ParticipantStats::default());
+        let endpoint_stats = Arc::new(EndpointStats::default());
+        let (ssrc, seq) = {
+            let mut rng = rand::rng();
+            (rng.random::<u32>(), rng.random::<u16>())
+        };
+        let task = EndpointTask {
+            rtp,
+            rtcp,
+            audio_level_ext: settings.audio_level_ext,
+            clock_rate: settings.codec.rtp_clock(),
+            stats: endpoint_stats.clone(),
+            mixer_stats: stats.clone(),
+            report_interval: self.config.rtcp_interval,
+        };
+        let participant = Participant::new(
+            id,
+            settings,
+            ring_rx,
+            Box::new(UdpOut(out)),
+            ssrc,
+            seq,
+            stats.clone(),
+        )?;
+        stats.last_ssrc.store(ssrc as u64, Ordering::Relaxed);
+        let (stop_tx, stop_rx) = oneshot::channel();
+        tokio::spawn(task.run(ring_tx, stop_rx));
+        if let Err(e) = self.send(mixer, Command::AddParticipant(room, Box::new(participant))) {
+            let _ = stop_tx.send(());
+            self.release_port(port);
+            return Err(e);
+        }
+        self.participants
+            .lock()
+            .map_err(|_| MediaError::Busy)?
+            .insert(
+                id,
+                Entry {
+                    mixer,
+                    room,
+                    port,
+                    stop: Some(stop_tx),
+                    stats,
+                    endpoint: endpoint_stats,
+                },
+            );
+        Ok(EndpointInfo {
+            id,
+            rtp: local,
+            rtcp: rtcp_local,
+        })
+    }
+
+    fn bind_pair(
+        &self,
+        rtcp_mux: bool,
+    ) -> Result<(std::net::UdpSocket, Option<std::net::UdpSocket>, u16), MediaError> {
+        let mut ports = self.ports.lock().map_err(|_| MediaError::Busy)?;
+        let start = self.config.port_min + (self.config.port_min % 2);
+        let mut port = start;
+        while port < self.config.port_max {
+            if !ports.contains(&port) {
+                if let Ok(rtp) = std::net::UdpSocket::bind((self.config.bind_ip, port)) {
+                    let rtcp = if rtcp_mux {
+                        None
+                    } else {
+                        std::net::UdpSocket::bind((self.config.bind_ip, port + 1)).ok()
+                    };
+                    if rtcp_mux || rtcp.is_some() {
+                        rtp.set_nonblocking(true)?;
+                        if let Some(r) = &rtcp {
+                            r.set_nonblocking(true)?;
+                        }
+                        ports.insert(port);
+                        return Ok((rtp, rtcp, port));
+                    }
+                }
+            }
+            port += 2;
+        }
+        Err(MediaError::NoPorts)
+    }
+
+    fn release_port(&self, port: u16) {
+        if let Ok(mut p) = self.ports.lock() {
+            p.remove(&port);
+        }
+    }
+
+    fn close_endpoint(&self, id: ParticipantId) -> Option<Entry> {
+        let mut entry = self.participants.lock().ok()?.remove(&id)?;
+        if let Some(stop) = entry.stop.take() {
+            let _ = stop.send(());
+        }
+        self.release_port(entry.port);
+        Some(entry)
+    }
+
+    /// Removes a participant: its endpoint sends RTCP BYE and closes.
+    pub fn remove_participant(&self, id: ParticipantId) -> Result<(), MediaError> {
+        let entry = self
+            .close_endpoint(id)
+            .ok_or(MediaError::NoSuchParticipant)?;
+        self.send(entry.mixer, Command::Remove(id))
+    }
+
+    fn mixer_of(&self, id: ParticipantId) -> Result<usize, MediaError> {
+        self.participants
+            .lock()
+            .map_err(|_| MediaError::Busy)?
+            .get(&id)
+            .map(|e| e.mixer)
+            .ok_or(MediaError::NoSuchParticipant)
+    }
+
+    /// Mutes or unmutes: a muted participant is not mixed from the next tick.
+    pub fn set_mute(&self, id: ParticipantId, on: bool) -> Result<(), MediaError> {
+        self.send(self.mixer_of(id)?, Command::Mute(id, on))
+    }
+
+    /// Deafens or undeafens.
+    pub fn set_deaf(&self, id: ParticipantId, on: bool) -> Result<(), MediaError> {
+        self.send(self.mixer_of(id)?, Command::Deaf(id, on))
+    }
+
+    /// Input and output gain in dB.
+    pub fn set_gain(
+        &self,
+        id: ParticipantId,
+        input_db: f32,
+        output_db: f32,
+    ) -> Result<(), MediaError> {
+        self.send(self.mixer_of(id)?, Command::Gain(id, input_db, output_db))
+    }
+
+    /// Media direction (hold and resume).
+    pub fn set_direction(&self, id: ParticipantId, d: Direction) -> Result<(), MediaError> {
+        self.send(self.mixer_of(id)?, Command::Direction(id, d))
+    }
+
+    /// Where to send, from the SDP (symmetric RTP may override it later).
+    pub fn set_remote(&self, id: ParticipantId, addr: SocketAddr) -> Result<(), MediaError> {
+        self.send(self.mixer_of(id)?, Command::Remote(id, addr))
+    }
+
+    /// Participants with an open endpoint.
+    pub fn participant_count(&self) -> usize {
+        self.participants.lock().map(|p| p.len()).unwrap_or(0)
+    }
+
+    /// Participants the mixers report holding (after their last tick).
+    pub fn mixed_participants(&self) -> u64 {
+        self.mixers
+            .iter()
+            .map(|m| m.stats.participants.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Counters of a participant.
+    pub fn stats(&self, id: ParticipantId) -> Option<(Arc<ParticipantStats>, Arc<EndpointStats>)> {
+        self.participants
+            .lock()
+            .ok()?
+            .get(&id)
+            .map(|e| (e.stats.clone(), e.endpoint.clone()))
+    }
+
+    /// Counters of each mixer thread.
+    pub fn mixer_stats(&self) -> Vec<Arc<MixerThreadStats>> {
+        self.mixers.iter().map(|m| m.stats.clone()).collect()
+    }
+}
+
+impl Drop for MediaServer {
+    fn drop(&mut self) {
+        let ids: Vec<ParticipantId> = self
+            .participants
+            .lock()
+            .map(|p| p.keys().copied().collect())
+            .unwrap_or_default();
+        for id in ids {
+            self.close_endpoint(id);
+        }
+        self.stop.store(true, Ordering::Relaxed);
+        for m in self.mixers.drain(..) {
+            for t in m.threads {
+                let _ = t.join();
+            }
+        }
+    }
+}
