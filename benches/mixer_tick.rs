@@ -43,9 +43,12 @@ impl PacketOut for Sink {
     }
 }
 
+/// Pre-encoded frames: (length, payload).
+type Frames = Vec<(usize, [u8; MAX_PAYLOAD])>;
+
 struct Setup {
     mixer: Mixer,
-    talkers: Vec<(rtrb::Producer<InPacket>, Vec<(usize, [u8; MAX_PAYLOAD])>)>,
+    talkers: Vec<(rtrb::Producer<InPacket>, Frames)>,
     kind: CodecKind,
     _keep: (
         rtrb::Producer<Command>,
@@ -79,7 +82,7 @@ fn setup(kind: CodecKind, listeners: usize) -> Setup {
     let (mut commands, cmd_rx) = rtrb::RingBuffer::new(listeners + 16);
     let (ev_tx, events) = rtrb::RingBuffer::new(1024);
     let (g_tx, garbage) = rtrb::RingBuffer::new(16);
-    let mut mixer = Mixer::new(1, cmd_rx, ev_tx, g_tx);
+    let mixer = Mixer::new(1, cmd_rx, ev_tx, g_tx);
     let room = Room::new(
         RoomId(1),
         RoomSettings {
