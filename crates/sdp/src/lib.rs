@@ -1,0 +1,111 @@
+//! # sdp: session descriptions for confab
+//!
+//! [`Session::parse`] reads an SDP body with Mozilla's webrtc-sdp (the
+//! parser Firefox ships) into the small model a conference focus acts on;
+//! [`negotiate`] and [`answer`] are our RFC 3264 offer/answer for one audio
+//! stream, and [`offer`] / [`accept_answer`] cover INVITEs without SDP.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(unreachable_pub)]
+
+mod model;
+mod offer_answer;
+
+pub use model::{Direction, Format, MediaLine, SdpError, Session};
+pub use offer_answer::{
+    accept_answer, answer, negotiate, offer, CodecPref, Negotiated, NegotiationError, Preferences,
+    CSRC_AUDIO_LEVEL, SSRC_AUDIO_LEVEL,
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PHONE: &str = "v=0\r\no=alice 2890844526 2890844526 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n\
+m=audio 49170 RTP/AVP 0 8 9 101\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n\
+m=video 51372 RTP/AVP 31\r\na=rtpmap:31 H261/90000\r\n";
+
+    #[test]
+    fn answer_picks_our_preference_and_declines_video() {
+        let offer = Session::parse(PHONE).unwrap();
+        let n = negotiate(&offer, &Preferences::default()).unwrap();
+        assert_eq!((n.codec, n.pt, n.dtmf_pt), ("G722", 9, Some(101)));
+        assert_eq!(n.remote, "192.0.2.10:49170".parse().unwrap());
+        assert_eq!(n.remote_rtcp, Some("192.0.2.10:49171".parse().unwrap()));
+        let text = answer(
+            &offer,
+            &n,
+            "127.0.0.1:20000".parse().unwrap(),
+            Direction::SendRecv,
+            7,
+            1,
+        );
+        let a = Session::parse(&text).unwrap();
+        assert_eq!(a.media.len(), 2);
+        assert_eq!(a.media[0].format_ids, vec!["9", "101"]);
+        assert_eq!(a.media[1].port, 0);
+        assert!(text.contains("a=rtpmap:9 G722/8000\r\n"));
+    }
+
+    #[test]
+    fn opus_mux_levels_and_hold() {
+        let sdp = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 4000 RTP/AVP 111 0 126\r\nc=IN IP4 10.0.0.1\r\n\
+a=rtpmap:111 opus/48000/2\r\na=rtpmap:126 telephone-event/48000\r\na=rtcp-mux\r\na=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\na=sendonly\r\n";
+        let offer = Session::parse(sdp).unwrap();
+        let n = negotiate(&offer, &Preferences::default()).unwrap();
+        assert_eq!(
+            (n.codec, n.pt, n.dtmf_pt, n.rtcp_mux, n.audio_level_ext),
+            ("opus", 111, Some(126), true, Some(1))
+        );
+        assert_eq!(n.remote_direction, Direction::SendOnly);
+        let text = answer(
+            &offer,
+            &n,
+            "127.0.0.1:20002".parse().unwrap(),
+            n.remote_direction.reversed(),
+            1,
+            2,
+        );
+        assert!(text.contains("a=recvonly"));
+        assert!(text.contains("a=rtcp-mux"));
+        assert!(text.contains("a=rtpmap:111 opus/48000/2"));
+    }
+
+    #[test]
+    fn refusals() {
+        let video_only = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=video 4000 RTP/AVP 31\r\n";
+        assert_eq!(
+            negotiate(
+                &Session::parse(video_only).unwrap(),
+                &Preferences::default()
+            ),
+            Err(NegotiationError::NoAudio)
+        );
+        let g729 = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 18\r\n";
+        assert!(matches!(
+            negotiate(&Session::parse(g729).unwrap(), &Preferences::default()),
+            Err(NegotiationError::NoCommonCodec(_))
+        ));
+        assert!(Session::parse("v=0\r\nthis is not sdp\r\n").is_err());
+        assert!(Session::parse("").is_err());
+    }
+
+    #[test]
+    fn our_offer_and_the_answer_to_it() {
+        let prefs = Preferences::default();
+        let text = offer(
+            &prefs,
+            "127.0.0.1:20004".parse().unwrap(),
+            Direction::SendRecv,
+            3,
+            1,
+        );
+        let o = Session::parse(&text).unwrap();
+        assert_eq!(o.media[0].formats.len(), 5);
+        let reply = "v=0\r\no=- 1 1 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+        let n = accept_answer(&prefs, &Session::parse(reply).unwrap()).unwrap();
+        assert_eq!((n.codec, n.pt), ("PCMU", 0));
+        let bad = "v=0\r\no=- 1 1 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\nm=audio 5000 RTP/AVP 96\r\na=rtpmap:96 PCMU/8000\r\n";
+        assert!(accept_answer(&prefs, &Session::parse(bad).unwrap()).is_err());
+    }
+}

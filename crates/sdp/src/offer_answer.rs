@@ -1,0 +1,320 @@
+//! RFC 3264 offer/answer for one audio stream: pick the first codec of
+//! ours that the offer has (in our preference order), keep telephone-event,
+//! rtcp-mux and the audio-level header extensions when offered, answer every
+//! other m-line with port 0, and print the SDP.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+
+use thiserror::Error;
+
+use crate::model::{Direction, Format, MediaLine, Session};
+
+/// RFC 6464 client-to-mixer audio level.
+pub const SSRC_AUDIO_LEVEL: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+/// RFC 6465 mixer-to-client audio levels.
+pub const CSRC_AUDIO_LEVEL: &str = "urn:ietf:params:rtp-hdrext:csrc-audio-level";
+
+/// A codec we can offer or accept: encoding name (case-insensitive), clock rate, channels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodecPref {
+    /// Encoding name.
+    pub name: &'static str,
+    /// RTP clock rate.
+    pub clock: u32,
+    /// Channels in the rtpmap.
+    pub channels: u32,
+    /// Payload type we use when we offer it.
+    pub pt: u8,
+}
+
+/// Our side of the negotiation.
+#[derive(Debug, Clone)]
+pub struct Preferences {
+    /// Codecs in preference order.
+    pub codecs: Vec<CodecPref>,
+    /// The packet time we send, in ms.
+    pub ptime: u32,
+    /// Payload type for telephone-event in our offers.
+    pub dtmf_pt: u8,
+}
+
+impl Default for Preferences {
+    fn default() -> Self {
+        Self {
+            codecs: vec![
+                CodecPref {
+                    name: "opus",
+                    clock: 48000,
+                    channels: 2,
+                    pt: 111,
+                },
+                CodecPref {
+                    name: "G722",
+                    clock: 8000,
+                    channels: 1,
+                    pt: 9,
+                },
+                CodecPref {
+                    name: "PCMU",
+                    clock: 8000,
+                    channels: 1,
+                    pt: 0,
+                },
+                CodecPref {
+                    name: "PCMA",
+                    clock: 8000,
+                    channels: 1,
+                    pt: 8,
+                },
+            ],
+            ptime: 20,
+            dtmf_pt: 101,
+        }
+    }
+}
+
+/// The outcome: what the media server must be told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Negotiated {
+    /// Index of the audio m-line used.
+    pub m_index: usize,
+    /// The chosen codec's name as we know it (`opus`, `G722`, `PCMU`, `PCMA`).
+    pub codec: &'static str,
+    /// Its payload type in this session.
+    pub pt: u8,
+    /// telephone-event payload type, if both sides have it.
+    pub dtmf_pt: Option<u8>,
+    /// Where to send RTP.
+    pub remote: SocketAddr,
+    /// Where to send RTCP when not muxed.
+    pub remote_rtcp: Option<SocketAddr>,
+    /// RTP and RTCP share a port.
+    pub rtcp_mux: bool,
+    /// The direction in the remote's SDP (its own point of view).
+    pub remote_direction: Direction,
+    /// RFC 6464 extension id the remote sends.
+    pub audio_level_ext: Option<u8>,
+    /// RFC 6465 extension id for what we send.
+    pub csrc_level_ext: Option<u8>,
+    /// The remote's packet time, if given.
+    pub remote_ptime: Option<u32>,
+}
+
+/// Why no answer can be made (each maps to a SIP status).
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum NegotiationError {
+    /// No audio m-line over plain RTP.
+    #[error("no RTP/AVP audio stream offered")]
+    NoAudio,
+    /// No codec in common.
+    #[error("no common codec (we take {0})")]
+    NoCommonCodec(String),
+    /// The audio stream has no usable address.
+    #[error("audio stream has no IP connection address")]
+    NoAddress,
+}
+
+fn find_pref<'a>(prefs: &'a Preferences, f: &Format) -> Option<&'a CodecPref> {
+    prefs
+        .codecs
+        .iter()
+        .find(|c| c.name.eq_ignore_ascii_case(&f.name) && c.clock == f.clock)
+}
+
+fn ext_id(m: &MediaLine, uri: &str) -> Option<u8> {
+    m.extmaps
+        .iter()
+        .find(|(_, u)| u == uri)
+        .and_then(|(id, _)| u8::try_from(*id).ok())
+        .filter(|id| (1..=14).contains(id))
+}
+
+fn remote_of(m: &MediaLine) -> Result<(SocketAddr, Option<SocketAddr>), NegotiationError> {
+    let ip = m.connection.ok_or(NegotiationError::NoAddress)?;
+    let rtp = SocketAddr::new(ip, m.port);
+    let rtcp =
+        (!m.rtcp_mux).then(|| SocketAddr::new(ip, m.rtcp_port.unwrap_or(m.port.wrapping_add(1))));
+    Ok((rtp, rtcp))
+}
+
+/// Chooses what to use from an offer.
+pub fn negotiate(offer: &Session, prefs: &Preferences) -> Result<Negotiated, NegotiationError> {
+    let (m_index, m) = offer
+        .media
+        .iter()
+        .enumerate()
+        .find(|(_, m)| m.kind == "audio" && m.plain_rtp && m.port != 0)
+        .ok_or(NegotiationError::NoAudio)?;
+    // Our preference order decides (RFC 3264 §6.1 lets the answerer choose).
+    let (pref, format) = prefs
+        .codecs
+        .iter()
+        .find_map(|p| {
+            m.formats
+                .iter()
+                .find(|f| find_pref(prefs, f) == Some(p))
+                .map(|f| (p, f))
+        })
+        .ok_or_else(|| {
+            NegotiationError::NoCommonCodec(
+                prefs
+                    .codecs
+                    .iter()
+                    .map(|c| c.name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+        })?;
+    let dtmf_pt = m
+        .formats
+        .iter()
+        .find(|f| f.name.eq_ignore_ascii_case("telephone-event") && f.clock == format.clock)
+        .map(|f| f.pt);
+    let (remote, remote_rtcp) = remote_of(m)?;
+    Ok(Negotiated {
+        m_index,
+        codec: pref.name,
+        pt: format.pt,
+        dtmf_pt,
+        remote,
+        remote_rtcp,
+        rtcp_mux: m.rtcp_mux,
+        remote_direction: m.direction,
+        audio_level_ext: ext_id(m, SSRC_AUDIO_LEVEL),
+        csrc_level_ext: ext_id(m, CSRC_AUDIO_LEVEL),
+        remote_ptime: m.ptime,
+    })
+}
+
+fn origin(out: &mut String, session_id: u64, version: u64, ip: IpAddr) {
+    let fam = if ip.is_ipv4() { "IP4" } else { "IP6" };
+    let _ = write!(out, "v=0\r\no=confab {session_id} {version} IN {fam} {ip}\r\ns=confab\r\nc=IN {fam} {ip}\r\nt=0 0\r\n");
+}
+
+fn rtpmap(out: &mut String, pt: u8, name: &str, clock: u32, channels: u32) {
+    if channels > 1 {
+        let _ = write!(out, "a=rtpmap:{pt} {name}/{clock}/{channels}\r\n");
+    } else {
+        let _ = write!(out, "a=rtpmap:{pt} {name}/{clock}\r\n");
+    }
+}
+
+/// The answer to `offer` given what was negotiated. `direction` is ours
+/// (usually the reverse of the offer's), `local` our RTP address.
+pub fn answer(
+    offer: &Session,
+    neg: &Negotiated,
+    local: SocketAddr,
+    direction: Direction,
+    session_id: u64,
+    version: u64,
+) -> String {
+    let mut out = String::with_capacity(512);
+    origin(&mut out, session_id, version, local.ip());
+    for (i, m) in offer.media.iter().enumerate() {
+        if i != neg.m_index {
+            // Declined streams keep their formats and get port 0 (RFC 3264 §6).
+            let _ = write!(
+                out,
+                "m={} 0 {} {}\r\n",
+                m.kind,
+                m.proto,
+                m.format_ids.join(" ")
+            );
+            continue;
+        }
+        let format = m.formats.iter().find(|f| f.pt == neg.pt);
+        let mut pts = vec![neg.pt.to_string()];
+        if let Some(d) = neg.dtmf_pt {
+            pts.push(d.to_string());
+        }
+        let _ = write!(
+            out,
+            "m=audio {} RTP/AVP {}\r\n",
+            local.port(),
+            pts.join(" ")
+        );
+        if let Some(f) = format {
+            rtpmap(&mut out, f.pt, &f.name, f.clock, f.channels);
+            if f.name.eq_ignore_ascii_case("opus") {
+                let _ = write!(out, "a=fmtp:{} useinbandfec=1;minptime=10\r\n", f.pt);
+            }
+        }
+        if let Some(d) = neg.dtmf_pt {
+            let clock = format.map(|f| f.clock).unwrap_or(8000);
+            rtpmap(&mut out, d, "telephone-event", clock, 1);
+            let _ = write!(out, "a=fmtp:{d} 0-15\r\n");
+        }
+        let _ = write!(out, "a=ptime:20\r\n");
+        if neg.rtcp_mux {
+            out.push_str("a=rtcp-mux\r\n");
+        } else {
+            let _ = write!(out, "a=rtcp:{}\r\n", local.port() + 1);
+        }
+        if let Some(id) = neg.audio_level_ext {
+            let _ = write!(out, "a=extmap:{id} {SSRC_AUDIO_LEVEL}\r\n");
+        }
+        if let Some(id) = neg.csrc_level_ext {
+            let _ = write!(out, "a=extmap:{id} {CSRC_AUDIO_LEVEL}\r\n");
+        }
+        let _ = write!(out, "a={}\r\n", direction.as_str());
+    }
+    out
+}
+
+/// Our offer (for an INVITE without SDP): every preferred codec and telephone-event.
+pub fn offer(
+    prefs: &Preferences,
+    local: SocketAddr,
+    direction: Direction,
+    session_id: u64,
+    version: u64,
+) -> String {
+    let mut out = String::with_capacity(512);
+    origin(&mut out, session_id, version, local.ip());
+    let mut pts: Vec<String> = prefs.codecs.iter().map(|c| c.pt.to_string()).collect();
+    pts.push(prefs.dtmf_pt.to_string());
+    let _ = write!(
+        out,
+        "m=audio {} RTP/AVP {}\r\n",
+        local.port(),
+        pts.join(" ")
+    );
+    for c in &prefs.codecs {
+        rtpmap(&mut out, c.pt, c.name, c.clock, c.channels);
+        if c.name == "opus" {
+            let _ = write!(out, "a=fmtp:{} useinbandfec=1;minptime=10\r\n", c.pt);
+        }
+    }
+    rtpmap(&mut out, prefs.dtmf_pt, "telephone-event", 8000, 1);
+    let _ = write!(
+        out,
+        "a=fmtp:{} 0-15\r\na=ptime:{}\r\na=rtcp:{}\r\na={}\r\n",
+        prefs.dtmf_pt,
+        prefs.ptime,
+        local.port() + 1,
+        direction.as_str()
+    );
+    out
+}
+
+/// Takes the answer to our own offer: the codec must be one we offered.
+pub fn accept_answer(
+    prefs: &Preferences,
+    answer: &Session,
+) -> Result<Negotiated, NegotiationError> {
+    let n = negotiate(answer, prefs)?;
+    let offered = prefs
+        .codecs
+        .iter()
+        .any(|c| c.name == n.codec && c.pt == n.pt);
+    if !offered {
+        // The answerer must use our payload type numbers (RFC 3264 §6.1).
+        return Err(NegotiationError::NoCommonCodec(format!(
+            "answer used payload type {} that we did not offer",
+            n.pt
+        )));
+    }
+    Ok(n)
+}
