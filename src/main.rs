@@ -1,14 +1,11 @@
-//! The `confab` binary: reads its settings, starts the SIP transports and
-//! the focus, and stops cleanly on Ctrl-C or SIGTERM.
+//! The `confab` binary: reads its settings, starts the SIP transports, the
+//! focus and the media server, and stops cleanly on Ctrl-C or SIGTERM.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Parser;
-use focus::{Focus, FocusConfig};
-use sip::transport::{SourceLimits, TransportConfig, Transports};
-use sip::ParseLimits;
+use confab::{Server, ServerConfig};
 
 /// confab: a centralized SIP conferencing server.
 #[derive(Debug, Parser)]
@@ -35,9 +32,70 @@ struct Args {
     /// Transaction timer T1 in milliseconds.
     #[arg(long, default_value_t = 500)]
     t1_ms: u64,
+    /// First and last RTP port (even start), e.g. 20000-29999.
+    #[arg(long, default_value = "20000-29999")]
+    rtp_ports: String,
+    /// IP to put in SDP and Contact when listening on 0.0.0.0.
+    #[arg(long)]
+    advertise_ip: Option<IpAddr>,
+    /// Only rooms named with --room exist (no room is created on first join).
+    #[arg(long)]
+    no_auto_create: bool,
+    /// A room that always exists (repeatable).
+    #[arg(long = "room")]
+    rooms: Vec<String>,
+    /// Most participants per room.
+    #[arg(long, default_value_t = 64)]
+    max_room_size: usize,
+    /// Most simultaneous calls from one IP address (beyond: 503).
+    #[arg(long, default_value_t = 200)]
+    max_calls_per_source: usize,
+    /// Milliseconds to ring (180) before answering.
+    #[arg(long, default_value_t = 0)]
+    answer_delay_ms: u64,
+    /// Smallest session interval accepted (RFC 4028 Min-SE), seconds.
+    #[arg(long, default_value_t = 90)]
+    min_se: u32,
+    /// Seconds without RTP after which a call is ended.
+    #[arg(long, default_value_t = 30)]
+    rtp_timeout_secs: u64,
+    /// Mixer threads.
+    #[arg(long, default_value_t = 1)]
+    mixer_threads: usize,
     /// Log filter (tracing EnvFilter syntax); RUST_LOG overrides it.
     #[arg(long, default_value = "info")]
     log: String,
+}
+
+fn config(args: &Args) -> anyhow::Result<ServerConfig> {
+    let (lo, hi) = args
+        .rtp_ports
+        .split_once('-')
+        .ok_or_else(|| anyhow::anyhow!("--rtp-ports must look like 20000-29999"))?;
+    let mut c = ServerConfig {
+        sip_listen: args.sip_listen,
+        tcp: !args.no_tcp,
+        max_message: args.max_message,
+        tcp_idle: Duration::from_secs(args.tcp_idle_secs),
+        max_tcp_per_ip: args.max_tcp_per_ip,
+        rate_per_source: args.rate_per_source,
+        ..ServerConfig::default()
+    }
+    .media_ip_from_sip();
+    c.media.port_min = lo.trim().parse()?;
+    c.media.port_max = hi.trim().parse()?;
+    c.media.mixer_threads = args.mixer_threads;
+    let f = &mut c.focus;
+    f.timers.t1 = Duration::from_millis(args.t1_ms);
+    f.advertise_ip = args.advertise_ip;
+    f.auto_create = !args.no_auto_create;
+    f.rooms = args.rooms.clone();
+    f.max_room_size = args.max_room_size;
+    f.max_calls_per_source = args.max_calls_per_source;
+    f.answer_delay = Duration::from_millis(args.answer_delay_ms);
+    f.min_se = args.min_se;
+    f.rtp_timeout = Duration::from_secs(args.rtp_timeout_secs);
+    Ok(c)
 }
 
 #[tokio::main]
@@ -46,37 +104,10 @@ async fn main() -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&args.log));
     tracing_subscriber::fmt().with_env_filter(filter).init();
-
-    let transport_config = TransportConfig {
-        udp: Some(args.sip_listen),
-        tcp: (!args.no_tcp).then_some(args.sip_listen),
-        limits: ParseLimits {
-            max_message: args.max_message,
-            ..ParseLimits::default()
-        },
-        tcp_idle: Duration::from_secs(args.tcp_idle_secs),
-        max_tcp_per_ip: args.max_tcp_per_ip,
-        source_limits: SourceLimits {
-            messages_per_sec: args.rate_per_source,
-            burst: args.rate_per_source * 2.0,
-            ..SourceLimits::default()
-        },
-        ..TransportConfig::default()
-    };
-    let (transports, inbound) = Transports::start(transport_config)
-        .await
-        .with_context(|| format!("cannot listen for SIP on {}", args.sip_listen))?;
-    tracing::info!(udp = ?transports.udp_addr(), tcp = ?transports.tcp_addr(), "confab listening for SIP");
-
-    let mut focus_config = FocusConfig::default();
-    focus_config.timers.t1 = Duration::from_millis(args.t1_ms);
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
-        ^ u64::from(std::process::id());
-    let focus = Focus::new(focus_config, seed);
-    focus::io::run(focus, transports, inbound, shutdown_signal()).await;
+    let server = Server::start(config(&args)?).await?;
+    tracing::info!(udp = %server.sip_udp, tcp = ?server.sip_tcp, "confab listening for SIP; call sip:ROOM@host to join ROOM");
+    shutdown_signal().await;
+    server.shutdown().await;
     tracing::info!("confab stopped");
     Ok(())
 }

@@ -72,13 +72,13 @@ fn status_codes_for_what_is_not_routed() {
 }
 
 #[test]
-fn invite_gets_trying_then_480_and_ack_stops_retransmission() {
-    let s = Server::start(&[]);
+fn invite_to_an_unknown_room_gets_trying_then_404_and_ack_stops_retransmission() {
+    let s = Server::start(&["--no-auto-create"]);
     let c = UdpClient::new();
     c.send(&request("INVITE", c.addr(), s.sip, "inv1", ""), s.sip);
     let rs = c.responses_until_final(WAIT);
     assert_eq!(status(&rs[0]), 100);
-    assert_eq!(status(rs.last().unwrap()), 480);
+    assert_eq!(status(rs.last().unwrap()), 404);
     let to = header(rs.last().unwrap(), "To").unwrap().to_owned();
     let ack = format!(
         "ACK sip:room@{} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bK-inv1;rport\r\nFrom: <sip:tester@{}>;tag=t-inv1\r\n\
@@ -88,7 +88,7 @@ fn invite_gets_trying_then_480_and_ack_stops_retransmission() {
         c.addr()
     );
     c.send(ack.as_bytes(), s.sip);
-    // Timer G would resend the 480 at 0.5 s; after the ACK nothing comes.
+    // Timer G would resend the 404 at 0.5 s; after the ACK nothing comes.
     assert!(c.recv_timeout(Duration::from_millis(1500)).is_none());
 }
 

@@ -182,3 +182,4 @@ impl TcpClient {
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
+pub mod ua;

@@ -1,42 +1,23 @@
-//! The focus core: transactions plus the decisions above them.
+//! The focus core: transactions, then rooms and calls above them.
+//!
+//! Sans-IO: messages and time come in through `handle_*`; what to send comes
+//! out of [`Focus::poll_transmit`], and [`Focus::poll_timeout`] says when to
+//! call [`Focus::handle_timeout`]. Media is reached through a [`MediaPort`].
 
-use std::time::Instant;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
+use media_server::mixer::{ParticipantId, RoomId};
 use rand::{rngs::StdRng, Rng, SeedableRng};
-use sip::transaction::{Event, Peer, TimerConfig, TransactionLayer, Transmit};
+use sip::transaction::{Event, Peer, TransactionLayer, Transmit, TxId};
 use sip::transport::response_target;
-use sip::{HeaderName, Message, Method, ParseFailure, Response};
+use sip::{HeaderName, Message, Method, ParseFailure, Request, Response};
 
+use crate::call::{Call, DialogId};
+use crate::config::FocusConfig;
+use crate::media::MediaPort;
 use crate::responder::answer;
-
-/// What the focus says about itself.
-#[derive(Debug, Clone)]
-pub struct FocusConfig {
-    /// Methods listed in Allow.
-    pub allow: Vec<String>,
-    /// Bodies listed in Accept.
-    pub accept: Vec<String>,
-    /// Option tags listed in Supported; a Require outside it gets 420.
-    pub supported: Vec<String>,
-    /// Server header value.
-    pub server: String,
-    /// Transaction timers.
-    pub timers: TimerConfig,
-}
-
-impl Default for FocusConfig {
-    fn default() -> Self {
-        Self {
-            allow: ["INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "SUBSCRIBE"]
-                .map(String::from)
-                .to_vec(),
-            accept: vec!["application/sdp".into()],
-            supported: Vec::new(),
-            server: format!("confab/{}", env!("CARGO_PKG_VERSION")),
-            timers: TimerConfig::default(),
-        }
-    }
-}
 
 /// Counters.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -51,30 +32,63 @@ pub struct FocusStats {
     pub stray_acks: u64,
     /// Responses that matched no client transaction.
     pub stray_responses: u64,
+    /// Calls answered with 200.
+    pub calls_answered: u64,
+    /// Calls ended.
+    pub calls_ended: u64,
+}
+
+pub(crate) struct RoomEntry {
+    pub(crate) media: RoomId,
+    pub(crate) members: usize,
 }
 
 /// The sans-IO focus.
 pub struct Focus {
-    config: FocusConfig,
-    layer: TransactionLayer,
-    rng: StdRng,
-    stats: FocusStats,
+    pub(crate) config: FocusConfig,
+    pub(crate) layer: TransactionLayer,
+    pub(crate) rng: StdRng,
+    pub(crate) stats: FocusStats,
+    pub(crate) media: Box<dyn MediaPort>,
+    pub(crate) rooms: HashMap<String, RoomEntry>,
+    pub(crate) calls: HashMap<DialogId, Call>,
+    pub(crate) by_invite_tx: HashMap<TxId, DialogId>,
+    pub(crate) by_leg: HashMap<ParticipantId, DialogId>,
+    pub(crate) next_check: Option<Instant>,
 }
+
+const CHECK_EVERY: Duration = Duration::from_secs(1);
 
 impl Focus {
     /// A focus whose tags and branches come from an RNG seeded with `seed`.
-    pub fn new(config: FocusConfig, seed: u64) -> Self {
+    pub fn new(config: FocusConfig, seed: u64, media: Box<dyn MediaPort>) -> Self {
         Self {
             layer: TransactionLayer::new(config.timers),
             config,
             rng: StdRng::seed_from_u64(seed),
             stats: FocusStats::default(),
+            media,
+            rooms: HashMap::new(),
+            calls: HashMap::new(),
+            by_invite_tx: HashMap::new(),
+            by_leg: HashMap::new(),
+            next_check: None,
         }
     }
 
     /// Counters.
     pub fn stats(&self) -> FocusStats {
         self.stats
+    }
+
+    /// Calls in progress.
+    pub fn call_count(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Participants in a room (0 if it does not exist).
+    pub fn room_size(&self, room: &str) -> usize {
+        self.rooms.get(room).map(|r| r.members).unwrap_or(0)
     }
 
     /// Feeds one received message (or the parser's failure to read one).
@@ -107,15 +121,41 @@ impl Focus {
         self.process_events(now);
     }
 
+    /// A DTMF key press on a leg, from the media server.
+    pub fn handle_dtmf(&mut self, now: Instant, leg: ParticipantId, digit: char) {
+        if let Some(id) = self.by_leg.get(&leg).cloned() {
+            self.dtmf(now, &id, digit);
+        }
+        self.process_events(now);
+    }
+
     /// Fires due timers.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.layer.handle_timeout(now);
+        self.process_events(now);
+        let due: Vec<DialogId> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.answer_at.is_some_and(|t| t <= now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for id in due {
+            self.send_delayed_answer(now, &id);
+        }
+        if self.next_check.is_some_and(|t| t <= now) {
+            self.next_check = None;
+            self.check_calls(now);
+        }
         self.process_events(now);
     }
 
     /// When to call [`Focus::handle_timeout`] next.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
-        self.layer.poll_timeout()
+        let answers = self.calls.values().filter_map(|c| c.answer_at).min();
+        [self.layer.poll_timeout(), self.next_check, answers]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// The next message to send.
@@ -123,41 +163,26 @@ impl Focus {
         self.layer.poll_transmit()
     }
 
-    fn process_events(&mut self, now: Instant) {
+    pub(crate) fn arm_check(&mut self, now: Instant) {
+        if self.next_check.is_none() && !self.calls.is_empty() {
+            self.next_check = Some(now + CHECK_EVERY);
+        }
+    }
+
+    pub(crate) fn process_events(&mut self, now: Instant) {
         while let Some(ev) = self.layer.poll_event() {
             match ev {
-                Event::Request { tx, request, .. } => {
-                    if request.method == Method::Cancel {
-                        if let Some(invite) = self.layer.find_invite(&request) {
-                            if self.layer.is_pending(invite) {
-                                // Not reached while every INVITE is answered at once;
-                                // kept so a CANCEL is always answered correctly.
-                                let to_tag = self.new_tag();
-                                let _ = self.layer.respond(
-                                    now,
-                                    tx,
-                                    Response::to_request(&request, 200, "OK", Some(&to_tag)),
-                                );
-                                continue;
-                            }
-                        }
-                    }
-                    let a = answer(&self.config, &request);
-                    let to_tag = self.new_tag();
-                    let mut resp =
-                        Response::to_request(&request, a.status, &a.reason, Some(&to_tag));
-                    for (n, v) in a.headers {
-                        resp.headers.push(n, v);
-                    }
-                    resp.headers
-                        .push(HeaderName::SERVER, self.config.server.clone());
-                    self.stats.answered += 1;
-                    if let Err(e) = self.layer.respond(now, tx, resp) {
-                        tracing::warn!(error = %e, "could not respond");
-                    }
-                }
-                Event::Ack { matched_2xx, .. } => {
-                    if !matched_2xx {
+                Event::Request {
+                    tx,
+                    request,
+                    source,
+                } => self.on_request(now, tx, request, source),
+                Event::Ack {
+                    request,
+                    matched_2xx,
+                    ..
+                } => {
+                    if !self.on_ack(now, &request) && !matched_2xx {
                         self.stats.stray_acks += 1;
                     }
                 }
@@ -165,12 +190,210 @@ impl Focus {
                     tracing::debug!(status = r.status, "stray response dropped");
                     self.stats.stray_responses += 1;
                 }
-                Event::Response { .. } | Event::Timeout { .. } | Event::AckTimeout { .. } => {}
+                Event::AckTimeout { call_id, .. } => {
+                    let ids: Vec<DialogId> = self
+                        .calls
+                        .keys()
+                        .filter(|k| k.call_id == call_id)
+                        .cloned()
+                        .collect();
+                    for id in ids {
+                        tracing::info!(call_id = %id.call_id, "no ACK for our 200: ending the call");
+                        self.end_call(now, &id, Some(("SIP;cause=408", "ACK timeout")));
+                    }
+                }
+                Event::Response { .. } | Event::Timeout { .. } => {}
             }
+        }
+        self.arm_check(now);
+    }
+
+    fn on_request(&mut self, now: Instant, tx: TxId, request: Request, source: Peer) {
+        let in_dialog = request
+            .headers
+            .to()
+            .and_then(|t| t.tag().map(str::to_owned));
+        if let Some(to_tag) = in_dialog {
+            let id = DialogId {
+                call_id: request.headers.call_id().unwrap_or_default().to_owned(),
+                local_tag: to_tag,
+                remote_tag: request
+                    .headers
+                    .from()
+                    .and_then(|f| f.tag().map(str::to_owned))
+                    .unwrap_or_default(),
+            };
+            if self.calls.contains_key(&id) {
+                self.in_dialog(now, tx, request, &id);
+            } else if request.method == Method::Cancel || request.method == Method::Options {
+                self.reply_unrouted(now, tx, &request);
+            } else {
+                self.reply(
+                    now,
+                    tx,
+                    &request,
+                    481,
+                    "Call/Transaction Does Not Exist",
+                    &[],
+                    None,
+                );
+            }
+            return;
+        }
+        match request.method {
+            Method::Invite if self.routable(&request) => self.on_invite(now, tx, request, source),
+            Method::Cancel => self.on_cancel(now, tx, &request),
+            _ => self.reply_unrouted(now, tx, &request),
         }
     }
 
-    fn new_tag(&mut self) -> String {
+    /// INVITEs that pass the generic checks (method, hops, Require) go to the rooms.
+    fn routable(&self, req: &Request) -> bool {
+        answer(&self.config, req).status == 480
+    }
+
+    fn reply_unrouted(&mut self, now: Instant, tx: TxId, request: &Request) {
+        let a = answer(&self.config, request);
+        let headers: Vec<(HeaderName, String)> = a.headers;
+        self.reply(now, tx, request, a.status, &a.reason, &headers, None);
+    }
+
+    fn on_cancel(&mut self, now: Instant, tx: TxId, cancel: &Request) {
+        let invite_tx = self.layer.find_invite(cancel);
+        match invite_tx {
+            Some(itx) => {
+                self.reply(now, tx, cancel, 200, "OK", &[], None);
+                if let Some(id) = self.by_invite_tx.get(&itx).cloned() {
+                    if self
+                        .calls
+                        .get(&id)
+                        .is_some_and(|c| c.state == crate::call::CallState::Ringing)
+                    {
+                        if let Some(call) = self.calls.get(&id) {
+                            let inv = call.invite.clone();
+                            let tag = id.local_tag.clone();
+                            self.reply_tagged(
+                                now,
+                                itx,
+                                &inv,
+                                487,
+                                "Request Terminated",
+                                &[],
+                                None,
+                                &tag,
+                            );
+                        }
+                        self.drop_call(&id);
+                    }
+                }
+            }
+            None => self.reply(
+                now,
+                tx,
+                cancel,
+                481,
+                "Call/Transaction Does Not Exist",
+                &[],
+                None,
+            ),
+        }
+    }
+
+    /// Sends a response with a fresh To tag.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn reply(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        request: &Request,
+        status: u16,
+        reason: &str,
+        headers: &[(HeaderName, String)],
+        body: Option<(&str, String)>,
+    ) {
+        let tag = self.new_tag();
+        self.reply_tagged(now, tx, request, status, reason, headers, body, &tag);
+    }
+
+    /// Sends a response with the given To tag (the dialog's).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn reply_tagged(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        request: &Request,
+        status: u16,
+        reason: &str,
+        headers: &[(HeaderName, String)],
+        body: Option<(&str, String)>,
+        tag: &str,
+    ) {
+        let resp = self.build_response(request, status, reason, headers, body, tag);
+        self.stats.answered += 1;
+        if let Err(e) = self.layer.respond(now, tx, resp) {
+            tracing::debug!(error = %e, status, "could not respond");
+        }
+    }
+
+    pub(crate) fn build_response(
+        &self,
+        request: &Request,
+        status: u16,
+        reason: &str,
+        headers: &[(HeaderName, String)],
+        body: Option<(&str, String)>,
+        tag: &str,
+    ) -> Response {
+        let mut resp = Response::to_request(request, status, reason, Some(tag));
+        for (n, v) in headers {
+            resp.headers.push(n.clone(), v.clone());
+        }
+        resp.headers
+            .push(HeaderName::SERVER, self.config.server.clone());
+        if let Some((ctype, text)) = body {
+            resp.headers.push(HeaderName::CONTENT_TYPE, ctype);
+            resp.body = text.into_bytes().into();
+        }
+        resp
+    }
+
+    pub(crate) fn new_tag(&mut self) -> String {
         format!("{:016x}", self.rng.random::<u64>())
+    }
+
+    pub(crate) fn new_branch(&mut self) -> String {
+        format!(
+            "{}{:016x}",
+            sip::header::MAGIC_COOKIE,
+            self.rng.random::<u64>()
+        )
+    }
+
+    /// Our address as the caller reached us, for Contact, Via and SDP.
+    pub(crate) fn local_host(&self, req: &Request) -> String {
+        let host = match (&req.uri.host, self.config.advertise_ip) {
+            (_, Some(ip)) => sip::Host::from(ip).to_string(),
+            (Some(h), None) => h.to_string(),
+            (None, None) => "127.0.0.1".into(),
+        };
+        match req.uri.port {
+            Some(p) => format!("{host}:{p}"),
+            None => host,
+        }
+    }
+
+    /// The IP to put in SDP: the media bind address, else the advertised or dialed one.
+    pub(crate) fn media_ip(&self, req: &Request, local: std::net::SocketAddr) -> IpAddr {
+        if !local.ip().is_unspecified() {
+            return local.ip();
+        }
+        if let Some(ip) = self.config.advertise_ip {
+            return ip;
+        }
+        match &req.uri.host {
+            Some(sip::Host::V4(a)) => IpAddr::V4(*a),
+            Some(sip::Host::V6(a)) => IpAddr::V6(*a),
+            _ => IpAddr::from([127, 0, 0, 1]),
+        }
     }
 }

@@ -1,10 +1,12 @@
-//! The focus driver: it feeds the core from the transports and the clock,
-//! and sends what the core emits. No protocol decisions here.
+//! The focus driver: it feeds the core from the transports, the media
+//! server's events and the clock, and sends what the core emits. No
+//! protocol decisions here.
 
 use std::time::Instant;
 
+use media_server::mixer::MixerEvent;
 use sip::transport::{Inbound, Transports};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
 use crate::Focus;
 
@@ -13,6 +15,7 @@ pub async fn run(
     mut focus: Focus,
     transports: Transports,
     mut inbound: mpsc::Receiver<Inbound>,
+    mut media_events: Option<broadcast::Receiver<MixerEvent>>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
@@ -24,11 +27,23 @@ pub async fn run(
                 None => std::future::pending().await,
             }
         };
+        let media = async {
+            match media_events.as_mut() {
+                Some(rx) => rx.recv().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = &mut shutdown => break,
             msg = inbound.recv() => match msg {
                 Some(m) => focus.handle_message(Instant::now(), m.peer, m.message),
                 None => break,
+            },
+            ev = media => match ev {
+                Ok(MixerEvent::Dtmf(_, leg, digit, _)) => focus.handle_dtmf(Instant::now(), leg, digit),
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(n)) => tracing::warn!(missed = n, "media events lagged"),
+                Err(broadcast::error::RecvError::Closed) => media_events = None,
             },
             _ = sleep => focus.handle_timeout(Instant::now()),
         }

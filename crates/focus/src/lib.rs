@@ -1,27 +1,37 @@
 //! # focus: confab's SIP side
 //!
 //! [`Focus`] is a sans-IO core over the [`sip::transaction`] layer. The
-//! io edge ([`io::run`]) feeds it parsed messages from the transports and
-//! the clock, and sends what it emits:
+//! io edge ([`io::run`]) feeds it parsed messages, media events and the
+//! clock, and sends what it emits:
 //!
 //! ```text
 //! loop {
 //!     inbound message ─► focus.handle_message(now, ..)   ┐
-//!     timer expiry    ─► focus.handle_timeout(now)        ├─► drain poll_transmit()
-//! }                                                       ┘   re-arm poll_timeout()
+//!     DTMF from media ─► focus.handle_dtmf(now, ..)       ├─► drain poll_transmit()
+//!     timer expiry    ─► focus.handle_timeout(now)        ┘   re-arm poll_timeout()
+//! }
 //! ```
 //!
-//! For now the focus answers what it does not yet route (RFC 3261 §8.2):
-//! OPTIONS, 501/405 for methods it does not implement, 483, 420, 400 with
-//! the parser's reason; INVITE and SUBSCRIBE get 480 until rooms and the
-//! conference event package are routed. Stray ACKs and responses are counted
-//! and dropped.
+//! Dial-in: an INVITE to `sip:ROOM@host` is admitted by the in-process
+//! policy (auto-create, room size, per-source limit), its SDP offer answered
+//! (RFC 3264) with a media leg in ROOM's mixer, and the 200 carries an
+//! `isfocus` Contact (RFC 4579). Calls end with BYE either way, CANCEL
+//! before the answer (487), session timer expiry (RFC 4028) or an RTP
+//! timeout; re-INVITE and UPDATE hold, resume and refresh. What the focus
+//! does not route is answered per RFC 3261 §8.2 (405/501/483/420/400…).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+mod call;
+mod config;
 mod core;
+mod dialin;
+mod dialog;
 pub mod io;
+mod media;
 mod responder;
 
-pub use crate::core::{Focus, FocusConfig, FocusStats};
+pub use crate::config::FocusConfig;
+pub use crate::core::{Focus, FocusStats};
+pub use crate::media::{MediaPort, MediaServerPort, MediaSpec};

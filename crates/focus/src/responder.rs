@@ -3,7 +3,7 @@
 
 use sip::{HeaderName, Method, Request};
 
-use crate::core::FocusConfig;
+use crate::config::FocusConfig;
 
 /// What to answer.
 #[derive(Debug, Clone, PartialEq, Eq)]

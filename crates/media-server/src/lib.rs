@@ -31,4 +31,4 @@ pub mod resample;
 pub mod rtcp;
 pub mod tone;
 
-pub use io::{EndpointInfo, MediaConfig, MediaError, MediaServer};
+pub use io::{EndpointInfo, MediaConfig, MediaError, MediaServer, Reservation};

@@ -42,7 +42,7 @@ impl Peer {
         let sock = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
         let mut s = ParticipantSettings::new(kind);
         s.remote = Some(sock.local_addr().unwrap());
-        let ep = ms.add_participant(room, s, true).await.unwrap();
+        let ep = ms.add_participant(room, s, true).unwrap();
         let received: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
         let (rs, rr) = (sock.clone(), received.clone());
         tokio::spawn(async move {

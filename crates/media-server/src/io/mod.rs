@@ -95,6 +95,20 @@ pub struct EndpointInfo {
     pub rtcp: Option<SocketAddr>,
 }
 
+/// RTP (and RTCP) sockets bound for a participant not attached yet.
+pub struct Reservation {
+    rtp: std::net::UdpSocket,
+    rtcp: Option<std::net::UdpSocket>,
+    port: u16,
+}
+
+impl Reservation {
+    /// The local RTP address.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.rtp.local_addr().ok()
+    }
+}
+
 struct MixerHandle {
     commands: Mutex<rtrb::Producer<Command>>,
     stats: Arc<MixerThreadStats>,
@@ -202,12 +216,47 @@ impl MediaServer {
         self.send(mixer, Command::EndRoom(room))
     }
 
-    /// Opens an endpoint and adds a participant to a room. Needs a tokio runtime.
-    pub async fn add_participant(
+    /// Binds an RTP (and RTCP) port now, for an SDP offer whose codec is
+    /// settled later; attach it with [`MediaServer::attach`].
+    pub fn reserve(&self, rtcp_mux: bool) -> Result<Reservation, MediaError> {
+        let (rtp, rtcp, port) = self.bind_pair(rtcp_mux)?;
+        Ok(Reservation { rtp, rtcp, port })
+    }
+
+    /// Opens an endpoint and adds a participant to a room. Must be called
+    /// from within a tokio runtime (it spawns the endpoint's task).
+    pub fn add_participant(
         &self,
         room: RoomId,
         settings: ParticipantSettings,
         rtcp_mux: bool,
+    ) -> Result<EndpointInfo, MediaError> {
+        let r = self.reserve(rtcp_mux)?;
+        self.attach(room, settings, r)
+    }
+
+    /// Adds a participant on a reserved endpoint. Must be called within a tokio runtime.
+    pub fn attach(
+        &self,
+        room: RoomId,
+        settings: ParticipantSettings,
+        reservation: Reservation,
+    ) -> Result<EndpointInfo, MediaError> {
+        let Reservation { rtp, rtcp, port } = reservation;
+        let result = self.attach_inner(room, settings, rtp, rtcp, port);
+        if result.is_err() {
+            self.release_port(port);
+        }
+        result
+    }
+
+    fn attach_inner(
+        &self,
+        room: RoomId,
+        settings: ParticipantSettings,
+        rtp_std: std::net::UdpSocket,
+        rtcp_std: Option<std::net::UdpSocket>,
+        port: u16,
     ) -> Result<EndpointInfo, MediaError> {
         let mixer = *self
             .rooms
@@ -215,7 +264,6 @@ impl MediaServer {
             .map_err(|_| MediaError::Busy)?
             .get(&room)
             .ok_or(MediaError::NoSuchRoom)?;
-        let (rtp_std, rtcp_std, port) = self.bind_pair(rtcp_mux)?;
         let local = rtp_std.local_addr()?;
         let out = rtp_std.try_clone()?;
         let rtp = tokio::net::UdpSocket::from_std(rtp_std)?;
@@ -248,13 +296,9 @@ impl MediaServer {
             stats.clone(),
         )?;
         stats.last_ssrc.store(ssrc as u64, Ordering::Relaxed);
+        self.send(mixer, Command::AddParticipant(room, Box::new(participant)))?;
         let (stop_tx, stop_rx) = oneshot::channel();
         tokio::spawn(task.run(ring_tx, stop_rx));
-        if let Err(e) = self.send(mixer, Command::AddParticipant(room, Box::new(participant))) {
-            let _ = stop_tx.send(());
-            self.release_port(port);
-            return Err(e);
-        }
         self.participants
             .lock()
             .map_err(|_| MediaError::Busy)?
@@ -274,6 +318,11 @@ impl MediaServer {
             rtp: local,
             rtcp: rtcp_local,
         })
+    }
+
+    /// Gives a reserved port back without using it.
+    pub fn release(&self, reservation: Reservation) {
+        self.release_port(reservation.port);
     }
 
     fn bind_pair(

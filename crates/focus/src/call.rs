@@ -1,0 +1,70 @@
+//! A call: one participant's dialog with the focus (RFC 3261 §12) and its
+//! media leg.
+
+use std::time::Instant;
+
+use media_server::mixer::ParticipantId;
+use sip::transaction::{Peer, TxId};
+use sip::Request;
+
+/// Identifies a dialog from the focus's side.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct DialogId {
+    pub(crate) call_id: String,
+    pub(crate) local_tag: String,
+    pub(crate) remote_tag: String,
+}
+
+/// Where the call is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CallState {
+    /// INVITE received, not answered yet (CANCEL applies).
+    Ringing,
+    /// 200 sent, waiting for ACK.
+    Answered,
+    /// ACK received.
+    Confirmed,
+}
+
+/// Session timer state (RFC 4028).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SessionTimer {
+    pub(crate) interval: u32,
+    pub(crate) we_refresh: bool,
+    /// When we refresh (we_refresh) or give up (else).
+    pub(crate) due: Instant,
+}
+
+pub(crate) struct Call {
+    pub(crate) room: String,
+    pub(crate) leg: Option<ParticipantId>,
+    pub(crate) state: CallState,
+    pub(crate) invite: Request,
+    pub(crate) invite_tx: TxId,
+    pub(crate) peer: Peer,
+    /// The From of the INVITE (the remote party) and our To with tag.
+    pub(crate) remote_party: String,
+    pub(crate) local_party: String,
+    pub(crate) remote_target: sip::Uri,
+    pub(crate) route_set: Vec<String>,
+    pub(crate) local_cseq: u32,
+    pub(crate) remote_cseq: u32,
+    pub(crate) sdp_session: u64,
+    pub(crate) sdp_version: u64,
+    pub(crate) codec: Option<&'static str>,
+    /// The reservation behind an offer we sent in a 2xx, answered in the ACK.
+    pub(crate) awaiting_ack_answer: Option<u64>,
+    /// Our RTP address as written in our SDP.
+    pub(crate) local_media: std::net::SocketAddr,
+    /// Our host:port as the caller reached us (for Contact and Via).
+    pub(crate) local_host: String,
+    pub(crate) answer_at: Option<Instant>,
+    pub(crate) pending_answer: Option<sip::Response>,
+    pub(crate) timer: Option<SessionTimer>,
+    pub(crate) rtp_seen: u64,
+    pub(crate) rtp_changed: Instant,
+    pub(crate) on_hold: bool,
+    pub(crate) self_muted: bool,
+    pub(crate) volume_db: f32,
+    pub(crate) dtmf_star: bool,
+}

@@ -1,0 +1,76 @@
+//! The focus's settings.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use sip::transaction::TimerConfig;
+
+/// What the focus says about itself and how it admits calls.
+#[derive(Debug, Clone)]
+pub struct FocusConfig {
+    /// Methods listed in Allow.
+    pub allow: Vec<String>,
+    /// Bodies listed in Accept.
+    pub accept: Vec<String>,
+    /// Option tags listed in Supported; a Require outside it gets 420.
+    pub supported: Vec<String>,
+    /// Server header value.
+    pub server: String,
+    /// Transaction timers.
+    pub timers: TimerConfig,
+    /// Rooms are created on first join (else only `rooms` exist).
+    pub auto_create: bool,
+    /// Rooms that always exist.
+    pub rooms: Vec<String>,
+    /// Most participants in a room.
+    pub max_room_size: usize,
+    /// Most simultaneous calls from one source IP (beyond: 503).
+    pub max_calls_per_source: usize,
+    /// Delay before a call is answered (180 Ringing is sent meanwhile).
+    pub answer_delay: Duration,
+    /// Session interval we ask for (RFC 4028), seconds.
+    pub session_expires: u32,
+    /// Smallest session interval we accept, seconds (422 below it).
+    pub min_se: u32,
+    /// A call whose RTP stops this long is ended with BYE.
+    pub rtp_timeout: Duration,
+    /// Codec preference for SDP answers.
+    pub codecs: sdp::Preferences,
+    /// Address to put in SDP and Contact when the bind address is unspecified.
+    pub advertise_ip: Option<IpAddr>,
+    /// DTMF controls: `*6` self-mute, `*4`/`*7` volume down/up.
+    pub dtmf_controls: bool,
+}
+
+impl Default for FocusConfig {
+    fn default() -> Self {
+        Self {
+            allow: [
+                "INVITE",
+                "ACK",
+                "BYE",
+                "CANCEL",
+                "OPTIONS",
+                "UPDATE",
+                "SUBSCRIBE",
+            ]
+            .map(String::from)
+            .to_vec(),
+            accept: vec!["application/sdp".into()],
+            supported: vec!["timer".into()],
+            server: format!("confab/{}", env!("CARGO_PKG_VERSION")),
+            timers: TimerConfig::default(),
+            auto_create: true,
+            rooms: Vec::new(),
+            max_room_size: 64,
+            max_calls_per_source: 200,
+            answer_delay: Duration::ZERO,
+            session_expires: 1800,
+            min_se: 90,
+            rtp_timeout: Duration::from_secs(30),
+            codecs: sdp::Preferences::default(),
+            advertise_ip: None,
+            dtmf_controls: true,
+        }
+    }
+}

@@ -1,0 +1,381 @@
+//! Dial-in: an INVITE to `sip:ROOM@host` becomes a call in room ROOM
+//! (admission, session timer, offer/answer, a media leg, 200 with an
+//! `isfocus` Contact), or a clear refusal that leaves nothing half-open.
+
+use std::time::Instant;
+
+use sip::transaction::{Peer, TxId};
+use sip::{HeaderName, Request};
+
+use crate::call::{Call, CallState, DialogId, SessionTimer};
+use crate::core::{Focus, RoomEntry};
+use crate::media::{codec_kind, mixer_direction, MediaSpec};
+
+/// A refusal: status, reason phrase, extra headers.
+type Refusal = (u16, String, Vec<(HeaderName, String)>);
+
+impl Focus {
+    pub(crate) fn on_invite(&mut self, now: Instant, tx: TxId, req: Request, source: Peer) {
+        match self.admit(now, tx, &req, source) {
+            Ok(()) => {}
+            Err((status, reason, headers)) => {
+                tracing::info!(status, %reason, room = ?req.uri.user, "INVITE refused");
+                self.reply(now, tx, &req, status, &reason, &headers, None);
+            }
+        }
+    }
+
+    fn admit(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        req: &Request,
+        source: Peer,
+    ) -> Result<(), Refusal> {
+        let room = req
+            .uri
+            .user
+            .clone()
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| {
+                (
+                    404,
+                    "Not Found: no room in the Request-URI".to_string(),
+                    vec![],
+                )
+            })?;
+        let exists = self.rooms.contains_key(&room) || self.config.rooms.contains(&room);
+        if !exists && !self.config.auto_create {
+            return Err((404, format!("Not Found: no room {room}"), vec![]));
+        }
+        if self.room_size(&room) >= self.config.max_room_size {
+            return Err((486, format!("Busy Here: room {room} is full"), vec![]));
+        }
+        let from_source = self
+            .calls
+            .values()
+            .filter(|c| c.peer.addr.ip() == source.addr.ip())
+            .count();
+        if from_source >= self.config.max_calls_per_source {
+            return Err((
+                503,
+                "Service Unavailable: too many calls from this address".into(),
+                vec![(HeaderName::RETRY_AFTER, "30".into())],
+            ));
+        }
+        let timer = self.session_timer(now, req)?;
+
+        // Offer/answer: the offer is in the INVITE, or we make one.
+        let has_body = !req.body.is_empty();
+        let offer = if has_body {
+            match req.headers.content_type().as_deref() {
+                Some("application/sdp") => {}
+                other => {
+                    return Err((
+                        415,
+                        format!("Unsupported Media Type {}", other.unwrap_or("(none)")),
+                        vec![(HeaderName::ACCEPT, "application/sdp".into())],
+                    ))
+                }
+            }
+            let text = std::str::from_utf8(&req.body)
+                .map_err(|_| (400, "Bad Request: SDP is not UTF-8".to_string(), vec![]))?;
+            let session = sdp::Session::parse(text)
+                .map_err(|e| (400, format!("Bad Request: {e}"), vec![]))?;
+            Some(session)
+        } else {
+            None
+        };
+        let negotiated = match &offer {
+            Some(o) => Some(sdp::negotiate(o, &self.config.codecs).map_err(|e| {
+                let host = self.local_host(req);
+                (
+                    488,
+                    "Not Acceptable Here".to_string(),
+                    vec![(HeaderName::WARNING, format!("305 {host} \"{e}\""))],
+                )
+            })?),
+            None => None,
+        };
+
+        // Media: open the room if needed, then the leg (or a reserved port for our offer).
+        let media_room = match self.rooms.get(&room) {
+            Some(r) => r.media,
+            None => {
+                let id = self
+                    .media
+                    .open_room(self.config.max_room_size)
+                    .map_err(|e| (503, format!("Service Unavailable: {e}"), vec![]))?;
+                self.rooms.insert(
+                    room.clone(),
+                    RoomEntry {
+                        media: id,
+                        members: 0,
+                    },
+                );
+                id
+            }
+        };
+        let local_tag = self.new_tag();
+        let session_id: u64 = rand::Rng::random::<u32>(&mut self.rng) as u64;
+        let (leg, sdp_body, codec, reservation, local_media) = match (&offer, &negotiated) {
+            (Some(o), Some(n)) => {
+                let spec = MediaSpec {
+                    codec: codec_kind(n.codec)
+                        .ok_or_else(|| (488, "Not Acceptable Here".to_string(), vec![]))?,
+                    pt: n.pt,
+                    dtmf_pt: n.dtmf_pt,
+                    remote: Some(n.remote),
+                    rtcp_mux: n.rtcp_mux,
+                    audio_level_ext: n.audio_level_ext,
+                    csrc_level_ext: n.csrc_level_ext,
+                    direction: mixer_direction(n.remote_direction),
+                };
+                let (leg, local) = self.media.join(media_room, &spec).map_err(|e| {
+                    self.close_room_if_empty(&room);
+                    (503, format!("Service Unavailable: {e}"), vec![])
+                })?;
+                let local = std::net::SocketAddr::new(self.media_ip(req, local), local.port());
+                let body = sdp::answer(o, n, local, n.remote_direction.reversed(), session_id, 1);
+                (Some(leg), body, Some(n.codec), None, local)
+            }
+            _ => {
+                let (token, local) = self.media.reserve().map_err(|e| {
+                    self.close_room_if_empty(&room);
+                    (503, format!("Service Unavailable: {e}"), vec![])
+                })?;
+                let local = std::net::SocketAddr::new(self.media_ip(req, local), local.port());
+                let body = sdp::offer(
+                    &self.config.codecs,
+                    local,
+                    sdp::Direction::SendRecv,
+                    session_id,
+                    1,
+                );
+                (None, body, None, Some(token), local)
+            }
+        };
+
+        let id = DialogId {
+            call_id: req.headers.call_id().unwrap_or_default().to_owned(),
+            local_tag,
+            remote_tag: req
+                .headers
+                .from()
+                .and_then(|f| f.tag().map(str::to_owned))
+                .unwrap_or_default(),
+        };
+        let local_host = self.local_host(req);
+        let contact = format!(
+            "<sip:{}@{};transport={}>;isfocus",
+            escape_user(&room),
+            local_host,
+            source.transport.via_token().to_ascii_lowercase()
+        );
+        let mut headers = vec![
+            (HeaderName::CONTACT, contact),
+            (HeaderName::ALLOW, self.config.allow.join(", ")),
+            (HeaderName::SUPPORTED, self.config.supported.join(", ")),
+        ];
+        if let Some(t) = &timer {
+            let who = if t.we_refresh { "uas" } else { "uac" };
+            headers.push((
+                HeaderName::SESSION_EXPIRES,
+                format!("{};refresher={who}", t.interval),
+            ));
+            if req.headers.has_token(&HeaderName::SUPPORTED, "timer") {
+                headers.push((HeaderName::REQUIRE, "timer".into()));
+            }
+        }
+        let ok = self.build_response(
+            req,
+            200,
+            "OK",
+            &headers,
+            Some(("application/sdp", sdp_body)),
+            &id.local_tag,
+        );
+        let remote_target = req
+            .headers
+            .contacts()
+            .first()
+            .and_then(|c| c.addr())
+            .map(|a| a.uri.clone())
+            .unwrap_or_else(|| req.uri.clone());
+        let route_set = req
+            .headers
+            .get_all(&HeaderName::RECORD_ROUTE)
+            .map(str::to_owned)
+            .collect();
+        let local_party = format!(
+            "{};tag={}",
+            req.headers.get(&HeaderName::TO).unwrap_or_default(),
+            id.local_tag
+        );
+        let call = Call {
+            room: room.clone(),
+            leg,
+            state: CallState::Ringing,
+            invite: req.clone(),
+            invite_tx: tx,
+            peer: source,
+            remote_party: req
+                .headers
+                .get(&HeaderName::FROM)
+                .unwrap_or_default()
+                .to_owned(),
+            local_party,
+            remote_target,
+            route_set,
+            local_cseq: 1,
+            remote_cseq: req.headers.cseq().map(|c| c.seq).unwrap_or(0),
+            sdp_session: session_id,
+            sdp_version: 1,
+            codec,
+            awaiting_ack_answer: reservation,
+            local_media,
+            local_host,
+            answer_at: None,
+            pending_answer: None,
+            timer,
+            rtp_seen: 0,
+            rtp_changed: now,
+            on_hold: negotiated.as_ref().is_some_and(|n| {
+                mixer_direction(n.remote_direction) == media_server::mixer::Direction::Inactive
+            }),
+            self_muted: false,
+            volume_db: 0.0,
+            dtmf_star: false,
+        };
+        if let Some(r) = self.rooms.get_mut(&room) {
+            r.members += 1;
+        }
+        if let Some(l) = leg {
+            self.by_leg.insert(l, id.clone());
+        }
+        self.by_invite_tx.insert(tx, id.clone());
+        self.calls.insert(id.clone(), call);
+        if self.config.answer_delay.is_zero() {
+            self.answer_now(now, &id, ok);
+        } else {
+            let ringing_headers = vec![(HeaderName::CONTACT, headers[0].1.clone())];
+            self.reply_tagged(
+                now,
+                tx,
+                req,
+                180,
+                "Ringing",
+                &ringing_headers,
+                None,
+                &id.local_tag,
+            );
+            if let Some(c) = self.calls.get_mut(&id) {
+                c.answer_at = Some(now + self.config.answer_delay);
+                c.pending_answer = Some(ok);
+            }
+        }
+        Ok(())
+    }
+
+    /// RFC 4028: checks the offered interval and decides who refreshes.
+    fn session_timer(
+        &mut self,
+        now: Instant,
+        req: &Request,
+    ) -> Result<Option<SessionTimer>, Refusal> {
+        let Some(se) = req.headers.session_expires() else {
+            return Ok(None);
+        };
+        if se.interval < self.config.min_se {
+            return Err((
+                422,
+                "Session Interval Too Small".into(),
+                vec![(HeaderName::MIN_SE, self.config.min_se.to_string())],
+            ));
+        }
+        let interval = se
+            .interval
+            .min(self.config.session_expires.max(self.config.min_se));
+        let uac_can = req.headers.has_token(&HeaderName::SUPPORTED, "timer");
+        let we_refresh = match se.refresher.as_deref() {
+            Some("uas") => true,
+            Some("uac") => false,
+            _ => !uac_can,
+        };
+        Ok(Some(SessionTimer {
+            interval,
+            we_refresh,
+            due: timer_due(now, interval, we_refresh),
+        }))
+    }
+
+    pub(crate) fn answer_now(&mut self, now: Instant, id: &DialogId, ok: sip::Response) {
+        let Some(call) = self.calls.get_mut(id) else {
+            return;
+        };
+        call.state = CallState::Answered;
+        call.answer_at = None;
+        let tx = call.invite_tx;
+        self.stats.calls_answered += 1;
+        self.stats.answered += 1;
+        if let Err(e) = self.layer.respond(now, tx, ok) {
+            tracing::debug!(error = %e, "could not send 200");
+        }
+        tracing::info!(call_id = %id.call_id, room = %self.calls.get(id).map(|c| c.room.as_str()).unwrap_or(""), "call answered");
+    }
+
+    pub(crate) fn send_delayed_answer(&mut self, now: Instant, id: &DialogId) {
+        let ok = self.calls.get_mut(id).and_then(|c| c.pending_answer.take());
+        if let Some(ok) = ok {
+            self.answer_now(now, id, ok);
+        }
+    }
+
+    pub(crate) fn close_room_if_empty(&mut self, room: &str) {
+        if let Some(r) = self.rooms.get(room) {
+            if r.members == 0 {
+                let media = r.media;
+                self.rooms.remove(room);
+                self.media.close_room(media);
+            }
+        }
+    }
+
+    /// Forgets a call and releases its media (no signalling).
+    pub(crate) fn drop_call(&mut self, id: &DialogId) {
+        let Some(call) = self.calls.remove(id) else {
+            return;
+        };
+        self.stats.calls_ended += 1;
+        if let Some(leg) = call.leg {
+            self.media.leave(leg);
+            self.by_leg.remove(&leg);
+        }
+        if let Some(token) = call.awaiting_ack_answer {
+            self.media.release(token);
+        }
+        self.by_invite_tx.remove(&call.invite_tx);
+        if let Some(r) = self.rooms.get_mut(&call.room) {
+            r.members = r.members.saturating_sub(1);
+        }
+        self.close_room_if_empty(&call.room);
+        tracing::info!(call_id = %id.call_id, room = %call.room, "call ended");
+    }
+}
+
+/// When a session timer is due: our refresh at half the interval, or the
+/// deadline for theirs (RFC 4028 §10: interval minus min(32 s, interval/3)).
+pub(crate) fn timer_due(now: Instant, interval: u32, we_refresh: bool) -> Instant {
+    let secs = if we_refresh {
+        interval as f64 / 2.0
+    } else {
+        interval as f64 - (32f64).min(interval as f64 / 3.0)
+    };
+    now + std::time::Duration::from_secs_f64(secs.max(0.5))
+}
+
+fn escape_user(room: &str) -> String {
+    room.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "-_.!~*'()&=+$,;?/".contains(*c))
+        .collect()
+}

@@ -1,0 +1,440 @@
+//! Inside a call: ACK (and the answer it may carry), BYE, re-INVITE and
+//! UPDATE (hold, resume, session refresh), BYEs we send ourselves, session
+//! timers and RTP timeouts, and the DTMF caller controls.
+
+use std::time::Instant;
+
+use media_server::mixer::Direction;
+use sip::transaction::TxId;
+use sip::{HeaderName, Method, Request};
+
+use crate::call::{CallState, DialogId};
+use crate::core::Focus;
+use crate::dialin::timer_due;
+use crate::media::{codec_kind, mixer_direction, MediaSpec};
+
+impl Focus {
+    /// An ACK outside any INVITE server transaction: the ACK for our 2xx.
+    /// Returns true when it belonged to a call.
+    pub(crate) fn on_ack(&mut self, now: Instant, ack: &Request) -> bool {
+        let Some(id) = dialog_of(ack) else {
+            return false;
+        };
+        let Some(call) = self.calls.get_mut(&id) else {
+            return false;
+        };
+        if call.state == CallState::Answered {
+            call.state = CallState::Confirmed;
+        }
+        if let Some(token) = call.awaiting_ack_answer.take() {
+            // Our offer went in the 200; the answer is in this ACK (RFC 3264 §4).
+            let answer = std::str::from_utf8(&ack.body)
+                .ok()
+                .and_then(|t| sdp::Session::parse(t).ok());
+            let negotiated = answer
+                .as_ref()
+                .and_then(|a| sdp::accept_answer(&self.config.codecs, a).ok());
+            let room = self.rooms.get(&call.room).map(|r| r.media);
+            match (negotiated, room) {
+                (Some(n), Some(room)) => {
+                    let spec = MediaSpec {
+                        codec: codec_kind(n.codec).unwrap_or(media_server::codec::CodecKind::Pcmu),
+                        pt: n.pt,
+                        dtmf_pt: n.dtmf_pt,
+                        remote: Some(n.remote),
+                        rtcp_mux: false,
+                        audio_level_ext: n.audio_level_ext,
+                        csrc_level_ext: n.csrc_level_ext,
+                        direction: mixer_direction(n.remote_direction),
+                    };
+                    match self.media.join_reserved(room, token, &spec) {
+                        Ok((leg, _)) => {
+                            if let Some(c) = self.calls.get_mut(&id) {
+                                c.leg = Some(leg);
+                                c.codec = Some(n.codec);
+                                c.rtp_changed = now;
+                            }
+                            self.by_leg.insert(leg, id.clone());
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "media for the ACK's answer failed");
+                            self.end_call(now, &id, Some(("SIP;cause=500", "media unavailable")));
+                        }
+                    }
+                }
+                _ => {
+                    self.media.release(token);
+                    tracing::info!(call_id = %id.call_id, "ACK carried no acceptable answer: ending the call");
+                    self.end_call(
+                        now,
+                        &id,
+                        Some(("SIP;cause=488", "no acceptable SDP answer in ACK")),
+                    );
+                }
+            }
+        }
+        true
+    }
+
+    pub(crate) fn in_dialog(&mut self, now: Instant, tx: TxId, req: Request, id: &DialogId) {
+        let tag = id.local_tag.clone();
+        if let Some(c) = self.calls.get_mut(id) {
+            let seq = req.headers.cseq().map(|c| c.seq).unwrap_or(0);
+            if req.method != Method::Ack && req.method != Method::Cancel {
+                if seq < c.remote_cseq {
+                    // §12.2.2: an out-of-order request is refused.
+                    self.reply_tagged(
+                        now,
+                        tx,
+                        &req,
+                        500,
+                        "Server Internal Error: CSeq out of order",
+                        &[],
+                        None,
+                        &tag,
+                    );
+                    return;
+                }
+                c.remote_cseq = seq;
+            }
+        }
+        match req.method {
+            Method::Bye => {
+                self.reply_tagged(now, tx, &req, 200, "OK", &[], None, &tag);
+                self.drop_call(id);
+            }
+            Method::Invite | Method::Update => self.modify(now, tx, &req, id),
+            Method::Options => {
+                let headers = vec![
+                    (HeaderName::ALLOW, self.config.allow.join(", ")),
+                    (HeaderName::ACCEPT, self.config.accept.join(", ")),
+                ];
+                self.reply_tagged(now, tx, &req, 200, "OK", &headers, None, &tag);
+            }
+            Method::Info => self.reply_tagged(now, tx, &req, 200, "OK", &[], None, &tag),
+            _ => {
+                let headers = vec![(HeaderName::ALLOW, self.config.allow.join(", "))];
+                self.reply_tagged(
+                    now,
+                    tx,
+                    &req,
+                    405,
+                    "Method Not Allowed",
+                    &headers,
+                    None,
+                    &tag,
+                );
+            }
+        }
+    }
+
+    /// re-INVITE or UPDATE: a new offer (hold, resume, new address), a
+    /// session refresh, or both.
+    fn modify(&mut self, now: Instant, tx: TxId, req: &Request, id: &DialogId) {
+        let tag = id.local_tag.clone();
+        let Some(call) = self.calls.get(id) else {
+            return;
+        };
+        if call.state == CallState::Ringing || call.awaiting_ack_answer.is_some() {
+            // An offer while ours is outstanding (RFC 3261 §14.2): glare.
+            self.reply_tagged(
+                now,
+                tx,
+                req,
+                491,
+                "Request Pending",
+                &[(HeaderName::RETRY_AFTER, "1".into())],
+                None,
+                &tag,
+            );
+            return;
+        }
+        // Session refresh.
+        if let Some(se) = req.headers.session_expires() {
+            if se.interval < self.config.min_se {
+                self.reply_tagged(
+                    now,
+                    tx,
+                    req,
+                    422,
+                    "Session Interval Too Small",
+                    &[(HeaderName::MIN_SE, self.config.min_se.to_string())],
+                    None,
+                    &tag,
+                );
+                return;
+            }
+        }
+        let mut body = None;
+        let mut new_direction = None;
+        if !req.body.is_empty() {
+            let parsed = std::str::from_utf8(&req.body).ok().map(sdp::Session::parse);
+            let offer = match parsed {
+                Some(Ok(o)) => o,
+                _ => {
+                    self.reply_tagged(
+                        now,
+                        tx,
+                        req,
+                        400,
+                        "Bad Request: malformed SDP",
+                        &[],
+                        None,
+                        &tag,
+                    );
+                    return;
+                }
+            };
+            // Keep the codec in use when the new offer still has it.
+            let mut prefs = self.config.codecs.clone();
+            if let Some(cur) = call.codec {
+                prefs.codecs.retain(|c| c.name == cur);
+            }
+            let n = match sdp::negotiate(&offer, &prefs) {
+                Ok(n) => n,
+                Err(e) => {
+                    let host = call.local_host.clone();
+                    // The session goes on as it was (§14.2).
+                    self.reply_tagged(
+                        now,
+                        tx,
+                        req,
+                        488,
+                        "Not Acceptable Here",
+                        &[(HeaderName::WARNING, format!("305 {host} \"{e}\""))],
+                        None,
+                        &tag,
+                    );
+                    return;
+                }
+            };
+            let Some(call) = self.calls.get_mut(id) else {
+                return;
+            };
+            call.sdp_version += 1;
+            new_direction = Some((mixer_direction(n.remote_direction), n.remote));
+            body = Some((offer, n));
+        }
+        let Some(call) = self.calls.get_mut(id) else {
+            return;
+        };
+        if let Some(t) = call.timer.as_mut() {
+            t.due = timer_due(now, t.interval, t.we_refresh);
+        }
+        let timer_header = call.timer.map(|t| {
+            (
+                HeaderName::SESSION_EXPIRES,
+                format!(
+                    "{};refresher={}",
+                    t.interval,
+                    if t.we_refresh { "uas" } else { "uac" }
+                ),
+            )
+        });
+        let leg = call.leg;
+        let mut sdp_text = None;
+        if let Some((offer, n)) = &body {
+            sdp_text = Some(sdp::answer(
+                offer,
+                n,
+                call.local_media,
+                n.remote_direction.reversed(),
+                call.sdp_session,
+                call.sdp_version,
+            ));
+        }
+        if let (Some((dir, remote)), Some(leg)) = (new_direction, leg) {
+            self.media.set_direction(leg, dir);
+            self.media.set_remote(leg, remote);
+            if let Some(c) = self.calls.get_mut(id) {
+                c.on_hold = dir == Direction::Inactive;
+                c.rtp_changed = now;
+            }
+        }
+        let mut headers = vec![
+            (HeaderName::ALLOW, self.config.allow.join(", ")),
+            (HeaderName::SUPPORTED, self.config.supported.join(", ")),
+        ];
+        if let Some(c) = self.calls.get(id) {
+            headers.insert(
+                0,
+                (
+                    HeaderName::CONTACT,
+                    format!("<sip:{}@{}>;isfocus", c.room, c.local_host),
+                ),
+            );
+        }
+        if let Some(h) = timer_header {
+            headers.push(h);
+        }
+        let body = sdp_text.map(|t| ("application/sdp", t));
+        self.reply_tagged(now, tx, req, 200, "OK", &headers, body, &tag);
+    }
+
+    /// Ends a call from our side: BYE with a Reason (RFC 3326), or 487 if unanswered.
+    pub(crate) fn end_call(&mut self, now: Instant, id: &DialogId, reason: Option<(&str, &str)>) {
+        let Some(call) = self.calls.get(id) else {
+            return;
+        };
+        if call.state == CallState::Ringing {
+            let (inv, tx, tag) = (call.invite.clone(), call.invite_tx, id.local_tag.clone());
+            self.reply_tagged(
+                now,
+                tx,
+                &inv,
+                480,
+                "Temporarily Unavailable",
+                &[],
+                None,
+                &tag,
+            );
+        } else {
+            let extra = reason
+                .map(|(proto, text)| vec![(HeaderName::REASON, format!("{proto};text=\"{text}\""))])
+                .unwrap_or_default();
+            self.send_in_dialog(now, id, sip::Method::Bye, extra);
+        }
+        self.drop_call(id);
+    }
+
+    /// Sends a request inside a call's dialog (RFC 3261 §12.2.1.1).
+    pub(crate) fn send_in_dialog(
+        &mut self,
+        now: Instant,
+        id: &DialogId,
+        method: Method,
+        extra: Vec<(HeaderName, String)>,
+    ) {
+        let branch = self.new_branch();
+        let Some(call) = self.calls.get_mut(id) else {
+            return;
+        };
+        call.local_cseq += 1;
+        let mut req = Request::new(method.clone(), call.remote_target.clone());
+        req.headers.push(
+            HeaderName::VIA,
+            format!(
+                "SIP/2.0/{} {};branch={branch};rport",
+                call.peer.transport.via_token(),
+                call.local_host
+            ),
+        );
+        req.headers.push(HeaderName::MAX_FORWARDS, "70");
+        req.headers.push(HeaderName::FROM, call.local_party.clone());
+        req.headers.push(HeaderName::TO, call.remote_party.clone());
+        req.headers.push(HeaderName::CALL_ID, id.call_id.clone());
+        req.headers
+            .push(HeaderName::CSEQ, format!("{} {method}", call.local_cseq));
+        for r in &call.route_set {
+            req.headers.push(HeaderName::ROUTE, r.clone());
+        }
+        req.headers.push(
+            HeaderName::CONTACT,
+            format!("<sip:{}@{}>;isfocus", call.room, call.local_host),
+        );
+        for (n, v) in extra {
+            req.headers.push(n, v);
+        }
+        req.headers
+            .push(HeaderName::new("User-Agent"), self.config.server.clone());
+        // Sent to where the caller's requests come from (it is reachable
+        // there even behind NAT), which for direct calls is the Contact.
+        let peer = call.peer;
+        if let Err(e) = self.layer.send_request(now, req, peer) {
+            tracing::debug!(error = %e, "could not send {method}");
+        }
+    }
+
+    /// Once a second: session timers and RTP timeouts.
+    pub(crate) fn check_calls(&mut self, now: Instant) {
+        let ids: Vec<DialogId> = self.calls.keys().cloned().collect();
+        for id in ids {
+            let Some(call) = self.calls.get_mut(&id) else {
+                continue;
+            };
+            if let Some(t) = call.timer {
+                if t.due <= now && call.state != CallState::Ringing {
+                    if t.we_refresh {
+                        if let Some(t) = call.timer.as_mut() {
+                            t.due = timer_due(now, t.interval, true);
+                        }
+                        let se = (
+                            HeaderName::SESSION_EXPIRES,
+                            format!("{};refresher=uas", t.interval),
+                        );
+                        self.send_in_dialog(now, &id, Method::Update, vec![se]);
+                    } else {
+                        tracing::info!(call_id = %id.call_id, "session expired without refresh");
+                        self.end_call(now, &id, Some(("SIP;cause=408", "session timer expired")));
+                    }
+                    continue;
+                }
+            }
+            let Some(call) = self.calls.get_mut(&id) else {
+                continue;
+            };
+            if let Some(leg) = call.leg {
+                let seen = self.media.packets_in(leg);
+                let call = self.calls.get_mut(&id).expect("present above");
+                if seen != call.rtp_seen {
+                    call.rtp_seen = seen;
+                    call.rtp_changed = now;
+                } else if !call.on_hold
+                    && call.state == CallState::Confirmed
+                    && now.duration_since(call.rtp_changed) >= self.config.rtp_timeout
+                {
+                    tracing::info!(call_id = %id.call_id, "no RTP: ending the call");
+                    self.end_call(now, &id, Some(("SIP;cause=408", "RTP timeout")));
+                }
+            }
+        }
+        self.arm_check(now);
+    }
+
+    /// DTMF caller controls: `*6` toggles self-mute, `*4`/`*7` lower/raise
+    /// what the caller hears by 3 dB.
+    pub(crate) fn dtmf(&mut self, _now: Instant, id: &DialogId, digit: char) {
+        if !self.config.dtmf_controls {
+            return;
+        }
+        let Some(call) = self.calls.get_mut(id) else {
+            return;
+        };
+        let Some(leg) = call.leg else { return };
+        if digit == '*' {
+            call.dtmf_star = true;
+            return;
+        }
+        if !std::mem::take(&mut call.dtmf_star) {
+            return;
+        }
+        match digit {
+            '6' => {
+                call.self_muted = !call.self_muted;
+                let on = call.self_muted;
+                tracing::info!(call_id = %id.call_id, muted = on, "self-mute by DTMF");
+                self.media.set_mute(leg, on);
+            }
+            '4' | '7' => {
+                call.volume_db =
+                    (call.volume_db + if digit == '7' { 3.0 } else { -3.0 }).clamp(-24.0, 12.0);
+                let db = call.volume_db;
+                self.media.set_output_gain(leg, db);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The dialog an in-dialog request belongs to, from the focus's side.
+pub(crate) fn dialog_of(req: &Request) -> Option<DialogId> {
+    Some(DialogId {
+        call_id: req.headers.call_id()?.to_owned(),
+        local_tag: req.headers.to()?.tag()?.to_owned(),
+        remote_tag: req
+            .headers
+            .from()
+            .and_then(|f| f.tag().map(str::to_owned))
+            .unwrap_or_default(),
+    })
+}

@@ -1,0 +1,195 @@
+//! The focus's view of the media server: a small synchronous port, so the
+//! focus core can be driven in tests with a fake one.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use media_server::codec::CodecKind;
+use media_server::mixer::{Direction, ParticipantId, ParticipantSettings, RoomId, RoomSettings};
+use media_server::MediaServer;
+
+/// What a call's media leg needs.
+#[derive(Debug, Clone)]
+pub struct MediaSpec {
+    /// Codec.
+    pub codec: CodecKind,
+    /// Its payload type.
+    pub pt: u8,
+    /// telephone-event payload type.
+    pub dtmf_pt: Option<u8>,
+    /// Where to send until symmetric RTP latches.
+    pub remote: Option<SocketAddr>,
+    /// RTP and RTCP on one port.
+    pub rtcp_mux: bool,
+    /// RFC 6464 extension id.
+    pub audio_level_ext: Option<u8>,
+    /// RFC 6465 extension id.
+    pub csrc_level_ext: Option<u8>,
+    /// What the mixer does with the leg.
+    pub direction: Direction,
+}
+
+/// The operations the focus needs from a media server.
+pub trait MediaPort: Send {
+    /// Opens a mixing room.
+    fn open_room(&mut self, max_size: usize) -> Result<RoomId, String>;
+    /// Ends a room.
+    fn close_room(&mut self, room: RoomId);
+    /// Opens a leg in a room; returns its id and local RTP address.
+    fn join(
+        &mut self,
+        room: RoomId,
+        spec: &MediaSpec,
+    ) -> Result<(ParticipantId, SocketAddr), String>;
+    /// Binds a port for an offer whose codec the answer will settle; returns a token and the address.
+    fn reserve(&mut self) -> Result<(u64, SocketAddr), String>;
+    /// Opens a leg on a reserved port.
+    fn join_reserved(
+        &mut self,
+        room: RoomId,
+        token: u64,
+        spec: &MediaSpec,
+    ) -> Result<(ParticipantId, SocketAddr), String>;
+    /// Gives a reservation back.
+    fn release(&mut self, token: u64);
+    /// Closes a leg.
+    fn leave(&mut self, leg: ParticipantId);
+    /// Changes direction (hold, resume).
+    fn set_direction(&mut self, leg: ParticipantId, d: Direction);
+    /// Sets where to send.
+    fn set_remote(&mut self, leg: ParticipantId, remote: SocketAddr);
+    /// Mutes or unmutes.
+    fn set_mute(&mut self, leg: ParticipantId, on: bool);
+    /// Output gain (what the participant hears), in dB.
+    fn set_output_gain(&mut self, leg: ParticipantId, db: f32);
+    /// RTP packets received on the leg so far.
+    fn packets_in(&self, leg: ParticipantId) -> u64;
+}
+
+/// The real media server behind the port.
+pub struct MediaServerPort {
+    server: Arc<MediaServer>,
+    reservations: std::collections::HashMap<u64, media_server::Reservation>,
+    next: u64,
+}
+
+impl MediaServerPort {
+    /// A port onto `server`.
+    pub fn new(server: Arc<MediaServer>) -> Self {
+        Self {
+            server,
+            reservations: Default::default(),
+            next: 1,
+        }
+    }
+}
+
+fn participant_settings(spec: &MediaSpec) -> ParticipantSettings {
+    let mut s = ParticipantSettings::new(spec.codec);
+    s.payload_type = spec.pt;
+    s.dtmf_payload_type = spec.dtmf_pt;
+    s.remote = spec.remote;
+    s.audio_level_ext = spec.audio_level_ext;
+    s.csrc_level_ext = spec.csrc_level_ext;
+    s.direction = spec.direction;
+    s
+}
+
+impl MediaPort for MediaServerPort {
+    fn open_room(&mut self, max_size: usize) -> Result<RoomId, String> {
+        self.server
+            .create_room(RoomSettings {
+                capacity: max_size,
+                ..RoomSettings::default()
+            })
+            .map_err(|e| e.to_string())
+    }
+    fn close_room(&mut self, room: RoomId) {
+        let _ = self.server.end_room(room);
+    }
+    fn join(
+        &mut self,
+        room: RoomId,
+        spec: &MediaSpec,
+    ) -> Result<(ParticipantId, SocketAddr), String> {
+        let ep = self
+            .server
+            .add_participant(room, participant_settings(spec), spec.rtcp_mux)
+            .map_err(|e| e.to_string())?;
+        Ok((ep.id, ep.rtp))
+    }
+    fn reserve(&mut self) -> Result<(u64, SocketAddr), String> {
+        // Offers we make are not muxed: a separate RTCP port always works.
+        let r = self.server.reserve(false).map_err(|e| e.to_string())?;
+        let addr = r.local_addr().ok_or("reserved socket has no address")?;
+        let token = self.next;
+        self.next += 1;
+        self.reservations.insert(token, r);
+        Ok((token, addr))
+    }
+    fn join_reserved(
+        &mut self,
+        room: RoomId,
+        token: u64,
+        spec: &MediaSpec,
+    ) -> Result<(ParticipantId, SocketAddr), String> {
+        let r = self
+            .reservations
+            .remove(&token)
+            .ok_or("no such reservation")?;
+        let ep = self
+            .server
+            .attach(room, participant_settings(spec), r)
+            .map_err(|e| e.to_string())?;
+        Ok((ep.id, ep.rtp))
+    }
+    fn release(&mut self, token: u64) {
+        if let Some(r) = self.reservations.remove(&token) {
+            self.server.release(r);
+        }
+    }
+    fn leave(&mut self, leg: ParticipantId) {
+        let _ = self.server.remove_participant(leg);
+    }
+    fn set_direction(&mut self, leg: ParticipantId, d: Direction) {
+        let _ = self.server.set_direction(leg, d);
+    }
+    fn set_remote(&mut self, leg: ParticipantId, remote: SocketAddr) {
+        let _ = self.server.set_remote(leg, remote);
+    }
+    fn set_mute(&mut self, leg: ParticipantId, on: bool) {
+        let _ = self.server.set_mute(leg, on);
+    }
+    fn set_output_gain(&mut self, leg: ParticipantId, db: f32) {
+        let _ = self.server.set_gain(leg, 0.0, db);
+    }
+    fn packets_in(&self, leg: ParticipantId) -> u64 {
+        self.server
+            .stats(leg)
+            .map(|(s, _)| s.packets_in.load(Ordering::Relaxed))
+            .unwrap_or(0)
+    }
+}
+
+/// The codec kind for an SDP encoding name chosen by negotiation.
+pub(crate) fn codec_kind(name: &str) -> Option<CodecKind> {
+    match name {
+        "opus" => Some(CodecKind::Opus),
+        "G722" => Some(CodecKind::G722),
+        "PCMU" => Some(CodecKind::Pcmu),
+        "PCMA" => Some(CodecKind::Pcma),
+        _ => None,
+    }
+}
+
+/// What the mixer does with a leg, from the direction in the phone's SDP. A
+/// phone that holds (sendonly or inactive) is neither mixed nor sent to:
+/// its music on hold must not reach the room.
+pub(crate) fn mixer_direction(remote: sdp::Direction) -> Direction {
+    match remote {
+        sdp::Direction::SendRecv => Direction::SendRecv,
+        sdp::Direction::RecvOnly => Direction::RecvOnly,
+        sdp::Direction::SendOnly | sdp::Direction::Inactive => Direction::Inactive,
+    }
+}

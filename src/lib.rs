@@ -1,0 +1,142 @@
+//! The `confab` server, wired: SIP transports, the focus and the media
+//! server in one process. `main.rs` reads the command line into a
+//! [`ServerConfig`]; tests start a [`Server`] in-process.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use focus::{Focus, FocusConfig, MediaServerPort};
+use media_server::{MediaConfig, MediaServer};
+use sip::transport::{SourceLimits, TransportConfig, Transports};
+use sip::ParseLimits;
+use tokio::sync::oneshot;
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address for SIP over UDP (and TCP unless disabled).
+    pub sip_listen: SocketAddr,
+    /// Also listen on TCP.
+    pub tcp: bool,
+    /// Largest SIP message.
+    pub max_message: usize,
+    /// Idle TCP connections are closed after this.
+    pub tcp_idle: Duration,
+    /// TCP connections per source IP.
+    pub max_tcp_per_ip: usize,
+    /// Sustained SIP messages per second per source IP.
+    pub rate_per_source: f64,
+    /// The focus's settings.
+    pub focus: FocusConfig,
+    /// The media server's settings.
+    pub media: MediaConfig,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            sip_listen: ([0, 0, 0, 0], 5060).into(),
+            tcp: true,
+            max_message: 65536,
+            tcp_idle: Duration::from_secs(300),
+            max_tcp_per_ip: 64,
+            rate_per_source: 2000.0,
+            focus: FocusConfig::default(),
+            media: MediaConfig::default(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Binds media to the SIP address's IP when that is specific.
+    pub fn media_ip_from_sip(mut self) -> Self {
+        if !self.sip_listen.ip().is_unspecified() {
+            self.media.bind_ip = self.sip_listen.ip();
+        }
+        self
+    }
+}
+
+/// A running server.
+pub struct Server {
+    /// Where SIP over UDP listens.
+    pub sip_udp: SocketAddr,
+    /// Where SIP over TCP listens.
+    pub sip_tcp: Option<SocketAddr>,
+    /// The media server (for stats).
+    pub media: Arc<MediaServer>,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    /// Binds everything and starts serving. Must run inside a tokio runtime.
+    pub async fn start(config: ServerConfig) -> anyhow::Result<Self> {
+        let transport_config = TransportConfig {
+            udp: Some(config.sip_listen),
+            tcp: config.tcp.then_some(config.sip_listen),
+            limits: ParseLimits {
+                max_message: config.max_message,
+                ..ParseLimits::default()
+            },
+            tcp_idle: config.tcp_idle,
+            max_tcp_per_ip: config.max_tcp_per_ip,
+            source_limits: SourceLimits {
+                messages_per_sec: config.rate_per_source,
+                burst: config.rate_per_source * 2.0,
+                ..SourceLimits::default()
+            },
+            ..TransportConfig::default()
+        };
+        let (transports, inbound) = Transports::start(transport_config)
+            .await
+            .with_context(|| format!("cannot listen for SIP on {}", config.sip_listen))?;
+        let sip_udp = transports.udp_addr().context("UDP socket has no address")?;
+        let media = Arc::new(
+            MediaServer::start(config.media.clone()).context("cannot start the media server")?,
+        );
+        let mut focus_config = config.focus.clone();
+        if focus_config.advertise_ip.is_none() && !config.sip_listen.ip().is_unspecified() {
+            focus_config.advertise_ip = Some(config.sip_listen.ip());
+        }
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0)
+            ^ u64::from(std::process::id());
+        let focus = Focus::new(
+            focus_config,
+            seed,
+            Box::new(MediaServerPort::new(media.clone())),
+        );
+        let (stop, stopped) = oneshot::channel::<()>();
+        let sip_tcp = transports.tcp_addr();
+        let events = media.subscribe();
+        let task = tokio::spawn(focus::io::run(
+            focus,
+            transports,
+            inbound,
+            Some(events),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        Ok(Self {
+            sip_udp,
+            sip_tcp,
+            media,
+            stop: Some(stop),
+            task,
+        })
+    }
+
+    /// Stops serving and waits for the focus to finish.
+    pub async fn shutdown(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
