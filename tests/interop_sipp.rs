@@ -37,6 +37,7 @@ fn run_scenario(
     transport: &str,
     calls: u32,
     rate: u32,
+    extra: &[&str],
 ) -> (bool, String) {
     let dir = tempdir();
     let out = Command::new("timeout")
@@ -56,6 +57,7 @@ fn run_scenario(
             "-nostdin",
             "-trace_err",
         ])
+        .args(extra)
         .current_dir(&dir)
         .output()
         .expect("run sipp");
@@ -82,9 +84,9 @@ fn tempdir() -> std::path::PathBuf {
 fn sipp_options_over_udp_and_tcp() {
     let Some(sipp) = tool("sipp") else { return };
     let server = Server::start(&[]);
-    let (ok, out) = run_scenario(&sipp, &server, "options.xml", "u1", 50, 50);
+    let (ok, out) = run_scenario(&sipp, &server, "options.xml", "u1", 50, 50, &[]);
     assert!(ok, "UDP OPTIONS failed:\n{out}");
-    let (ok, out) = run_scenario(&sipp, &server, "options.xml", "t1", 20, 20);
+    let (ok, out) = run_scenario(&sipp, &server, "options.xml", "t1", 20, 20, &[]);
     assert!(ok, "TCP OPTIONS failed:\n{out}");
 }
 
@@ -92,7 +94,7 @@ fn sipp_options_over_udp_and_tcp() {
 fn sipp_unknown_method_gets_501() {
     let Some(sipp) = tool("sipp") else { return };
     let server = Server::start(&[]);
-    let (ok, out) = run_scenario(&sipp, &server, "unknown_method.xml", "u1", 10, 10);
+    let (ok, out) = run_scenario(&sipp, &server, "unknown_method.xml", "u1", 10, 10, &[]);
     assert!(ok, "{out}");
 }
 
@@ -100,6 +102,47 @@ fn sipp_unknown_method_gets_501() {
 fn sipp_malformed_requests_get_their_status() {
     let Some(sipp) = tool("sipp") else { return };
     let server = Server::start(&[]);
-    let (ok, out) = run_scenario(&sipp, &server, "malformed.xml", "u1", 5, 5);
+    let (ok, out) = run_scenario(&sipp, &server, "malformed.xml", "u1", 5, 5, &[]);
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn sipp_dials_in_and_plays_g711_into_the_room() {
+    let Some(sipp) = tool("sipp") else { return };
+    let server = Server::start(&[]);
+    let media_port = common::free_port().to_string();
+    let (ok, out) = run_scenario(
+        &sipp,
+        &server,
+        "dialin_pcap.xml",
+        "u1",
+        2,
+        1,
+        &["-mi", "127.0.0.1", "-mp", &media_port],
+    );
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn sipp_cancel_before_answer_gets_487() {
+    let Some(sipp) = tool("sipp") else { return };
+    let server = Server::start(&["--answer-delay-ms", "2000"]);
+    let (ok, out) = run_scenario(&sipp, &server, "cancel.xml", "u1", 3, 3, &[]);
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn sipp_reinvite_hold_and_resume() {
+    let Some(sipp) = tool("sipp") else { return };
+    let server = Server::start(&[]);
+    let (ok, out) = run_scenario(&sipp, &server, "reinvite_hold.xml", "u1", 3, 3, &[]);
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn sipp_malformed_invites_are_refused() {
+    let Some(sipp) = tool("sipp") else { return };
+    let server = Server::start(&[]);
+    let (ok, out) = run_scenario(&sipp, &server, "malformed_invite.xml", "u1", 3, 3, &[]);
     assert!(ok, "{out}");
 }

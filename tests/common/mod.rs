@@ -39,6 +39,12 @@ impl Server {
         let child = Command::new(env!("CARGO_BIN_EXE_confab"))
             .arg("--sip-listen")
             .arg(sip.to_string())
+            .arg("--rtp-ports")
+            .arg(format!(
+                "{}-{}",
+                20000 + (port % 200) * 100,
+                20000 + (port % 200) * 100 + 98
+            ))
             .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())

@@ -232,9 +232,15 @@ impl Response {
         }
     }
 
-    /// Prints the response.
+    /// Prints the response. Control characters in the reason phrase (which
+    /// may quote a parser's message) become spaces, so the status line holds.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = format!("SIP/2.0 {} {}\r\n", self.status, self.reason).into_bytes();
+        let reason: String = self
+            .reason
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        let mut out = format!("SIP/2.0 {} {}\r\n", self.status, reason.trim()).into_bytes();
         write_rest(&mut out, &self.headers, &self.body);
         out
     }
@@ -242,6 +248,26 @@ impl Response {
     /// True for 1xx.
     pub fn is_provisional(&self) -> bool {
         self.status < 200
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_phrase_cannot_break_the_status_line() {
+        let r = Response {
+            status: 400,
+            reason: "Bad SDP:\r\nline 2\n".into(),
+            headers: Headers::new(),
+            body: Bytes::new(),
+        };
+        let text = String::from_utf8(r.to_bytes()).unwrap();
+        assert!(
+            text.starts_with("SIP/2.0 400 Bad SDP:  line 2\r\nContent-Length: 0\r\n\r\n"),
+            "{text:?}"
+        );
     }
 }
 
