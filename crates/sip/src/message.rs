@@ -251,26 +251,6 @@ impl Response {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reason_phrase_cannot_break_the_status_line() {
-        let r = Response {
-            status: 400,
-            reason: "Bad SDP:\r\nline 2\n".into(),
-            headers: Headers::new(),
-            body: Bytes::new(),
-        };
-        let text = String::from_utf8(r.to_bytes()).unwrap();
-        assert!(
-            text.starts_with("SIP/2.0 400 Bad SDP:  line 2\r\nContent-Length: 0\r\n\r\n"),
-            "{text:?}"
-        );
-    }
-}
-
 fn write_rest(out: &mut Vec<u8>, headers: &Headers, body: &[u8]) {
     for h in headers
         .iter()
@@ -331,5 +311,25 @@ pub fn reason_phrase(status: u16) -> &'static str {
         505 => "Version Not Supported",
         513 => "Message Too Large",
         _ => "Unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_phrase_cannot_break_the_status_line() {
+        let r = Response {
+            status: 400,
+            reason: "Bad SDP:\r\nline 2\n".into(),
+            headers: Headers::new(),
+            body: Bytes::new(),
+        };
+        let text = String::from_utf8(r.to_bytes()).unwrap();
+        assert!(
+            text.starts_with("SIP/2.0 400 Bad SDP:  line 2\r\nContent-Length: 0\r\n\r\n"),
+            "{text:?}"
+        );
     }
 }
