@@ -332,3 +332,46 @@ async fn offerless_invite_gets_our_offer_and_the_ack_carries_the_answer() {
     media_empties(&s).await;
     s.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entry_chime_and_star_one_room_size_beeps() {
+    let s = server(|_| {}).await;
+    let addr = s.sip_udp;
+    blocking(move || {
+        // A silent caller (0 Hz) waits alone, then B joins: A hears the chime.
+        let mut a = Ua::new(addr, CodecKind::Pcmu, 0.0);
+        assert_eq!(a.call("room6", ""), 200);
+        std::thread::sleep(Duration::from_millis(600));
+        a.heard();
+        let mut b = Ua::new(addr, CodecKind::Pcmu, 0.0);
+        assert_eq!(b.call("room6", ""), 200);
+        std::thread::sleep(Duration::from_millis(800));
+        let heard = a.heard();
+        let (low, high) = (goertzel(&heard, 8000, 523.0), goertzel(&heard, 8000, 784.0));
+        assert!(
+            low > 1000.0 && high > 1000.0,
+            "entry chime: 523 Hz {low}, 784 Hz {high}"
+        );
+        // *1: two people in the room, two 880 Hz beeps, to A only.
+        a.send_dtmf('*');
+        a.send_dtmf('1');
+        std::thread::sleep(Duration::from_millis(900));
+        let heard = a.heard();
+        let frames: Vec<bool> = heard
+            .chunks(400)
+            .map(|c| goertzel(c, 8000, 880.0) > 1e5)
+            .collect();
+        let beeps = frames.windows(2).filter(|w| !w[0] && w[1]).count()
+            + usize::from(frames.first() == Some(&true));
+        assert_eq!(beeps, 2, "{frames:?}");
+        assert!(
+            goertzel(&b.heard(), 8000, 880.0) < 1000.0,
+            "the beeps are for A only"
+        );
+        assert_eq!(a.bye("room6"), 200);
+        assert_eq!(b.bye("room6"), 200);
+    })
+    .await;
+    media_empties(&s).await;
+    s.shutdown().await;
+}

@@ -38,8 +38,10 @@ pub struct FocusConfig {
     pub codecs: sdp::Preferences,
     /// Address to put in SDP and Contact when the bind address is unspecified.
     pub advertise_ip: Option<IpAddr>,
-    /// DTMF controls: `*6` self-mute, `*4`/`*7` volume down/up.
+    /// DTMF controls: `*6` self-mute, `*4`/`*7` volume down/up, `*1` room size in beeps.
     pub dtmf_controls: bool,
+    /// Chimes to the room when someone joins or leaves.
+    pub entry_exit_tones: bool,
 }
 
 impl Default for FocusConfig {
@@ -71,6 +73,7 @@ impl Default for FocusConfig {
             codecs: sdp::Preferences::default(),
             advertise_ip: None,
             dtmf_controls: true,
+            entry_exit_tones: true,
         }
     }
 }

@@ -310,6 +310,7 @@ impl Focus {
     }
 
     pub(crate) fn answer_now(&mut self, now: Instant, id: &DialogId, ok: sip::Response) {
+        self.chime(id, media_server::mixer::TonePattern::entry());
         let Some(call) = self.calls.get_mut(id) else {
             return;
         };
@@ -341,8 +342,26 @@ impl Focus {
         }
     }
 
+    /// Plays a chime to a call's room, if enabled.
+    pub(crate) fn chime(&mut self, id: &DialogId, pattern: media_server::mixer::TonePattern) {
+        if !self.config.entry_exit_tones {
+            return;
+        }
+        if let Some(room) = self.calls.get(id).and_then(|c| self.rooms.get(&c.room)) {
+            let media = room.media;
+            self.media.room_tone(media, pattern);
+        }
+    }
+
     /// Forgets a call and releases its media (no signalling).
     pub(crate) fn drop_call(&mut self, id: &DialogId) {
+        if self
+            .calls
+            .get(id)
+            .is_some_and(|c| c.state != CallState::Ringing)
+        {
+            self.chime(id, media_server::mixer::TonePattern::exit());
+        }
         let Some(call) = self.calls.remove(id) else {
             return;
         };

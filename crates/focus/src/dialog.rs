@@ -392,7 +392,7 @@ impl Focus {
     }
 
     /// DTMF caller controls: `*6` toggles self-mute, `*4`/`*7` lower/raise
-    /// what the caller hears by 3 dB.
+    /// what the caller hears by 3 dB, `*1` beeps the room size (up to 8).
     pub(crate) fn dtmf(&mut self, _now: Instant, id: &DialogId, digit: char) {
         if !self.config.dtmf_controls {
             return;
@@ -414,6 +414,12 @@ impl Focus {
                 let on = call.self_muted;
                 tracing::info!(call_id = %id.call_id, muted = on, "self-mute by DTMF");
                 self.media.set_mute(leg, on);
+            }
+            '1' => {
+                let room = call.room.clone();
+                let size = self.room_size(&room);
+                self.media
+                    .tone(leg, media_server::mixer::TonePattern::count(size));
             }
             '4' | '7' => {
                 call.volume_db =

@@ -6,7 +6,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use media_server::codec::CodecKind;
-use media_server::mixer::{Direction, ParticipantId, ParticipantSettings, RoomId, RoomSettings};
+use media_server::mixer::{
+    Direction, ParticipantId, ParticipantSettings, RoomId, RoomSettings, TonePattern,
+};
 use media_server::MediaServer;
 
 /// What a call's media leg needs.
@@ -65,6 +67,10 @@ pub trait MediaPort: Send {
     fn set_output_gain(&mut self, leg: ParticipantId, db: f32);
     /// RTP packets received on the leg so far.
     fn packets_in(&self, leg: ParticipantId) -> u64;
+    /// Plays a tone pattern to a whole room.
+    fn room_tone(&mut self, room: RoomId, pattern: TonePattern);
+    /// Plays a tone pattern to one leg.
+    fn tone(&mut self, leg: ParticipantId, pattern: TonePattern);
 }
 
 /// The real media server behind the port.
@@ -163,6 +169,12 @@ impl MediaPort for MediaServerPort {
     }
     fn set_output_gain(&mut self, leg: ParticipantId, db: f32) {
         let _ = self.server.set_gain(leg, 0.0, db);
+    }
+    fn room_tone(&mut self, room: RoomId, pattern: TonePattern) {
+        let _ = self.server.room_tone(room, pattern);
+    }
+    fn tone(&mut self, leg: ParticipantId, pattern: TonePattern) {
+        let _ = self.server.tone(leg, pattern);
     }
     fn packets_in(&self, leg: ParticipantId) -> u64 {
         self.server

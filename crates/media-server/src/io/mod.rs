@@ -412,6 +412,30 @@ impl MediaServer {
         self.send(self.mixer_of(id)?, Command::Direction(id, d))
     }
 
+    /// Plays a tone pattern to a whole room.
+    pub fn room_tone(
+        &self,
+        room: RoomId,
+        pattern: crate::mixer::TonePattern,
+    ) -> Result<(), MediaError> {
+        let mixer = *self
+            .rooms
+            .lock()
+            .map_err(|_| MediaError::Busy)?
+            .get(&room)
+            .ok_or(MediaError::NoSuchRoom)?;
+        self.send(mixer, Command::RoomTone(room, pattern))
+    }
+
+    /// Plays a tone pattern to one participant.
+    pub fn tone(
+        &self,
+        id: ParticipantId,
+        pattern: crate::mixer::TonePattern,
+    ) -> Result<(), MediaError> {
+        self.send(self.mixer_of(id)?, Command::Tone(id, pattern))
+    }
+
     /// Where to send, from the SDP (symmetric RTP may override it later).
     pub fn set_remote(&self, id: ParticipantId, addr: SocketAddr) -> Result<(), MediaError> {
         self.send(self.mixer_of(id)?, Command::Remote(id, addr))

@@ -153,6 +153,10 @@ pub enum Command {
     Direction(ParticipantId, Direction),
     /// Sets where to send (from a new SDP); latching may override it later.
     Remote(ParticipantId, SocketAddr),
+    /// Plays a tone pattern to the whole room (entry and exit chimes).
+    RoomTone(RoomId, super::TonePattern),
+    /// Plays a tone pattern to one participant only.
+    Tone(ParticipantId, super::TonePattern),
 }
 
 /// Something the mixer reports.

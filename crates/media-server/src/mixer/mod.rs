@@ -13,6 +13,7 @@ mod control;
 mod participant;
 mod room;
 mod rtp_out;
+mod tone_player;
 
 pub use control::{
     Command, Direction, Garbage, InPacket, MixerEvent, ParticipantId, ParticipantSettings, RoomId,
@@ -20,6 +21,7 @@ pub use control::{
 };
 pub use participant::{Participant, ParticipantStats};
 pub use room::{Room, RoomStats};
+pub use tone_player::{TonePattern, MAX_SEGMENTS};
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -199,6 +201,16 @@ impl Mixer {
             Command::Direction(id, d) => {
                 if let Some(p) = self.find(id) {
                     p.set_direction(d);
+                }
+            }
+            Command::RoomTone(id, pattern) => {
+                if let Some(room) = self.rooms.iter_mut().find(|r| r.id == id) {
+                    room.tone.play(pattern);
+                }
+            }
+            Command::Tone(id, pattern) => {
+                if let Some(p) = self.find(id) {
+                    p.tone.play(pattern);
                 }
             }
             Command::Remote(id, addr) => {

@@ -109,6 +109,8 @@ pub struct Participant {
     pub(crate) gain_out: f32,
     pub(crate) rtp: RtpOut,
     pub(crate) stats: Arc<ParticipantStats>,
+    /// Tones for this participant only (they force an individual encode while playing).
+    pub(crate) tone: super::tone_player::TonePlayer,
 }
 
 /// Scratch for encoding one packet.
@@ -167,6 +169,7 @@ impl Participant {
             gain_out: 1.0,
             rtp: RtpOut::new(out_ssrc, out_seq, out_ssrc.rotate_left(7)),
             stats,
+            tone: Default::default(),
         })
     }
 

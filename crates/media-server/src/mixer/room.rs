@@ -68,6 +68,8 @@ pub struct Room {
     talkers: [usize; MAX_TALKERS],
     talker_count: usize,
     pub(crate) stats: RoomStats,
+    /// Tones everyone in the room hears (not a talker, not in CSRCs).
+    pub(crate) tone: super::tone_player::TonePlayer,
 }
 
 impl Room {
@@ -90,6 +92,7 @@ impl Room {
             talkers: [0; MAX_TALKERS],
             talker_count: 0,
             stats: RoomStats::default(),
+            tone: Default::default(),
         })
     }
 
@@ -174,6 +177,7 @@ impl Room {
                 *m += *s;
             }
         }
+        self.tone.add_to(&mut self.mix);
     }
 
     fn send_to(&mut self, i: usize, csrcs_all: &[(u32, u8)]) {
@@ -208,11 +212,16 @@ impl Room {
         let header_len;
         let payload_len;
         let ts_step = kind.rtp_clock() / 50;
-        if !p.deaf && (p.selected || p.gain_out != 1.0) {
-            // Mix-minus: everyone mixed but this participant, through its own encoder.
-            for ((l, m), own) in limited.iter_mut().zip(mix.iter()).zip(p.frame.iter()) {
-                let v = if p.selected { *m - *own } else { *m };
-                *l = limit((v as f32 * p.gain_out) as i32);
+        if !p.deaf && (p.selected || p.gain_out != 1.0 || p.tone.active()) {
+            // Mix-minus: everyone mixed but this participant, through its own
+            // encoder, plus any tone meant for this participant alone.
+            let mut own_mix = [0i32; FRAME];
+            for ((o, m), own) in own_mix.iter_mut().zip(mix.iter()).zip(p.frame.iter()) {
+                *o = if p.selected { *m - *own } else { *m };
+            }
+            p.tone.add_to(&mut own_mix);
+            for (l, v) in limited.iter_mut().zip(own_mix.iter()) {
+                *l = limit((*v as f32 * p.gain_out) as i32);
             }
             p.out_resampler.process(&limited[..], &mut resampled[..]);
             for (o, r) in pcm.iter_mut().zip(resampled.iter()).take(frame_len) {

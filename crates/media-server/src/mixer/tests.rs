@@ -533,3 +533,27 @@ fn sum_is_limited_not_wrapped() {
     assert!(peak > 20000, "peak {peak}");
     assert!(goertzel(tail, 48000, 440.0) > 10.0 * goertzel(tail, 48000, 3000.0));
 }
+
+#[test]
+fn room_tone_reaches_listeners_and_participant_tone_only_its_target() {
+    let mut b = Bench::new(RoomSettings::default());
+    let mut a = b.phone(CodecKind::Pcmu, 0.0);
+    let mut c = b.phone(CodecKind::Pcmu, 0.0);
+    b.run(&mut [], 5);
+    a.heard();
+    c.heard();
+    b.cmd(Command::RoomTone(b.room, TonePattern::entry()));
+    b.run(&mut [], 20);
+    let ha = a.heard();
+    assert!(
+        goertzel(&ha, 8000, 523.0) > 1000.0,
+        "room tone heard: {}",
+        goertzel(&ha, 8000, 523.0)
+    );
+    assert!(goertzel(&c.heard(), 8000, 784.0) > 1000.0, "by everyone");
+    b.cmd(Command::Tone(a.id, TonePattern::count(2)));
+    b.run(&mut [], 40);
+    assert!(goertzel(&a.heard(), 8000, 880.0) > 1000.0);
+    let hc = goertzel(&c.heard(), 8000, 880.0);
+    assert!(hc < 10.0, "C hears the beeps meant for A: {hc}");
+}

@@ -1,0 +1,120 @@
+//! Tones generated inside the mixer: entry and exit chimes for a room,
+//! and beeps for one participant (the room size on `*1`). A pattern is a
+//! fixed array of (frequency, duration) segments, so playing one allocates
+//! nothing; frequency 0 is a pause.
+
+use super::{FRAME, MIX_RATE};
+
+/// Most segments in one pattern.
+pub const MAX_SEGMENTS: usize = 16;
+
+/// A tone pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TonePattern {
+    segments: [(u16, u16); MAX_SEGMENTS],
+    len: usize,
+}
+
+impl TonePattern {
+    /// A pattern of (Hz, ms) segments; extra segments beyond the maximum are ignored.
+    pub fn new(segments: &[(u16, u16)]) -> Self {
+        let mut s = [(0, 0); MAX_SEGMENTS];
+        let len = segments.len().min(MAX_SEGMENTS);
+        s[..len].copy_from_slice(&segments[..len]);
+        Self { segments: s, len }
+    }
+
+    /// Two rising notes (C5, G5): someone joined.
+    pub fn entry() -> Self {
+        Self::new(&[(523, 120), (0, 30), (784, 160)])
+    }
+
+    /// Two falling notes (G5, C5): someone left.
+    pub fn exit() -> Self {
+        Self::new(&[(784, 120), (0, 30), (523, 160)])
+    }
+
+    /// `n` short beeps (at most 8), e.g. the number of people in the room.
+    pub fn count(n: usize) -> Self {
+        let mut segs = [(0u16, 0u16); MAX_SEGMENTS];
+        let n = n.clamp(1, MAX_SEGMENTS / 2);
+        for i in 0..n {
+            segs[2 * i] = (880, 150);
+            segs[2 * i + 1] = (0, 150);
+        }
+        Self::new(&segs[..2 * n])
+    }
+}
+
+/// Plays one pattern at a time.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TonePlayer {
+    pattern: Option<TonePattern>,
+    segment: usize,
+    left: usize,
+    phase: f32,
+}
+
+const AMPLITUDE: f32 = 4000.0;
+
+impl TonePlayer {
+    pub(crate) fn play(&mut self, p: TonePattern) {
+        self.pattern = Some(p);
+        self.segment = 0;
+        self.left = p.segments[0].1 as usize * MIX_RATE as usize / 1000;
+        self.phase = 0.0;
+    }
+
+    pub(crate) fn active(&self) -> bool {
+        self.pattern.is_some()
+    }
+
+    /// Adds the next 20 ms of the pattern to `buf`.
+    pub(crate) fn add_to(&mut self, buf: &mut [i32; FRAME]) {
+        let Some(p) = self.pattern else { return };
+        for s in buf.iter_mut() {
+            while self.left == 0 {
+                self.segment += 1;
+                if self.segment >= p.len {
+                    self.pattern = None;
+                    return;
+                }
+                self.left = p.segments[self.segment].1 as usize * MIX_RATE as usize / 1000;
+            }
+            let freq = p.segments[self.segment].0;
+            if freq > 0 {
+                *s += (AMPLITUDE * self.phase.sin()) as i32;
+                self.phase += 2.0 * std::f32::consts::PI * freq as f32 / MIX_RATE as f32;
+                if self.phase > 2.0 * std::f32::consts::PI {
+                    self.phase -= 2.0 * std::f32::consts::PI;
+                }
+            }
+            self.left -= 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn count_plays_its_beeps_then_stops() {
+        let mut t = TonePlayer::default();
+        t.play(TonePattern::count(3));
+        let mut total = Vec::new();
+        for _ in 0..50 {
+            let mut buf = [0i32; FRAME];
+            t.add_to(&mut buf);
+            total.extend_from_slice(&buf);
+        }
+        assert!(!t.active());
+        // 3 beeps of 150 ms with pauses: count the bursts.
+        let frames: Vec<bool> = total
+            .chunks(480)
+            .map(|c| c.iter().any(|&s| s.abs() > 1000))
+            .collect();
+        let bursts = frames.windows(2).filter(|w| !w[0] && w[1]).count() + usize::from(frames[0]);
+        assert_eq!(bursts, 3);
+    }
+}
