@@ -1,0 +1,152 @@
+//! baresip interop: two headless baresip instances (Debian `baresip`,
+//! `ausine` tone sources, the `sndfile` module recording what each one
+//! decodes) dial the same room, one on PCMU and one on G.722. Each
+//! recording must hold the other's tone and not its own. Without baresip
+//! the test says so and passes, unless `CONFAB_INTEROP=1`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::Server;
+use media_server::tone::goertzel;
+
+fn have(tool: &str) -> bool {
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        if std::env::var("CONFAB_INTEROP").as_deref() == Ok("1") {
+            panic!("{tool} is required (CONFAB_INTEROP=1) but not installed");
+        }
+        eprintln!("SKIPPED: {tool} is not installed (apt-get install {tool}); CI runs this test");
+    }
+    ok
+}
+
+/// Writes a baresip config directory: no sound card, a sine source, the
+/// decoded audio recorded by sndfile, one account that auto-answers.
+fn baresip_dir(
+    base: &Path,
+    user: &str,
+    sip_port: u16,
+    rtp: (u16, u16),
+    freq: u32,
+    codec: &str,
+) -> PathBuf {
+    let dir = base.join(user);
+    std::fs::create_dir_all(dir.join("rec")).unwrap();
+    let config = format!(
+        "poll_method epoll\nnet_interface 127.0.0.1\nsip_listen 127.0.0.1:{sip_port}\ncall_local_timeout 120\ncall_max_calls 4\n\
+         audio_path /usr/share/baresip\naudio_source ausine,{freq}\naudio_player aubridge,{user}\naudio_alert aubridge,{user}\n\
+         audio_level no\nausrc_format s16\nauplay_format s16\nauenc_format s16\naudec_format s16\naudio_buffer 20-160\n\
+         rtp_ports {}-{}\nrtcp_mux no\njitter_buffer_delay 5-10\nmodule_path /usr/lib/baresip/modules\n\
+         module g711.so\nmodule g722.so\nmodule ausine.so\nmodule aubridge.so\nmodule sndfile.so\nmodule cons.so\n\
+         module_tmp uuid.so\nmodule_tmp account.so\nmodule_app menu.so\nsnd_path {}\nstatmode_default off\n\
+         ausrc_srate 48000\nausrc_channels 2\ncons_listen 127.0.0.1:{}\n",
+        rtp.0,
+        rtp.1,
+        dir.join("rec").display(),
+        sip_port + 1000
+    );
+    std::fs::write(dir.join("config"), config).unwrap();
+    std::fs::write(dir.join("accounts"), format!("<sip:{user}@127.0.0.1:{sip_port}>;regint=0;answermode=auto;audio_codecs={codec};ptime=20\n")).unwrap();
+    dir
+}
+
+/// Reads a 16-bit PCM WAV into mono samples and its rate.
+fn read_wav(path: &Path) -> (Vec<i16>, u32) {
+    let b = std::fs::read(path).unwrap();
+    assert_eq!(&b[..4], b"RIFF");
+    let (mut i, mut channels, mut rate, mut data) = (12, 1usize, 8000u32, Vec::new());
+    while i + 8 <= b.len() {
+        let id = &b[i..i + 4];
+        let len = u32::from_le_bytes([b[i + 4], b[i + 5], b[i + 6], b[i + 7]]) as usize;
+        let body = &b[i + 8..(i + 8 + len).min(b.len())];
+        if id == b"fmt " {
+            channels = u16::from_le_bytes([body[2], body[3]]) as usize;
+            rate = u32::from_le_bytes([body[4], body[5], body[6], body[7]]);
+        } else if id == b"data" {
+            data = body
+                .chunks_exact(2 * channels)
+                .map(|f| i16::from_le_bytes([f[0], f[1]]))
+                .collect();
+        }
+        i += 8 + len + (len & 1);
+    }
+    (data, rate)
+}
+
+fn decoded_wav(dir: &Path) -> PathBuf {
+    std::fs::read_dir(dir.join("rec"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+        .unwrap_or_else(|| panic!("no decoded recording in {}", dir.display()))
+}
+
+#[test]
+fn two_baresips_hear_each_other_not_themselves() {
+    if !have("baresip") {
+        return;
+    }
+    let server = Server::start(&[]);
+    let base = std::env::temp_dir().join(format!("confab-baresip-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let p = common::free_port();
+    let alice = baresip_dir(&base, "alice", p + 2, (p + 10, p + 19), 440, "pcmu");
+    let bob = baresip_dir(&base, "bob", p + 6, (p + 20, p + 29), 1000, "g722");
+    let target = format!("sip:room@{}", server.sip);
+    let spawn = |dir: &Path| {
+        Command::new("timeout")
+            .args(["40", "baresip", "-f"])
+            .arg(dir)
+            .args(["-e", &format!("/dial {target}"), "-t", "10"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start baresip")
+    };
+    let a = spawn(&alice);
+    std::thread::sleep(Duration::from_millis(300));
+    let b = spawn(&bob);
+    let (oa, ob) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let logs = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&oa.stdout),
+        String::from_utf8_lossy(&ob.stdout)
+    );
+    assert!(
+        logs.matches("Call established").count() >= 2,
+        "both calls established:\n{logs}"
+    );
+    for (dir, own, other) in [(&alice, 440.0, 1000.0), (&bob, 1000.0, 440.0)] {
+        let (samples, rate) = read_wav(&decoded_wav(dir));
+        assert!(
+            samples.len() > rate as usize * 3,
+            "{}: {} samples",
+            dir.display(),
+            samples.len()
+        );
+        let tail = &samples[samples.len() / 3..samples.len() * 9 / 10];
+        let hears_other = goertzel(tail, rate, other);
+        let hears_self = goertzel(tail, rate, own);
+        assert!(
+            hears_other > 1000.0,
+            "{} does not hear {other} Hz: {hears_other}\n{logs}",
+            dir.display()
+        );
+        assert!(
+            hears_self * 100.0 < hears_other,
+            "{} hears itself: {own} Hz {hears_self} vs {hears_other}",
+            dir.display()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&base);
+}
