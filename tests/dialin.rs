@@ -375,3 +375,38 @@ async fn entry_chime_and_star_one_room_size_beeps() {
     media_empties(&s).await;
     s.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_holds_and_too_many_calls_from_one_source_get_503() {
+    let s = server(|c| c.focus.max_calls_per_source = 2).await;
+    let addr = s.sip_udp;
+    blocking(move || {
+        let mut a = Ua::new(addr, CodecKind::Pcmu, 440.0);
+        let mut b = Ua::new(addr, CodecKind::Pcmu, 1000.0);
+        assert_eq!(a.call("room7", ""), 200);
+        assert_eq!(b.call("room7", ""), 200);
+        // UPDATE with a sendonly offer holds, like a re-INVITE (RFC 3311).
+        a.cseq += 1;
+        let offer = a.sdp("sendonly");
+        a.request("UPDATE", "room7", "", Some(&offer));
+        assert_eq!(a.final_response(Duration::from_secs(3)), 200);
+        assert!(a.last_response.contains("a=recvonly"));
+        std::thread::sleep(Duration::from_millis(300));
+        b.heard();
+        std::thread::sleep(Duration::from_millis(800));
+        let heard = b.heard();
+        assert!(
+            goertzel(&heard, 8000, 440.0) < 10.0,
+            "a held participant is not mixed"
+        );
+        // A third call from the same address: 503 with Retry-After.
+        let mut c = Ua::new(addr, CodecKind::Pcmu, 2200.0);
+        assert_eq!(c.call("room7", ""), 503);
+        assert!(header(&c.last_response, "Retry-After").is_some());
+        assert_eq!(a.bye("room7"), 200);
+        assert_eq!(b.bye("room7"), 200);
+    })
+    .await;
+    media_empties(&s).await;
+    s.shutdown().await;
+}
