@@ -59,6 +59,16 @@ struct Args {
     /// Seconds without RTP after which a call is ended.
     #[arg(long, default_value_t = 30)]
     rtp_timeout_secs: u64,
+    /// An AOR allowed to subscribe to any room's conference state besides its
+    /// participants (repeatable; `*` allows anyone).
+    #[arg(long = "watcher")]
+    watchers: Vec<String>,
+    /// Shortest subscription accepted, seconds (423 below).
+    #[arg(long, default_value_t = 60)]
+    subscription_min: u32,
+    /// Changes closer together than this many ms are coalesced into one NOTIFY.
+    #[arg(long, default_value_t = 200)]
+    notify_min_interval_ms: u64,
     /// Mixer threads.
     #[arg(long, default_value_t = 1)]
     mixer_threads: usize,
@@ -95,6 +105,9 @@ fn config(args: &Args) -> anyhow::Result<ServerConfig> {
     f.answer_delay = Duration::from_millis(args.answer_delay_ms);
     f.min_se = args.min_se;
     f.rtp_timeout = Duration::from_secs(args.rtp_timeout_secs);
+    f.watchers = args.watchers.clone();
+    f.subscription_min = args.subscription_min;
+    f.notify_min_interval = Duration::from_millis(args.notify_min_interval_ms);
     Ok(c)
 }
 

@@ -146,3 +146,19 @@ fn sipp_malformed_invites_are_refused() {
     let (ok, out) = run_scenario(&sipp, &server, "malformed_invite.xml", "u1", 3, 3, &[]);
     assert!(ok, "{out}");
 }
+
+#[test]
+fn sipp_subscribe_gets_the_full_conference_state() {
+    let Some(sipp) = tool("sipp") else { return };
+    let server = Server::start(&["--watcher", "*", "--room", "lobby"]);
+    let (ok, out) = run_scenario(&sipp, &server, "subscribe.xml", "u1", 3, 3, &[]);
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn sipp_subscribe_refusals() {
+    let Some(sipp) = tool("sipp") else { return };
+    let server = Server::start(&["--watcher", "*", "--room", "lobby"]);
+    let (ok, out) = run_scenario(&sipp, &server, "subscribe_refused.xml", "u1", 3, 3, &[]);
+    assert!(ok, "{out}");
+}

@@ -29,6 +29,10 @@ pub struct Ua {
     dtmf: Arc<Mutex<Option<char>>>,
     seq: Arc<AtomicU32>,
     pub last_response: String,
+    /// Requests from the server received while waiting for a response (answered 200).
+    pub inbox: std::collections::VecDeque<String>,
+    /// Unique user part, so each UA is its own AOR.
+    pub user: String,
 }
 
 static NEXT: AtomicU32 = AtomicU32::new(1);
@@ -69,6 +73,8 @@ impl Ua {
             dtmf: Arc::default(),
             seq: Arc::default(),
             last_response: String::new(),
+            inbox: Default::default(),
+            user: format!("ua{n}"),
         };
         let (sock, rec) = (ua.rtp.clone(), ua.received.clone());
         std::thread::spawn(move || {
@@ -122,12 +128,14 @@ impl Ua {
         };
         let msg = format!(
             "{method} sip:{room}@{} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch={branch};rport\r\nMax-Forwards: 70\r\n\
-             From: <sip:ua@{}>;tag={}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {cseq_method}\r\nContact: <sip:ua@{}>\r\n{extra}{ctype}Content-Length: {}\r\n\r\n{body}",
+             From: <sip:{}@{}>;tag={}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {cseq_method}\r\nContact: <sip:{}@{}>\r\n{extra}{ctype}Content-Length: {}\r\n\r\n{body}",
             self.server,
             self.local(),
+            self.user,
             self.local(),
             self.from_tag,
             self.call_id,
+            self.user,
             self.local(),
             body.len()
         );
@@ -140,8 +148,13 @@ impl Ua {
         let deadline = Instant::now() + wait;
         let mut buf = [0u8; 65536];
         while Instant::now() < deadline {
-            if let Ok((n, _)) = self.sip.recv_from(&mut buf) {
+            if let Ok((n, from)) = self.sip.recv_from(&mut buf) {
                 let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+                if !m.starts_with("SIP/2.0") {
+                    self.answer(&m, from, 200);
+                    self.inbox.push_back(m);
+                    continue;
+                }
                 let st = status(&m);
                 if st >= 200 {
                     self.last_response = m;
@@ -152,8 +165,24 @@ impl Ua {
         0
     }
 
-    /// Receives the next request from the server (BYE, UPDATE…) and answers 200.
+    /// Answers a request from the server with `status`.
+    pub fn answer(&self, m: &str, to: SocketAddr, status: u16) {
+        let resp = format!(
+            "SIP/2.0 {status} Whatever\r\nVia: {}\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {}\r\nContent-Length: 0\r\n\r\n",
+            header(m, "Via").unwrap_or(""),
+            header(m, "From").unwrap_or(""),
+            header(m, "To").unwrap_or(""),
+            header(m, "Call-ID").unwrap_or(""),
+            header(m, "CSeq").unwrap_or("")
+        );
+        self.sip.send_to(resp.as_bytes(), to).unwrap();
+    }
+
+    /// Receives the next request from the server (BYE, UPDATE, NOTIFY…) and answers 200.
     pub fn next_request(&mut self, wait: Duration) -> Option<String> {
+        if let Some(m) = self.inbox.pop_front() {
+            return Some(m);
+        }
         let deadline = Instant::now() + wait;
         let mut buf = [0u8; 65536];
         while Instant::now() < deadline {
@@ -219,10 +248,11 @@ impl Ua {
             .clone()
             .unwrap_or_else(|| format!("<sip:{room}@{}>", self.server));
         let msg = format!(
-            "ACK sip:{room}@{} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch={branch};rport\r\nMax-Forwards: 70\r\nFrom: <sip:ua@{}>;tag={}\r\n\
+            "ACK sip:{room}@{} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch={branch};rport\r\nMax-Forwards: 70\r\nFrom: <sip:{}@{}>;tag={}\r\n\
              To: {to}\r\nCall-ID: {}\r\nCSeq: {cseq} ACK\r\nContent-Length: 0\r\n\r\n",
             self.server,
             self.local(),
+            self.user,
             self.local(),
             self.from_tag,
             self.call_id

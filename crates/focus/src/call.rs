@@ -65,6 +65,8 @@ pub(crate) struct Call {
     pub(crate) rtp_changed: Instant,
     pub(crate) on_hold: bool,
     pub(crate) self_muted: bool,
+    /// Muted by a moderator (policy server); shown as muted-via-focus.
+    pub(crate) muted_by_focus: bool,
     pub(crate) volume_db: f32,
     pub(crate) dtmf_star: bool,
 }

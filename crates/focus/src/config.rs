@@ -42,6 +42,16 @@ pub struct FocusConfig {
     pub dtmf_controls: bool,
     /// Chimes to the room when someone joins or leaves.
     pub entry_exit_tones: bool,
+    /// AORs allowed to subscribe to any room besides its participants (`*`: anyone).
+    pub watchers: Vec<String>,
+    /// Smallest subscription accepted, seconds (423 below).
+    pub subscription_min: u32,
+    /// Longest subscription granted, seconds.
+    pub subscription_max: u32,
+    /// Subscription length when SUBSCRIBE has no Expires, seconds.
+    pub subscription_default: u32,
+    /// Changes closer together than this are coalesced into one NOTIFY.
+    pub notify_min_interval: Duration,
 }
 
 impl Default for FocusConfig {
@@ -74,6 +84,11 @@ impl Default for FocusConfig {
             advertise_ip: None,
             dtmf_controls: true,
             entry_exit_tones: true,
+            watchers: Vec::new(),
+            subscription_min: 60,
+            subscription_max: 3600,
+            subscription_default: 3600,
+            notify_min_interval: Duration::from_millis(200),
         }
     }
 }

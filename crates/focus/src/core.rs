@@ -55,6 +55,9 @@ pub struct Focus {
     pub(crate) by_invite_tx: HashMap<TxId, DialogId>,
     pub(crate) by_leg: HashMap<ParticipantId, DialogId>,
     pub(crate) next_check: Option<Instant>,
+    pub(crate) subscriptions: HashMap<DialogId, crate::subscription::Subscription>,
+    pub(crate) by_notify_tx: HashMap<TxId, DialogId>,
+    pub(crate) event_stats: crate::subscription::EventStats,
 }
 
 const CHECK_EVERY: Duration = Duration::from_secs(1);
@@ -73,6 +76,9 @@ impl Focus {
             by_invite_tx: HashMap::new(),
             by_leg: HashMap::new(),
             next_check: None,
+            subscriptions: HashMap::new(),
+            by_notify_tx: HashMap::new(),
+            event_stats: Default::default(),
         }
     }
 
@@ -142,6 +148,7 @@ impl Focus {
         for id in due {
             self.send_delayed_answer(now, &id);
         }
+        self.subscription_timers(now);
         if self.next_check.is_some_and(|t| t <= now) {
             self.next_check = None;
             self.check_calls(now);
@@ -152,10 +159,15 @@ impl Focus {
     /// When to call [`Focus::handle_timeout`] next.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         let answers = self.calls.values().filter_map(|c| c.answer_at).min();
-        [self.layer.poll_timeout(), self.next_check, answers]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.layer.poll_timeout(),
+            self.next_check,
+            answers,
+            self.subscription_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The next message to send.
@@ -202,7 +214,8 @@ impl Focus {
                         self.end_call(now, &id, Some(("SIP;cause=408", "ACK timeout")));
                     }
                 }
-                Event::Response { .. } | Event::Timeout { .. } => {}
+                Event::Response { tx, response } => self.on_notify_response(tx, response.status),
+                Event::Timeout { tx } => self.on_notify_timeout(tx),
             }
         }
         self.arm_check(now);
@@ -225,6 +238,8 @@ impl Focus {
             };
             if self.calls.contains_key(&id) {
                 self.in_dialog(now, tx, request, &id);
+            } else if self.subscriptions.contains_key(&id) && request.method == Method::Subscribe {
+                self.on_resubscribe(now, tx, request, &id);
             } else if request.method == Method::Cancel || request.method == Method::Options {
                 self.reply_unrouted(now, tx, &request);
             } else {
@@ -242,12 +257,15 @@ impl Focus {
         }
         match request.method {
             Method::Invite if self.routable(&request) => self.on_invite(now, tx, request, source),
+            Method::Subscribe if self.routable(&request) => {
+                self.on_subscribe(now, tx, request, source)
+            }
             Method::Cancel => self.on_cancel(now, tx, &request),
             _ => self.reply_unrouted(now, tx, &request),
         }
     }
 
-    /// INVITEs that pass the generic checks (method, hops, Require) go to the rooms.
+    /// INVITEs and SUBSCRIBEs that pass the generic checks (method, hops, Require) go to the rooms.
     fn routable(&self, req: &Request) -> bool {
         answer(&self.config, req).status == 480
     }
@@ -283,7 +301,7 @@ impl Focus {
                                 &tag,
                             );
                         }
-                        self.drop_call(&id);
+                        self.drop_call(now, &id);
                     }
                 }
             }

@@ -244,6 +244,7 @@ impl Focus {
                 mixer_direction(n.remote_direction) == media_server::mixer::Direction::Inactive
             }),
             self_muted: false,
+            muted_by_focus: false,
             volume_db: 0.0,
             dtmf_star: false,
         };
@@ -323,6 +324,7 @@ impl Focus {
             tracing::debug!(error = %e, "could not send 200");
         }
         tracing::info!(call_id = %id.call_id, room = %self.calls.get(id).map(|c| c.room.as_str()).unwrap_or(""), "call answered");
+        self.call_changed(now, id);
     }
 
     pub(crate) fn send_delayed_answer(&mut self, now: Instant, id: &DialogId) {
@@ -342,6 +344,14 @@ impl Focus {
         }
     }
 
+    /// Tells the room's subscribers that this call's user changed.
+    pub(crate) fn call_changed(&mut self, now: Instant, id: &DialogId) {
+        if let Some(c) = self.calls.get(id) {
+            let (room, who) = (c.room.clone(), crate::conference_doc::aor(&c.remote_party));
+            self.room_changed(now, &room, &who);
+        }
+    }
+
     /// Plays a chime to a call's room, if enabled.
     pub(crate) fn chime(&mut self, id: &DialogId, pattern: media_server::mixer::TonePattern) {
         if !self.config.entry_exit_tones {
@@ -354,7 +364,7 @@ impl Focus {
     }
 
     /// Forgets a call and releases its media (no signalling).
-    pub(crate) fn drop_call(&mut self, id: &DialogId) {
+    pub(crate) fn drop_call(&mut self, now: Instant, id: &DialogId) {
         if self
             .calls
             .get(id)
@@ -378,6 +388,13 @@ impl Focus {
             r.members = r.members.saturating_sub(1);
         }
         self.close_room_if_empty(&call.room);
+        if call.state != CallState::Ringing {
+            self.room_changed(
+                now,
+                &call.room,
+                &crate::conference_doc::aor(&call.remote_party),
+            );
+        }
         tracing::info!(call_id = %id.call_id, room = %call.room, "call ended");
     }
 }

@@ -101,7 +101,7 @@ impl Focus {
         match req.method {
             Method::Bye => {
                 self.reply_tagged(now, tx, &req, 200, "OK", &[], None, &tag);
-                self.drop_call(id);
+                self.drop_call(now, id);
             }
             Method::Invite | Method::Update => self.modify(now, tx, &req, id),
             Method::Options => {
@@ -246,9 +246,13 @@ impl Focus {
         if let (Some((dir, remote)), Some(leg)) = (new_direction, leg) {
             self.media.set_direction(leg, dir);
             self.media.set_remote(leg, remote);
+            let was = self.calls.get(id).map(|c| c.on_hold);
             if let Some(c) = self.calls.get_mut(id) {
                 c.on_hold = dir == Direction::Inactive;
                 c.rtp_changed = now;
+            }
+            if was != Some(dir == Direction::Inactive) {
+                self.call_changed(now, id);
             }
         }
         let mut headers = vec![
@@ -294,7 +298,7 @@ impl Focus {
                 .unwrap_or_default();
             self.send_in_dialog(now, id, sip::Method::Bye, extra);
         }
-        self.drop_call(id);
+        self.drop_call(now, id);
     }
 
     /// Sends a request inside a call's dialog (RFC 3261 §12.2.1.1).
@@ -393,7 +397,7 @@ impl Focus {
 
     /// DTMF caller controls: `*6` toggles self-mute, `*4`/`*7` lower/raise
     /// what the caller hears by 3 dB, `*1` beeps the room size (up to 8).
-    pub(crate) fn dtmf(&mut self, _now: Instant, id: &DialogId, digit: char) {
+    pub(crate) fn dtmf(&mut self, now: Instant, id: &DialogId, digit: char) {
         if !self.config.dtmf_controls {
             return;
         }
@@ -414,6 +418,7 @@ impl Focus {
                 let on = call.self_muted;
                 tracing::info!(call_id = %id.call_id, muted = on, "self-mute by DTMF");
                 self.media.set_mute(leg, on);
+                self.call_changed(now, id);
             }
             '1' => {
                 let room = call.room.clone();

@@ -24,6 +24,7 @@
 #![warn(unreachable_pub)]
 
 mod call;
+mod conference_doc;
 mod config;
 mod core;
 mod dialin;
@@ -31,7 +32,9 @@ mod dialog;
 pub mod io;
 mod media;
 mod responder;
+mod subscription;
 
 pub use crate::config::FocusConfig;
 pub use crate::core::{Focus, FocusStats};
 pub use crate::media::{MediaPort, MediaServerPort, MediaSpec};
+pub use crate::subscription::EventStats;

@@ -70,7 +70,8 @@ pub(crate) fn answer(config: &FocusConfig, req: &Request) -> Answer {
         Method::Options => Answer::new(200, "OK")
             .with(HeaderName::ALLOW, allow)
             .with(HeaderName::ACCEPT, config.accept.join(", "))
-            .with(HeaderName::SUPPORTED, config.supported.join(", ")),
+            .with(HeaderName::SUPPORTED, config.supported.join(", "))
+            .with(HeaderName::ALLOW_EVENTS, "conference"),
         Method::Invite => Answer::new(480, "Temporarily Unavailable: rooms are not open yet"),
         Method::Subscribe => Answer::new(
             480,

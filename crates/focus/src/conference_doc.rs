@@ -1,0 +1,161 @@
+//! The conference-info documents the focus publishes (RFC 4575): the full
+//! state of a room, or a partial one naming only the users that changed.
+
+use std::collections::BTreeSet;
+
+use conference_info::{
+    ConferenceInfo, ConferenceState, Description, Endpoint, EndpointStatus, JoiningMethod, Media,
+    MediaStatus, Medium, SipDialogId, State, UriEntry, Uris, User, Users,
+};
+
+use crate::call::{Call, CallState, DialogId};
+use crate::core::Focus;
+
+/// The AOR of a name-addr: its URI without parameters or headers.
+pub(crate) fn aor(name_addr: &str) -> String {
+    match sip::header::NameAddr::parse(name_addr) {
+        Ok(na) => {
+            let mut u = na.uri;
+            u.params = Default::default();
+            u.headers.clear();
+            u.port = None;
+            u.to_string()
+        }
+        Err(_) => name_addr.to_owned(),
+    }
+}
+
+fn endpoint_of(id: &DialogId, c: &Call) -> Endpoint {
+    let status = match c.state {
+        CallState::Ringing => EndpointStatus::DialingIn,
+        _ if c.on_hold => EndpointStatus::OnHold,
+        _ if c.self_muted || c.muted_by_focus => EndpointStatus::MutedViaFocus,
+        _ => EndpointStatus::Connected,
+    };
+    let media_status = if c.on_hold {
+        MediaStatus::Inactive
+    } else if c.self_muted || c.muted_by_focus {
+        MediaStatus::RecvOnly
+    } else {
+        MediaStatus::SendRecv
+    };
+    Endpoint {
+        entity: Some(c.remote_target.to_string()),
+        display_text: None,
+        status: Some(status),
+        joining_method: Some(JoiningMethod::DialedIn),
+        media: vec![Media {
+            id: "1".into(),
+            media_type: Some("audio".into()),
+            status: Some(media_status),
+            ..Default::default()
+        }],
+        call_info: Some(SipDialogId {
+            call_id: id.call_id.clone(),
+            from_tag: id.remote_tag.clone(),
+            to_tag: id.local_tag.clone(),
+            display_text: None,
+        }),
+        ..Default::default()
+    }
+}
+
+impl Focus {
+    /// Users of a room, by AOR, built from its calls.
+    fn room_users(&self, room: &str, only: Option<&BTreeSet<String>>) -> Vec<User> {
+        let mut users: Vec<User> = Vec::new();
+        let mut calls: Vec<(&DialogId, &Call)> =
+            self.calls.iter().filter(|(_, c)| c.room == room).collect();
+        calls.sort_by(|a, b| a.0.call_id.cmp(&b.0.call_id));
+        for (id, c) in calls {
+            let aor = aor(&c.remote_party);
+            if only.is_some_and(|o| !o.contains(&aor)) {
+                continue;
+            }
+            let ep = endpoint_of(id, c);
+            match users
+                .iter_mut()
+                .find(|u| u.entity.as_deref() == Some(aor.as_str()))
+            {
+                Some(u) => u.endpoints.push(ep),
+                None => users.push(User {
+                    entity: Some(aor.clone()),
+                    display_text: sip::header::NameAddr::parse(&c.remote_party)
+                        .ok()
+                        .and_then(|n| n.display),
+                    roles: vec!["participant".into()],
+                    endpoints: vec![ep],
+                    ..Default::default()
+                }),
+            }
+        }
+        if let Some(only) = only {
+            // Users that changed and have no call left are gone.
+            for aor in only {
+                if !users
+                    .iter()
+                    .any(|u| u.entity.as_deref() == Some(aor.as_str()))
+                {
+                    users.push(User {
+                        entity: Some(aor.clone()),
+                        state: State::Deleted,
+                        ..Default::default()
+                    });
+                }
+            }
+        }
+        users
+    }
+
+    /// The document for a room: full, or partial with only `changed` users.
+    pub(crate) fn room_document(
+        &self,
+        room: &str,
+        entity: &str,
+        version: u32,
+        changed: Option<&BTreeSet<String>>,
+    ) -> ConferenceInfo {
+        let count = self
+            .calls
+            .values()
+            .filter(|c| c.room == room && c.state != CallState::Ringing)
+            .count() as u32;
+        let full = changed.is_none();
+        ConferenceInfo {
+            entity: entity.to_owned(),
+            state: if full { State::Full } else { State::Partial },
+            version: Some(version),
+            description: full.then(|| Description {
+                display_text: Some(room.to_owned()),
+                conf_uris: Some(Uris {
+                    state: State::Full,
+                    entries: vec![UriEntry {
+                        uri: entity.to_owned(),
+                        purpose: Some("participation".into()),
+                        ..Default::default()
+                    }],
+                }),
+                maximum_user_count: Some(self.config.max_room_size as u32),
+                available_media: vec![Medium {
+                    label: "1".into(),
+                    media_type: "audio".into(),
+                    status: Some(MediaStatus::SendRecv),
+                    display_text: None,
+                }],
+                ..Default::default()
+            }),
+            conference_state: Some(ConferenceState {
+                user_count: Some(count),
+                active: Some(count > 0),
+                locked: Some(false),
+                ..Default::default()
+            }),
+            users: Some(Users {
+                state: if full { State::Full } else { State::Partial },
+                users: self.room_users(room, changed),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+}

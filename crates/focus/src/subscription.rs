@@ -1,0 +1,426 @@
+//! The conference event package, notifier side (RFC 6665, RFC 4575):
+//! SUBSCRIBE creates, refreshes or ends a subscription to a room; the
+//! first NOTIFY carries the full state, every change after it a partial
+//! document with `version` one more than the last (scoped to the
+//! subscription, starting at 1). Changes closer together than the minimum
+//! interval are coalesced into one NOTIFY, never lost.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use sip::transaction::{Peer, TxId};
+use sip::{HeaderName, Method, Request};
+
+use crate::call::DialogId;
+use crate::conference_doc::aor;
+use crate::core::Focus;
+
+/// Why a subscription ended, for the final NOTIFY's Subscription-State.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EndReason {
+    /// It expired, or the subscriber asked for a one-time fetch.
+    Timeout,
+    /// The subscriber unsubscribed.
+    Unsubscribed,
+    /// The room went away.
+    NoResource,
+}
+
+pub(crate) struct Subscription {
+    pub(crate) room: String,
+    /// The room URI as subscribed (the documents' `entity`).
+    pub(crate) entity: String,
+    pub(crate) remote_party: String,
+    pub(crate) local_party: String,
+    pub(crate) remote_target: sip::Uri,
+    pub(crate) route_set: Vec<String>,
+    pub(crate) peer: Peer,
+    pub(crate) local_host: String,
+    pub(crate) local_cseq: u32,
+    pub(crate) remote_cseq: u32,
+    pub(crate) expires_at: Instant,
+    /// Version of the last document sent (0: none yet).
+    pub(crate) version: u32,
+    /// Users changed since the last NOTIFY.
+    pub(crate) changed: BTreeSet<String>,
+    pub(crate) last_notify: Option<Instant>,
+    pub(crate) notify_due: Option<Instant>,
+}
+
+/// Counters of the event package.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct EventStats {
+    /// NOTIFYs sent.
+    pub notifies: u64,
+    /// Subscriptions alive.
+    pub subscriptions: usize,
+}
+
+impl Focus {
+    /// SUBSCRIBE outside a dialog.
+    pub(crate) fn on_subscribe(&mut self, now: Instant, tx: TxId, req: Request, source: Peer) {
+        let Some(room) = self.check_subscribe(now, tx, &req) else {
+            return;
+        };
+        let expires = match self.negotiate_expires(now, tx, &req) {
+            Some(e) => e,
+            None => return,
+        };
+        let local_tag = self.new_tag();
+        let id = DialogId {
+            call_id: req.headers.call_id().unwrap_or_default().to_owned(),
+            local_tag: local_tag.clone(),
+            remote_tag: req
+                .headers
+                .from()
+                .and_then(|f| f.tag().map(str::to_owned))
+                .unwrap_or_default(),
+        };
+        let local_host = self.local_host(&req);
+        let entity = format!("sip:{room}@{}", req.uri.host_str());
+        let headers = vec![
+            (HeaderName::EXPIRES, expires.to_string()),
+            (
+                HeaderName::CONTACT,
+                format!("<sip:{room}@{local_host}>;isfocus"),
+            ),
+        ];
+        self.reply_tagged(now, tx, &req, 200, "OK", &headers, None, &local_tag);
+        let sub = Subscription {
+            room,
+            entity,
+            remote_party: req
+                .headers
+                .get(&HeaderName::FROM)
+                .unwrap_or_default()
+                .to_owned(),
+            local_party: format!(
+                "{};tag={local_tag}",
+                req.headers.get(&HeaderName::TO).unwrap_or_default()
+            ),
+            remote_target: req
+                .headers
+                .contacts()
+                .first()
+                .and_then(|c| c.addr())
+                .map(|a| a.uri.clone())
+                .unwrap_or_else(|| req.uri.clone()),
+            route_set: req
+                .headers
+                .get_all(&HeaderName::RECORD_ROUTE)
+                .map(str::to_owned)
+                .collect(),
+            peer: source,
+            local_host,
+            local_cseq: 0,
+            remote_cseq: req.headers.cseq().map(|c| c.seq).unwrap_or(0),
+            expires_at: now + Duration::from_secs(expires as u64),
+            version: 0,
+            changed: BTreeSet::new(),
+            last_notify: None,
+            notify_due: None,
+        };
+        self.subscriptions.insert(id.clone(), sub);
+        if expires == 0 {
+            // A one-time fetch (RFC 6665 §4.4.3): full state, then terminated.
+            self.end_subscription(now, &id, EndReason::Timeout);
+        } else {
+            self.send_notify(now, &id, true);
+        }
+    }
+
+    /// Event, Accept, room and authorization checks; answers and returns None on failure.
+    fn check_subscribe(&mut self, now: Instant, tx: TxId, req: &Request) -> Option<String> {
+        if req.headers.event().map(|e| e.package) != Some("conference".into()) {
+            let h = vec![(HeaderName::ALLOW_EVENTS, "conference".to_string())];
+            self.reply(now, tx, req, 489, "Bad Event", &h, None);
+            return None;
+        }
+        let accepts: Vec<&str> = req.headers.values(&HeaderName::ACCEPT).collect();
+        if !accepts.is_empty()
+            && !accepts.iter().any(|a| {
+                a.split(';').next().is_some_and(|t| {
+                    t.trim()
+                        .eq_ignore_ascii_case("application/conference-info+xml")
+                })
+            })
+        {
+            let h = vec![(
+                HeaderName::ACCEPT,
+                "application/conference-info+xml".to_string(),
+            )];
+            self.reply(
+                now,
+                tx,
+                req,
+                406,
+                "Not Acceptable: only application/conference-info+xml",
+                &h,
+                None,
+            );
+            return None;
+        }
+        let room = req.uri.user.clone().unwrap_or_default();
+        if !self.rooms.contains_key(&room) && !self.config.rooms.contains(&room) {
+            self.reply(
+                now,
+                tx,
+                req,
+                404,
+                &format!("Not Found: no room {room}"),
+                &[],
+                None,
+            );
+            return None;
+        }
+        let who = req
+            .headers
+            .get(&HeaderName::FROM)
+            .map(aor)
+            .unwrap_or_default();
+        let participant = self
+            .calls
+            .values()
+            .any(|c| c.room == room && aor(&c.remote_party) == who);
+        let watcher = self.config.watchers.iter().any(|w| w == "*" || *w == who);
+        if !participant && !watcher {
+            self.reply(
+                now,
+                tx,
+                req,
+                403,
+                "Forbidden: only participants and configured watchers may subscribe",
+                &[],
+                None,
+            );
+            return None;
+        }
+        Some(room)
+    }
+
+    /// RFC 6665 §4.2.1.1: 423 below the minimum, capped at the maximum.
+    fn negotiate_expires(&mut self, now: Instant, tx: TxId, req: &Request) -> Option<u32> {
+        let asked = req
+            .headers
+            .expires()
+            .unwrap_or(self.config.subscription_default);
+        if asked != 0 && asked < self.config.subscription_min {
+            let h = vec![(
+                HeaderName::MIN_EXPIRES,
+                self.config.subscription_min.to_string(),
+            )];
+            self.reply(now, tx, req, 423, "Interval Too Brief", &h, None);
+            return None;
+        }
+        Some(asked.min(self.config.subscription_max))
+    }
+
+    /// SUBSCRIBE inside a subscription's dialog: refresh or unsubscribe.
+    pub(crate) fn on_resubscribe(&mut self, now: Instant, tx: TxId, req: Request, id: &DialogId) {
+        let tag = id.local_tag.clone();
+        if req.headers.event().map(|e| e.package) != Some("conference".into()) {
+            self.reply_tagged(
+                now,
+                tx,
+                &req,
+                489,
+                "Bad Event",
+                &[(HeaderName::ALLOW_EVENTS, "conference".into())],
+                None,
+                &tag,
+            );
+            return;
+        }
+        let Some(expires) = self.negotiate_expires(now, tx, &req) else {
+            return;
+        };
+        self.reply_tagged(
+            now,
+            tx,
+            &req,
+            200,
+            "OK",
+            &[(HeaderName::EXPIRES, expires.to_string())],
+            None,
+            &tag,
+        );
+        if let Some(s) = self.subscriptions.get_mut(id) {
+            s.remote_cseq = req.headers.cseq().map(|c| c.seq).unwrap_or(s.remote_cseq);
+            s.expires_at = now + Duration::from_secs(expires as u64);
+        }
+        if expires == 0 {
+            self.end_subscription(now, id, EndReason::Unsubscribed);
+        } else {
+            // RFC 6665 §4.2.2: a refresh gets a NOTIFY too, with the full state.
+            self.send_notify(now, id, true);
+        }
+    }
+
+    /// Marks users of a room as changed; their NOTIFYs go out now or, when
+    /// the last one was too recent, together at the end of the interval.
+    pub(crate) fn room_changed(&mut self, now: Instant, room: &str, who: &str) {
+        let ids: Vec<DialogId> = self
+            .subscriptions
+            .iter()
+            .filter(|(_, s)| s.room == room)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let min = self.config.notify_min_interval;
+        for id in ids {
+            let Some(s) = self.subscriptions.get_mut(&id) else {
+                continue;
+            };
+            s.changed.insert(who.to_owned());
+            let earliest = s.last_notify.map(|t| t + min).unwrap_or(now);
+            if earliest <= now && s.notify_due.is_none() {
+                self.send_notify(now, &id, false);
+            } else if s.notify_due.is_none() {
+                s.notify_due = Some(earliest);
+            }
+        }
+    }
+
+    /// Sends the next NOTIFY of a subscription: full, or the changed users.
+    pub(crate) fn send_notify(&mut self, now: Instant, id: &DialogId, full: bool) {
+        let Some(s) = self.subscriptions.get_mut(id) else {
+            return;
+        };
+        s.version += 1;
+        s.notify_due = None;
+        s.last_notify = Some(now);
+        let changed = std::mem::take(&mut s.changed);
+        let (room, entity, version) = (s.room.clone(), s.entity.clone(), s.version);
+        let remaining = s.expires_at.saturating_duration_since(now).as_secs();
+        let doc = if full || changed.is_empty() {
+            self.room_document(&room, &entity, version, None)
+        } else {
+            self.room_document(&room, &entity, version, Some(&changed))
+        };
+        let state = format!("active;expires={remaining}");
+        self.notify(now, id, &state, Some(doc.to_xml()));
+    }
+
+    /// Ends a subscription with a final NOTIFY (full state, RFC 6665 §4.2.2).
+    pub(crate) fn end_subscription(&mut self, now: Instant, id: &DialogId, reason: EndReason) {
+        let Some(s) = self.subscriptions.get_mut(id) else {
+            return;
+        };
+        s.version += 1;
+        let (room, entity, version) = (s.room.clone(), s.entity.clone(), s.version);
+        let state = match reason {
+            EndReason::Timeout => "terminated;reason=timeout",
+            EndReason::Unsubscribed => "terminated",
+            EndReason::NoResource => "terminated;reason=noresource",
+        };
+        let body = (reason != EndReason::NoResource)
+            .then(|| self.room_document(&room, &entity, version, None).to_xml());
+        self.notify(now, id, state, body);
+        self.subscriptions.remove(id);
+    }
+
+    fn notify(&mut self, now: Instant, id: &DialogId, state: &str, body: Option<String>) {
+        let branch = self.new_branch();
+        let Some(s) = self.subscriptions.get_mut(id) else {
+            return;
+        };
+        s.local_cseq += 1;
+        let mut req = Request::new(Method::Notify, s.remote_target.clone());
+        req.headers.push(
+            HeaderName::VIA,
+            format!(
+                "SIP/2.0/{} {};branch={branch};rport",
+                s.peer.transport.via_token(),
+                s.local_host
+            ),
+        );
+        req.headers.push(HeaderName::MAX_FORWARDS, "70");
+        req.headers.push(HeaderName::FROM, s.local_party.clone());
+        req.headers.push(HeaderName::TO, s.remote_party.clone());
+        req.headers.push(HeaderName::CALL_ID, id.call_id.clone());
+        req.headers
+            .push(HeaderName::CSEQ, format!("{} NOTIFY", s.local_cseq));
+        for r in &s.route_set {
+            req.headers.push(HeaderName::ROUTE, r.clone());
+        }
+        req.headers.push(
+            HeaderName::CONTACT,
+            format!("<sip:{}@{}>;isfocus", s.room, s.local_host),
+        );
+        req.headers.push(HeaderName::EVENT, "conference");
+        req.headers.push(HeaderName::SUBSCRIPTION_STATE, state);
+        if let Some(b) = body {
+            req.headers
+                .push(HeaderName::CONTENT_TYPE, "application/conference-info+xml");
+            req.body = b.into_bytes().into();
+        }
+        let peer = s.peer;
+        match self.layer.send_request(now, req, peer) {
+            Ok(tx) => {
+                self.event_stats.notifies += 1;
+                self.by_notify_tx.insert(tx, id.clone());
+            }
+            Err(e) => tracing::debug!(error = %e, "could not send NOTIFY"),
+        }
+    }
+
+    /// A response to one of our NOTIFYs: 481 or a failure ends the subscription (RFC 6665 §4.2.2).
+    pub(crate) fn on_notify_response(&mut self, tx: TxId, status: u16) {
+        if status < 200 {
+            return;
+        }
+        let Some(id) = self.by_notify_tx.remove(&tx) else {
+            return;
+        };
+        if status >= 300 {
+            tracing::info!(status, call_id = %id.call_id, "NOTIFY refused: subscription ended");
+            self.subscriptions.remove(&id);
+        }
+    }
+
+    /// A NOTIFY that was never answered ends its subscription.
+    pub(crate) fn on_notify_timeout(&mut self, tx: TxId) {
+        if let Some(id) = self.by_notify_tx.remove(&tx) {
+            tracing::info!(call_id = %id.call_id, "NOTIFY timed out: subscription ended");
+            self.subscriptions.remove(&id);
+        }
+    }
+
+    /// Expiries and coalesced NOTIFYs that are due.
+    pub(crate) fn subscription_timers(&mut self, now: Instant) {
+        let expired: Vec<DialogId> = self
+            .subscriptions
+            .iter()
+            .filter(|(_, s)| s.expires_at <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for id in expired {
+            self.end_subscription(now, &id, EndReason::Timeout);
+        }
+        let due: Vec<DialogId> = self
+            .subscriptions
+            .iter()
+            .filter(|(_, s)| s.notify_due.is_some_and(|t| t <= now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for id in due {
+            self.send_notify(now, &id, false);
+        }
+    }
+
+    /// The next subscription deadline.
+    pub(crate) fn subscription_deadline(&self) -> Option<Instant> {
+        self.subscriptions
+            .values()
+            .flat_map(|s| [Some(s.expires_at), s.notify_due])
+            .flatten()
+            .min()
+    }
+
+    /// Counters of the event package.
+    pub fn event_stats(&self) -> EventStats {
+        EventStats {
+            subscriptions: self.subscriptions.len(),
+            ..self.event_stats
+        }
+    }
+}

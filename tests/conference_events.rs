@@ -1,0 +1,290 @@
+//! The conference event package end to end: a participant subscribes to
+//! its room and sees the full state, then one partial NOTIFY per join,
+//! hold, resume, self-mute and leave, each version one more than the last.
+//! Every body validates against the RFC 4575 schema (xmllint, when
+//! installed) and the subscriber's copy, built with `apply`, ends equal to
+//! a fresh full document. Refusals, expiry, fetch and 481 are covered too.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::ua::Ua;
+use common::{free_port, header};
+use confab::{Server, ServerConfig};
+use conference_info::{ConferenceInfo, EndpointStatus, State};
+use media_server::codec::CodecKind;
+
+async fn server(tweak: impl FnOnce(&mut ServerConfig)) -> Server {
+    let port = free_port();
+    let mut c = ServerConfig {
+        sip_listen: format!("127.0.0.1:{port}").parse().unwrap(),
+        tcp: false,
+        ..ServerConfig::default()
+    }
+    .media_ip_from_sip();
+    let base = 30000 + (port % 50) * 200;
+    c.media.port_min = base;
+    c.media.port_max = base + 198;
+    c.focus.entry_exit_tones = false;
+    tweak(&mut c);
+    Server::start(c).await.unwrap()
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
+
+fn have_xmllint() -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg("command -v xmllint")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+fn validate(xml: &str) {
+    if !have_xmllint() {
+        assert!(
+            std::env::var("CONFAB_INTEROP").as_deref() != Ok("1"),
+            "xmllint is required (CONFAB_INTEROP=1)"
+        );
+        return;
+    }
+    let path =
+        std::env::temp_dir().join(format!("notify-{}-{}.xml", std::process::id(), free_port()));
+    std::fs::write(&path, xml).unwrap();
+    let out = Command::new("xmllint")
+        .args([
+            "--noout",
+            "--schema",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/xsd/conference-info.xsd"),
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        out.status.success(),
+        "NOTIFY body does not validate: {}\n{xml}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Sends a SUBSCRIBE on the UA's socket with its own Call-ID; returns the status.
+fn subscribe(
+    ua: &mut Ua,
+    room: &str,
+    call_id: &str,
+    expires: u32,
+    to_tag: Option<&str>,
+    cseq: u32,
+) -> u16 {
+    let to = match to_tag {
+        Some(t) => format!("<sip:{room}@{}>;tag={t}", ua.server),
+        None => format!("<sip:{room}@{}>", ua.server),
+    };
+    let msg = format!(
+        "SUBSCRIBE sip:{room}@{} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKsub{cseq}{};rport\r\nMax-Forwards: 70\r\nFrom: <sip:{}@{}>;tag=subtag\r\n\
+         To: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} SUBSCRIBE\r\nContact: <sip:{}@{}>\r\nEvent: conference\r\n\
+         Accept: application/conference-info+xml\r\nExpires: {expires}\r\nContent-Length: 0\r\n\r\n",
+        ua.server,
+        ua.local(),
+        free_port(),
+        ua.user,
+        ua.local(),
+        ua.user,
+        ua.local()
+    );
+    ua.sip.send_to(msg.as_bytes(), ua.server).unwrap();
+    ua.final_response(Duration::from_secs(3))
+}
+
+/// The next NOTIFY for the subscription `call_id` (others are answered and skipped).
+fn next_notify(ua: &mut Ua, call_id: &str) -> String {
+    loop {
+        let m = ua.next_request(Duration::from_secs(5)).expect("a NOTIFY");
+        if m.starts_with("NOTIFY ") && header(&m, "Call-ID") == Some(call_id) {
+            return m;
+        }
+    }
+}
+
+fn body(m: &str) -> &str {
+    m.split("\r\n\r\n").nth(1).unwrap_or("")
+}
+
+fn status_of(doc: &ConferenceInfo, user: &str) -> Option<EndpointStatus> {
+    doc.users
+        .as_ref()?
+        .users
+        .iter()
+        .find(|u| u.entity.as_deref() == Some(user))?
+        .endpoints
+        .first()?
+        .status
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriber_sees_full_state_then_partials_with_consecutive_versions() {
+    let s = server(|_| {}).await;
+    let addr = s.sip_udp;
+    blocking(move || {
+        let mut a = Ua::new(addr, CodecKind::Pcmu, 440.0);
+        assert_eq!(a.call("room8", ""), 200);
+        let aor_a = format!("sip:{}@127.0.0.1", a.user);
+        assert_eq!(subscribe(&mut a, "room8", "sub-a", 600, None, 1), 200);
+        let sub_tag = header(&a.last_response, "To")
+            .unwrap()
+            .split("tag=")
+            .nth(1)
+            .unwrap()
+            .to_owned();
+        let first = next_notify(&mut a, "sub-a");
+        assert!(header(&first, "Subscription-State")
+            .unwrap()
+            .starts_with("active"));
+        assert_eq!(header(&first, "Event"), Some("conference"));
+        validate(body(&first));
+        let mut state = ConferenceInfo::parse(body(&first)).unwrap();
+        assert_eq!((state.state, state.version), (State::Full, Some(1)));
+        assert_eq!(status_of(&state, &aor_a), Some(EndpointStatus::Connected));
+
+        let mut expect = |a: &mut Ua, what: &str, check: &dyn Fn(&ConferenceInfo)| {
+            let n = next_notify(a, "sub-a");
+            validate(body(&n));
+            let doc = ConferenceInfo::parse(body(&n)).unwrap();
+            assert_eq!(doc.state, State::Partial, "{what}");
+            state.apply(&doc).unwrap_or_else(|e| panic!("{what}: {e}"));
+            check(&state);
+        };
+        let mut b = Ua::new(addr, CodecKind::Pcmu, 1000.0);
+        let aor_b = format!("sip:{}@127.0.0.1", b.user);
+        assert_eq!(b.call("room8", ""), 200);
+        expect(&mut a, "join", &|st| {
+            assert_eq!(status_of(st, &aor_b), Some(EndpointStatus::Connected))
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(b.reinvite("room8", "sendonly"), 200);
+        expect(&mut a, "hold", &|st| {
+            assert_eq!(status_of(st, &aor_b), Some(EndpointStatus::OnHold))
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(b.reinvite("room8", "sendrecv"), 200);
+        expect(&mut a, "resume", &|st| {
+            assert_eq!(status_of(st, &aor_b), Some(EndpointStatus::Connected))
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        b.send_dtmf('*');
+        b.send_dtmf('6');
+        expect(&mut a, "self-mute", &|st| {
+            assert_eq!(status_of(st, &aor_b), Some(EndpointStatus::MutedViaFocus))
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(b.bye("room8"), 200);
+        expect(&mut a, "leave", &|st| {
+            assert!(status_of(st, &aor_b).is_none())
+        });
+        assert_eq!(state.version, Some(6), "one version per document, no gap");
+
+        // Refresh: a full document, version 7, equal to the state we built.
+        assert_eq!(
+            subscribe(&mut a, "room8", "sub-a", 600, Some(&sub_tag), 2),
+            200
+        );
+        let refreshed = ConferenceInfo::parse(body(&next_notify(&mut a, "sub-a"))).unwrap();
+        assert_eq!((refreshed.state, refreshed.version), (State::Full, Some(7)));
+        assert_eq!(refreshed.users, state.users);
+        // Unsubscribe: final NOTIFY, terminated.
+        assert_eq!(
+            subscribe(&mut a, "room8", "sub-a", 0, Some(&sub_tag), 3),
+            200
+        );
+        let last = next_notify(&mut a, "sub-a");
+        assert!(header(&last, "Subscription-State")
+            .unwrap()
+            .starts_with("terminated"));
+        assert_eq!(a.bye("room8"), 200);
+    })
+    .await;
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_fetch_expiry_and_481() {
+    let s = server(|c| c.focus.subscription_min = 1).await;
+    let addr = s.sip_udp;
+    blocking(move || {
+        let mut a = Ua::new(addr, CodecKind::Pcmu, 440.0);
+        assert_eq!(a.call("room9", ""), 200);
+        assert_eq!(subscribe(&mut a, "nosuchroom", "s1", 600, None, 1), 404);
+        let mut outsider = Ua::new(addr, CodecKind::Pcmu, 440.0);
+        assert_eq!(subscribe(&mut outsider, "room9", "s2", 600, None, 1), 403);
+        // A bad Event: 489 with Allow-Events.
+        let bad = format!(
+            "SUBSCRIBE sip:room9@{addr} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKbadev;rport\r\nMax-Forwards: 70\r\nFrom: <sip:{}@{}>;tag=x\r\n\
+             To: <sip:room9@{addr}>\r\nCall-ID: s3\r\nCSeq: 1 SUBSCRIBE\r\nContact: <sip:x@{}>\r\nEvent: presence\r\nContent-Length: 0\r\n\r\n",
+            a.local(),
+            a.user,
+            a.local(),
+            a.local()
+        );
+        a.sip.send_to(bad.as_bytes(), addr).unwrap();
+        assert_eq!(a.final_response(Duration::from_secs(3)), 489);
+        assert_eq!(header(&a.last_response, "Allow-Events"), Some("conference"));
+        // Expires: 0 is a one-time fetch: full state, then terminated.
+        assert_eq!(subscribe(&mut a, "room9", "s4", 0, None, 1), 200);
+        let fetched = next_notify(&mut a, "s4");
+        assert_eq!(header(&fetched, "Subscription-State"), Some("terminated;reason=timeout"));
+        assert_eq!(ConferenceInfo::parse(body(&fetched)).unwrap().state, State::Full);
+        // Expiry: 2 s, then a final NOTIFY terminated;reason=timeout.
+        assert_eq!(subscribe(&mut a, "room9", "s5", 2, None, 1), 200);
+        let _ = next_notify(&mut a, "s5");
+        let end = next_notify(&mut a, "s5");
+        assert_eq!(header(&end, "Subscription-State"), Some("terminated;reason=timeout"));
+        // A 481 to a NOTIFY ends the subscription (RFC 6665 §4.1.3): later
+        // changes send nothing to it.
+        assert_eq!(subscribe(&mut a, "room9", "s6", 600, None, 1), 200);
+        let mut buf = [0u8; 65536];
+        a.sip.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let (n, from) = a.sip.recv_from(&mut buf).expect("the first NOTIFY");
+        let first = String::from_utf8_lossy(&buf[..n]).into_owned();
+        assert!(first.starts_with("NOTIFY ") && header(&first, "Call-ID") == Some("s6"), "{first}");
+        a.answer(&first, from, 481);
+        a.sip.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let mut b = Ua::new(addr, CodecKind::Pcmu, 1000.0);
+        assert_eq!(b.call("room9", ""), 200);
+        let deadline = std::time::Instant::now() + Duration::from_millis(1500);
+        while std::time::Instant::now() < deadline {
+            if let Ok((n, from)) = a.sip.recv_from(&mut buf) {
+                let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+                assert!(header(&m, "Call-ID") != Some("s6"), "a NOTIFY after the 481: {m}");
+                if !m.starts_with("SIP/2.0") {
+                    a.answer(&m, from, 200);
+                }
+            }
+        }
+        assert_eq!(b.bye("room9"), 200);
+        assert_eq!(a.bye("room9"), 200);
+    })
+    .await;
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_brief_is_423_with_min_expires() {
+    let s = server(|_| {}).await;
+    let addr = s.sip_udp;
+    blocking(move || {
+        let mut a = Ua::new(addr, CodecKind::Pcmu, 440.0);
+        assert_eq!(a.call("room10", ""), 200);
+        assert_eq!(subscribe(&mut a, "room10", "t1", 10, None, 1), 423);
+        assert_eq!(header(&a.last_response, "Min-Expires"), Some("60"));
+        assert_eq!(a.bye("room10"), 200);
+    })
+    .await;
+    s.shutdown().await;
+}
