@@ -288,3 +288,69 @@ async fn too_brief_is_423_with_min_expires() {
     .await;
     s.shutdown().await;
 }
+
+fn message(ua: &mut Ua, room: &str, text: &str) -> u16 {
+    let msg = format!(
+        "MESSAGE sip:{room}@{} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKmsg{};rport\r\nMax-Forwards: 70\r\nFrom: \"Sender\" <sip:{}@{}>;tag=m1\r\n\
+         To: <sip:{room}@{}>\r\nCall-ID: msg{}\r\nCSeq: 1 MESSAGE\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{text}",
+        ua.server,
+        ua.local(),
+        free_port(),
+        ua.user,
+        ua.local(),
+        ua.server,
+        free_port(),
+        text.len()
+    );
+    ua.sip.send_to(msg.as_bytes(), ua.server).unwrap();
+    ua.final_response(Duration::from_secs(3))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_to_the_room_reaches_the_others_and_outsiders_get_403() {
+    let s = server(|_| {}).await;
+    let addr = s.sip_udp;
+    blocking(move || {
+        let mut a = Ua::new(addr, CodecKind::Pcmu, 440.0);
+        let mut b = Ua::new(addr, CodecKind::Pcmu, 1000.0);
+        let mut c = Ua::new(addr, CodecKind::Pcmu, 2200.0);
+        for ua in [&mut a, &mut b, &mut c] {
+            assert_eq!(ua.call("room11", ""), 200);
+        }
+        assert_eq!(message(&mut a, "room11", "hello room"), 202);
+        for ua in [&mut b, &mut c] {
+            let m = loop {
+                let m = ua
+                    .next_request(Duration::from_secs(3))
+                    .expect("relayed MESSAGE");
+                if m.starts_with("MESSAGE ") {
+                    break m;
+                }
+            };
+            assert!(m.ends_with("hello room"), "{m}");
+            assert!(
+                header(&m, "From")
+                    .unwrap()
+                    .contains(&format!("sip:{}@127.0.0.1", a.user)),
+                "{m}"
+            );
+        }
+        let mut buf = [0u8; 4096];
+        a.sip
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        while let Ok((n, _)) = a.sip.recv_from(&mut buf) {
+            assert!(
+                !String::from_utf8_lossy(&buf[..n]).starts_with("MESSAGE "),
+                "the sender gets no copy"
+            );
+        }
+        let mut outsider = Ua::new(addr, CodecKind::Pcmu, 440.0);
+        assert_eq!(message(&mut outsider, "room11", "let me in"), 403);
+        for (ua, room) in [(&mut a, "room11"), (&mut b, "room11"), (&mut c, "room11")] {
+            assert_eq!(ua.bye(room), 200);
+        }
+    })
+    .await;
+    s.shutdown().await;
+}

@@ -18,7 +18,8 @@ fn options_over_udp_lists_allow_accept_supported() {
     let r = c.recv_timeout(WAIT).expect("answer");
     assert_eq!(status(&r), 200);
     assert!(header(&r, "Allow").unwrap().contains("INVITE"));
-    assert_eq!(header(&r, "Accept"), Some("application/sdp"));
+    assert_eq!(header(&r, "Accept"), Some("application/sdp, text/plain"));
+    assert_eq!(header(&r, "Allow-Events"), Some("conference"));
     assert!(header(&r, "Supported").is_some());
     let via = header(&r, "Via").unwrap();
     assert!(via.contains(&format!("rport={}", c.addr().port())), "{via}");
@@ -48,7 +49,7 @@ fn status_codes_for_what_is_not_routed() {
     let cases: &[(&str, &str, u16)] = &[
         ("FOOBAR", "", 501),
         ("REGISTER", "", 405),
-        ("MESSAGE", "", 405),
+        ("MESSAGE", "", 403),
         ("INVITE", "Max-Forwards: 0\r\n", 483),
         ("OPTIONS", "Require: nothing-we-know\r\n", 420),
         ("BYE", "", 481),
@@ -65,6 +66,10 @@ fn status_codes_for_what_is_not_routed() {
         assert_eq!(status(last), *want, "{method}: {last}");
         match want {
             405 | 501 => assert!(header(last, "Allow").is_some()),
+            403 => assert!(
+                last.lines().next().unwrap().contains("participants"),
+                "{last}"
+            ),
             420 => assert_eq!(header(last, "Unsupported"), Some("nothing-we-know")),
             _ => {}
         }

@@ -68,7 +68,7 @@ impl Default for FocusConfig {
             ]
             .map(String::from)
             .to_vec(),
-            accept: vec!["application/sdp".into()],
+            accept: vec!["application/sdp".into(), "text/plain".into()],
             supported: vec!["timer".into()],
             server: format!("confab/{}", env!("CARGO_PKG_VERSION")),
             timers: TimerConfig::default(),

@@ -260,6 +260,7 @@ impl Focus {
             Method::Subscribe if self.routable(&request) => {
                 self.on_subscribe(now, tx, request, source)
             }
+            Method::Message if self.routable(&request) => self.on_message(now, tx, &request, None),
             Method::Cancel => self.on_cancel(now, tx, &request),
             _ => self.reply_unrouted(now, tx, &request),
         }

@@ -112,6 +112,7 @@ impl Focus {
                 self.reply_tagged(now, tx, &req, 200, "OK", &headers, None, &tag);
             }
             Method::Info => self.reply_tagged(now, tx, &req, 200, "OK", &[], None, &tag),
+            Method::Message => self.on_message(now, tx, &req, Some(id)),
             _ => {
                 let headers = vec![(HeaderName::ALLOW, self.config.allow.join(", "))];
                 self.reply_tagged(

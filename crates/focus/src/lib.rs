@@ -31,6 +31,7 @@ mod dialin;
 mod dialog;
 pub mod io;
 mod media;
+mod message;
 mod responder;
 mod subscription;
 

@@ -36,7 +36,6 @@ fn known_not_allowed(m: &Method) -> bool {
             | Method::Publish
             | Method::Notify
             | Method::Refer
-            | Method::Message
             | Method::Info
             | Method::Prack
             | Method::Update
@@ -73,10 +72,8 @@ pub(crate) fn answer(config: &FocusConfig, req: &Request) -> Answer {
             .with(HeaderName::SUPPORTED, config.supported.join(", "))
             .with(HeaderName::ALLOW_EVENTS, "conference"),
         Method::Invite => Answer::new(480, "Temporarily Unavailable: rooms are not open yet"),
-        Method::Subscribe => Answer::new(
-            480,
-            "Temporarily Unavailable: conference state is not published yet",
-        ),
+        // Routed to the event package and to the room's IM when the checks above pass.
+        Method::Subscribe | Method::Message => Answer::new(480, "Temporarily Unavailable"),
         Method::Bye => Answer::new(481, "Call Does Not Exist"),
         Method::Cancel => Answer::new(481, "Transaction Does Not Exist"),
         _ => Answer::new(501, "Not Implemented").with(HeaderName::ALLOW, allow),
@@ -113,6 +110,11 @@ mod tests {
         );
         assert_eq!(answer(&c, &req("FOO", "")).status, 501);
         assert_eq!(answer(&c, &req("REGISTER", "")).status, 405);
+        assert_eq!(
+            answer(&c, &req("MESSAGE", "")).status,
+            480,
+            "routed, not refused"
+        );
         let a = answer(&c, &req("OPTIONS", "Require: nothing, 100rel\r\n"));
         assert_eq!(a.status, 420);
         assert_eq!(

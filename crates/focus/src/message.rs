@@ -1,0 +1,116 @@
+//! Instant messages in a room (RFC 3428): a participant's MESSAGE to the
+//! room URI, or inside its call, is relayed to every other participant's
+//! Contact, from the sender's address. Others get 403.
+
+use std::time::Instant;
+
+use sip::transaction::TxId;
+use sip::{HeaderName, Method, Request};
+
+use crate::call::DialogId;
+use crate::conference_doc::aor;
+use crate::core::Focus;
+
+impl Focus {
+    /// A MESSAGE for a room; `dialog` is set when it came inside a call.
+    pub(crate) fn on_message(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        req: &Request,
+        dialog: Option<&DialogId>,
+    ) {
+        let tag = dialog
+            .map(|d| d.local_tag.clone())
+            .unwrap_or_else(|| self.new_tag());
+        let room = match dialog.and_then(|d| self.calls.get(d)) {
+            Some(c) => c.room.clone(),
+            None => req.uri.user.clone().unwrap_or_default(),
+        };
+        let sender = req
+            .headers
+            .get(&HeaderName::FROM)
+            .map(aor)
+            .unwrap_or_default();
+        let from_call = self
+            .calls
+            .iter()
+            .find(|(_, c)| c.room == room && aor(&c.remote_party) == sender)
+            .map(|(k, _)| k.clone());
+        let Some(sender_call) = from_call else {
+            self.reply_tagged(
+                now,
+                tx,
+                req,
+                403,
+                "Forbidden: only participants may message the room",
+                &[],
+                None,
+                &tag,
+            );
+            return;
+        };
+        let ctype = req
+            .headers
+            .content_type()
+            .unwrap_or_else(|| "text/plain".into());
+        if !ctype.starts_with("text/") && ctype != "message/cpim" {
+            let h = vec![(HeaderName::ACCEPT, "text/plain, message/cpim".to_string())];
+            self.reply_tagged(now, tx, req, 415, "Unsupported Media Type", &h, None, &tag);
+            return;
+        }
+        // 202: accepted for the room, not a proof of delivery to each member (RFC 3428 §7).
+        self.reply_tagged(now, tx, req, 202, "Accepted", &[], None, &tag);
+        let from_value = req.headers.get(&HeaderName::FROM).unwrap_or_default();
+        let display_from = match sip::header::NameAddr::parse(from_value) {
+            Ok(mut na) => {
+                na.params.remove("tag");
+                na.to_string()
+            }
+            Err(_) => format!("<{sender}>"),
+        };
+        let targets: Vec<DialogId> = self
+            .calls
+            .iter()
+            .filter(|(k, c)| c.room == room && **k != sender_call)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for id in targets {
+            let (branch, tag, call_id) = (
+                self.new_branch(),
+                self.new_tag(),
+                format!("{:016x}@confab", rand::Rng::random::<u64>(&mut self.rng)),
+            );
+            let Some(c) = self.calls.get(&id) else {
+                continue;
+            };
+            let mut m = Request::new(Method::Message, c.remote_target.clone());
+            m.headers.push(
+                HeaderName::VIA,
+                format!(
+                    "SIP/2.0/{} {};branch={branch};rport",
+                    c.peer.transport.via_token(),
+                    c.local_host
+                ),
+            );
+            m.headers.push(HeaderName::MAX_FORWARDS, "70");
+            m.headers
+                .push(HeaderName::FROM, format!("{display_from};tag={tag}"));
+            m.headers.push(HeaderName::TO, c.remote_party.clone());
+            m.headers.push(HeaderName::CALL_ID, call_id);
+            m.headers.push(HeaderName::CSEQ, "1 MESSAGE");
+            m.headers.push(
+                HeaderName::CONTENT_TYPE,
+                req.headers
+                    .get(&HeaderName::CONTENT_TYPE)
+                    .unwrap_or("text/plain")
+                    .to_owned(),
+            );
+            m.body = req.body.clone();
+            let peer = c.peer;
+            if let Err(e) = self.layer.send_request(now, m, peer) {
+                tracing::debug!(error = %e, "could not relay MESSAGE");
+            }
+        }
+    }
+}
