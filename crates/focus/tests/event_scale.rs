@@ -13,7 +13,7 @@ use conference_info::ConferenceInfo;
 use focus::{Focus, FocusConfig, MediaPort, MediaSpec};
 use media_server::mixer::{Direction, ParticipantId, RoomId, TonePattern};
 use sip::transaction::{Peer, TransportKind};
-use sip::{parse_message, HeaderName, Message, ParseLimits, Request, Response};
+use sip::{parse_message, Message, ParseLimits, Response};
 
 #[derive(Default)]
 struct FakeMedia {
@@ -74,6 +74,7 @@ fn sdp(port: u16, direction: &str) -> String {
     format!("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na={direction}\r\n")
 }
 
+#[allow(clippy::too_many_arguments)]
 fn request(
     method: &str,
     user: &str,
