@@ -354,3 +354,198 @@ async fn message_to_the_room_reaches_the_others_and_outsiders_get_403() {
     .await;
     s.shutdown().await;
 }
+
+/// The sipfrag status lines up to `until`; other requests stay in the inbox, in order.
+fn sipfrags(ua: &mut Ua, until: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut others = Vec::new();
+    while let Some(m) = ua.next_request(Duration::from_secs(5)) {
+        if m.starts_with("NOTIFY ") && header(&m, "Event") == Some("refer") {
+            let line = body(&m).lines().next().unwrap_or("").to_owned();
+            let done = line.starts_with(until);
+            lines.push(line);
+            if done {
+                break;
+            }
+        } else {
+            others.push(m);
+        }
+    }
+    for m in others.into_iter().rev() {
+        ua.inbox.push_front(m);
+    }
+    lines
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refer_dials_a_third_party_in_and_method_bye_removes_one() {
+    // No coalescing: every step of the dial-out is its own NOTIFY here.
+    let s = server(|c| c.focus.notify_min_interval = Duration::ZERO).await;
+    let addr = s.sip_udp;
+    blocking(move || {
+        let mut a = Ua::new(addr, CodecKind::Pcmu, 440.0);
+        assert_eq!(a.call("room12", ""), 200);
+        assert_eq!(subscribe(&mut a, "room12", "sub12", 600, None, 1), 200);
+        let _full = next_notify(&mut a, "sub12");
+        // Carol is outside; A refers her in, inside its call.
+        let mut carol = Ua::new(addr, CodecKind::Pcmu, 1000.0);
+        let carol_uri = format!("sip:{}@{}", carol.user, carol.local());
+        let carol_aor = format!("sip:{}@127.0.0.1", carol.user);
+        let carol_thread = std::thread::spawn(move || {
+            let inv = carol
+                .accept_call(Duration::from_secs(5))
+                .expect("the focus calls carol");
+            assert!(header(&inv, "Contact").unwrap().contains(";isfocus"));
+            assert!(header(&inv, "Referred-By").is_some());
+            std::thread::sleep(Duration::from_millis(1500));
+            carol
+        });
+        a.cseq += 1;
+        a.request(
+            "REFER",
+            "room12",
+            &format!(
+                "Refer-To: <{carol_uri}>\r\nReferred-By: <sip:{}@127.0.0.1>\r\n",
+                a.user
+            ),
+            None,
+        );
+        assert_eq!(a.final_response(Duration::from_secs(3)), 202);
+        let frags = sipfrags(&mut a, "SIP/2.0 200");
+        assert_eq!(
+            frags.first().map(String::as_str),
+            Some("SIP/2.0 100 Trying"),
+            "{frags:?}"
+        );
+        assert!(
+            frags.iter().any(|f| f.starts_with("SIP/2.0 180")),
+            "{frags:?}"
+        );
+        assert!(
+            frags.last().unwrap().starts_with("SIP/2.0 200"),
+            "{frags:?}"
+        );
+        // The subscriber saw carol dialing-out, alerting, then connected, referred by A.
+        let mut seen = Vec::new();
+        while seen.last() != Some(&EndpointStatus::Connected) {
+            let n = next_notify(&mut a, "sub12");
+            validate(body(&n));
+            let doc = ConferenceInfo::parse(body(&n)).unwrap();
+            if let Some(u) = doc.user(&carol_aor) {
+                let ep = &u.endpoints[0];
+                assert_eq!(
+                    ep.joining_method,
+                    Some(conference_info::JoiningMethod::DialedOut)
+                );
+                assert!(ep.referred.as_ref().and_then(|r| r.by.as_ref()).is_some());
+                seen.push(ep.status.unwrap());
+            }
+        }
+        assert_eq!(seen.first(), Some(&EndpointStatus::DialingOut), "{seen:?}");
+        assert!(seen.contains(&EndpointStatus::Alerting), "{seen:?}");
+        let carol = carol_thread.join().unwrap();
+        // Carol hears A.
+        let heard = carol.heard();
+        assert!(
+            media_server::tone::goertzel(&heard[heard.len() / 3..], 8000, 440.0) > 1000.0,
+            "carol hears A"
+        );
+        // A removes carol with method=BYE; carol gets a BYE.
+        a.cseq += 1;
+        a.request(
+            "REFER",
+            "room12",
+            &format!("Refer-To: <{carol_uri};method=BYE>\r\n"),
+            None,
+        );
+        assert_eq!(a.final_response(Duration::from_secs(3)), 202);
+        let frags = sipfrags(&mut a, "SIP/2.0 200");
+        assert_eq!(frags.last().map(String::as_str), Some("SIP/2.0 200 OK"));
+        let mut carol = carol;
+        let bye = carol
+            .next_request(Duration::from_secs(3))
+            .expect("carol is sent BYE");
+        assert!(bye.starts_with("BYE "), "{bye}");
+        assert_eq!(a.bye("room12"), 200);
+    })
+    .await;
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_conference_factory_makes_a_new_room() {
+    let s = server(|_| {}).await;
+    let addr = s.sip_udp;
+    blocking(move || {
+        let mut a = Ua::new(addr, CodecKind::Pcmu, 440.0);
+        assert_eq!(a.call("conference", ""), 200);
+        let contact = header(&a.last_response, "Contact").unwrap().to_owned();
+        assert!(
+            contact.contains("sip:adhoc-") && contact.ends_with(";isfocus"),
+            "{contact}"
+        );
+        // The new room is a room: someone else can dial its URI.
+        let room = contact
+            .split("sip:")
+            .nth(1)
+            .unwrap()
+            .split('@')
+            .next()
+            .unwrap()
+            .to_owned();
+        let mut b = Ua::new(addr, CodecKind::Pcmu, 1000.0);
+        assert_eq!(b.call(&room, ""), 200);
+        std::thread::sleep(Duration::from_millis(1200));
+        let heard = b.heard();
+        assert!(media_server::tone::goertzel(&heard[heard.len() / 3..], 8000, 440.0) > 1000.0);
+        // A second factory call makes another room.
+        let mut c = Ua::new(addr, CodecKind::Pcmu, 2200.0);
+        assert_eq!(c.call("conference", ""), 200);
+        assert_ne!(header(&c.last_response, "Contact").unwrap(), contact);
+        for (ua, r) in [
+            (&mut a, "conference"),
+            (&mut b, room.as_str()),
+            (&mut c, "conference"),
+        ] {
+            assert_eq!(ua.bye(r), 200);
+        }
+    })
+    .await;
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refer_outside_a_dialog_to_the_room_uri_works_too() {
+    let s = server(|_| {}).await;
+    let addr = s.sip_udp;
+    blocking(move || {
+        let mut a = Ua::new(addr, CodecKind::Pcmu, 440.0);
+        assert_eq!(a.call("room13", ""), 200);
+        let mut dave = Ua::new(addr, CodecKind::Pcmu, 1000.0);
+        let dave_uri = format!("sip:{}@{}", dave.user, dave.local());
+        let dave_thread = std::thread::spawn(move || dave.accept_call(Duration::from_secs(5)).is_some());
+        // A fresh dialog: new Call-ID, no To tag.
+        let refer = format!(
+            "REFER sip:room13@{addr} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKoodrefer;rport\r\nMax-Forwards: 70\r\nFrom: <sip:{}@{}>;tag=r1\r\n\
+             To: <sip:room13@{addr}>\r\nCall-ID: ood-refer\r\nCSeq: 1 REFER\r\nContact: <sip:{}@{}>\r\nRefer-To: <{dave_uri}>\r\nContent-Length: 0\r\n\r\n",
+            a.local(),
+            a.user,
+            a.local(),
+            a.user,
+            a.local()
+        );
+        a.sip.send_to(refer.as_bytes(), addr).unwrap();
+        assert_eq!(a.final_response(Duration::from_secs(3)), 202);
+        let frags = sipfrags(&mut a, "SIP/2.0 200");
+        assert_eq!(frags.first().map(String::as_str), Some("SIP/2.0 100 Trying"));
+        assert!(frags.last().unwrap().starts_with("SIP/2.0 200"), "{frags:?}");
+        assert!(dave_thread.join().unwrap(), "dave was called");
+        // An outsider may not refer.
+        let mut outsider = Ua::new(addr, CodecKind::Pcmu, 440.0);
+        outsider.request("REFER", "room13", &format!("Refer-To: <{dave_uri}>\r\n"), None);
+        assert_eq!(outsider.final_response(Duration::from_secs(3)), 403);
+        assert_eq!(a.bye("room13"), 200);
+    })
+    .await;
+    s.shutdown().await;
+}

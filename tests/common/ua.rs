@@ -260,6 +260,68 @@ impl Ua {
         self.sip.send_to(msg.as_bytes(), self.server).unwrap();
     }
 
+    /// Acts as the called party: waits for an INVITE, answers 180 then 200
+    /// with an SDP answer, waits for the ACK and starts media. Returns the INVITE.
+    pub fn accept_call(&mut self, wait: Duration) -> Option<String> {
+        let deadline = Instant::now() + wait;
+        let mut buf = [0u8; 65536];
+        while Instant::now() < deadline {
+            let Ok((n, from)) = self.sip.recv_from(&mut buf) else {
+                continue;
+            };
+            let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if !m.starts_with("INVITE ") {
+                continue;
+            }
+            let offer = m.split("\r\n\r\n").nth(1).unwrap_or("");
+            let port: u16 = offer
+                .lines()
+                .find_map(|l| l.strip_prefix("m=audio "))
+                .and_then(|l| l.split(' ').next())
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0);
+            let ip = offer
+                .lines()
+                .find_map(|l| l.strip_prefix("c=IN IP4 "))
+                .unwrap_or("127.0.0.1")
+                .trim()
+                .to_owned();
+            self.remote_rtp = Some(format!("{ip}:{port}").parse().unwrap());
+            let answer = self.sdp("sendrecv");
+            let to = format!("{};tag={}", header(&m, "To").unwrap_or(""), self.from_tag);
+            for (status, reason, body) in [(180, "Ringing", ""), (200, "OK", answer.as_str())] {
+                let ctype = if body.is_empty() {
+                    ""
+                } else {
+                    "Content-Type: application/sdp\r\n"
+                };
+                let resp = format!(
+                    "SIP/2.0 {status} {reason}\r\nVia: {}\r\nFrom: {}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {}\r\nContact: <sip:{}@{}>\r\n{ctype}Content-Length: {}\r\n\r\n{body}",
+                    header(&m, "Via").unwrap_or(""),
+                    header(&m, "From").unwrap_or(""),
+                    header(&m, "Call-ID").unwrap_or(""),
+                    header(&m, "CSeq").unwrap_or(""),
+                    self.user,
+                    self.local(),
+                    body.len()
+                );
+                self.sip.send_to(resp.as_bytes(), from).unwrap();
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let ack_deadline = Instant::now() + Duration::from_secs(3);
+            while Instant::now() < ack_deadline {
+                if let Ok((n, _)) = self.sip.recv_from(&mut buf) {
+                    if buf[..n].starts_with(b"ACK ") {
+                        self.start_media();
+                        return Some(m);
+                    }
+                }
+            }
+            return None;
+        }
+        None
+    }
+
     /// Sends the tone (or DTMF when queued) every 20 ms while `sending`.
     pub fn start_media(&self) {
         let (sock, to, kind, pt) = (

@@ -67,6 +67,10 @@ pub(crate) struct Call {
     pub(crate) self_muted: bool,
     /// Muted by a moderator (policy server); shown as muted-via-focus.
     pub(crate) muted_by_focus: bool,
+    /// The focus called this participant (REFER, dial-out).
+    pub(crate) dialed_out: bool,
+    /// Who asked for it (Referred-By), for the endpoint's `referred` element.
+    pub(crate) referred_by: Option<String>,
     pub(crate) volume_db: f32,
     pub(crate) dtmf_star: bool,
 }

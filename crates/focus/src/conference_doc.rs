@@ -43,7 +43,15 @@ fn endpoint_of(id: &DialogId, c: &Call) -> Endpoint {
         entity: Some(c.remote_target.to_string()),
         display_text: None,
         status: Some(status),
-        joining_method: Some(JoiningMethod::DialedIn),
+        joining_method: Some(if c.dialed_out {
+            JoiningMethod::DialedOut
+        } else {
+            JoiningMethod::DialedIn
+        }),
+        referred: c.referred_by.as_ref().map(|by| conference_info::Execution {
+            by: Some(by.clone()),
+            ..Default::default()
+        }),
         media: vec![Media {
             id: "1".into(),
             media_type: Some("audio".into()),
@@ -88,6 +96,35 @@ impl Focus {
                     ..Default::default()
                 }),
             }
+        }
+        // Calls the focus is placing: dialing-out, then alerting.
+        for d in self.dialouts.values().filter(|d| d.room == room) {
+            if only.is_some_and(|o| !o.contains(&d.user))
+                || users
+                    .iter()
+                    .any(|u| u.entity.as_deref() == Some(d.user.as_str()))
+            {
+                continue;
+            }
+            users.push(User {
+                entity: Some(d.user.clone()),
+                roles: vec!["participant".into()],
+                endpoints: vec![Endpoint {
+                    entity: Some(d.invite.uri.to_string()),
+                    status: Some(if d.alerting {
+                        EndpointStatus::Alerting
+                    } else {
+                        EndpointStatus::DialingOut
+                    }),
+                    joining_method: Some(JoiningMethod::DialedOut),
+                    referred: d.referred_by.as_ref().map(|by| conference_info::Execution {
+                        by: Some(by.clone()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            });
         }
         if let Some(only) = only {
             // Users that changed and have no call left are gone.

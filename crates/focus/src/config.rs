@@ -52,6 +52,8 @@ pub struct FocusConfig {
     pub subscription_default: u32,
     /// Changes closer together than this are coalesced into one NOTIFY.
     pub notify_min_interval: Duration,
+    /// User part of the conference factory URI (RFC 4579): an INVITE to it makes a new room.
+    pub factory: Option<String>,
 }
 
 impl Default for FocusConfig {
@@ -89,6 +91,7 @@ impl Default for FocusConfig {
             subscription_max: 3600,
             subscription_default: 3600,
             notify_min_interval: Duration::from_millis(200),
+            factory: Some("conference".into()),
         }
     }
 }

@@ -58,6 +58,8 @@ pub struct Focus {
     pub(crate) subscriptions: HashMap<DialogId, crate::subscription::Subscription>,
     pub(crate) by_notify_tx: HashMap<TxId, DialogId>,
     pub(crate) event_stats: crate::subscription::EventStats,
+    pub(crate) dialouts: HashMap<TxId, crate::dialout::DialOut>,
+    pub(crate) refer_notify_seq: u32,
 }
 
 const CHECK_EVERY: Duration = Duration::from_secs(1);
@@ -79,6 +81,8 @@ impl Focus {
             subscriptions: HashMap::new(),
             by_notify_tx: HashMap::new(),
             event_stats: Default::default(),
+            dialouts: HashMap::new(),
+            refer_notify_seq: 0,
         }
     }
 
@@ -214,8 +218,16 @@ impl Focus {
                         self.end_call(now, &id, Some(("SIP;cause=408", "ACK timeout")));
                     }
                 }
-                Event::Response { tx, response } => self.on_notify_response(tx, response.status),
-                Event::Timeout { tx } => self.on_notify_timeout(tx),
+                Event::Response { tx, response } => {
+                    if !self.on_dialout_response(now, tx, &response) {
+                        self.on_notify_response(tx, response.status);
+                    }
+                }
+                Event::Timeout { tx } => {
+                    if !self.on_dialout_timeout(now, tx) {
+                        self.on_notify_timeout(tx);
+                    }
+                }
             }
         }
         self.arm_check(now);
@@ -261,6 +273,7 @@ impl Focus {
                 self.on_subscribe(now, tx, request, source)
             }
             Method::Message if self.routable(&request) => self.on_message(now, tx, &request, None),
+            Method::Refer if self.routable(&request) => self.on_refer(now, tx, &request, None),
             Method::Cancel => self.on_cancel(now, tx, &request),
             _ => self.reply_unrouted(now, tx, &request),
         }

@@ -32,7 +32,7 @@ impl Focus {
         req: &Request,
         source: Peer,
     ) -> Result<(), Refusal> {
-        let room = req
+        let mut room = req
             .uri
             .user
             .clone()
@@ -44,7 +44,12 @@ impl Focus {
                     vec![],
                 )
             })?;
-        let exists = self.rooms.contains_key(&room) || self.config.rooms.contains(&room);
+        let mut exists = self.rooms.contains_key(&room) || self.config.rooms.contains(&room);
+        if self.config.factory.as_deref() == Some(room.as_str()) {
+            // RFC 4579 §5.4: the conference factory makes a new ad-hoc room.
+            room = format!("adhoc-{:08x}", rand::Rng::random::<u32>(&mut self.rng));
+            exists = true;
+        }
         if !exists && !self.config.auto_create {
             return Err((404, format!("Not Found: no room {room}"), vec![]));
         }
@@ -245,6 +250,8 @@ impl Focus {
             }),
             self_muted: false,
             muted_by_focus: false,
+            dialed_out: false,
+            referred_by: None,
             volume_db: 0.0,
             dtmf_star: false,
         };

@@ -113,6 +113,7 @@ impl Focus {
             }
             Method::Info => self.reply_tagged(now, tx, &req, 200, "OK", &[], None, &tag),
             Method::Message => self.on_message(now, tx, &req, Some(id)),
+            Method::Refer => self.on_refer(now, tx, &req, Some(id)),
             _ => {
                 let headers = vec![(HeaderName::ALLOW, self.config.allow.join(", "))];
                 self.reply_tagged(
@@ -310,6 +311,18 @@ impl Focus {
         method: Method,
         extra: Vec<(HeaderName, String)>,
     ) {
+        self.send_in_dialog_with(now, id, method, extra, None);
+    }
+
+    /// [`Focus::send_in_dialog`] with a body (content type, bytes).
+    pub(crate) fn send_in_dialog_with(
+        &mut self,
+        now: Instant,
+        id: &DialogId,
+        method: Method,
+        extra: Vec<(HeaderName, String)>,
+        body: Option<(&str, Vec<u8>)>,
+    ) {
         let branch = self.new_branch();
         let Some(call) = self.calls.get_mut(id) else {
             return;
@@ -342,6 +355,10 @@ impl Focus {
         }
         req.headers
             .push(HeaderName::new("User-Agent"), self.config.server.clone());
+        if let Some((ctype, bytes)) = body {
+            req.headers.push(HeaderName::CONTENT_TYPE, ctype);
+            req.body = bytes.into();
+        }
         // Sent to where the caller's requests come from (it is reachable
         // there even behind NAT), which for direct calls is the Contact.
         let peer = call.peer;

@@ -29,6 +29,7 @@ mod config;
 mod core;
 mod dialin;
 mod dialog;
+mod dialout;
 pub mod io;
 mod media;
 mod message;

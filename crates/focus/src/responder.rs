@@ -35,7 +35,6 @@ fn known_not_allowed(m: &Method) -> bool {
         Method::Register
             | Method::Publish
             | Method::Notify
-            | Method::Refer
             | Method::Info
             | Method::Prack
             | Method::Update
@@ -73,7 +72,9 @@ pub(crate) fn answer(config: &FocusConfig, req: &Request) -> Answer {
             .with(HeaderName::ALLOW_EVENTS, "conference"),
         Method::Invite => Answer::new(480, "Temporarily Unavailable: rooms are not open yet"),
         // Routed to the event package and to the room's IM when the checks above pass.
-        Method::Subscribe | Method::Message => Answer::new(480, "Temporarily Unavailable"),
+        Method::Subscribe | Method::Message | Method::Refer => {
+            Answer::new(480, "Temporarily Unavailable")
+        }
         Method::Bye => Answer::new(481, "Call Does Not Exist"),
         Method::Cancel => Answer::new(481, "Transaction Does Not Exist"),
         _ => Answer::new(501, "Not Implemented").with(HeaderName::ALLOW, allow),

@@ -1,0 +1,542 @@
+//! RFC 4579 call control: REFER to the focus. A `Refer-To` of a third
+//! party makes the focus call it into the room (it shows as dialing-out,
+//! alerting, then connected to subscribers), and the referrer is told how
+//! it goes with `message/sipfrag` NOTIFYs (RFC 3515). A `Refer-To` with
+//! `method=BYE` removes that participant.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use sip::transaction::{Peer, TransportKind, TxId};
+use sip::{HeaderName, Method, Request, Response};
+
+use crate::call::{Call, CallState, DialogId};
+use crate::conference_doc::aor;
+use crate::core::Focus;
+use crate::media::{codec_kind, mixer_direction, MediaSpec};
+
+/// Where the sipfrag NOTIFYs about a referral go.
+#[derive(Clone)]
+pub(crate) enum Referrer {
+    /// Inside the referrer's call (its CSeq space).
+    Call(DialogId),
+    /// A REFER outside any dialog: the implicit subscription's own dialog.
+    Own(Box<OwnDialog>),
+}
+
+/// The dialog an out-of-dialog REFER created (RFC 3515 §2.4.1).
+#[derive(Clone)]
+pub(crate) struct OwnDialog {
+    call_id: String,
+    local_party: String,
+    remote_party: String,
+    target: sip::Uri,
+    peer: Peer,
+    local_host: String,
+}
+
+/// A call the focus is placing.
+pub(crate) struct DialOut {
+    pub(crate) room: String,
+    pub(crate) user: String,
+    pub(crate) invite: Request,
+    pub(crate) local_tag: String,
+    pub(crate) token: u64,
+    pub(crate) peer: Peer,
+    pub(crate) local_host: String,
+    pub(crate) referred_by: Option<String>,
+    pub(crate) alerting: bool,
+    pub(crate) referrer: Referrer,
+}
+
+impl Focus {
+    /// A REFER for a room, in a participant's call or to the room URI.
+    pub(crate) fn on_refer(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        req: &Request,
+        dialog: Option<&DialogId>,
+    ) {
+        let tag = dialog
+            .map(|d| d.local_tag.clone())
+            .unwrap_or_else(|| self.new_tag());
+        let room = match dialog.and_then(|d| self.calls.get(d)) {
+            Some(c) => c.room.clone(),
+            None => req.uri.user.clone().unwrap_or_default(),
+        };
+        let referrer_aor = req
+            .headers
+            .get(&HeaderName::FROM)
+            .map(aor)
+            .unwrap_or_default();
+        if !self
+            .calls
+            .values()
+            .any(|c| c.room == room && aor(&c.remote_party) == referrer_aor)
+        {
+            self.reply_tagged(
+                now,
+                tx,
+                req,
+                403,
+                "Forbidden: only participants may refer",
+                &[],
+                None,
+                &tag,
+            );
+            return;
+        }
+        let Some(refer_to) = req.headers.refer_to() else {
+            self.reply_tagged(
+                now,
+                tx,
+                req,
+                400,
+                "Bad Request: missing or malformed Refer-To",
+                &[],
+                None,
+                &tag,
+            );
+            return;
+        };
+        let mut target = refer_to.uri.clone();
+        let method = target.params.value("method").map(str::to_ascii_uppercase);
+        target.params.remove("method");
+        target.headers.clear();
+        let local_host = self.local_host(req);
+        let referrer = match dialog {
+            Some(d) => Referrer::Call(d.clone()),
+            None => Referrer::Own(Box::new(OwnDialog {
+                call_id: req.headers.call_id().unwrap_or_default().to_owned(),
+                local_party: format!(
+                    "{};tag={tag}",
+                    req.headers.get(&HeaderName::TO).unwrap_or_default()
+                ),
+                remote_party: req
+                    .headers
+                    .get(&HeaderName::FROM)
+                    .unwrap_or_default()
+                    .to_owned(),
+                target: req
+                    .headers
+                    .contacts()
+                    .first()
+                    .and_then(|c| c.addr())
+                    .map(|a| a.uri.clone())
+                    .unwrap_or_else(|| req.uri.clone()),
+                peer: self.layer_peer_for(req),
+                local_host: local_host.clone(),
+            })),
+        };
+        if method.as_deref() == Some("BYE") {
+            let who = aor(&format!("<{target}>"));
+            let victim = self
+                .calls
+                .iter()
+                .find(|(_, c)| c.room == room && aor(&c.remote_party) == who)
+                .map(|(k, _)| k.clone());
+            let Some(victim) = victim else {
+                self.reply_tagged(
+                    now,
+                    tx,
+                    req,
+                    404,
+                    &format!("Not Found: {who} is not in the room"),
+                    &[],
+                    None,
+                    &tag,
+                );
+                return;
+            };
+            self.reply_tagged(now, tx, req, 202, "Accepted", &[], None, &tag);
+            self.end_call(
+                now,
+                &victim,
+                Some(("SIP;cause=200", "removed by a participant")),
+            );
+            self.sipfrag(now, &referrer, "SIP/2.0 200 OK", true);
+            return;
+        }
+        if method.as_deref().is_some_and(|m| m != "INVITE") {
+            self.reply_tagged(
+                now,
+                tx,
+                req,
+                501,
+                "Not Implemented: Refer-To method",
+                &[],
+                None,
+                &tag,
+            );
+            return;
+        }
+        self.reply_tagged(now, tx, req, 202, "Accepted", &[], None, &tag);
+        self.sipfrag(now, &referrer, "SIP/2.0 100 Trying", false);
+        let referred_by = req
+            .headers
+            .referred_by()
+            .map(|r| r.uri.to_string())
+            .or(Some(referrer_aor));
+        if let Err(status) = self.dial_out(
+            now,
+            &room,
+            target,
+            referred_by,
+            referrer.clone(),
+            &local_host,
+        ) {
+            self.sipfrag(now, &referrer, status, true);
+        }
+    }
+
+    fn layer_peer_for(&self, req: &Request) -> Peer {
+        let via = req.headers.top_via();
+        let ip = via
+            .as_ref()
+            .and_then(|v| v.received().and_then(|r| r.parse().ok()))
+            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        let port = via
+            .as_ref()
+            .and_then(|v| v.rport().flatten().or(v.port))
+            .unwrap_or(5060);
+        Peer {
+            transport: TransportKind::Udp,
+            addr: SocketAddr::new(ip, port),
+        }
+    }
+
+    /// Places the call; returns the sipfrag status line on immediate failure.
+    fn dial_out(
+        &mut self,
+        now: Instant,
+        room: &str,
+        target: sip::Uri,
+        referred_by: Option<String>,
+        referrer: Referrer,
+        local_host: &str,
+    ) -> Result<(), &'static str> {
+        let ip: IpAddr = match &target.host {
+            Some(sip::Host::V4(a)) => (*a).into(),
+            Some(sip::Host::V6(a)) => (*a).into(),
+            // No DNS (RFC 3263) yet: only IP targets can be dialed.
+            _ => return Err("SIP/2.0 604 Does Not Exist Anywhere"),
+        };
+        let peer = Peer {
+            transport: TransportKind::Udp,
+            addr: SocketAddr::new(ip, target.port.unwrap_or(5060)),
+        };
+        let (token, local) = self
+            .media
+            .reserve()
+            .map_err(|_| "SIP/2.0 503 Service Unavailable")?;
+        let media_ip = self
+            .config
+            .advertise_ip
+            .or_else(|| local_host.split(':').next().and_then(|h| h.parse().ok()))
+            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        let local = SocketAddr::new(
+            if local.ip().is_unspecified() {
+                media_ip
+            } else {
+                local.ip()
+            },
+            local.port(),
+        );
+        let session: u64 = rand::Rng::random::<u32>(&mut self.rng) as u64;
+        let offer = sdp::offer(
+            &self.config.codecs,
+            local,
+            sdp::Direction::SendRecv,
+            session,
+            1,
+        );
+        let (tag, branch) = (self.new_tag(), self.new_branch());
+        let call_id = format!("{:016x}@confab", rand::Rng::random::<u64>(&mut self.rng));
+        let mut inv = Request::new(Method::Invite, target.clone());
+        inv.headers.push(
+            HeaderName::VIA,
+            format!("SIP/2.0/UDP {local_host};branch={branch};rport"),
+        );
+        inv.headers.push(HeaderName::MAX_FORWARDS, "70");
+        inv.headers.push(
+            HeaderName::FROM,
+            format!("<sip:{room}@{local_host}>;tag={tag}"),
+        );
+        inv.headers.push(HeaderName::TO, format!("<{target}>"));
+        inv.headers.push(HeaderName::CALL_ID, call_id);
+        inv.headers.push(HeaderName::CSEQ, "1 INVITE");
+        inv.headers.push(
+            HeaderName::CONTACT,
+            format!("<sip:{room}@{local_host}>;isfocus"),
+        );
+        inv.headers
+            .push(HeaderName::ALLOW, self.config.allow.join(", "));
+        if let Some(by) = &referred_by {
+            inv.headers.push(HeaderName::REFERRED_BY, format!("<{by}>"));
+        }
+        inv.headers
+            .push(HeaderName::CONTENT_TYPE, "application/sdp");
+        inv.body = offer.into_bytes().into();
+        let tx = self
+            .layer
+            .send_request(now, inv.clone(), peer)
+            .map_err(|_| "SIP/2.0 500 Server Internal Error")?;
+        let user = aor(&format!("<{target}>"));
+        self.dialouts.insert(
+            tx,
+            DialOut {
+                room: room.to_owned(),
+                user: user.clone(),
+                invite: inv,
+                local_tag: tag,
+                token,
+                peer,
+                local_host: local_host.to_owned(),
+                referred_by,
+                alerting: false,
+                referrer,
+            },
+        );
+        self.room_changed(now, room, &user);
+        Ok(())
+    }
+
+    /// A response to a dial-out INVITE. Returns false when `tx` is not one.
+    pub(crate) fn on_dialout_response(&mut self, now: Instant, tx: TxId, resp: &Response) -> bool {
+        let Some(d) = self.dialouts.get_mut(&tx) else {
+            return false;
+        };
+        if resp.status < 200 {
+            if resp.status >= 180 && !d.alerting {
+                d.alerting = true;
+                let (room, user, referrer) = (d.room.clone(), d.user.clone(), d.referrer.clone());
+                self.sipfrag(
+                    now,
+                    &referrer,
+                    &format!("SIP/2.0 {} {}", resp.status, resp.reason),
+                    false,
+                );
+                self.room_changed(now, &room, &user);
+            }
+            return true;
+        }
+        let Some(d) = self.dialouts.remove(&tx) else {
+            return true;
+        };
+        if resp.status >= 300 {
+            self.media.release(d.token);
+            self.sipfrag(
+                now,
+                &d.referrer,
+                &format!("SIP/2.0 {} {}", resp.status, resp.reason),
+                true,
+            );
+            self.room_changed(now, &d.room, &d.user);
+            return true;
+        }
+        self.connect_dialout(now, tx, d, resp);
+        true
+    }
+
+    fn connect_dialout(&mut self, now: Instant, tx: TxId, d: DialOut, resp: &Response) {
+        let remote_target = resp
+            .headers
+            .contacts()
+            .first()
+            .and_then(|c| c.addr())
+            .map(|a| a.uri.clone())
+            .unwrap_or_else(|| d.invite.uri.clone());
+        let remote_party = resp
+            .headers
+            .get(&HeaderName::TO)
+            .unwrap_or_default()
+            .to_owned();
+        let id = DialogId {
+            call_id: resp.headers.call_id().unwrap_or_default().to_owned(),
+            local_tag: d.local_tag.clone(),
+            remote_tag: resp
+                .headers
+                .to()
+                .and_then(|t| t.tag().map(str::to_owned))
+                .unwrap_or_default(),
+        };
+        // The ACK for a 2xx is ours to send, outside the transaction (RFC 3261 §13.2.2.4).
+        let branch = self.new_branch();
+        let mut ack = Request::new(Method::Ack, remote_target.clone());
+        ack.headers.push(
+            HeaderName::VIA,
+            format!("SIP/2.0/UDP {};branch={branch};rport", d.local_host),
+        );
+        ack.headers.push(HeaderName::MAX_FORWARDS, "70");
+        ack.headers.push(
+            HeaderName::FROM,
+            d.invite
+                .headers
+                .get(&HeaderName::FROM)
+                .unwrap_or_default()
+                .to_owned(),
+        );
+        ack.headers.push(HeaderName::TO, remote_party.clone());
+        ack.headers.push(HeaderName::CALL_ID, id.call_id.clone());
+        ack.headers.push(HeaderName::CSEQ, "1 ACK");
+        self.layer.send_stateless(d.peer, ack.to_bytes());
+        let answer = std::str::from_utf8(&resp.body)
+            .ok()
+            .and_then(|t| sdp::Session::parse(t).ok());
+        let negotiated = answer
+            .as_ref()
+            .and_then(|a| sdp::accept_answer(&self.config.codecs, a).ok());
+        let media_room = self.rooms.get(&d.room).map(|r| r.media);
+        let joined = match (negotiated.as_ref(), media_room) {
+            (Some(n), Some(room)) => {
+                let spec = MediaSpec {
+                    codec: codec_kind(n.codec).unwrap_or(media_server::codec::CodecKind::Pcmu),
+                    pt: n.pt,
+                    dtmf_pt: n.dtmf_pt,
+                    remote: Some(n.remote),
+                    rtcp_mux: false,
+                    audio_level_ext: n.audio_level_ext,
+                    csrc_level_ext: n.csrc_level_ext,
+                    direction: mixer_direction(n.remote_direction),
+                };
+                self.media.join_reserved(room, d.token, &spec).ok()
+            }
+            _ => None,
+        };
+        let local_party = d
+            .invite
+            .headers
+            .get(&HeaderName::FROM)
+            .unwrap_or_default()
+            .to_owned();
+        let call = Call {
+            room: d.room.clone(),
+            leg: joined.map(|(leg, _)| leg),
+            state: CallState::Confirmed,
+            invite: d.invite.clone(),
+            invite_tx: tx,
+            peer: d.peer,
+            remote_party,
+            local_party,
+            remote_target,
+            route_set: {
+                // A UAC's route set is the Record-Route in reverse (RFC 3261 §12.1.2).
+                let mut r: Vec<String> = resp
+                    .headers
+                    .get_all(&HeaderName::RECORD_ROUTE)
+                    .map(str::to_owned)
+                    .collect();
+                r.reverse();
+                r
+            },
+            local_cseq: 1,
+            remote_cseq: 0,
+            sdp_session: 0,
+            sdp_version: 1,
+            codec: negotiated.as_ref().map(|n| n.codec),
+            awaiting_ack_answer: None,
+            local_media: joined
+                .map(|(_, a)| a)
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0))),
+            local_host: d.local_host.clone(),
+            answer_at: None,
+            pending_answer: None,
+            timer: None,
+            rtp_seen: 0,
+            rtp_changed: now,
+            on_hold: false,
+            self_muted: false,
+            muted_by_focus: false,
+            dialed_out: true,
+            referred_by: d.referred_by.clone(),
+            volume_db: 0.0,
+            dtmf_star: false,
+        };
+        let ok = joined.is_some();
+        if let Some(r) = self.rooms.get_mut(&d.room) {
+            r.members += 1;
+        }
+        if let Some((leg, _)) = joined {
+            self.by_leg.insert(leg, id.clone());
+        }
+        self.calls.insert(id.clone(), call);
+        if ok {
+            self.sipfrag(now, &d.referrer, "SIP/2.0 200 OK", true);
+            self.chime(&id, media_server::mixer::TonePattern::entry());
+            self.call_changed(now, &id);
+        } else {
+            self.sipfrag(now, &d.referrer, "SIP/2.0 488 Not Acceptable Here", true);
+            self.end_call(
+                now,
+                &id,
+                Some(("SIP;cause=488", "no acceptable SDP answer")),
+            );
+        }
+    }
+
+    /// A dial-out that got no answer at all.
+    pub(crate) fn on_dialout_timeout(&mut self, now: Instant, tx: TxId) -> bool {
+        let Some(d) = self.dialouts.remove(&tx) else {
+            return false;
+        };
+        self.media.release(d.token);
+        self.sipfrag(now, &d.referrer, "SIP/2.0 408 Request Timeout", true);
+        self.room_changed(now, &d.room, &d.user);
+        true
+    }
+
+    /// One RFC 3515 NOTIFY with a message/sipfrag status line.
+    fn sipfrag(&mut self, now: Instant, referrer: &Referrer, line: &str, last: bool) {
+        let state = if last {
+            "terminated;reason=noresource".to_string()
+        } else {
+            "active;expires=60".to_string()
+        };
+        let headers = vec![
+            (HeaderName::EVENT, "refer".to_string()),
+            (HeaderName::SUBSCRIPTION_STATE, state),
+        ];
+        let body = format!("{line}\r\n").into_bytes();
+        match referrer {
+            Referrer::Call(id) => self.send_in_dialog_with(
+                now,
+                id,
+                Method::Notify,
+                headers,
+                Some(("message/sipfrag;version=2.0", body)),
+            ),
+            Referrer::Own(o) => {
+                let OwnDialog {
+                    call_id,
+                    local_party,
+                    remote_party,
+                    target,
+                    peer,
+                    local_host,
+                } = &**o;
+                let branch = self.new_branch();
+                let mut n = Request::new(Method::Notify, target.clone());
+                n.headers.push(
+                    HeaderName::VIA,
+                    format!("SIP/2.0/UDP {local_host};branch={branch};rport"),
+                );
+                n.headers.push(HeaderName::MAX_FORWARDS, "70");
+                n.headers.push(HeaderName::FROM, local_party.clone());
+                n.headers.push(HeaderName::TO, remote_party.clone());
+                n.headers.push(HeaderName::CALL_ID, call_id.clone());
+                // CSeq only has to grow within this dialog: one counter serves them all.
+                self.refer_notify_seq += 1;
+                let seq = self.refer_notify_seq;
+                n.headers.push(HeaderName::CSEQ, format!("{seq} NOTIFY"));
+                for (k, v) in headers {
+                    n.headers.push(k, v);
+                }
+                n.headers
+                    .push(HeaderName::CONTENT_TYPE, "message/sipfrag;version=2.0");
+                n.body = body.into();
+                let _ = self.layer.send_request(now, n, *peer);
+            }
+        }
+    }
+}
