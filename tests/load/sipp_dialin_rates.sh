@@ -27,7 +27,7 @@ for rate in $RATES; do
   last=$(tail -1 "$work/stat.csv")
   ok=$(echo "$last" | awk -F';' '{print $16}')
   bad=$(echo "$last" | awk -F';' '{print $18}')
-  peak=$(awk -F';' 'NR>1 && $13+0>m {m=$13+0} END {print m+0}' "$work/stat.csv")
+  peak=$(awk -F';' 'NR>1 && $14+0>m {m=$14+0} END {print m+0}' "$work/stat.csv")
   cpu_ms=$(( (after - before) * 1000 / ticks ))
   echo "rate=$rate/s calls=$n successful=$ok failed=$bad peak_concurrent=$peak server_cpu_ms=$cpu_ms cpu_ms_per_call=$(( cpu_ms / (n > 0 ? n : 1) ))"
   rm -f "$work/stat.csv"

@@ -15,11 +15,14 @@ sleep 1
 work=$(mktemp -d)
 for rate in $RATES; do
   n=$((rate * SECS))
+  t0=$(date +%s.%N)
   (cd "$work" && timeout $((SECS * 4 + 20)) sipp 127.0.0.1:$PORT -sf "$OLDPWD/tests/sipp/options.xml" -s room \
       -i 127.0.0.1 -p 0 -m $n -r $rate -l $((rate * 2)) -nostdin -trace_stat -stf stat.csv >/dev/null 2>&1) || true
   last=$(tail -1 "$work/stat.csv")
   ok=$(echo "$last" | awk -F';' '{print $16}')
   bad=$(echo "$last" | awk -F';' '{print $18}')
-  echo "rate=$rate/s requests=$n successful=$ok failed=$bad"
+  t1=$(date +%s.%N)
+  achieved=$(echo "$n $t0 $t1" | awk '{printf "%.0f", $1 / ($3 - $2)}')
+  echo "target=$rate/s achieved=${achieved}/s requests=$n successful=$ok failed=$bad"
   rm -f "$work/stat.csv"
 done
