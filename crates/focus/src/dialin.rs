@@ -9,7 +9,7 @@ use sip::{HeaderName, Request};
 
 use crate::call::{Call, CallState, DialogId, SessionTimer};
 use crate::core::{Focus, RoomEntry};
-use crate::media::{codec_kind, mixer_direction, MediaSpec};
+use crate::media::{mixer_direction, MediaSpec};
 
 /// A refusal: status, reason phrase, extra headers.
 type Refusal = (u16, String, Vec<(HeaderName, String)>);
@@ -125,17 +125,8 @@ impl Focus {
         let session_id: u64 = rand::Rng::random::<u32>(&mut self.rng) as u64;
         let (leg, sdp_body, codec, reservation, local_media) = match (&offer, &negotiated) {
             (Some(o), Some(n)) => {
-                let spec = MediaSpec {
-                    codec: codec_kind(n.codec)
-                        .ok_or_else(|| (488, "Not Acceptable Here".to_string(), vec![]))?,
-                    pt: n.pt,
-                    dtmf_pt: n.dtmf_pt,
-                    remote: Some(n.remote),
-                    rtcp_mux: n.rtcp_mux,
-                    audio_level_ext: n.audio_level_ext,
-                    csrc_level_ext: n.csrc_level_ext,
-                    direction: mixer_direction(n.remote_direction),
-                };
+                let spec = MediaSpec::from_negotiated(n, n.rtcp_mux)
+                    .ok_or_else(|| (488, "Not Acceptable Here".to_string(), vec![]))?;
                 let (leg, local) = self.media.join(media_room, &spec).map_err(|e| {
                     self.close_room_if_empty(&room);
                     (503, format!("Service Unavailable: {e}"), vec![])

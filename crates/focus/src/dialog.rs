@@ -11,7 +11,8 @@ use sip::{HeaderName, Method, Request};
 use crate::call::{CallState, DialogId};
 use crate::core::Focus;
 use crate::dialin::timer_due;
-use crate::media::{codec_kind, mixer_direction, MediaSpec};
+use crate::media::{mixer_direction, MediaSpec};
+use crate::request::{in_dialog_request, DialogParts};
 
 impl Focus {
     /// An ACK outside any INVITE server transaction: the ACK for our 2xx.
@@ -37,15 +38,8 @@ impl Focus {
             let room = self.rooms.get(&call.room).map(|r| r.media);
             match (negotiated, room) {
                 (Some(n), Some(room)) => {
-                    let spec = MediaSpec {
-                        codec: codec_kind(n.codec).unwrap_or(media_server::codec::CodecKind::Pcmu),
-                        pt: n.pt,
-                        dtmf_pt: n.dtmf_pt,
-                        remote: Some(n.remote),
-                        rtcp_mux: false,
-                        audio_level_ext: n.audio_level_ext,
-                        csrc_level_ext: n.csrc_level_ext,
-                        direction: mixer_direction(n.remote_direction),
+                    let Some(spec) = MediaSpec::from_negotiated(&n, false) else {
+                        return true;
                     };
                     match self.media.join_reserved(room, token, &spec) {
                         Ok((leg, _)) => {
@@ -328,28 +322,17 @@ impl Focus {
             return;
         };
         call.local_cseq += 1;
-        let mut req = Request::new(method.clone(), call.remote_target.clone());
-        req.headers.push(
-            HeaderName::VIA,
-            format!(
-                "SIP/2.0/{} {};branch={branch};rport",
-                call.peer.transport.via_token(),
-                call.local_host
-            ),
-        );
-        req.headers.push(HeaderName::MAX_FORWARDS, "70");
-        req.headers.push(HeaderName::FROM, call.local_party.clone());
-        req.headers.push(HeaderName::TO, call.remote_party.clone());
-        req.headers.push(HeaderName::CALL_ID, id.call_id.clone());
-        req.headers
-            .push(HeaderName::CSEQ, format!("{} {method}", call.local_cseq));
-        for r in &call.route_set {
-            req.headers.push(HeaderName::ROUTE, r.clone());
-        }
-        req.headers.push(
-            HeaderName::CONTACT,
-            format!("<sip:{}@{}>;isfocus", call.room, call.local_host),
-        );
+        let parts = DialogParts {
+            target: &call.remote_target,
+            transport: call.peer.transport,
+            local_host: &call.local_host,
+            local_party: &call.local_party,
+            remote_party: &call.remote_party,
+            call_id: &id.call_id,
+            route_set: &call.route_set,
+            room: &call.room,
+        };
+        let mut req = in_dialog_request(&parts, method.clone(), call.local_cseq, &branch);
         for (n, v) in extra {
             req.headers.push(n, v);
         }

@@ -13,7 +13,9 @@ use sip::{HeaderName, Method, Request, Response};
 use crate::call::{Call, CallState, DialogId};
 use crate::conference_doc::aor;
 use crate::core::Focus;
-use crate::media::{codec_kind, mixer_direction, MediaSpec};
+use crate::media::MediaSpec;
+use crate::message::Requester;
+use crate::request::{in_dialog_request, DialogParts};
 
 /// Where the sipfrag NOTIFYs about a referral go.
 #[derive(Clone)]
@@ -33,6 +35,7 @@ pub(crate) struct OwnDialog {
     target: sip::Uri,
     peer: Peer,
     local_host: String,
+    room: String,
 }
 
 /// A call the focus is placing.
@@ -58,23 +61,13 @@ impl Focus {
         req: &Request,
         dialog: Option<&DialogId>,
     ) {
-        let tag = dialog
-            .map(|d| d.local_tag.clone())
-            .unwrap_or_else(|| self.new_tag());
-        let room = match dialog.and_then(|d| self.calls.get(d)) {
-            Some(c) => c.room.clone(),
-            None => req.uri.user.clone().unwrap_or_default(),
-        };
-        let referrer_aor = req
-            .headers
-            .get(&HeaderName::FROM)
-            .map(aor)
-            .unwrap_or_default();
-        if !self
-            .calls
-            .values()
-            .any(|c| c.room == room && aor(&c.remote_party) == referrer_aor)
-        {
+        let Requester {
+            tag,
+            room,
+            aor: referrer_aor,
+            call,
+        } = self.requester(req, dialog);
+        if call.is_none() {
             self.reply_tagged(
                 now,
                 tx,
@@ -127,6 +120,7 @@ impl Focus {
                     .unwrap_or_else(|| req.uri.clone()),
                 peer: self.layer_peer_for(req),
                 local_host: local_host.clone(),
+                room: room.clone(),
             })),
         };
         if method.as_deref() == Some("BYE") {
@@ -389,19 +383,8 @@ impl Focus {
             .and_then(|a| sdp::accept_answer(&self.config.codecs, a).ok());
         let media_room = self.rooms.get(&d.room).map(|r| r.media);
         let joined = match (negotiated.as_ref(), media_room) {
-            (Some(n), Some(room)) => {
-                let spec = MediaSpec {
-                    codec: codec_kind(n.codec).unwrap_or(media_server::codec::CodecKind::Pcmu),
-                    pt: n.pt,
-                    dtmf_pt: n.dtmf_pt,
-                    remote: Some(n.remote),
-                    rtcp_mux: false,
-                    audio_level_ext: n.audio_level_ext,
-                    csrc_level_ext: n.csrc_level_ext,
-                    direction: mixer_direction(n.remote_direction),
-                };
-                self.media.join_reserved(room, d.token, &spec).ok()
-            }
+            (Some(n), Some(room)) => MediaSpec::from_negotiated(n, false)
+                .and_then(|spec| self.media.join_reserved(room, d.token, &spec).ok()),
             _ => None,
         };
         let local_party = d
@@ -507,35 +490,29 @@ impl Focus {
                 Some(("message/sipfrag;version=2.0", body)),
             ),
             Referrer::Own(o) => {
-                let OwnDialog {
-                    call_id,
-                    local_party,
-                    remote_party,
-                    target,
-                    peer,
-                    local_host,
-                } = &**o;
                 let branch = self.new_branch();
-                let mut n = Request::new(Method::Notify, target.clone());
-                n.headers.push(
-                    HeaderName::VIA,
-                    format!("SIP/2.0/UDP {local_host};branch={branch};rport"),
-                );
-                n.headers.push(HeaderName::MAX_FORWARDS, "70");
-                n.headers.push(HeaderName::FROM, local_party.clone());
-                n.headers.push(HeaderName::TO, remote_party.clone());
-                n.headers.push(HeaderName::CALL_ID, call_id.clone());
                 // CSeq only has to grow within this dialog: one counter serves them all.
                 self.refer_notify_seq += 1;
-                let seq = self.refer_notify_seq;
-                n.headers.push(HeaderName::CSEQ, format!("{seq} NOTIFY"));
+                let parts = DialogParts {
+                    target: &o.target,
+                    transport: o.peer.transport,
+                    local_host: &o.local_host,
+                    local_party: &o.local_party,
+                    remote_party: &o.remote_party,
+                    call_id: &o.call_id,
+                    route_set: &[],
+                    room: &o.room,
+                };
+                let mut n =
+                    in_dialog_request(&parts, Method::Notify, self.refer_notify_seq, &branch);
                 for (k, v) in headers {
                     n.headers.push(k, v);
                 }
                 n.headers
                     .push(HeaderName::CONTENT_TYPE, "message/sipfrag;version=2.0");
                 n.body = body.into();
-                let _ = self.layer.send_request(now, n, *peer);
+                let peer = o.peer;
+                let _ = self.layer.send_request(now, n, peer);
             }
         }
     }

@@ -33,6 +33,7 @@ mod dialout;
 pub mod io;
 mod media;
 mod message;
+mod request;
 mod responder;
 mod subscription;
 

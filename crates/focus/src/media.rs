@@ -32,6 +32,23 @@ pub struct MediaSpec {
     pub direction: Direction,
 }
 
+impl MediaSpec {
+    /// The leg an offer/answer outcome asks for; None for a codec the media
+    /// server does not have (negotiation only picks ones it has).
+    pub(crate) fn from_negotiated(n: &sdp::Negotiated, rtcp_mux: bool) -> Option<Self> {
+        Some(Self {
+            codec: codec_kind(n.codec)?,
+            pt: n.pt,
+            dtmf_pt: n.dtmf_pt,
+            remote: Some(n.remote),
+            rtcp_mux,
+            audio_level_ext: n.audio_level_ext,
+            csrc_level_ext: n.csrc_level_ext,
+            direction: mixer_direction(n.remote_direction),
+        })
+    }
+}
+
 /// The operations the focus needs from a media server.
 pub trait MediaPort: Send {
     /// Opens a mixing room.

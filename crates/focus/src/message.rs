@@ -11,7 +11,47 @@ use crate::call::DialogId;
 use crate::conference_doc::aor;
 use crate::core::Focus;
 
+/// Who sent a request for a room, and from where.
+pub(crate) struct Requester {
+    /// The To tag to answer with (the dialog's, or a new one).
+    pub(crate) tag: String,
+    /// The room the request is for.
+    pub(crate) room: String,
+    /// The sender's AOR.
+    pub(crate) aor: String,
+    /// The sender's call in that room; None when it is not a participant.
+    pub(crate) call: Option<DialogId>,
+}
+
 impl Focus {
+    /// The room of a request (its call's, or the Request-URI's) and the
+    /// sender's call in it, found by the AOR of From.
+    pub(crate) fn requester(&mut self, req: &Request, dialog: Option<&DialogId>) -> Requester {
+        let tag = dialog
+            .map(|d| d.local_tag.clone())
+            .unwrap_or_else(|| self.new_tag());
+        let room = match dialog.and_then(|d| self.calls.get(d)) {
+            Some(c) => c.room.clone(),
+            None => req.uri.user.clone().unwrap_or_default(),
+        };
+        let aor_from = req
+            .headers
+            .get(&HeaderName::FROM)
+            .map(aor)
+            .unwrap_or_default();
+        let call = self
+            .calls
+            .iter()
+            .find(|(_, c)| c.room == room && aor(&c.remote_party) == aor_from)
+            .map(|(k, _)| k.clone());
+        Requester {
+            tag,
+            room,
+            aor: aor_from,
+            call,
+        }
+    }
+
     /// A MESSAGE for a room; `dialog` is set when it came inside a call.
     pub(crate) fn on_message(
         &mut self,
@@ -20,24 +60,13 @@ impl Focus {
         req: &Request,
         dialog: Option<&DialogId>,
     ) {
-        let tag = dialog
-            .map(|d| d.local_tag.clone())
-            .unwrap_or_else(|| self.new_tag());
-        let room = match dialog.and_then(|d| self.calls.get(d)) {
-            Some(c) => c.room.clone(),
-            None => req.uri.user.clone().unwrap_or_default(),
-        };
-        let sender = req
-            .headers
-            .get(&HeaderName::FROM)
-            .map(aor)
-            .unwrap_or_default();
-        let from_call = self
-            .calls
-            .iter()
-            .find(|(_, c)| c.room == room && aor(&c.remote_party) == sender)
-            .map(|(k, _)| k.clone());
-        let Some(sender_call) = from_call else {
+        let Requester {
+            tag,
+            room,
+            aor: sender,
+            call,
+        } = self.requester(req, dialog);
+        let Some(sender_call) = call else {
             self.reply_tagged(
                 now,
                 tx,

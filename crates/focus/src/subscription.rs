@@ -14,6 +14,7 @@ use sip::{HeaderName, Method, Request};
 use crate::call::DialogId;
 use crate::conference_doc::aor;
 use crate::core::Focus;
+use crate::request::{in_dialog_request, DialogParts};
 
 /// Why a subscription ended, for the final NOTIFY's Subscription-State.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -324,28 +325,17 @@ impl Focus {
             return;
         };
         s.local_cseq += 1;
-        let mut req = Request::new(Method::Notify, s.remote_target.clone());
-        req.headers.push(
-            HeaderName::VIA,
-            format!(
-                "SIP/2.0/{} {};branch={branch};rport",
-                s.peer.transport.via_token(),
-                s.local_host
-            ),
-        );
-        req.headers.push(HeaderName::MAX_FORWARDS, "70");
-        req.headers.push(HeaderName::FROM, s.local_party.clone());
-        req.headers.push(HeaderName::TO, s.remote_party.clone());
-        req.headers.push(HeaderName::CALL_ID, id.call_id.clone());
-        req.headers
-            .push(HeaderName::CSEQ, format!("{} NOTIFY", s.local_cseq));
-        for r in &s.route_set {
-            req.headers.push(HeaderName::ROUTE, r.clone());
-        }
-        req.headers.push(
-            HeaderName::CONTACT,
-            format!("<sip:{}@{}>;isfocus", s.room, s.local_host),
-        );
+        let parts = DialogParts {
+            target: &s.remote_target,
+            transport: s.peer.transport,
+            local_host: &s.local_host,
+            local_party: &s.local_party,
+            remote_party: &s.remote_party,
+            call_id: &id.call_id,
+            route_set: &s.route_set,
+            room: &s.room,
+        };
+        let mut req = in_dialog_request(&parts, Method::Notify, s.local_cseq, &branch);
         req.headers.push(HeaderName::EVENT, "conference");
         req.headers.push(HeaderName::SUBSCRIPTION_STATE, state);
         if let Some(b) = body {
