@@ -69,6 +69,12 @@ struct Args {
     /// Changes closer together than this many ms are coalesced into one NOTIFY.
     #[arg(long, default_value_t = 200)]
     notify_min_interval_ms: u64,
+    /// Address for the gRPC conference control API.
+    #[arg(long, default_value = "127.0.0.1:50051", env = "CONFAB_GRPC_LISTEN")]
+    grpc_listen: SocketAddr,
+    /// Directory for the policy database and the first admin token.
+    #[arg(long, default_value = "confab-data", env = "CONFAB_DATA_DIR")]
+    data_dir: std::path::PathBuf,
     /// Mixer threads.
     #[arg(long, default_value_t = 1)]
     mixer_threads: usize,
@@ -117,10 +123,20 @@ async fn main() -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&args.log));
     tracing_subscriber::fmt().with_env_filter(filter).init();
+    let policy = policy_server::PolicyServer::start(policy_server::PolicyConfig {
+        listen: args.grpc_listen,
+        data_dir: args.data_dir.clone(),
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("cannot start the policy server: {e}"))?;
+    if policy.admin_token.is_some() {
+        tracing::warn!(file = %args.data_dir.join("admin.token").display(), "first start: the admin token for the gRPC API is in this file");
+    }
     let server = Server::start(config(&args)?).await?;
     tracing::info!(udp = %server.sip_udp, tcp = ?server.sip_tcp, "confab listening for SIP; call sip:ROOM@host to join ROOM");
     shutdown_signal().await;
     server.shutdown().await;
+    policy.stop();
     tracing::info!("confab stopped");
     Ok(())
 }

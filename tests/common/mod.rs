@@ -39,6 +39,11 @@ impl Server {
         let child = Command::new(env!("CARGO_BIN_EXE_confab"))
             .arg("--sip-listen")
             .arg(sip.to_string())
+            .args(["--grpc-listen", "127.0.0.1:0", "--data-dir"])
+            .arg(
+                std::env::temp_dir()
+                    .join(format!("confab-test-data-{}-{port}", std::process::id())),
+            )
             .arg("--rtp-ports")
             .arg(format!(
                 "{}-{}",

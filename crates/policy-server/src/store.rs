@@ -1,0 +1,339 @@
+//! The durable policy store: rooms and API tokens in SQLite (through sqlx,
+//! so PostgreSQL is a later configuration change), with versioned
+//! migrations. Writes are synchronous (WAL, `synchronous=FULL`): a call
+//! returns after its data is on disk, so a `kill -9` loses nothing.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use sha2::{Digest, Sha256};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::Row;
+use thiserror::Error;
+
+/// Store failures.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The row already exists.
+    #[error("already exists")]
+    AlreadyExists,
+    /// No such row.
+    #[error("not found")]
+    NotFound,
+    /// The database failed.
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Writing the admin token file failed.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A room's policy as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Room {
+    /// Room name.
+    pub name: String,
+    /// Subject.
+    pub subject: String,
+    /// Locked: nobody new may join.
+    pub locked: bool,
+    /// Most participants (0: server default).
+    pub max_participants: u32,
+    /// Entry PIN.
+    pub pin: Option<String>,
+    /// Moderator PIN.
+    pub moderator_pin: Option<String>,
+    /// Watchers besides participants.
+    pub watchers: Vec<String>,
+    /// Participants join muted.
+    pub mute_on_entry: bool,
+    /// Loudest talkers mixed (0: server default).
+    pub talkers_mixed: u32,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Everything.
+    Admin,
+    /// Its rooms.
+    Moderator,
+    /// Read only.
+    Viewer,
+}
+
+impl Role {
+    fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Moderator => "moderator",
+            Role::Viewer => "viewer",
+        }
+    }
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "moderator" => Some(Role::Moderator),
+            "viewer" => Some(Role::Viewer),
+            _ => None,
+        }
+    }
+}
+
+/// The holder of a valid token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// Token id.
+    pub id: String,
+    /// Its role.
+    pub role: Role,
+    /// Rooms a moderator moderates.
+    pub rooms: Vec<String>,
+}
+
+impl Principal {
+    /// May this principal change `room`?
+    pub fn may_moderate(&self, room: &str) -> bool {
+        self.role == Role::Admin
+            || (self.role == Role::Moderator && self.rooms.iter().any(|r| r == room))
+    }
+    /// May this principal see `room`?
+    pub fn may_view(&self, room: &str) -> bool {
+        self.role != Role::Moderator || self.may_moderate(room)
+    }
+}
+
+/// The SHA-256 of a token, hex.
+pub fn hash_token(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A new random token: 32 bytes, hex.
+pub fn new_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The store.
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+fn join(v: &[String]) -> String {
+    v.join("\n")
+}
+fn split(s: &str) -> Vec<String> {
+    s.lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+impl Store {
+    /// Opens (creating it if needed) the database at `path` and migrates it.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let url = format!("sqlite://{}", path.display());
+        let opts = SqliteConnectOptions::from_str(&url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// On first start (no token at all), creates an admin token, writes it to
+    /// `token_file` with mode 0600 and returns it.
+    pub async fn bootstrap_admin(&self, token_file: &Path) -> Result<Option<String>, StoreError> {
+        let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM tokens")
+            .fetch_one(&self.pool)
+            .await?
+            .get("n");
+        if count > 0 {
+            return Ok(None);
+        }
+        let token = new_token();
+        self.insert_token(&token, Role::Admin, &[], "created at first start")
+            .await?;
+        write_secret(token_file, &token)?;
+        Ok(Some(token))
+    }
+
+    /// Stores a token (hashed); returns its id.
+    pub async fn insert_token(
+        &self,
+        token: &str,
+        role: Role,
+        rooms: &[String],
+        description: &str,
+    ) -> Result<String, StoreError> {
+        let id = hash_token(token)[..16].to_owned();
+        sqlx::query("INSERT INTO tokens (id, hash, role, rooms, description, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(&id)
+            .bind(hash_token(token))
+            .bind(role.as_str())
+            .bind(join(rooms))
+            .bind(description)
+            .bind(now_secs())
+            .execute(&self.pool)
+            .await?;
+        Ok(id)
+    }
+
+    /// The principal a presented token stands for.
+    pub async fn principal(&self, token: &str) -> Result<Option<Principal>, StoreError> {
+        let row = sqlx::query("SELECT id, role, rooms FROM tokens WHERE hash = ?")
+            .bind(hash_token(token))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.and_then(|r| {
+            let role = Role::parse(r.get::<String, _>("role").as_str())?;
+            Some(Principal {
+                id: r.get("id"),
+                role,
+                rooms: split(&r.get::<String, _>("rooms")),
+            })
+        }))
+    }
+
+    /// Creates a room.
+    pub async fn create_room(&self, room: &Room) -> Result<Room, StoreError> {
+        let mut room = room.clone();
+        room.created_at = now_secs();
+        let res = sqlx::query(
+            "INSERT INTO rooms (name, subject, locked, max_participants, pin, moderator_pin, watchers, mute_on_entry, talkers_mixed, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&room.name)
+        .bind(&room.subject)
+        .bind(room.locked)
+        .bind(room.max_participants as i64)
+        .bind(&room.pin)
+        .bind(&room.moderator_pin)
+        .bind(join(&room.watchers))
+        .bind(room.mute_on_entry)
+        .bind(room.talkers_mixed as i64)
+        .bind(room.created_at)
+        .execute(&self.pool)
+        .await;
+        match res {
+            Ok(_) => Ok(room),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(StoreError::AlreadyExists)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn row_to_room(r: &sqlx::sqlite::SqliteRow) -> Room {
+        Room {
+            name: r.get("name"),
+            subject: r.get("subject"),
+            locked: r.get("locked"),
+            max_participants: r.get::<i64, _>("max_participants") as u32,
+            pin: r.get("pin"),
+            moderator_pin: r.get("moderator_pin"),
+            watchers: split(&r.get::<String, _>("watchers")),
+            mute_on_entry: r.get("mute_on_entry"),
+            talkers_mixed: r.get::<i64, _>("talkers_mixed") as u32,
+            created_at: r.get("created_at"),
+        }
+    }
+
+    /// A room by name.
+    pub async fn room(&self, name: &str) -> Result<Room, StoreError> {
+        let row = sqlx::query("SELECT * FROM rooms WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref()
+            .map(Self::row_to_room)
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// Rooms in name order, after `after`, at most `limit`.
+    pub async fn rooms(&self, after: &str, limit: u32) -> Result<Vec<Room>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM rooms WHERE name > ? ORDER BY name LIMIT ?")
+            .bind(after)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(Self::row_to_room).collect())
+    }
+
+    /// Replaces a room's policy (the name stays).
+    pub async fn update_room(&self, room: &Room) -> Result<(), StoreError> {
+        let res = sqlx::query(
+            "UPDATE rooms SET subject = ?, locked = ?, max_participants = ?, pin = ?, moderator_pin = ?, watchers = ?, mute_on_entry = ?, talkers_mixed = ? \
+             WHERE name = ?",
+        )
+        .bind(&room.subject)
+        .bind(room.locked)
+        .bind(room.max_participants as i64)
+        .bind(&room.pin)
+        .bind(&room.moderator_pin)
+        .bind(join(&room.watchers))
+        .bind(room.mute_on_entry)
+        .bind(room.talkers_mixed as i64)
+        .bind(&room.name)
+        .execute(&self.pool)
+        .await?;
+        if res.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Deletes a room.
+    pub async fn delete_room(&self, name: &str) -> Result<(), StoreError> {
+        let res = sqlx::query("DELETE FROM rooms WHERE name = ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        if res.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+}
+
+/// Writes a secret readable by its owner only.
+fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(secret.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()
+}

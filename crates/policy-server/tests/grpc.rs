@@ -1,0 +1,578 @@
+//! The policy server over real loopback gRPC: the first-start admin token,
+//! CRUD with field masks and paging, persistence across a restart, every
+//! authorization case, bad input, request size, and the health service.
+
+use policy_server::pb::conference_control_client::ConferenceControlClient;
+use policy_server::pb::{self, Conference};
+use policy_server::{PolicyConfig, PolicyServer};
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
+use tonic::{Code, Request};
+
+fn data_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("confab-policy-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+async fn start(dir: &std::path::Path) -> PolicyServer {
+    PolicyServer::start(PolicyConfig {
+        listen: ([127, 0, 0, 1], 0).into(),
+        data_dir: dir.to_path_buf(),
+    })
+    .await
+    .unwrap()
+}
+
+async fn client(s: &PolicyServer) -> ConferenceControlClient<Channel> {
+    ConferenceControlClient::connect(format!("http://{}", s.addr))
+        .await
+        .unwrap()
+}
+
+fn with_token<T>(msg: T, token: Option<&str>) -> Request<T> {
+    let mut r = Request::new(msg);
+    if let Some(t) = token {
+        r.metadata_mut().insert(
+            "authorization",
+            MetadataValue::try_from(format!("Bearer {t}")).unwrap(),
+        );
+    }
+    r
+}
+
+fn room(name: &str) -> Conference {
+    Conference {
+        name: name.into(),
+        subject: "Weekly".into(),
+        max_participants: 20,
+        pin: "1234".into(),
+        ..Default::default()
+    }
+}
+
+async fn create(
+    c: &mut ConferenceControlClient<Channel>,
+    token: &str,
+    name: &str,
+) -> Result<Conference, tonic::Status> {
+    c.create_conference(with_token(
+        pb::CreateConferenceRequest {
+            conference: Some(room(name)),
+        },
+        Some(token),
+    ))
+    .await
+    .map(|r| r.into_inner())
+}
+
+async fn token(
+    c: &mut ConferenceControlClient<Channel>,
+    admin: &str,
+    role: pb::Role,
+    rooms: &[&str],
+) -> String {
+    let req = pb::CreateTokenRequest {
+        role: role as i32,
+        rooms: rooms.iter().map(|s| s.to_string()).collect(),
+        description: "test".into(),
+    };
+    c.create_token(with_token(req, Some(admin)))
+        .await
+        .unwrap()
+        .into_inner()
+        .token
+}
+
+#[tokio::test]
+async fn crud_persists_across_a_restart_and_the_admin_token_is_made_once() {
+    let dir = data_dir("crud");
+    let s = start(&dir).await;
+    let admin = s
+        .admin_token
+        .clone()
+        .expect("first start makes an admin token");
+    let file = dir.join("admin.token");
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), admin);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let mut c = client(&s).await;
+    let made = create(&mut c, &admin, "alpha").await.unwrap();
+    assert!(
+        made.has_pin && made.pin.is_empty(),
+        "the PIN is never returned"
+    );
+    assert_eq!(
+        create(&mut c, &admin, "alpha").await.unwrap_err().code(),
+        Code::AlreadyExists
+    );
+    for n in ["bravo", "charlie", "delta"] {
+        create(&mut c, &admin, n).await.unwrap();
+    }
+    // Paging: two per page.
+    let p1 = c
+        .list_conferences(with_token(
+            pb::ListConferencesRequest {
+                page_size: 2,
+                page_token: String::new(),
+            },
+            Some(&admin),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        p1.conferences
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>(),
+        ["alpha", "bravo"]
+    );
+    let p2 = c
+        .list_conferences(with_token(
+            pb::ListConferencesRequest {
+                page_size: 2,
+                page_token: p1.next_page_token,
+            },
+            Some(&admin),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        p2.conferences
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>(),
+        ["charlie", "delta"]
+    );
+    // Update with a field mask: only the named fields change.
+    let upd = pb::UpdateConferenceRequest {
+        conference: Some(Conference {
+            name: "alpha".into(),
+            subject: "Changed".into(),
+            locked: true,
+            max_participants: 999,
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["subject".into(), "locked".into()],
+        }),
+    };
+    let after = c
+        .update_conference(with_token(upd, Some(&admin)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (after.subject.as_str(), after.locked, after.max_participants),
+        ("Changed", true, 20)
+    );
+    c.delete_conference(with_token(
+        pb::DeleteConferenceRequest {
+            name: "delta".into(),
+        },
+        Some(&admin),
+    ))
+    .await
+    .unwrap();
+    let gone = c
+        .get_conference(with_token(
+            pb::GetConferenceRequest {
+                name: "delta".into(),
+            },
+            Some(&admin),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(gone.code(), Code::NotFound);
+    let viewer = token(&mut c, &admin, pb::Role::Viewer, &[]).await;
+    s.stop();
+
+    // Restart on the same directory: everything is there, no second admin token.
+    let s = start(&dir).await;
+    assert!(s.admin_token.is_none());
+    let mut c = client(&s).await;
+    let got = c
+        .get_conference(with_token(
+            pb::GetConferenceRequest {
+                name: "alpha".into(),
+            },
+            Some(&viewer),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((got.subject.as_str(), got.locked), ("Changed", true));
+    let all = c
+        .list_conferences(with_token(
+            pb::ListConferencesRequest::default(),
+            Some(&admin),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(all.conferences.len(), 3);
+    s.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn every_call_checks_its_token() {
+    let dir = data_dir("auth");
+    let s = start(&dir).await;
+    let admin = s.admin_token.clone().unwrap();
+    let mut c = client(&s).await;
+    create(&mut c, &admin, "a").await.unwrap();
+    create(&mut c, &admin, "b").await.unwrap();
+    let viewer = token(&mut c, &admin, pb::Role::Viewer, &[]).await;
+    let mod_a = token(&mut c, &admin, pb::Role::Moderator, &["a"]).await;
+
+    // No token, a malformed header, an unknown token: Unauthenticated, for every method.
+    for t in [None, Some("not-a-real-token")] {
+        let code = |r: Result<tonic::Response<Conference>, tonic::Status>| r.unwrap_err().code();
+        assert_eq!(
+            code(
+                c.get_conference(with_token(pb::GetConferenceRequest { name: "a".into() }, t))
+                    .await
+            ),
+            Code::Unauthenticated
+        );
+        assert_eq!(
+            code(
+                c.create_conference(with_token(
+                    pb::CreateConferenceRequest {
+                        conference: Some(room("x"))
+                    },
+                    t
+                ))
+                .await
+            ),
+            Code::Unauthenticated
+        );
+        let list = c
+            .list_conferences(with_token(pb::ListConferencesRequest::default(), t))
+            .await;
+        assert_eq!(list.unwrap_err().code(), Code::Unauthenticated);
+        let del = c
+            .delete_conference(with_token(
+                pb::DeleteConferenceRequest { name: "a".into() },
+                t,
+            ))
+            .await;
+        assert_eq!(del.unwrap_err().code(), Code::Unauthenticated);
+        let tok = c
+            .create_token(with_token(
+                pb::CreateTokenRequest {
+                    role: pb::Role::Viewer as i32,
+                    ..Default::default()
+                },
+                t,
+            ))
+            .await;
+        assert_eq!(tok.unwrap_err().code(), Code::Unauthenticated);
+    }
+    let mut raw = Request::new(pb::GetConferenceRequest { name: "a".into() });
+    raw.metadata_mut()
+        .insert("authorization", MetadataValue::from_static("Basic abc"));
+    assert_eq!(
+        c.get_conference(raw).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+
+    // A viewer reads but changes nothing.
+    c.get_conference(with_token(
+        pb::GetConferenceRequest { name: "b".into() },
+        Some(&viewer),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        create(&mut c, &viewer, "v").await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    let mask = || {
+        Some(prost_types::FieldMask {
+            paths: vec!["locked".into()],
+        })
+    };
+    let lock = |name: &str| pb::UpdateConferenceRequest {
+        conference: Some(Conference {
+            name: name.into(),
+            locked: true,
+            ..Default::default()
+        }),
+        update_mask: mask(),
+    };
+    assert_eq!(
+        c.update_conference(with_token(lock("a"), Some(&viewer)))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
+    // A moderator of a changes a, not b, and sees only a.
+    c.update_conference(with_token(lock("a"), Some(&mod_a)))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.update_conference(with_token(lock("b"), Some(&mod_a)))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
+    let b = c
+        .get_conference(with_token(
+            pb::GetConferenceRequest { name: "b".into() },
+            Some(&mod_a),
+        ))
+        .await;
+    assert_eq!(b.unwrap_err().code(), Code::PermissionDenied);
+    let seen = c
+        .list_conferences(with_token(
+            pb::ListConferencesRequest::default(),
+            Some(&mod_a),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        seen.conferences
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>(),
+        ["a"]
+    );
+    assert_eq!(
+        create(&mut c, &mod_a, "m").await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    let t = c
+        .create_token(with_token(
+            pb::CreateTokenRequest {
+                role: pb::Role::Viewer as i32,
+                ..Default::default()
+            },
+            Some(&mod_a),
+        ))
+        .await;
+    assert_eq!(t.unwrap_err().code(), Code::PermissionDenied);
+    s.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn bad_input_is_invalid_argument_naming_the_field_and_the_server_keeps_serving() {
+    let dir = data_dir("bad");
+    let s = start(&dir).await;
+    let admin = s.admin_token.clone().unwrap();
+    let mut c = client(&s).await;
+    let cases: Vec<(Conference, &str)> = vec![
+        (
+            Conference {
+                name: String::new(),
+                ..Default::default()
+            },
+            "name",
+        ),
+        (
+            Conference {
+                name: "has space".into(),
+                ..Default::default()
+            },
+            "name",
+        ),
+        (
+            Conference {
+                name: "x".repeat(65),
+                ..Default::default()
+            },
+            "name",
+        ),
+        (
+            Conference {
+                name: "ok".into(),
+                pin: "12".into(),
+                ..Default::default()
+            },
+            "pin",
+        ),
+        (
+            Conference {
+                name: "ok".into(),
+                moderator_pin: "abcd".into(),
+                ..Default::default()
+            },
+            "moderator_pin",
+        ),
+        (
+            Conference {
+                name: "ok".into(),
+                subject: "s".repeat(300),
+                ..Default::default()
+            },
+            "subject",
+        ),
+        (
+            Conference {
+                name: "ok".into(),
+                max_participants: 1_000_000,
+                ..Default::default()
+            },
+            "max_participants",
+        ),
+        (
+            Conference {
+                name: "ok".into(),
+                talkers_mixed: 99,
+                ..Default::default()
+            },
+            "talkers_mixed",
+        ),
+        (
+            Conference {
+                name: "ok".into(),
+                watchers: vec![String::new()],
+                ..Default::default()
+            },
+            "watchers",
+        ),
+    ];
+    for (conf, field) in cases {
+        let e = c
+            .create_conference(with_token(
+                pb::CreateConferenceRequest {
+                    conference: Some(conf),
+                },
+                Some(&admin),
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+        assert!(e.message().starts_with(field), "{field}: {}", e.message());
+    }
+    let e = c
+        .create_conference(with_token(
+            pb::CreateConferenceRequest { conference: None },
+            Some(&admin),
+        ))
+        .await
+        .unwrap_err();
+    assert!(e.message().starts_with("conference"));
+    create(&mut c, &admin, "ok").await.unwrap();
+    let bad_mask = pb::UpdateConferenceRequest {
+        conference: Some(Conference {
+            name: "ok".into(),
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["created_at".into()],
+        }),
+    };
+    let e = c
+        .update_conference(with_token(bad_mask, Some(&admin)))
+        .await
+        .unwrap_err();
+    assert!(e.code() == Code::InvalidArgument && e.message().starts_with("update_mask"));
+    let e = c
+        .list_conferences(with_token(
+            pb::ListConferencesRequest {
+                page_size: 5000,
+                page_token: String::new(),
+            },
+            Some(&admin),
+        ))
+        .await
+        .unwrap_err();
+    assert!(e.message().starts_with("page_size"));
+    let e = c
+        .list_conferences(with_token(
+            pb::ListConferencesRequest {
+                page_size: 1,
+                page_token: "../etc".into(),
+            },
+            Some(&admin),
+        ))
+        .await
+        .unwrap_err();
+    assert!(e.message().starts_with("page_token"));
+    let e = c
+        .create_token(with_token(
+            pb::CreateTokenRequest {
+                role: pb::Role::Moderator as i32,
+                ..Default::default()
+            },
+            Some(&admin),
+        ))
+        .await
+        .unwrap_err();
+    assert!(e.message().starts_with("rooms"));
+    let e = c
+        .create_token(with_token(
+            pb::CreateTokenRequest {
+                role: 42,
+                ..Default::default()
+            },
+            Some(&admin),
+        ))
+        .await
+        .unwrap_err();
+    assert!(e.message().starts_with("role"));
+    // An oversized request is refused by size, not processed.
+    let huge = Conference {
+        name: "huge".into(),
+        watchers: vec!["w".repeat(200); 400],
+        ..Default::default()
+    };
+    let e = c
+        .create_conference(with_token(
+            pb::CreateConferenceRequest {
+                conference: Some(huge),
+            },
+            Some(&admin),
+        ))
+        .await
+        .unwrap_err();
+    assert_ne!(e.code(), Code::Ok);
+    // Still serving.
+    c.get_conference(with_token(
+        pb::GetConferenceRequest { name: "ok".into() },
+        Some(&admin),
+    ))
+    .await
+    .unwrap();
+    s.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn health_service_reports_serving() {
+    let dir = data_dir("health");
+    let s = start(&dir).await;
+    let ch = Channel::from_shared(format!("http://{}", s.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut h = tonic_health::pb::health_client::HealthClient::new(ch);
+    let r = h
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "confab.v1.ConferenceControl".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        r.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+    s.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
