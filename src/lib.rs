@@ -32,6 +32,8 @@ pub struct ServerConfig {
     pub focus: FocusConfig,
     /// The media server's settings.
     pub media: MediaConfig,
+    /// The policy server (gRPC API and store); None runs without one.
+    pub policy: Option<policy_server::PolicyConfig>,
 }
 
 impl Default for ServerConfig {
@@ -45,6 +47,7 @@ impl Default for ServerConfig {
             rate_per_source: 2000.0,
             focus: FocusConfig::default(),
             media: MediaConfig::default(),
+            policy: None,
         }
     }
 }
@@ -67,6 +70,8 @@ pub struct Server {
     pub sip_tcp: Option<SocketAddr>,
     /// The media server (for stats).
     pub media: Arc<MediaServer>,
+    /// The policy server, when configured.
+    pub policy: Option<policy_server::PolicyServer>,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -114,11 +119,22 @@ impl Server {
         let (stop, stopped) = oneshot::channel::<()>();
         let sip_tcp = transports.tcp_addr();
         let events = media.subscribe();
+        let (policy, commands) = match config.policy.clone() {
+            Some(pc) => {
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                let server = policy_server::PolicyServer::start(pc, Some(tx))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot start the policy server: {e}"))?;
+                (Some(server), Some(bridge_policy(rx)))
+            }
+            None => (None, None),
+        };
         let task = tokio::spawn(focus::io::run(
             focus,
             transports,
             inbound,
             Some(events),
+            commands,
             async {
                 let _ = stopped.await;
             },
@@ -127,6 +143,7 @@ impl Server {
             sip_udp,
             sip_tcp,
             media,
+            policy,
             stop: Some(stop),
             task,
         })
@@ -138,5 +155,38 @@ impl Server {
             let _ = s.send(());
         }
         let _ = (&mut self.task).await;
+        if let Some(p) = self.policy.take() {
+            p.stop();
+        }
     }
+}
+
+/// Turns the policy server's room changes into commands for the focus.
+fn bridge_policy(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<policy_server::service::PolicyChange>,
+) -> tokio::sync::mpsc::UnboundedReceiver<focus::FocusCommand> {
+    let (tx, out) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(change) = rx.recv().await {
+            let cmd = match change {
+                policy_server::service::PolicyChange::Upsert(r) => {
+                    focus::FocusCommand::UpsertRoom(focus::RoomPolicy {
+                        name: r.name,
+                        locked: r.locked,
+                        max_participants: (r.max_participants > 0)
+                            .then_some(r.max_participants as usize),
+                        mute_on_entry: r.mute_on_entry,
+                        watchers: r.watchers,
+                    })
+                }
+                policy_server::service::PolicyChange::Delete(name) => {
+                    focus::FocusCommand::DeleteRoom(name)
+                }
+            };
+            if tx.send(cmd).is_err() {
+                break;
+            }
+        }
+    });
+    out
 }

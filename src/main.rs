@@ -123,20 +123,22 @@ async fn main() -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&args.log));
     tracing_subscriber::fmt().with_env_filter(filter).init();
-    let policy = policy_server::PolicyServer::start(policy_server::PolicyConfig {
+    let mut cfg = config(&args)?;
+    cfg.policy = Some(policy_server::PolicyConfig {
         listen: args.grpc_listen,
         data_dir: args.data_dir.clone(),
-    })
-    .await
-    .map_err(|e| anyhow::anyhow!("cannot start the policy server: {e}"))?;
-    if policy.admin_token.is_some() {
+    });
+    let server = Server::start(cfg).await?;
+    if server
+        .policy
+        .as_ref()
+        .is_some_and(|p| p.admin_token.is_some())
+    {
         tracing::warn!(file = %args.data_dir.join("admin.token").display(), "first start: the admin token for the gRPC API is in this file");
     }
-    let server = Server::start(config(&args)?).await?;
     tracing::info!(udp = %server.sip_udp, tcp = ?server.sip_tcp, "confab listening for SIP; call sip:ROOM@host to join ROOM");
     shutdown_signal().await;
     server.shutdown().await;
-    policy.stop();
     tracing::info!("confab stopped");
     Ok(())
 }

@@ -59,6 +59,7 @@ pub struct Focus {
     pub(crate) by_notify_tx: HashMap<TxId, DialogId>,
     pub(crate) event_stats: crate::subscription::EventStats,
     pub(crate) dialouts: HashMap<TxId, crate::dialout::DialOut>,
+    pub(crate) policies: HashMap<String, crate::policy::RoomPolicy>,
     pub(crate) refer_notify_seq: u32,
 }
 
@@ -82,6 +83,7 @@ impl Focus {
             by_notify_tx: HashMap::new(),
             event_stats: Default::default(),
             dialouts: HashMap::new(),
+            policies: HashMap::new(),
             refer_notify_seq: 0,
         }
     }

@@ -44,7 +44,9 @@ impl Focus {
                     vec![],
                 )
             })?;
-        let mut exists = self.rooms.contains_key(&room) || self.config.rooms.contains(&room);
+        let mut exists = self.rooms.contains_key(&room)
+            || self.config.rooms.contains(&room)
+            || self.policies.contains_key(&room);
         if self.config.factory.as_deref() == Some(room.as_str()) {
             // RFC 4579 §5.4: the conference factory makes a new ad-hoc room.
             room = format!("adhoc-{:08x}", rand::Rng::random::<u32>(&mut self.rng));
@@ -53,7 +55,14 @@ impl Focus {
         if !exists && !self.config.auto_create {
             return Err((404, format!("Not Found: no room {room}"), vec![]));
         }
-        if self.room_size(&room) >= self.config.max_room_size {
+        if self.policy(&room).is_some_and(|p| p.locked) {
+            return Err((403, format!("Forbidden: room {room} is locked"), vec![]));
+        }
+        let max_size = self
+            .policy(&room)
+            .and_then(|p| p.max_participants)
+            .unwrap_or(self.config.max_room_size);
+        if self.room_size(&room) >= max_size {
             return Err((486, format!("Busy Here: room {room} is full"), vec![]));
         }
         let from_source = self
@@ -310,6 +319,19 @@ impl Focus {
 
     pub(crate) fn answer_now(&mut self, now: Instant, id: &DialogId, ok: sip::Response) {
         self.chime(id, media_server::mixer::TonePattern::entry());
+        let mute = self
+            .calls
+            .get(id)
+            .and_then(|c| self.policy(&c.room))
+            .is_some_and(|p| p.mute_on_entry);
+        if mute {
+            if let Some(c) = self.calls.get_mut(id) {
+                c.muted_by_focus = true;
+                if let Some(leg) = c.leg {
+                    self.media.set_mute(leg, true);
+                }
+            }
+        }
         let Some(call) = self.calls.get_mut(id) else {
             return;
         };

@@ -16,6 +16,7 @@ pub async fn run(
     transports: Transports,
     mut inbound: mpsc::Receiver<Inbound>,
     mut media_events: Option<broadcast::Receiver<MixerEvent>>,
+    mut commands: Option<mpsc::UnboundedReceiver<crate::FocusCommand>>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
@@ -33,8 +34,18 @@ pub async fn run(
                 None => std::future::pending().await,
             }
         };
+        let command = async {
+            match commands.as_mut() {
+                Some(rx) => rx.recv().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = &mut shutdown => break,
+            cmd = command => match cmd {
+                Some(c) => focus.handle_command(Instant::now(), c),
+                None => commands = None,
+            },
             msg = inbound.recv() => match msg {
                 Some(m) => focus.handle_message(Instant::now(), m.peer, m.message),
                 None => break,

@@ -162,7 +162,10 @@ impl Focus {
             return None;
         }
         let room = req.uri.user.clone().unwrap_or_default();
-        if !self.rooms.contains_key(&room) && !self.config.rooms.contains(&room) {
+        if !self.rooms.contains_key(&room)
+            && !self.config.rooms.contains(&room)
+            && !self.policies.contains_key(&room)
+        {
             self.reply(
                 now,
                 tx,
@@ -183,7 +186,11 @@ impl Focus {
             .calls
             .values()
             .any(|c| c.room == room && aor(&c.remote_party) == who);
-        let watcher = self.config.watchers.iter().any(|w| w == "*" || *w == who);
+        let is_watcher = |w: &String| w == "*" || *w == who;
+        let watcher = self.config.watchers.iter().any(is_watcher)
+            || self
+                .policy(&room)
+                .is_some_and(|p| p.watchers.iter().any(is_watcher));
         if !participant && !watcher {
             self.reply(
                 now,

@@ -55,9 +55,11 @@ pub struct PolicyServer {
 }
 
 impl PolicyServer {
-    /// Opens the store, makes the first admin token if there is none, and serves.
+    /// Opens the store, makes the first admin token if there is none, and
+    /// serves. `changes` hears every room at start, then every change.
     pub async fn start(
         config: PolicyConfig,
+        changes: Option<tokio::sync::mpsc::UnboundedSender<service::PolicyChange>>,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         std::fs::create_dir_all(&config.data_dir)?;
         let store = store::Store::open(&config.data_dir.join("policy.sqlite")).await?;
@@ -65,6 +67,17 @@ impl PolicyServer {
         let admin_token = store.bootstrap_admin(&token_file).await?;
         if admin_token.is_some() {
             tracing::warn!(file = %token_file.display(), "first start: an admin token was written (mode 0600)");
+        }
+        if let Some(tx) = &changes {
+            let mut after = String::new();
+            loop {
+                let page = store.rooms(&after, 500).await?;
+                let Some(last) = page.last() else { break };
+                after = last.name.clone();
+                for r in page {
+                    let _ = tx.send(service::PolicyChange::Upsert(r));
+                }
+            }
         }
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
@@ -74,7 +87,7 @@ impl PolicyServer {
             .register_encoded_file_descriptor_set(pb::DESCRIPTOR)
             .build_v1()?;
         let svc = pb::conference_control_server::ConferenceControlServer::new(
-            service::ConferenceService::new(store),
+            service::ConferenceService::new(store, changes),
         )
         .max_decoding_message_size(64 * 1024);
         let incoming = tonic::transport::server::TcpIncoming::from(listener);

@@ -9,15 +9,34 @@ use crate::pb;
 use crate::pb::conference_control_server::ConferenceControl;
 use crate::store::{new_token, Principal, Role, Room, Store, StoreError};
 
+/// A room's policy changed (the focus applies these).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicyChange {
+    /// Created or updated.
+    Upsert(Room),
+    /// Deleted.
+    Delete(String),
+}
+
 /// The service over a store.
 pub struct ConferenceService {
     store: Store,
+    changes: Option<tokio::sync::mpsc::UnboundedSender<PolicyChange>>,
 }
 
 impl ConferenceService {
-    /// A service over `store`.
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    /// A service over `store`, telling `changes` about every room change.
+    pub fn new(
+        store: Store,
+        changes: Option<tokio::sync::mpsc::UnboundedSender<PolicyChange>>,
+    ) -> Self {
+        Self { store, changes }
+    }
+
+    fn tell(&self, c: PolicyChange) {
+        if let Some(tx) = &self.changes {
+            let _ = tx.send(c);
+        }
     }
 
     async fn principal<T>(&self, req: &Request<T>) -> Result<Principal, Status> {
@@ -141,6 +160,7 @@ impl ConferenceControl for ConferenceService {
             created_at: 0,
         };
         let stored = self.store.create_room(&room).await.map_err(internal)?;
+        self.tell(PolicyChange::Upsert(stored.clone()));
         Ok(Response::new(to_pb(&stored)))
     }
 
@@ -241,6 +261,7 @@ impl ConferenceControl for ConferenceService {
             }
         }
         self.store.update_room(&room).await.map_err(internal)?;
+        self.tell(PolicyChange::Upsert(room.clone()));
         Ok(Response::new(to_pb(&room)))
     }
 
@@ -257,6 +278,7 @@ impl ConferenceControl for ConferenceService {
         let name = req.into_inner().name;
         check_name(&name)?;
         self.store.delete_room(&name).await.map_err(internal)?;
+        self.tell(PolicyChange::Delete(name));
         Ok(Response::new(pb::DeleteConferenceResponse {}))
     }
 

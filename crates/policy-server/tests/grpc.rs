@@ -16,10 +16,13 @@ fn data_dir(name: &str) -> std::path::PathBuf {
 }
 
 async fn start(dir: &std::path::Path) -> PolicyServer {
-    PolicyServer::start(PolicyConfig {
-        listen: ([127, 0, 0, 1], 0).into(),
-        data_dir: dir.to_path_buf(),
-    })
+    PolicyServer::start(
+        PolicyConfig {
+            listen: ([127, 0, 0, 1], 0).into(),
+            data_dir: dir.to_path_buf(),
+        },
+        None,
+    )
     .await
     .unwrap()
 }
