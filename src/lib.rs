@@ -122,10 +122,13 @@ impl Server {
         let (policy, commands) = match config.policy.clone() {
             Some(pc) => {
                 let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-                let server = policy_server::PolicyServer::start(pc, Some(tx))
+                let (ftx, frx) = tokio::sync::mpsc::unbounded_channel();
+                bridge_policy(rx, ftx.clone());
+                let live: Arc<dyn policy_server::live::Live> = Arc::new(FocusLive(ftx));
+                let server = policy_server::PolicyServer::start(pc, Some(tx), Some(live))
                     .await
                     .map_err(|e| anyhow::anyhow!("cannot start the policy server: {e}"))?;
-                (Some(server), Some(bridge_policy(rx)))
+                (Some(server), Some(frx))
             }
             None => (None, None),
         };
@@ -164,8 +167,8 @@ impl Server {
 /// Turns the policy server's room changes into commands for the focus.
 fn bridge_policy(
     mut rx: tokio::sync::mpsc::UnboundedReceiver<policy_server::service::PolicyChange>,
-) -> tokio::sync::mpsc::UnboundedReceiver<focus::FocusCommand> {
-    let (tx, out) = tokio::sync::mpsc::unbounded_channel();
+    tx: tokio::sync::mpsc::UnboundedSender<focus::FocusCommand>,
+) {
     tokio::spawn(async move {
         while let Some(change) = rx.recv().await {
             let cmd = match change {
@@ -188,5 +191,63 @@ fn bridge_policy(
             }
         }
     });
-    out
+}
+
+/// The focus's live calls, as the policy server's gRPC API asks for them.
+struct FocusLive(tokio::sync::mpsc::UnboundedSender<focus::FocusCommand>);
+
+fn to_pb(p: focus::ParticipantInfo) -> policy_server::pb::Participant {
+    policy_server::pb::Participant {
+        id: p.id,
+        uri: p.uri,
+        display_name: p.display_name,
+        status: p.status,
+        muted: p.muted,
+    }
+}
+
+#[tonic::async_trait]
+impl policy_server::live::Live for FocusLive {
+    async fn participants(&self, room: &str) -> Option<Vec<policy_server::pb::Participant>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.0
+            .send(focus::FocusCommand::Participants(room.to_owned(), tx))
+            .ok()?;
+        rx.await
+            .ok()
+            .flatten()
+            .map(|v| v.into_iter().map(to_pb).collect())
+    }
+    async fn set_muted(
+        &self,
+        room: &str,
+        id: &str,
+        on: bool,
+    ) -> Option<policy_server::pb::Participant> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.0
+            .send(focus::FocusCommand::Mute(
+                room.to_owned(),
+                id.to_owned(),
+                on,
+                tx,
+            ))
+            .ok()?;
+        rx.await.ok().flatten().map(to_pb)
+    }
+    async fn remove(&self, room: &str, id: &str) -> bool {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self
+            .0
+            .send(focus::FocusCommand::Remove(
+                room.to_owned(),
+                id.to_owned(),
+                tx,
+            ))
+            .is_err()
+        {
+            return false;
+        }
+        rx.await.unwrap_or(false)
+    }
 }

@@ -162,3 +162,196 @@ async fn lock_size_mute_on_entry_and_delete_reach_the_calls() {
     s.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moderator_mutes_unmutes_and_removes_a_participant() {
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("confab-moderate-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut c = ServerConfig {
+        sip_listen: format!("127.0.0.1:{port}").parse().unwrap(),
+        tcp: false,
+        ..ServerConfig::default()
+    }
+    .media_ip_from_sip();
+    c.media.port_min = 46000 + (port % 20) * 100;
+    c.media.port_max = c.media.port_min + 98;
+    c.focus.entry_exit_tones = false;
+    c.policy = Some(policy_server::PolicyConfig {
+        listen: ([127, 0, 0, 1], 0).into(),
+        data_dir: dir.clone(),
+    });
+    let s = Server::start(c).await.unwrap();
+    let p = s.policy.as_ref().unwrap();
+    let admin = p.admin_token.clone().unwrap();
+    let mut g = ConferenceControlClient::connect(format!("http://{}", p.addr))
+        .await
+        .unwrap();
+    let addr = s.sip_udp;
+    let (a, b) = tokio::task::spawn_blocking(move || {
+        let mut a = Ua::new(addr, CodecKind::Pcmu, 440.0);
+        let mut b = Ua::new(addr, CodecKind::Pcmu, 1000.0);
+        assert_eq!(a.call("mod", ""), 200);
+        assert_eq!(b.call("mod", ""), 200);
+        std::thread::sleep(Duration::from_millis(800));
+        (a, b)
+    })
+    .await
+    .unwrap();
+    let list = g
+        .list_participants(auth(
+            pb::ListParticipantsRequest {
+                conference: "mod".into(),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(list.participants.len(), 2);
+    let a_uri = format!("sip:{}@127.0.0.1", a.user);
+    let a_id = list
+        .participants
+        .iter()
+        .find(|p| p.uri == a_uri)
+        .unwrap()
+        .id
+        .clone();
+    let b_id = list
+        .participants
+        .iter()
+        .find(|p| p.uri != a_uri)
+        .unwrap()
+        .id
+        .clone();
+    let mute = |on: bool| pb::UpdateParticipantRequest {
+        conference: "mod".into(),
+        participant: Some(pb::Participant {
+            id: a_id.clone(),
+            muted: on,
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["muted".into()],
+        }),
+    };
+    let muted = g
+        .update_participant(auth(mute(true), &admin))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        muted.muted && muted.status == "muted-via-focus",
+        "{muted:?}"
+    );
+    let b = tokio::task::spawn_blocking(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        b.heard();
+        std::thread::sleep(Duration::from_millis(1000));
+        let heard = b.heard();
+        assert!(
+            heard.len() > 4000 && goertzel(&heard, 8000, 440.0) < 100.0,
+            "muted A is not heard"
+        );
+        b
+    })
+    .await
+    .unwrap();
+    g.update_participant(auth(mute(false), &admin))
+        .await
+        .unwrap();
+    let mut b = tokio::task::spawn_blocking(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        b.heard();
+        std::thread::sleep(Duration::from_millis(1000));
+        assert!(
+            goertzel(&b.heard(), 8000, 440.0) > 1000.0,
+            "unmuted A is heard again"
+        );
+        b
+    })
+    .await
+    .unwrap();
+    // A viewer may not mute; bad ids and masks are InvalidArgument.
+    let viewer = g
+        .create_token(auth(
+            pb::CreateTokenRequest {
+                role: pb::Role::Viewer as i32,
+                ..Default::default()
+            },
+            &admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .token;
+    assert_eq!(
+        g.update_participant(auth(mute(true), &viewer))
+            .await
+            .unwrap_err()
+            .code(),
+        tonic::Code::PermissionDenied
+    );
+    let mut bad = mute(true);
+    bad.participant.as_mut().unwrap().id = "../x".into();
+    assert_eq!(
+        g.update_participant(auth(bad, &admin))
+            .await
+            .unwrap_err()
+            .code(),
+        tonic::Code::InvalidArgument
+    );
+    let mut bad = mute(true);
+    bad.update_mask = Some(prost_types::FieldMask {
+        paths: vec!["uri".into()],
+    });
+    assert_eq!(
+        g.update_participant(auth(bad, &admin))
+            .await
+            .unwrap_err()
+            .code(),
+        tonic::Code::InvalidArgument
+    );
+    // Kick: B gets BYE, the room has one participant left.
+    g.remove_participant(auth(
+        pb::RemoveParticipantRequest {
+            conference: "mod".into(),
+            id: b_id,
+        },
+        &admin,
+    ))
+    .await
+    .unwrap();
+    let bye = tokio::task::spawn_blocking(move || b.next_request(Duration::from_secs(3)))
+        .await
+        .unwrap()
+        .expect("BYE");
+    assert!(
+        bye.starts_with("BYE ") && header(&bye, "Reason").unwrap().contains("moderator"),
+        "{bye}"
+    );
+    let list = g
+        .list_participants(auth(
+            pb::ListParticipantsRequest {
+                conference: "mod".into(),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(list.participants.len(), 1);
+    let none = g
+        .list_participants(auth(
+            pb::ListParticipantsRequest {
+                conference: "nosuch".into(),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(none.code(), tonic::Code::NotFound);
+    drop(a);
+    s.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -31,6 +31,7 @@ mod dialin;
 mod dialog;
 mod dialout;
 pub mod io;
+mod live;
 mod media;
 mod message;
 mod policy;
@@ -40,6 +41,7 @@ mod subscription;
 
 pub use crate::config::FocusConfig;
 pub use crate::core::{Focus, FocusStats};
+pub use crate::live::ParticipantInfo;
 pub use crate::media::{MediaPort, MediaServerPort, MediaSpec};
 pub use crate::policy::{FocusCommand, RoomPolicy};
 pub use crate::subscription::EventStats;

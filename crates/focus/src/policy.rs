@@ -23,13 +23,27 @@ pub struct RoomPolicy {
     pub watchers: Vec<String>,
 }
 
-/// A change from the policy server.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A change or a request from the policy server.
+#[derive(Debug)]
 pub enum FocusCommand {
     /// A room was created or changed.
     UpsertRoom(RoomPolicy),
     /// A room was deleted: end its calls (BYE with a Reason) and subscriptions.
     DeleteRoom(String),
+    /// The participants of a room (None: no such room).
+    Participants(
+        String,
+        tokio::sync::oneshot::Sender<Option<Vec<crate::ParticipantInfo>>>,
+    ),
+    /// Mute (true) or unmute a participant: room, id.
+    Mute(
+        String,
+        String,
+        bool,
+        tokio::sync::oneshot::Sender<Option<crate::ParticipantInfo>>,
+    ),
+    /// Remove a participant: room, id.
+    Remove(String, String, tokio::sync::oneshot::Sender<bool>),
 }
 
 impl Focus {
@@ -59,6 +73,15 @@ impl Focus {
                 for id in subs {
                     self.end_subscription(now, &id, EndReason::NoResource);
                 }
+            }
+            FocusCommand::Participants(room, reply) => {
+                let _ = reply.send(self.participants(&room));
+            }
+            FocusCommand::Mute(room, id, on, reply) => {
+                let _ = reply.send(self.set_muted(now, &room, &id, on));
+            }
+            FocusCommand::Remove(room, id, reply) => {
+                let _ = reply.send(self.remove(now, &room, &id));
             }
         }
         self.process_events(now);

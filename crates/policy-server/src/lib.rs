@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod live;
 pub mod service;
 pub mod store;
 
@@ -60,6 +61,7 @@ impl PolicyServer {
     pub async fn start(
         config: PolicyConfig,
         changes: Option<tokio::sync::mpsc::UnboundedSender<service::PolicyChange>>,
+        live: Option<std::sync::Arc<dyn live::Live>>,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         std::fs::create_dir_all(&config.data_dir)?;
         let store = store::Store::open(&config.data_dir.join("policy.sqlite")).await?;
@@ -87,7 +89,7 @@ impl PolicyServer {
             .register_encoded_file_descriptor_set(pb::DESCRIPTOR)
             .build_v1()?;
         let svc = pb::conference_control_server::ConferenceControlServer::new(
-            service::ConferenceService::new(store, changes),
+            service::ConferenceService::new(store, changes, live),
         )
         .max_decoding_message_size(64 * 1024);
         let incoming = tonic::transport::server::TcpIncoming::from(listener);

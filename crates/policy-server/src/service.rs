@@ -22,15 +22,28 @@ pub enum PolicyChange {
 pub struct ConferenceService {
     store: Store,
     changes: Option<tokio::sync::mpsc::UnboundedSender<PolicyChange>>,
+    live: Option<std::sync::Arc<dyn crate::live::Live>>,
 }
 
 impl ConferenceService {
-    /// A service over `store`, telling `changes` about every room change.
+    /// A service over `store`, telling `changes` about every room change and
+    /// asking `live` about calls in progress.
     pub fn new(
         store: Store,
         changes: Option<tokio::sync::mpsc::UnboundedSender<PolicyChange>>,
+        live: Option<std::sync::Arc<dyn crate::live::Live>>,
     ) -> Self {
-        Self { store, changes }
+        Self {
+            store,
+            changes,
+            live,
+        }
+    }
+
+    fn live(&self) -> Result<&dyn crate::live::Live, Status> {
+        self.live
+            .as_deref()
+            .ok_or_else(|| Status::unavailable("no focus is attached to this policy server"))
     }
 
     fn tell(&self, c: PolicyChange) {
@@ -323,4 +336,91 @@ impl ConferenceControl for ConferenceService {
             .map_err(internal)?;
         Ok(Response::new(pb::CreateTokenResponse { token, id }))
     }
+
+    async fn list_participants(
+        &self,
+        req: Request<pb::ListParticipantsRequest>,
+    ) -> Result<Response<pb::ListParticipantsResponse>, Status> {
+        let who = self.principal(&req).await?;
+        let room = req.into_inner().conference;
+        check_name(&room).map_err(|_| Status::invalid_argument("conference: a valid room name"))?;
+        if !who.may_view(&room) {
+            return Err(Status::permission_denied(format!(
+                "this token may not see {room}"
+            )));
+        }
+        let participants = self
+            .live()?
+            .participants(&room)
+            .await
+            .ok_or_else(|| Status::not_found(format!("no conference {room}")))?;
+        Ok(Response::new(pb::ListParticipantsResponse { participants }))
+    }
+
+    async fn update_participant(
+        &self,
+        req: Request<pb::UpdateParticipantRequest>,
+    ) -> Result<Response<pb::Participant>, Status> {
+        let who = self.principal(&req).await?;
+        let r = req.into_inner();
+        check_name(&r.conference)
+            .map_err(|_| Status::invalid_argument("conference: a valid room name"))?;
+        if !who.may_moderate(&r.conference) {
+            return Err(Status::permission_denied(format!(
+                "this token may not moderate {}",
+                r.conference
+            )));
+        }
+        let p = r
+            .participant
+            .ok_or_else(|| Status::invalid_argument("participant: required"))?;
+        check_participant_id(&p.id)?;
+        let mask = r
+            .update_mask
+            .ok_or_else(|| Status::invalid_argument("update_mask: required"))?;
+        if mask.paths.is_empty() || mask.paths.iter().any(|f| f != "muted") {
+            return Err(Status::invalid_argument(
+                "update_mask: only \"muted\" can be updated",
+            ));
+        }
+        let updated = self
+            .live()?
+            .set_muted(&r.conference, &p.id, p.muted)
+            .await
+            .ok_or_else(|| {
+                Status::not_found(format!("no participant {} in {}", p.id, r.conference))
+            })?;
+        Ok(Response::new(updated))
+    }
+
+    async fn remove_participant(
+        &self,
+        req: Request<pb::RemoveParticipantRequest>,
+    ) -> Result<Response<pb::RemoveParticipantResponse>, Status> {
+        let who = self.principal(&req).await?;
+        let r = req.into_inner();
+        check_name(&r.conference)
+            .map_err(|_| Status::invalid_argument("conference: a valid room name"))?;
+        if !who.may_moderate(&r.conference) {
+            return Err(Status::permission_denied(format!(
+                "this token may not moderate {}",
+                r.conference
+            )));
+        }
+        check_participant_id(&r.id)?;
+        if !self.live()?.remove(&r.conference, &r.id).await {
+            return Err(Status::not_found(format!(
+                "no participant {} in {}",
+                r.id, r.conference
+            )));
+        }
+        Ok(Response::new(pb::RemoveParticipantResponse {}))
+    }
+}
+
+fn check_participant_id(id: &str) -> Result<(), Status> {
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(Status::invalid_argument("id: 1 to 64 letters or digits"));
+    }
+    Ok(())
 }

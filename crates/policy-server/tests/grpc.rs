@@ -22,6 +22,7 @@ async fn start(dir: &std::path::Path) -> PolicyServer {
             data_dir: dir.to_path_buf(),
         },
         None,
+        None,
     )
     .await
     .unwrap()
