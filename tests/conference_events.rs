@@ -17,24 +17,14 @@ use conference_info::{ConferenceInfo, EndpointStatus, State};
 use media_server::codec::CodecKind;
 
 async fn server(tweak: impl FnOnce(&mut ServerConfig)) -> Server {
-    let port = free_port();
-    let mut c = ServerConfig {
-        sip_listen: format!("127.0.0.1:{port}").parse().unwrap(),
-        tcp: false,
-        ..ServerConfig::default()
-    }
-    .media_ip_from_sip();
-    let base = 30000 + (port % 50) * 200;
-    c.media.port_min = base;
-    c.media.port_max = base + 198;
-    c.focus.entry_exit_tones = false;
-    tweak(&mut c);
-    Server::start(c).await.unwrap()
+    common::in_process(30000, |c| {
+        c.focus.entry_exit_tones = false;
+        tweak(c);
+    })
+    .await
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.unwrap()
-}
+use common::blocking;
 
 fn have_xmllint() -> bool {
     Command::new("sh")

@@ -9,25 +9,16 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::ua::Ua;
-use common::{free_port, header};
+use common::header;
 use confab::{Server, ServerConfig};
 use media_server::codec::CodecKind;
 use media_server::tone::goertzel;
 
 async fn server(tweak: impl FnOnce(&mut ServerConfig)) -> Server {
-    let port = free_port();
-    let mut c = ServerConfig {
-        sip_listen: format!("127.0.0.1:{port}").parse().unwrap(),
-        tcp: false,
-        ..ServerConfig::default()
-    }
-    .media_ip_from_sip();
-    // Each test process takes its own RTP range.
-    let base = 40000 + (port % 100) * 200;
-    c.media.port_min = base;
-    c.media.port_max = base + 198;
-    tweak(&mut c);
-    Server::start(c).await.unwrap()
+    common::in_process(40000, |c| {
+        tweak(c);
+    })
+    .await
 }
 
 fn power(samples: &[i16], rate: u32, f: f64) -> f64 {
@@ -73,9 +64,7 @@ async fn media_empties(s: &Server) {
     }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.unwrap()
-}
+use common::blocking;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_callers_hear_each_other_hold_and_dtmf_mute_then_bye() {
@@ -391,7 +380,8 @@ async fn update_holds_and_too_many_calls_from_one_source_get_503() {
         a.request("UPDATE", "room7", "", Some(&offer));
         assert_eq!(a.final_response(Duration::from_secs(3)), 200);
         assert!(a.last_response.contains("a=recvonly"));
-        std::thread::sleep(Duration::from_millis(300));
+        // Let the jitter buffer play out what A sent before the hold.
+        std::thread::sleep(Duration::from_millis(500));
         b.heard();
         std::thread::sleep(Duration::from_millis(800));
         let heard = b.heard();

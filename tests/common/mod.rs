@@ -194,3 +194,27 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 pub mod ua;
+
+/// Starts the server in-process on a free loopback port, with its own RTP
+/// range starting near `rtp_base`, after `tweak` adjusts the config.
+pub async fn in_process(
+    rtp_base: u16,
+    tweak: impl FnOnce(&mut confab::ServerConfig),
+) -> confab::Server {
+    let port = free_port();
+    let mut c = confab::ServerConfig {
+        sip_listen: format!("127.0.0.1:{port}").parse().unwrap(),
+        tcp: false,
+        ..confab::ServerConfig::default()
+    }
+    .media_ip_from_sip();
+    c.media.port_min = rtp_base + (port % 50) * 200;
+    c.media.port_max = c.media.port_min + 198;
+    tweak(&mut c);
+    confab::Server::start(c).await.unwrap()
+}
+
+/// Runs blocking test-UA code off the async runtime.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}

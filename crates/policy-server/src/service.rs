@@ -363,14 +363,7 @@ impl ConferenceControl for ConferenceService {
     ) -> Result<Response<pb::Participant>, Status> {
         let who = self.principal(&req).await?;
         let r = req.into_inner();
-        check_name(&r.conference)
-            .map_err(|_| Status::invalid_argument("conference: a valid room name"))?;
-        if !who.may_moderate(&r.conference) {
-            return Err(Status::permission_denied(format!(
-                "this token may not moderate {}",
-                r.conference
-            )));
-        }
+        moderated_room(&who, &r.conference)?;
         let p = r
             .participant
             .ok_or_else(|| Status::invalid_argument("participant: required"))?;
@@ -399,14 +392,7 @@ impl ConferenceControl for ConferenceService {
     ) -> Result<Response<pb::RemoveParticipantResponse>, Status> {
         let who = self.principal(&req).await?;
         let r = req.into_inner();
-        check_name(&r.conference)
-            .map_err(|_| Status::invalid_argument("conference: a valid room name"))?;
-        if !who.may_moderate(&r.conference) {
-            return Err(Status::permission_denied(format!(
-                "this token may not moderate {}",
-                r.conference
-            )));
-        }
+        moderated_room(&who, &r.conference)?;
         check_participant_id(&r.id)?;
         if !self.live()?.remove(&r.conference, &r.id).await {
             return Err(Status::not_found(format!(
@@ -421,6 +407,17 @@ impl ConferenceControl for ConferenceService {
 fn check_participant_id(id: &str) -> Result<(), Status> {
     if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(Status::invalid_argument("id: 1 to 64 letters or digits"));
+    }
+    Ok(())
+}
+
+/// The `conference` field names a valid room this principal moderates.
+fn moderated_room(who: &Principal, room: &str) -> Result<(), Status> {
+    check_name(room).map_err(|_| Status::invalid_argument("conference: a valid room name"))?;
+    if !who.may_moderate(room) {
+        return Err(Status::permission_denied(format!(
+            "this token may not moderate {room}"
+        )));
     }
     Ok(())
 }
