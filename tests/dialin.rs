@@ -8,8 +8,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::ua::Ua;
 use common::header;
+use common::ua::Ua;
 use confab::{Server, ServerConfig};
 use media_server::codec::CodecKind;
 use media_server::tone::goertzel;
