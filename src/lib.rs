@@ -13,6 +13,8 @@ use sip::transport::{SourceLimits, TransportConfig, Transports};
 use sip::ParseLimits;
 use tokio::sync::oneshot;
 
+mod policy_bridge;
+
 /// Everything the server needs to start.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -106,6 +108,15 @@ impl Server {
         if focus_config.advertise_ip.is_none() && !config.sip_listen.ip().is_unspecified() {
             focus_config.advertise_ip = Some(config.sip_listen.ip());
         }
+        if focus_config.sip_host.is_none() {
+            let ip = focus_config.advertise_ip.unwrap_or(sip_udp.ip());
+            let ip = if ip.is_unspecified() {
+                std::net::IpAddr::from([127, 0, 0, 1])
+            } else {
+                ip
+            };
+            focus_config.sip_host = Some(std::net::SocketAddr::new(ip, sip_udp.port()).to_string());
+        }
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
@@ -119,18 +130,22 @@ impl Server {
         let (stop, stopped) = oneshot::channel::<()>();
         let sip_tcp = transports.tcp_addr();
         let events = media.subscribe();
-        let (policy, commands) = match config.policy.clone() {
+        let (policy, commands, room_events) = match config.policy.clone() {
             Some(pc) => {
                 let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
                 let (ftx, frx) = tokio::sync::mpsc::unbounded_channel();
-                bridge_policy(rx, ftx.clone());
-                let live: Arc<dyn policy_server::live::Live> = Arc::new(FocusLive(ftx));
+                policy_bridge::forward_policy(rx, ftx.clone());
+                let live: Arc<dyn policy_server::live::Live> =
+                    Arc::new(policy_bridge::FocusLive(ftx));
                 let server = policy_server::PolicyServer::start(pc, Some(tx), Some(live))
                     .await
                     .map_err(|e| anyhow::anyhow!("cannot start the policy server: {e}"))?;
-                (Some(server), Some(frx))
+                let (etx, erx) =
+                    tokio::sync::broadcast::channel(policy_server::service::WATCH_BACKLOG);
+                policy_bridge::forward_events(erx, server.events.clone());
+                (Some(server), Some(frx), Some(etx))
             }
-            None => (None, None),
+            None => (None, None, None),
         };
         let task = tokio::spawn(focus::io::run(
             focus,
@@ -138,6 +153,7 @@ impl Server {
             inbound,
             Some(events),
             commands,
+            room_events,
             async {
                 let _ = stopped.await;
             },
@@ -161,93 +177,5 @@ impl Server {
         if let Some(p) = self.policy.take() {
             p.stop();
         }
-    }
-}
-
-/// Turns the policy server's room changes into commands for the focus.
-fn bridge_policy(
-    mut rx: tokio::sync::mpsc::UnboundedReceiver<policy_server::service::PolicyChange>,
-    tx: tokio::sync::mpsc::UnboundedSender<focus::FocusCommand>,
-) {
-    tokio::spawn(async move {
-        while let Some(change) = rx.recv().await {
-            let cmd = match change {
-                policy_server::service::PolicyChange::Upsert(r) => {
-                    focus::FocusCommand::UpsertRoom(focus::RoomPolicy {
-                        name: r.name,
-                        locked: r.locked,
-                        max_participants: (r.max_participants > 0)
-                            .then_some(r.max_participants as usize),
-                        mute_on_entry: r.mute_on_entry,
-                        watchers: r.watchers,
-                    })
-                }
-                policy_server::service::PolicyChange::Delete(name) => {
-                    focus::FocusCommand::DeleteRoom(name)
-                }
-            };
-            if tx.send(cmd).is_err() {
-                break;
-            }
-        }
-    });
-}
-
-/// The focus's live calls, as the policy server's gRPC API asks for them.
-struct FocusLive(tokio::sync::mpsc::UnboundedSender<focus::FocusCommand>);
-
-fn to_pb(p: focus::ParticipantInfo) -> policy_server::pb::Participant {
-    policy_server::pb::Participant {
-        id: p.id,
-        uri: p.uri,
-        display_name: p.display_name,
-        status: p.status,
-        muted: p.muted,
-    }
-}
-
-#[tonic::async_trait]
-impl policy_server::live::Live for FocusLive {
-    async fn participants(&self, room: &str) -> Option<Vec<policy_server::pb::Participant>> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.0
-            .send(focus::FocusCommand::Participants(room.to_owned(), tx))
-            .ok()?;
-        rx.await
-            .ok()
-            .flatten()
-            .map(|v| v.into_iter().map(to_pb).collect())
-    }
-    async fn set_muted(
-        &self,
-        room: &str,
-        id: &str,
-        on: bool,
-    ) -> Option<policy_server::pb::Participant> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.0
-            .send(focus::FocusCommand::Mute(
-                room.to_owned(),
-                id.to_owned(),
-                on,
-                tx,
-            ))
-            .ok()?;
-        rx.await.ok().flatten().map(to_pb)
-    }
-    async fn remove(&self, room: &str, id: &str) -> bool {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        if self
-            .0
-            .send(focus::FocusCommand::Remove(
-                room.to_owned(),
-                id.to_owned(),
-                tx,
-            ))
-            .is_err()
-        {
-            return false;
-        }
-        rx.await.unwrap_or(false)
     }
 }

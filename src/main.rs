@@ -75,6 +75,15 @@ struct Args {
     /// Directory for the policy database and the first admin token.
     #[arg(long, default_value = "confab-data", env = "CONFAB_DATA_DIR")]
     data_dir: std::path::PathBuf,
+    /// PEM certificate chain: serve the gRPC API over TLS (with --grpc-tls-key).
+    #[arg(long, requires = "grpc_tls_key", env = "CONFAB_GRPC_TLS_CERT")]
+    grpc_tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key for --grpc-tls-cert.
+    #[arg(long, requires = "grpc_tls_cert", env = "CONFAB_GRPC_TLS_KEY")]
+    grpc_tls_key: Option<std::path::PathBuf>,
+    /// gRPC requests per second each API token may make (twice that in a burst).
+    #[arg(long, default_value_t = 1000.0)]
+    grpc_rate: f64,
     /// Mixer threads.
     #[arg(long, default_value_t = 1)]
     mixer_threads: usize,
@@ -127,6 +136,14 @@ async fn main() -> anyhow::Result<()> {
     cfg.policy = Some(policy_server::PolicyConfig {
         listen: args.grpc_listen,
         data_dir: args.data_dir.clone(),
+        tls: match (&args.grpc_tls_cert, &args.grpc_tls_key) {
+            (Some(cert), Some(key)) => Some(policy_server::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        },
+        rate_per_token: args.grpc_rate,
     });
     let server = Server::start(cfg).await?;
     if server

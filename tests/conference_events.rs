@@ -10,7 +10,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::ua::Ua;
+use common::ua::{body, next_notify, subscribe, Ua};
 use common::{free_port, header};
 use confab::{Server, ServerConfig};
 use conference_info::{ConferenceInfo, EndpointStatus, State};
@@ -61,49 +61,6 @@ fn validate(xml: &str) {
         "NOTIFY body does not validate: {}\n{xml}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// Sends a SUBSCRIBE on the UA's socket with its own Call-ID; returns the status.
-fn subscribe(
-    ua: &mut Ua,
-    room: &str,
-    call_id: &str,
-    expires: u32,
-    to_tag: Option<&str>,
-    cseq: u32,
-) -> u16 {
-    let to = match to_tag {
-        Some(t) => format!("<sip:{room}@{}>;tag={t}", ua.server),
-        None => format!("<sip:{room}@{}>", ua.server),
-    };
-    let msg = format!(
-        "SUBSCRIBE sip:{room}@{} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKsub{cseq}{};rport\r\nMax-Forwards: 70\r\nFrom: <sip:{}@{}>;tag=subtag\r\n\
-         To: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} SUBSCRIBE\r\nContact: <sip:{}@{}>\r\nEvent: conference\r\n\
-         Accept: application/conference-info+xml\r\nExpires: {expires}\r\nContent-Length: 0\r\n\r\n",
-        ua.server,
-        ua.local(),
-        free_port(),
-        ua.user,
-        ua.local(),
-        ua.user,
-        ua.local()
-    );
-    ua.sip.send_to(msg.as_bytes(), ua.server).unwrap();
-    ua.final_response(Duration::from_secs(3))
-}
-
-/// The next NOTIFY for the subscription `call_id` (others are answered and skipped).
-fn next_notify(ua: &mut Ua, call_id: &str) -> String {
-    loop {
-        let m = ua.next_request(Duration::from_secs(5)).expect("a NOTIFY");
-        if m.starts_with("NOTIFY ") && header(&m, "Call-ID") == Some(call_id) {
-            return m;
-        }
-    }
-}
-
-fn body(m: &str) -> &str {
-    m.split("\r\n\r\n").nth(1).unwrap_or("")
 }
 
 fn status_of(doc: &ConferenceInfo, user: &str) -> Option<EndpointStatus> {

@@ -44,6 +44,7 @@ async fn lock_size_mute_on_entry_and_delete_reach_the_calls() {
     c.policy = Some(policy_server::PolicyConfig {
         listen: ([127, 0, 0, 1], 0).into(),
         data_dir: dir.clone(),
+        ..Default::default()
     });
     let s = Server::start(c).await.unwrap();
     let p = s.policy.as_ref().unwrap();
@@ -61,6 +62,7 @@ async fn lock_size_mute_on_entry_and_delete_reach_the_calls() {
     g.create_conference(auth(
         pb::CreateConferenceRequest {
             conference: Some(conf),
+            ..Default::default()
         },
         &admin,
     ))
@@ -74,6 +76,7 @@ async fn lock_size_mute_on_entry_and_delete_reach_the_calls() {
     g.create_conference(auth(
         pb::CreateConferenceRequest {
             conference: Some(quiet),
+            ..Default::default()
         },
         &admin,
     ))
@@ -180,6 +183,7 @@ async fn a_moderator_mutes_unmutes_and_removes_a_participant() {
     c.policy = Some(policy_server::PolicyConfig {
         listen: ([127, 0, 0, 1], 0).into(),
         data_dir: dir.clone(),
+        ..Default::default()
     });
     let s = Server::start(c).await.unwrap();
     let p = s.policy.as_ref().unwrap();

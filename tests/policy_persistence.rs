@@ -75,6 +75,7 @@ async fn rooms_and_tokens_survive_kill_minus_nine() {
     c.create_conference(auth(
         pb::CreateConferenceRequest {
             conference: Some(conf),
+            ..Default::default()
         },
         &admin,
     ))

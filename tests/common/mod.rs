@@ -11,6 +11,10 @@ use std::time::{Duration, Instant};
 pub struct Server {
     child: Child,
     pub sip: SocketAddr,
+    /// The gRPC control API.
+    pub grpc: SocketAddr,
+    /// Its data directory (database, admin.token).
+    pub data_dir: std::path::PathBuf,
 }
 
 impl Drop for Server {
@@ -36,14 +40,17 @@ impl Server {
     pub fn start(extra: &[&str]) -> Self {
         let port = free_port();
         let sip: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let grpc: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let data_dir =
+            std::env::temp_dir().join(format!("confab-test-data-{}-{port}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&data_dir);
         let child = Command::new(env!("CARGO_BIN_EXE_confab"))
             .arg("--sip-listen")
             .arg(sip.to_string())
-            .args(["--grpc-listen", "127.0.0.1:0", "--data-dir"])
-            .arg(
-                std::env::temp_dir()
-                    .join(format!("confab-test-data-{}-{port}", std::process::id())),
-            )
+            .arg("--grpc-listen")
+            .arg(grpc.to_string())
+            .arg("--data-dir")
+            .arg(&data_dir)
             .arg("--rtp-ports")
             .arg(format!(
                 "{}-{}",
@@ -56,7 +63,12 @@ impl Server {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start confab");
-        let server = Self { child, sip };
+        let server = Self {
+            child,
+            sip,
+            grpc,
+            data_dir,
+        };
         let client = UdpClient::new();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use media_server::codec::{CodecKind, Decoder, Encoder, OpusConfig};
 
-use super::{header, status};
+use super::{free_port, header, status};
 
 pub struct Ua {
     pub sip: UdpSocket,
@@ -439,4 +439,47 @@ fn rtp_header(pt: u8, seq: u16, ts: u32, ssrc: u32) -> Vec<u8> {
     p.extend_from_slice(&ts.to_be_bytes());
     p.extend_from_slice(&ssrc.to_be_bytes());
     p
+}
+
+/// Sends a SUBSCRIBE on the UA's socket with its own Call-ID; returns the status.
+pub fn subscribe(
+    ua: &mut Ua,
+    room: &str,
+    call_id: &str,
+    expires: u32,
+    to_tag: Option<&str>,
+    cseq: u32,
+) -> u16 {
+    let to = match to_tag {
+        Some(t) => format!("<sip:{room}@{}>;tag={t}", ua.server),
+        None => format!("<sip:{room}@{}>", ua.server),
+    };
+    let msg = format!(
+        "SUBSCRIBE sip:{room}@{} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKsub{cseq}{};rport\r\nMax-Forwards: 70\r\nFrom: <sip:{}@{}>;tag=subtag\r\n\
+         To: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} SUBSCRIBE\r\nContact: <sip:{}@{}>\r\nEvent: conference\r\n\
+         Accept: application/conference-info+xml\r\nExpires: {expires}\r\nContent-Length: 0\r\n\r\n",
+        ua.server,
+        ua.local(),
+        free_port(),
+        ua.user,
+        ua.local(),
+        ua.user,
+        ua.local()
+    );
+    ua.sip.send_to(msg.as_bytes(), ua.server).unwrap();
+    ua.final_response(Duration::from_secs(3))
+}
+
+/// The next NOTIFY for the subscription `call_id` (others are answered and skipped).
+pub fn next_notify(ua: &mut Ua, call_id: &str) -> String {
+    loop {
+        let m = ua.next_request(Duration::from_secs(5)).expect("a NOTIFY");
+        if m.starts_with("NOTIFY ") && header(&m, "Call-ID") == Some(call_id) {
+            return m;
+        }
+    }
+}
+
+pub fn body(m: &str) -> &str {
+    m.split("\r\n\r\n").nth(1).unwrap_or("")
 }

@@ -73,4 +73,49 @@ pub(crate) struct Call {
     pub(crate) referred_by: Option<String>,
     pub(crate) volume_db: f32,
     pub(crate) dtmf_star: bool,
+    /// What moderators and the room's policy decided for this participant.
+    pub(crate) control: Control,
+}
+
+/// A participant's role in its room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Role {
+    /// Exempt from mute-all and floor control; may hold the floor at will.
+    Moderator,
+    /// Talks and listens.
+    #[default]
+    Participant,
+    /// Listens only: never mixed.
+    Listener,
+}
+
+impl Role {
+    /// The RFC 4575 `roles` entry.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Moderator => "moderator",
+            Role::Participant => "participant",
+            Role::Listener => "listener",
+        }
+    }
+}
+
+/// A caller still entering the room's PIN with DTMF: not mixed, hears
+/// only prompts.
+#[derive(Debug, Clone)]
+pub(crate) struct PinEntry {
+    pub(crate) digits: String,
+    pub(crate) failures: u8,
+    pub(crate) deadline: Instant,
+}
+
+/// Moderator and policy state of a call, beyond its signalling.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Control {
+    pub(crate) role: Role,
+    pub(crate) deaf: bool,
+    pub(crate) input_gain_db: f32,
+    pub(crate) pin: Option<PinEntry>,
+    /// The status watchers were last told (None: not announced yet).
+    pub(crate) announced: Option<String>,
 }

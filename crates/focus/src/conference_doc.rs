@@ -25,19 +25,12 @@ pub(crate) fn aor(name_addr: &str) -> String {
     }
 }
 
-fn endpoint_of(id: &DialogId, c: &Call) -> Endpoint {
-    let status = match c.state {
-        CallState::Ringing => EndpointStatus::DialingIn,
-        _ if c.on_hold => EndpointStatus::OnHold,
-        _ if c.self_muted || c.muted_by_focus => EndpointStatus::MutedViaFocus,
-        _ => EndpointStatus::Connected,
-    };
-    let media_status = if c.on_hold {
-        MediaStatus::Inactive
-    } else if c.self_muted || c.muted_by_focus {
-        MediaStatus::RecvOnly
-    } else {
-        MediaStatus::SendRecv
+fn endpoint_of(id: &DialogId, c: &Call, status: EndpointStatus) -> Endpoint {
+    let media_status = match status {
+        EndpointStatus::OnHold => MediaStatus::Inactive,
+        EndpointStatus::Pending => MediaStatus::Inactive,
+        EndpointStatus::MutedViaFocus => MediaStatus::RecvOnly,
+        _ => MediaStatus::SendRecv,
     };
     Endpoint {
         entity: Some(c.remote_target.to_string()),
@@ -80,7 +73,7 @@ impl Focus {
             if only.is_some_and(|o| !o.contains(&aor)) {
                 continue;
             }
-            let ep = endpoint_of(id, c);
+            let ep = endpoint_of(id, c, self.endpoint_status(id, c));
             match users
                 .iter_mut()
                 .find(|u| u.entity.as_deref() == Some(aor.as_str()))
@@ -91,7 +84,7 @@ impl Focus {
                     display_text: sip::header::NameAddr::parse(&c.remote_party)
                         .ok()
                         .and_then(|n| n.display),
-                    roles: vec!["participant".into()],
+                    roles: vec![c.control.role.as_str().into()],
                     endpoints: vec![ep],
                     ..Default::default()
                 }),
@@ -164,6 +157,10 @@ impl Focus {
             version: Some(version),
             description: full.then(|| Description {
                 display_text: Some(room.to_owned()),
+                subject: self
+                    .policy(room)
+                    .map(|p| p.subject.clone())
+                    .filter(|s| !s.is_empty()),
                 conf_uris: Some(Uris {
                     state: State::Full,
                     entries: vec![UriEntry {
@@ -184,7 +181,7 @@ impl Focus {
             conference_state: Some(ConferenceState {
                 user_count: Some(count),
                 active: Some(count > 0),
-                locked: Some(false),
+                locked: Some(self.policy(room).is_some_and(|p| p.locked)),
                 ..Default::default()
             }),
             users: Some(Users {

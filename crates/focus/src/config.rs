@@ -52,6 +52,8 @@ pub struct FocusConfig {
     pub subscription_default: u32,
     /// Changes closer together than this are coalesced into one NOTIFY.
     pub notify_min_interval: Duration,
+    /// Our SIP host:port as peers reach it, for calls the control API places.
+    pub sip_host: Option<String>,
     /// User part of the conference factory URI (RFC 4579): an INVITE to it makes a new room.
     pub factory: Option<String>,
 }
@@ -92,6 +94,7 @@ impl Default for FocusConfig {
             subscription_default: 3600,
             notify_min_interval: Duration::from_millis(200),
             factory: Some("conference".into()),
+            sip_host: None,
         }
     }
 }

@@ -61,6 +61,8 @@ pub struct Focus {
     pub(crate) dialouts: HashMap<TxId, crate::dialout::DialOut>,
     pub(crate) policies: HashMap<String, crate::policy::RoomPolicy>,
     pub(crate) refer_notify_seq: u32,
+    pub(crate) floors: HashMap<String, crate::floor::Floor>,
+    pub(crate) room_events: std::collections::VecDeque<crate::room_events::RoomEvent>,
 }
 
 const CHECK_EVERY: Duration = Duration::from_secs(1);
@@ -85,6 +87,8 @@ impl Focus {
             dialouts: HashMap::new(),
             policies: HashMap::new(),
             refer_notify_seq: 0,
+            floors: HashMap::new(),
+            room_events: Default::default(),
         }
     }
 
@@ -155,6 +159,7 @@ impl Focus {
             self.send_delayed_answer(now, &id);
         }
         self.subscription_timers(now);
+        self.pin_timers(now);
         if self.next_check.is_some_and(|t| t <= now) {
             self.next_check = None;
             self.check_calls(now);
@@ -170,6 +175,7 @@ impl Focus {
             self.next_check,
             answers,
             self.subscription_deadline(),
+            self.pin_deadline(),
         ]
         .into_iter()
         .flatten()

@@ -254,6 +254,7 @@ impl Focus {
             referred_by: None,
             volume_db: 0.0,
             dtmf_star: false,
+            control: Default::default(),
         };
         if let Some(r) = self.rooms.get_mut(&room) {
             r.members += 1;
@@ -318,19 +319,23 @@ impl Focus {
     }
 
     pub(crate) fn answer_now(&mut self, now: Instant, id: &DialogId, ok: sip::Response) {
-        self.chime(id, media_server::mixer::TonePattern::entry());
-        let mute = self
+        let room = self
             .calls
             .get(id)
-            .and_then(|c| self.policy(&c.room))
-            .is_some_and(|p| p.mute_on_entry);
-        if mute {
-            if let Some(c) = self.calls.get_mut(id) {
-                c.muted_by_focus = true;
-                if let Some(leg) = c.leg {
-                    self.media.set_mute(leg, true);
-                }
-            }
+            .map(|c| c.room.clone())
+            .unwrap_or_default();
+        let wants_pin = self.room_wants_pin(&room);
+        if !wants_pin {
+            self.chime(id, media_server::mixer::TonePattern::entry());
+        }
+        let mute = self.policy(&room).is_some_and(|p| p.mute_on_entry);
+        if let Some(c) = self.calls.get_mut(id) {
+            c.muted_by_focus = mute;
+        }
+        if wants_pin {
+            self.start_pin_entry(now, id);
+        } else {
+            self.apply_media(id);
         }
         let Some(call) = self.calls.get_mut(id) else {
             return;
@@ -364,14 +369,6 @@ impl Focus {
         }
     }
 
-    /// Tells the room's subscribers that this call's user changed.
-    pub(crate) fn call_changed(&mut self, now: Instant, id: &DialogId) {
-        if let Some(c) = self.calls.get(id) {
-            let (room, who) = (c.room.clone(), crate::conference_doc::aor(&c.remote_party));
-            self.room_changed(now, &room, &who);
-        }
-    }
-
     /// Plays a chime to a call's room, if enabled.
     pub(crate) fn chime(&mut self, id: &DialogId, pattern: media_server::mixer::TonePattern) {
         if !self.config.entry_exit_tones {
@@ -392,10 +389,17 @@ impl Focus {
         {
             self.chime(id, media_server::mixer::TonePattern::exit());
         }
+        let last = self.participant_info(id);
         let Some(call) = self.calls.remove(id) else {
             return;
         };
         self.stats.calls_ended += 1;
+        if call.control.announced.is_some() {
+            if let Some(info) = last {
+                self.emit(&call.room, crate::room_events::RoomEventKind::Left(info));
+            }
+        }
+        self.floor_left(now, &call.room, &id.local_tag);
         if let Some(leg) = call.leg {
             self.media.leave(leg);
             self.by_leg.remove(&leg);

@@ -399,6 +399,10 @@ impl Focus {
     /// DTMF caller controls: `*6` toggles self-mute, `*4`/`*7` lower/raise
     /// what the caller hears by 3 dB, `*1` beeps the room size (up to 8).
     pub(crate) fn dtmf(&mut self, now: Instant, id: &DialogId, digit: char) {
+        if self.calls.get(id).is_some_and(|c| c.control.pin.is_some()) {
+            self.pin_digit(now, id, digit);
+            return;
+        }
         if !self.config.dtmf_controls {
             return;
         }
@@ -416,11 +420,11 @@ impl Focus {
         match digit {
             '6' => {
                 call.self_muted = !call.self_muted;
-                let on = call.self_muted;
-                tracing::info!(call_id = %id.call_id, muted = on, "self-mute by DTMF");
-                self.media.set_mute(leg, on);
+                tracing::info!(call_id = %id.call_id, muted = call.self_muted, "self-mute by DTMF");
+                self.apply_media(id);
                 self.call_changed(now, id);
             }
+            '5' => self.toggle_floor(now, id),
             '1' => {
                 let room = call.room.clone();
                 let size = self.room_size(&room);
@@ -430,8 +434,8 @@ impl Focus {
             '4' | '7' => {
                 call.volume_db =
                     (call.volume_db + if digit == '7' { 3.0 } else { -3.0 }).clamp(-24.0, 12.0);
-                let db = call.volume_db;
-                self.media.set_output_gain(leg, db);
+                let (input, output) = (call.control.input_gain_db, call.volume_db);
+                self.media.set_gain(leg, input, output);
             }
             _ => {}
         }

@@ -24,6 +24,8 @@ pub(crate) enum Referrer {
     Call(DialogId),
     /// A REFER outside any dialog: the implicit subscription's own dialog.
     Own(Box<OwnDialog>),
+    /// The control API: it watches the room instead of sipfrag NOTIFYs.
+    Api,
 }
 
 /// The dialog an out-of-dialog REFER created (RFC 3515 §2.4.1).
@@ -200,6 +202,33 @@ impl Focus {
         }
     }
 
+    /// The control API asks the focus to call `target` into `room`. Returns
+    /// the participant id the call will have, or why it cannot be placed.
+    pub fn dial_out_api(
+        &mut self,
+        now: Instant,
+        room: &str,
+        target: &str,
+    ) -> Result<String, String> {
+        if !self.rooms.contains_key(room) && !self.policies.contains_key(room) {
+            return Err("no such conference".into());
+        }
+        let uri = sip::Uri::parse(target).map_err(|e| format!("uri: not a SIP URI ({e})"))?;
+        if !matches!(uri.scheme, sip::Scheme::Sip) {
+            return Err("uri: only sip: URIs can be dialed".into());
+        }
+        let local_host = self
+            .config
+            .sip_host
+            .clone()
+            .ok_or_else(|| "the focus has no SIP address to call from".to_string())?;
+        let tag = self
+            .dial_out(now, room, uri, None, Referrer::Api, &local_host)
+            .map_err(|line| line.trim_start_matches("SIP/2.0 ").to_owned())?;
+        self.process_events(now);
+        Ok(tag)
+    }
+
     /// Places the call; returns the sipfrag status line on immediate failure.
     fn dial_out(
         &mut self,
@@ -209,7 +238,7 @@ impl Focus {
         referred_by: Option<String>,
         referrer: Referrer,
         local_host: &str,
-    ) -> Result<(), &'static str> {
+    ) -> Result<String, &'static str> {
         let ip: IpAddr = match &target.host {
             Some(sip::Host::V4(a)) => (*a).into(),
             Some(sip::Host::V6(a)) => (*a).into(),
@@ -283,7 +312,7 @@ impl Focus {
                 room: room.to_owned(),
                 user: user.clone(),
                 invite: inv,
-                local_tag: tag,
+                local_tag: tag.clone(),
                 token,
                 peer,
                 local_host: local_host.to_owned(),
@@ -293,7 +322,7 @@ impl Focus {
             },
         );
         self.room_changed(now, room, &user);
-        Ok(())
+        Ok(tag)
     }
 
     /// A response to a dial-out INVITE. Returns false when `tx` is not one.
@@ -435,6 +464,7 @@ impl Focus {
             referred_by: d.referred_by.clone(),
             volume_db: 0.0,
             dtmf_star: false,
+            control: Default::default(),
         };
         let ok = joined.is_some();
         if let Some(r) = self.rooms.get_mut(&d.room) {
@@ -447,6 +477,10 @@ impl Focus {
         if ok {
             self.sipfrag(now, &d.referrer, "SIP/2.0 200 OK", true);
             self.chime(&id, media_server::mixer::TonePattern::entry());
+            if let Some(c) = self.calls.get_mut(&id) {
+                c.muted_by_focus = self.policies.get(&d.room).is_some_and(|p| p.mute_on_entry);
+            }
+            self.apply_media(&id);
             self.call_changed(now, &id);
         } else {
             self.sipfrag(now, &d.referrer, "SIP/2.0 488 Not Acceptable Here", true);
@@ -482,6 +516,7 @@ impl Focus {
         ];
         let body = format!("{line}\r\n").into_bytes();
         match referrer {
+            Referrer::Api => {}
             Referrer::Call(id) => self.send_in_dialog_with(
                 now,
                 id,

@@ -17,6 +17,7 @@ pub async fn run(
     mut inbound: mpsc::Receiver<Inbound>,
     mut media_events: Option<broadcast::Receiver<MixerEvent>>,
     mut commands: Option<mpsc::UnboundedReceiver<crate::FocusCommand>>,
+    room_events: Option<broadcast::Sender<crate::RoomEvent>>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
@@ -52,11 +53,19 @@ pub async fn run(
             },
             ev = media => match ev {
                 Ok(MixerEvent::Dtmf(_, leg, digit, _)) => focus.handle_dtmf(Instant::now(), leg, digit),
+                Ok(MixerEvent::TalkingStarted(_, leg)) => focus.handle_talking(leg, true),
+                Ok(MixerEvent::TalkingStopped(_, leg)) => focus.handle_talking(leg, false),
                 Ok(_) => {}
                 Err(broadcast::error::RecvError::Lagged(n)) => tracing::warn!(missed = n, "media events lagged"),
                 Err(broadcast::error::RecvError::Closed) => media_events = None,
             },
             _ = sleep => focus.handle_timeout(Instant::now()),
+        }
+        while let Some(ev) = focus.poll_room_event() {
+            if let Some(tx) = &room_events {
+                // No watcher is not an error.
+                let _ = tx.send(ev);
+            }
         }
         while let Some(t) = focus.poll_transmit() {
             if let Err(e) = transports.send(t.clone()).await {

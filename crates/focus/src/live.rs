@@ -1,15 +1,15 @@
 //! What moderators see and do to live calls: the participants of a room,
-//! mute (muted-via-focus) and removal. Asked by the policy server's gRPC
-//! API through the io loop.
+//! mute (muted-via-focus), deaf, role and gain, mute-all and removal.
+//! Asked by the policy server's gRPC API through the io loop.
 
 use std::time::Instant;
 
-use crate::call::CallState;
+use crate::call::{Call, CallState, DialogId, Role};
 use crate::conference_doc::aor;
 use crate::core::Focus;
 
 /// A participant as moderators see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ParticipantInfo {
     /// The focus's id for the call (our dialog tag).
     pub id: String,
@@ -21,31 +21,127 @@ pub struct ParticipantInfo {
     pub status: String,
     /// Muted by a moderator.
     pub muted: bool,
+    /// Hears silence.
+    pub deaf: bool,
+    /// Role in the room.
+    pub role: Role,
+    /// Gain on what the room hears of it, dB.
+    pub input_gain_db: f32,
+    /// Gain on what it hears, dB.
+    pub output_gain_db: f32,
 }
 
+/// A moderator's change to a participant; None leaves a field alone.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ParticipantUpdate {
+    /// Muted-via-focus.
+    pub muted: Option<bool>,
+    /// Hears silence.
+    pub deaf: Option<bool>,
+    /// Role.
+    pub role: Option<Role>,
+    /// Input gain, dB (clamped to -60..=24).
+    pub input_gain_db: Option<f32>,
+    /// Output gain, dB (clamped to -60..=24).
+    pub output_gain_db: Option<f32>,
+}
+
+const GAIN_RANGE: std::ops::RangeInclusive<f32> = -60.0..=24.0;
+
 impl Focus {
+    /// True when the room hears this call: not muted by anyone, not a
+    /// listener, past the PIN, and not kept out by floor control.
+    pub(crate) fn is_heard(&self, id: &DialogId, c: &Call) -> bool {
+        !(c.self_muted
+            || c.muted_by_focus
+            || c.control.role == Role::Listener
+            || c.control.pin.is_some()
+            || self.floor_blocks(&c.room, &id.local_tag, c.control.role))
+    }
+
+    /// Tells the mixer what this call's state means for its leg.
+    pub(crate) fn apply_media(&mut self, id: &DialogId) {
+        let Some(c) = self.calls.get(id) else { return };
+        let Some(leg) = c.leg else { return };
+        let mute = !self.is_heard(id, c);
+        let deaf = c.control.deaf || c.control.pin.is_some();
+        let (input, output) = (c.control.input_gain_db, c.volume_db);
+        self.media.set_mute(leg, mute);
+        self.media.set_deaf(leg, deaf);
+        self.media.set_gain(leg, input, output);
+    }
+
+    /// Re-applies every call of a room; those whose status changed are
+    /// announced to subscribers and watchers.
+    pub(crate) fn apply_room_media(&mut self, now: Instant, room: &str) {
+        let ids: Vec<DialogId> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.room == room)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for id in ids {
+            self.apply_media(&id);
+            let now_status = self.participant_info(&id).map(|p| p.status);
+            let told = self
+                .calls
+                .get(&id)
+                .and_then(|c| c.control.announced.clone());
+            if told.is_some() && now_status != told {
+                self.call_changed(now, &id);
+            }
+        }
+    }
+
+    /// The participant behind a call, as moderators see it.
+    pub(crate) fn participant_info(&self, id: &DialogId) -> Option<ParticipantInfo> {
+        let c = self.calls.get(id)?;
+        Some(ParticipantInfo {
+            id: id.local_tag.clone(),
+            uri: aor(&c.remote_party),
+            display_name: sip::header::NameAddr::parse(&c.remote_party)
+                .ok()
+                .and_then(|n| n.display)
+                .unwrap_or_default(),
+            status: self.endpoint_status(id, c).as_str().to_owned(),
+            muted: c.muted_by_focus,
+            deaf: c.control.deaf,
+            role: c.control.role,
+            input_gain_db: c.control.input_gain_db,
+            output_gain_db: c.volume_db,
+        })
+    }
+
+    /// RFC 4575 status of a call's endpoint.
+    pub(crate) fn endpoint_status(
+        &self,
+        id: &DialogId,
+        c: &Call,
+    ) -> conference_info::EndpointStatus {
+        use conference_info::EndpointStatus as S;
+        match c.state {
+            CallState::Ringing => S::DialingIn,
+            _ if c.control.pin.is_some() => S::Pending,
+            _ if c.on_hold => S::OnHold,
+            _ if !self.is_heard(id, c) => S::MutedViaFocus,
+            _ => S::Connected,
+        }
+    }
+
+    fn find_call(&self, room: &str, id: &str) -> Option<DialogId> {
+        self.calls
+            .iter()
+            .find(|(k, c)| c.room == room && k.local_tag == id)
+            .map(|(k, _)| k.clone())
+    }
+
     /// The participants of a room; None when the room has no calls and no policy.
     pub fn participants(&self, room: &str) -> Option<Vec<ParticipantInfo>> {
         let mut out: Vec<ParticipantInfo> = self
             .calls
             .iter()
             .filter(|(_, c)| c.room == room)
-            .map(|(id, c)| ParticipantInfo {
-                id: id.local_tag.clone(),
-                uri: aor(&c.remote_party),
-                display_name: sip::header::NameAddr::parse(&c.remote_party)
-                    .ok()
-                    .and_then(|n| n.display)
-                    .unwrap_or_default(),
-                status: match c.state {
-                    CallState::Ringing => "dialing-in",
-                    _ if c.on_hold => "on-hold",
-                    _ if c.self_muted || c.muted_by_focus => "muted-via-focus",
-                    _ => "connected",
-                }
-                .to_owned(),
-                muted: c.muted_by_focus,
-            })
+            .filter_map(|(id, _)| self.participant_info(id))
             .collect();
         if out.is_empty() && !self.rooms.contains_key(room) && !self.policies.contains_key(room) {
             return None;
@@ -54,39 +150,66 @@ impl Focus {
         Some(out)
     }
 
-    /// Mutes or unmutes a participant for everyone (muted-via-focus); the
-    /// mixer drops it from the next tick and subscribers are told.
-    pub fn set_muted(
+    /// Changes a participant; the mixer applies it from its next tick and
+    /// subscribers are told. None when there is no such participant.
+    pub fn update_participant(
         &mut self,
         now: Instant,
         room: &str,
         id: &str,
-        on: bool,
+        update: ParticipantUpdate,
     ) -> Option<ParticipantInfo> {
-        let key = self
-            .calls
-            .iter()
-            .find(|(k, c)| c.room == room && k.local_tag == id)
-            .map(|(k, _)| k.clone())?;
+        let key = self.find_call(room, id)?;
         let call = self.calls.get_mut(&key)?;
-        call.muted_by_focus = on;
-        let effective = on || call.self_muted;
-        if let Some(leg) = call.leg {
-            self.media.set_mute(leg, effective);
+        if let Some(m) = update.muted {
+            call.muted_by_focus = m;
         }
+        if let Some(d) = update.deaf {
+            call.control.deaf = d;
+        }
+        if let Some(r) = update.role {
+            call.control.role = r;
+        }
+        if let Some(g) = update.input_gain_db {
+            call.control.input_gain_db = g.clamp(*GAIN_RANGE.start(), *GAIN_RANGE.end());
+        }
+        if let Some(g) = update.output_gain_db {
+            call.volume_db = g.clamp(*GAIN_RANGE.start(), *GAIN_RANGE.end());
+        }
+        self.apply_media(&key);
         self.call_changed(now, &key);
         self.process_events(now);
-        self.participants(room)?.into_iter().find(|p| p.id == id)
+        self.participant_info(&key)
+    }
+
+    /// Mutes (or unmutes) everyone in the room but its moderators; returns
+    /// how many participants it changed.
+    pub fn mute_all(&mut self, now: Instant, room: &str, on: bool) -> Option<usize> {
+        if !self.rooms.contains_key(room) && !self.policies.contains_key(room) {
+            return None;
+        }
+        let ids: Vec<DialogId> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| {
+                c.room == room && c.control.role != Role::Moderator && c.muted_by_focus != on
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for id in &ids {
+            if let Some(c) = self.calls.get_mut(id) {
+                c.muted_by_focus = on;
+            }
+            self.apply_media(id);
+            self.call_changed(now, id);
+        }
+        self.process_events(now);
+        Some(ids.len())
     }
 
     /// Removes a participant with BYE; false when there is no such call.
     pub fn remove(&mut self, now: Instant, room: &str, id: &str) -> bool {
-        let Some(key) = self
-            .calls
-            .iter()
-            .find(|(k, c)| c.room == room && k.local_tag == id)
-            .map(|(k, _)| k.clone())
-        else {
+        let Some(key) = self.find_call(room, id) else {
             return false;
         };
         self.end_call(now, &key, Some(("SIP;cause=200", "removed by a moderator")));

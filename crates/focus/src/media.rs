@@ -80,8 +80,10 @@ pub trait MediaPort: Send {
     fn set_remote(&mut self, leg: ParticipantId, remote: SocketAddr);
     /// Mutes or unmutes.
     fn set_mute(&mut self, leg: ParticipantId, on: bool);
-    /// Output gain (what the participant hears), in dB.
-    fn set_output_gain(&mut self, leg: ParticipantId, db: f32);
+    /// Deafens (the participant hears silence) or undeafens.
+    fn set_deaf(&mut self, leg: ParticipantId, on: bool);
+    /// Input gain (what the room hears of it) and output gain (what it hears), in dB.
+    fn set_gain(&mut self, leg: ParticipantId, input_db: f32, output_db: f32);
     /// RTP packets received on the leg so far.
     fn packets_in(&self, leg: ParticipantId) -> u64;
     /// Plays a tone pattern to a whole room.
@@ -184,8 +186,11 @@ impl MediaPort for MediaServerPort {
     fn set_mute(&mut self, leg: ParticipantId, on: bool) {
         let _ = self.server.set_mute(leg, on);
     }
-    fn set_output_gain(&mut self, leg: ParticipantId, db: f32) {
-        let _ = self.server.set_gain(leg, 0.0, db);
+    fn set_deaf(&mut self, leg: ParticipantId, on: bool) {
+        let _ = self.server.set_deaf(leg, on);
+    }
+    fn set_gain(&mut self, leg: ParticipantId, input_db: f32, output_db: f32) {
+        let _ = self.server.set_gain(leg, input_db, output_db);
     }
     fn room_tone(&mut self, room: RoomId, pattern: TonePattern) {
         let _ = self.server.room_tone(room, pattern);

@@ -6,6 +6,9 @@
 use std::time::Instant;
 
 use crate::core::Focus;
+use crate::floor::{FloorAction, FloorError, FloorInfo, FloorPolicy};
+use crate::live::{ParticipantInfo, ParticipantUpdate};
+use crate::room_events::RoomEventKind;
 use crate::subscription::EndReason;
 
 /// One room's policy.
@@ -13,6 +16,8 @@ use crate::subscription::EndReason;
 pub struct RoomPolicy {
     /// Room name.
     pub name: String,
+    /// Subject, shown in conference-info documents.
+    pub subject: String,
     /// Nobody new may join.
     pub locked: bool,
     /// Most participants (None: the focus's default).
@@ -21,7 +26,25 @@ pub struct RoomPolicy {
     pub mute_on_entry: bool,
     /// AORs that may subscribe besides participants.
     pub watchers: Vec<String>,
+    /// Callers key this PIN (DTMF, then `#`) to join.
+    pub pin: Option<String>,
+    /// Callers who key this PIN join as moderators.
+    pub moderator_pin: Option<String>,
+    /// How the floor is given.
+    pub floor: FloorPolicy,
 }
+
+/// A room as a watcher first sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoomSnapshot {
+    /// Its participants.
+    pub participants: Vec<ParticipantInfo>,
+    /// Its floor.
+    pub floor: FloorInfo,
+}
+
+/// A reply channel.
+pub type Reply<T> = tokio::sync::oneshot::Sender<T>;
 
 /// A change or a request from the policy server.
 #[derive(Debug)]
@@ -31,19 +54,31 @@ pub enum FocusCommand {
     /// A room was deleted: end its calls (BYE with a Reason) and subscriptions.
     DeleteRoom(String),
     /// The participants of a room (None: no such room).
-    Participants(
+    Participants(String, Reply<Option<Vec<ParticipantInfo>>>),
+    /// The participants and floor of a room, for a new watcher (None: no such room).
+    Snapshot(String, Reply<Option<RoomSnapshot>>),
+    /// Change a participant: room, id (None: no such participant).
+    Update(
         String,
-        tokio::sync::oneshot::Sender<Option<Vec<crate::ParticipantInfo>>>,
+        String,
+        ParticipantUpdate,
+        Reply<Option<ParticipantInfo>>,
     ),
-    /// Mute (true) or unmute a participant: room, id.
-    Mute(
-        String,
-        String,
-        bool,
-        tokio::sync::oneshot::Sender<Option<crate::ParticipantInfo>>,
-    ),
+    /// Mute (true) or unmute everyone but moderators: how many changed (None: no such room).
+    MuteAll(String, bool, Reply<Option<usize>>),
     /// Remove a participant: room, id.
-    Remove(String, String, tokio::sync::oneshot::Sender<bool>),
+    Remove(String, String, Reply<bool>),
+    /// Call a URI into a room: the new participant's id, or why not.
+    DialOut(String, String, Reply<Result<String, String>>),
+    /// A floor action: room, participant id.
+    Floor(
+        String,
+        String,
+        FloorAction,
+        Reply<Result<FloorInfo, FloorError>>,
+    ),
+    /// The floor of a room.
+    FloorInfo(String, Reply<Option<FloorInfo>>),
 }
 
 impl Focus {
@@ -51,10 +86,21 @@ impl Focus {
     pub fn handle_command(&mut self, now: Instant, cmd: FocusCommand) {
         match cmd {
             FocusCommand::UpsertRoom(p) => {
-                self.policies.insert(p.name.clone(), p);
+                let name = p.name.clone();
+                let old = self.policies.insert(name.clone(), p.clone());
+                if let Some(old) = old {
+                    if old.floor != p.floor {
+                        self.floor_policy_changed(now, &name);
+                    }
+                    if old.locked != p.locked || old.subject != p.subject {
+                        self.room_policy_changed(now, &name);
+                    }
+                }
+                self.emit(&name, RoomEventKind::Policy(p));
             }
             FocusCommand::DeleteRoom(name) => {
                 self.policies.remove(&name);
+                self.floors.remove(&name);
                 let calls: Vec<_> = self
                     .calls
                     .iter()
@@ -73,15 +119,36 @@ impl Focus {
                 for id in subs {
                     self.end_subscription(now, &id, EndReason::NoResource);
                 }
+                self.emit(&name, RoomEventKind::Deleted);
             }
             FocusCommand::Participants(room, reply) => {
                 let _ = reply.send(self.participants(&room));
             }
-            FocusCommand::Mute(room, id, on, reply) => {
-                let _ = reply.send(self.set_muted(now, &room, &id, on));
+            FocusCommand::Snapshot(room, reply) => {
+                let snap = self.participants(&room).map(|participants| RoomSnapshot {
+                    participants,
+                    floor: self.floor_info(&room),
+                });
+                let _ = reply.send(snap);
+            }
+            FocusCommand::Update(room, id, update, reply) => {
+                let _ = reply.send(self.update_participant(now, &room, &id, update));
+            }
+            FocusCommand::MuteAll(room, on, reply) => {
+                let _ = reply.send(self.mute_all(now, &room, on));
             }
             FocusCommand::Remove(room, id, reply) => {
                 let _ = reply.send(self.remove(now, &room, &id));
+            }
+            FocusCommand::DialOut(room, uri, reply) => {
+                let _ = reply.send(self.dial_out_api(now, &room, &uri));
+            }
+            FocusCommand::Floor(room, id, action, reply) => {
+                let _ = reply.send(self.floor_action(now, &room, &id, action));
+            }
+            FocusCommand::FloorInfo(room, reply) => {
+                let exists = self.rooms.contains_key(&room) || self.policies.contains_key(&room);
+                let _ = reply.send(exists.then(|| self.floor_info(&room)));
             }
         }
         self.process_events(now);

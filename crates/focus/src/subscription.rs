@@ -267,6 +267,16 @@ impl Focus {
     /// Marks users of a room as changed; their NOTIFYs go out now or, when
     /// the last one was too recent, together at the end of the interval.
     pub(crate) fn room_changed(&mut self, now: Instant, room: &str, who: &str) {
+        self.schedule_notifies(now, room, Some(who));
+    }
+
+    /// The room itself changed (lock, subject): its subscribers get the
+    /// full state, coalesced like any change.
+    pub(crate) fn room_policy_changed(&mut self, now: Instant, room: &str) {
+        self.schedule_notifies(now, room, None);
+    }
+
+    fn schedule_notifies(&mut self, now: Instant, room: &str, who: Option<&str>) {
         let ids: Vec<DialogId> = self
             .subscriptions
             .iter()
@@ -278,7 +288,9 @@ impl Focus {
             let Some(s) = self.subscriptions.get_mut(&id) else {
                 continue;
             };
-            s.changed.insert(who.to_owned());
+            if let Some(who) = who {
+                s.changed.insert(who.to_owned());
+            }
             let earliest = s.last_notify.map(|t| t + min).unwrap_or(now);
             if earliest <= now && s.notify_due.is_none() {
                 self.send_notify(now, &id, false);

@@ -49,7 +49,8 @@ impl MediaPort for FakeMedia {
     fn set_direction(&mut self, _: ParticipantId, _: Direction) {}
     fn set_remote(&mut self, _: ParticipantId, _: SocketAddr) {}
     fn set_mute(&mut self, _: ParticipantId, _: bool) {}
-    fn set_output_gain(&mut self, _: ParticipantId, _: f32) {}
+    fn set_deaf(&mut self, _: ParticipantId, _: bool) {}
+    fn set_gain(&mut self, _: ParticipantId, _: f32, _: f32) {}
     fn packets_in(&self, _: ParticipantId) -> u64 {
         1
     }

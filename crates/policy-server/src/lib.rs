@@ -2,15 +2,17 @@
 //!
 //! The conference policy server of RFC 4353's model, with a CCMP-style
 //! (RFC 6503) control API over gRPC (`proto/confab/v1/policy.proto`). This
-//! first part holds rooms, their policy and API tokens in a durable SQLite
-//! store ([`store::Store`]) and serves them with bearer-token
-//! authorization, gRPC health and server reflection, and request-size and
-//! concurrency limits. The focus consulting it, participants, floor control
-//! and the live event stream come next.
+//! holds rooms, blueprints, their policy and API tokens in a durable
+//! SQLite store ([`store::Store`]) and serves them with bearer-token
+//! authorization, gRPC health and server reflection, TLS when configured,
+//! and request-size, concurrency and per-token rate limits. Live calls
+//! (participants, floor, dial-out, the event stream) are reached through
+//! the [`live::Live`] trait that the binary implements over the focus.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod live;
+pub mod rate_limit;
 pub mod service;
 pub mod store;
 
@@ -35,6 +37,19 @@ pub struct PolicyConfig {
     pub listen: SocketAddr,
     /// Directory of the database and the first admin token.
     pub data_dir: PathBuf,
+    /// PEM certificate chain and key: serve gRPC over TLS.
+    pub tls: Option<TlsFiles>,
+    /// Requests per second each token may make, sustained (twice that at once).
+    pub rate_per_token: f64,
+}
+
+/// Where the TLS certificate and key are.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
 }
 
 impl Default for PolicyConfig {
@@ -42,6 +57,8 @@ impl Default for PolicyConfig {
         Self {
             listen: ([127, 0, 0, 1], 50051).into(),
             data_dir: PathBuf::from("confab-data"),
+            tls: None,
+            rate_per_token: 1000.0,
         }
     }
 }
@@ -52,6 +69,9 @@ pub struct PolicyServer {
     pub addr: SocketAddr,
     /// The first admin token, when this start created it.
     pub admin_token: Option<String>,
+    /// What happens in rooms, as `WatchConference` streams it; whoever runs
+    /// the focus sends its room events here.
+    pub events: tokio::sync::broadcast::Sender<pb::ConferenceEvent>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -88,13 +108,27 @@ impl PolicyServer {
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::DESCRIPTOR)
             .build_v1()?;
+        let (events, _) = tokio::sync::broadcast::channel(service::WATCH_BACKLOG);
+        let limiter =
+            rate_limit::RateLimiter::new(config.rate_per_token, config.rate_per_token * 2.0);
         let svc = pb::conference_control_server::ConferenceControlServer::new(
-            service::ConferenceService::new(store, changes, live),
+            service::ConferenceService::new(store, changes, live, events.clone(), limiter),
         )
         .max_decoding_message_size(64 * 1024);
         let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = &config.tls {
+            let cert = std::fs::read(&tls.cert)
+                .map_err(|e| format!("TLS certificate {}: {e}", tls.cert.display()))?;
+            let key = std::fs::read(&tls.key)
+                .map_err(|e| format!("TLS key {}: {e}", tls.key.display()))?;
+            builder = builder.tls_config(
+                tonic::transport::ServerTlsConfig::new()
+                    .identity(tonic::transport::Identity::from_pem(cert, key)),
+            )?;
+        }
         let task = tokio::spawn(async move {
-            let r = tonic::transport::Server::builder()
+            let r = builder
                 .concurrency_limit_per_connection(64)
                 .add_service(health)
                 .add_service(reflection)
@@ -105,10 +139,11 @@ impl PolicyServer {
                 tracing::error!(error = %e, "gRPC server stopped");
             }
         });
-        tracing::info!(%addr, "policy server listening for gRPC");
+        tracing::info!(%addr, tls = config.tls.is_some(), "policy server listening for gRPC");
         Ok(Self {
             addr,
             admin_token,
+            events,
             task,
         })
     }

@@ -3,11 +3,18 @@
 //! may not touch), validates its fields (`InvalidArgument` naming the
 //! field), and maps store outcomes to `NotFound` / `AlreadyExists`.
 
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::broadcast;
 use tonic::{Request, Response, Status};
 
+use crate::live::{FloorOp, Live, ParticipantChange};
 use crate::pb;
 use crate::pb::conference_control_server::ConferenceControl;
-use crate::store::{new_token, Principal, Role, Room, Store, StoreError};
+use crate::rate_limit::RateLimiter;
+use crate::store::{new_token, FloorPolicy, Principal, Role, Room, Store, StoreError};
 
 /// A room's policy changed (the focus applies these).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,25 +29,36 @@ pub enum PolicyChange {
 pub struct ConferenceService {
     store: Store,
     changes: Option<tokio::sync::mpsc::UnboundedSender<PolicyChange>>,
-    live: Option<std::sync::Arc<dyn crate::live::Live>>,
+    live: Option<Arc<dyn Live>>,
+    events: broadcast::Sender<pb::ConferenceEvent>,
+    limiter: RateLimiter,
 }
+
+/// Events a watcher may fall behind by before its stream ends.
+pub const WATCH_BACKLOG: usize = 4096;
 
 impl ConferenceService {
     /// A service over `store`, telling `changes` about every room change and
     /// asking `live` about calls in progress.
+    /// `events` carries what happens in rooms (the binary feeds it from the
+    /// focus); `limiter` bounds each token's request rate.
     pub fn new(
         store: Store,
         changes: Option<tokio::sync::mpsc::UnboundedSender<PolicyChange>>,
-        live: Option<std::sync::Arc<dyn crate::live::Live>>,
+        live: Option<Arc<dyn Live>>,
+        events: broadcast::Sender<pb::ConferenceEvent>,
+        limiter: RateLimiter,
     ) -> Self {
         Self {
             store,
             changes,
             live,
+            events,
+            limiter,
         }
     }
 
-    fn live(&self) -> Result<&dyn crate::live::Live, Status> {
+    fn live(&self) -> Result<&dyn Live, Status> {
         self.live
             .as_deref()
             .ok_or_else(|| Status::unavailable("no focus is attached to this policy server"))
@@ -63,11 +81,73 @@ impl ConferenceService {
         let token = value
             .strip_prefix("Bearer ")
             .ok_or_else(|| Status::unauthenticated("authorization must be 'Bearer <token>'"))?;
-        self.store
+        let who = self
+            .store
             .principal(token.trim())
             .await
             .map_err(internal)?
-            .ok_or_else(|| Status::unauthenticated("unknown token"))
+            .ok_or_else(|| Status::unauthenticated("unknown token"))?;
+        if !self.limiter.allow(&who.id, Instant::now()) {
+            return Err(Status::resource_exhausted(
+                "too many requests for this token; slow down",
+            ));
+        }
+        Ok(who)
+    }
+
+    /// Checks the token may see `room`, a valid name in field `conference`.
+    async fn viewer_of<T>(&self, req: &Request<T>, room: &str) -> Result<Principal, Status> {
+        let who = self.principal(req).await?;
+        check_name(room).map_err(|_| Status::invalid_argument("conference: a valid room name"))?;
+        if !who.may_view(room) {
+            return Err(Status::permission_denied(format!(
+                "this token may not see {room}"
+            )));
+        }
+        Ok(who)
+    }
+
+    /// Checks the token moderates `room`, a valid name in field `conference`.
+    async fn moderator_of<T>(&self, req: &Request<T>, room: &str) -> Result<Principal, Status> {
+        let who = self.principal(req).await?;
+        moderated_room(&who, room)?;
+        Ok(who)
+    }
+
+    fn publish(&self, room: &str, event: pb::conference_event::Event) {
+        let _ = self.events.send(pb::ConferenceEvent {
+            conference: room.to_owned(),
+            at_ms: now_ms(),
+            event: Some(event),
+        });
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn floor_policy_from_pb(v: i32) -> Result<FloorPolicy, Status> {
+    match pb::FloorPolicy::try_from(v) {
+        Ok(pb::FloorPolicy::Unspecified | pb::FloorPolicy::None) => Ok(FloorPolicy::None),
+        Ok(pb::FloorPolicy::ModeratorGranted) => Ok(FloorPolicy::ModeratorGranted),
+        Ok(pb::FloorPolicy::FirstCome) => Ok(FloorPolicy::FirstCome),
+        Err(_) => Err(Status::invalid_argument(
+            "floor_policy: FLOOR_POLICY_NONE, FLOOR_POLICY_MODERATOR_GRANTED or FLOOR_POLICY_FIRST_COME",
+        )),
+    }
+}
+
+/// The wire form of a floor policy.
+pub fn floor_policy_to_pb(f: FloorPolicy) -> pb::FloorPolicy {
+    match f {
+        FloorPolicy::None => pb::FloorPolicy::None,
+        FloorPolicy::ModeratorGranted => pb::FloorPolicy::ModeratorGranted,
+        FloorPolicy::FirstCome => pb::FloorPolicy::FirstCome,
     }
 }
 
@@ -113,6 +193,7 @@ fn check_fields(c: &pb::Conference) -> Result<(), Status> {
     if c.talkers_mixed > 8 {
         return Err(Status::invalid_argument("talkers_mixed: at most 8"));
     }
+    floor_policy_from_pb(c.floor_policy)?;
     if c.watchers.len() > 100 || c.watchers.iter().any(|w| w.is_empty() || w.len() > 256) {
         return Err(Status::invalid_argument(
             "watchers: at most 100 entries of 1 to 256 bytes",
@@ -121,7 +202,8 @@ fn check_fields(c: &pb::Conference) -> Result<(), Status> {
     Ok(())
 }
 
-fn to_pb(r: &Room) -> pb::Conference {
+/// The wire form of a stored room (PINs never leave the server).
+pub fn to_pb(r: &Room) -> pb::Conference {
     pb::Conference {
         name: r.name.clone(),
         subject: r.subject.clone(),
@@ -135,6 +217,7 @@ fn to_pb(r: &Room) -> pb::Conference {
         mute_on_entry: r.mute_on_entry,
         talkers_mixed: r.talkers_mixed,
         created_at: r.created_at,
+        floor_policy: floor_policy_to_pb(r.floor_policy) as i32,
     }
 }
 
@@ -154,23 +237,46 @@ impl ConferenceControl for ConferenceService {
                 "creating conferences needs an admin token",
             ));
         }
-        let c = req
-            .into_inner()
+        let r = req.into_inner();
+        let c = r
             .conference
             .ok_or_else(|| Status::invalid_argument("conference: required"))?;
         check_name(&c.name)?;
         check_fields(&c)?;
-        let room = Room {
-            name: c.name.clone(),
-            subject: c.subject.clone(),
-            locked: c.locked,
-            max_participants: c.max_participants,
-            pin: non_empty(&c.pin),
-            moderator_pin: non_empty(&c.moderator_pin),
-            watchers: c.watchers.clone(),
-            mute_on_entry: c.mute_on_entry,
-            talkers_mixed: c.talkers_mixed,
-            created_at: 0,
+        let room = if r.blueprint.is_empty() {
+            Room {
+                name: c.name.clone(),
+                subject: c.subject.clone(),
+                locked: c.locked,
+                max_participants: c.max_participants,
+                pin: non_empty(&c.pin),
+                moderator_pin: non_empty(&c.moderator_pin),
+                watchers: c.watchers.clone(),
+                mute_on_entry: c.mute_on_entry,
+                talkers_mixed: c.talkers_mixed,
+                floor_policy: floor_policy_from_pb(c.floor_policy)?,
+                created_at: 0,
+            }
+        } else {
+            check_name(&r.blueprint)
+                .map_err(|_| Status::invalid_argument("blueprint: a valid blueprint name"))?;
+            let bp = self
+                .store
+                .blueprint(&r.blueprint)
+                .await
+                .map_err(|e| match e {
+                    StoreError::NotFound => {
+                        Status::not_found(format!("no blueprint {}", r.blueprint))
+                    }
+                    other => internal(other),
+                })?;
+            Room {
+                name: c.name.clone(),
+                subject: non_empty(&c.subject).unwrap_or(bp.room.subject),
+                pin: non_empty(&c.pin),
+                moderator_pin: non_empty(&c.moderator_pin),
+                ..bp.room
+            }
         };
         let stored = self.store.create_room(&room).await.map_err(internal)?;
         self.tell(PolicyChange::Upsert(stored.clone()));
@@ -266,6 +372,7 @@ impl ConferenceControl for ConferenceService {
                 "watchers" => room.watchers = c.watchers.clone(),
                 "mute_on_entry" => room.mute_on_entry = c.mute_on_entry,
                 "talkers_mixed" => room.talkers_mixed = c.talkers_mixed,
+                "floor_policy" => room.floor_policy = floor_policy_from_pb(c.floor_policy)?,
                 other => {
                     return Err(Status::invalid_argument(format!(
                         "update_mask: unknown or read-only field {other:?}"
@@ -275,6 +382,10 @@ impl ConferenceControl for ConferenceService {
         }
         self.store.update_room(&room).await.map_err(internal)?;
         self.tell(PolicyChange::Upsert(room.clone()));
+        self.publish(
+            &room.name,
+            pb::conference_event::Event::ConferenceUpdated(to_pb(&room)),
+        );
         Ok(Response::new(to_pb(&room)))
     }
 
@@ -341,14 +452,8 @@ impl ConferenceControl for ConferenceService {
         &self,
         req: Request<pb::ListParticipantsRequest>,
     ) -> Result<Response<pb::ListParticipantsResponse>, Status> {
-        let who = self.principal(&req).await?;
-        let room = req.into_inner().conference;
-        check_name(&room).map_err(|_| Status::invalid_argument("conference: a valid room name"))?;
-        if !who.may_view(&room) {
-            return Err(Status::permission_denied(format!(
-                "this token may not see {room}"
-            )));
-        }
+        let room = req.get_ref().conference.clone();
+        self.viewer_of(&req, &room).await?;
         let participants = self
             .live()?
             .participants(&room)
@@ -357,13 +462,33 @@ impl ConferenceControl for ConferenceService {
         Ok(Response::new(pb::ListParticipantsResponse { participants }))
     }
 
+    async fn get_participant(
+        &self,
+        req: Request<pb::GetParticipantRequest>,
+    ) -> Result<Response<pb::Participant>, Status> {
+        let r = req.get_ref().clone();
+        self.viewer_of(&req, &r.conference).await?;
+        check_participant_id(&r.id)?;
+        let all = self
+            .live()?
+            .participants(&r.conference)
+            .await
+            .ok_or_else(|| Status::not_found(format!("no conference {}", r.conference)))?;
+        all.into_iter()
+            .find(|p| p.id == r.id)
+            .map(Response::new)
+            .ok_or_else(|| {
+                Status::not_found(format!("no participant {} in {}", r.id, r.conference))
+            })
+    }
+
     async fn update_participant(
         &self,
         req: Request<pb::UpdateParticipantRequest>,
     ) -> Result<Response<pb::Participant>, Status> {
-        let who = self.principal(&req).await?;
+        let room = req.get_ref().conference.clone();
+        self.moderator_of(&req, &room).await?;
         let r = req.into_inner();
-        moderated_room(&who, &r.conference)?;
         let p = r
             .participant
             .ok_or_else(|| Status::invalid_argument("participant: required"))?;
@@ -371,18 +496,40 @@ impl ConferenceControl for ConferenceService {
         let mask = r
             .update_mask
             .ok_or_else(|| Status::invalid_argument("update_mask: required"))?;
-        if mask.paths.is_empty() || mask.paths.iter().any(|f| f != "muted") {
+        if mask.paths.is_empty() {
             return Err(Status::invalid_argument(
-                "update_mask: only \"muted\" can be updated",
+                "update_mask: name at least one field",
             ));
+        }
+        let mut change = ParticipantChange::default();
+        for path in &mask.paths {
+            match path.as_str() {
+                "muted" => change.muted = Some(p.muted),
+                "deaf" => change.deaf = Some(p.deaf),
+                "role" => {
+                    change.role = Some(match pb::ParticipantRole::try_from(p.role) {
+                        Ok(pb::ParticipantRole::Unspecified) | Err(_) => {
+                            return Err(Status::invalid_argument(
+                                "role: PARTICIPANT_ROLE_MODERATOR, _PARTICIPANT or _LISTENER",
+                            ))
+                        }
+                        Ok(role) => role,
+                    })
+                }
+                "input_gain_db" => change.input_gain_db = Some(check_gain("input_gain_db", p.input_gain_db)?),
+                "output_gain_db" => change.output_gain_db = Some(check_gain("output_gain_db", p.output_gain_db)?),
+                other => {
+                    return Err(Status::invalid_argument(format!(
+                        "update_mask: unknown or read-only field {other:?} (muted, deaf, role, input_gain_db, output_gain_db)"
+                    )))
+                }
+            }
         }
         let updated = self
             .live()?
-            .set_muted(&r.conference, &p.id, p.muted)
+            .update(&room, &p.id, change)
             .await
-            .ok_or_else(|| {
-                Status::not_found(format!("no participant {} in {}", p.id, r.conference))
-            })?;
+            .ok_or_else(|| Status::not_found(format!("no participant {} in {room}", p.id)))?;
         Ok(Response::new(updated))
     }
 
@@ -390,9 +537,8 @@ impl ConferenceControl for ConferenceService {
         &self,
         req: Request<pb::RemoveParticipantRequest>,
     ) -> Result<Response<pb::RemoveParticipantResponse>, Status> {
-        let who = self.principal(&req).await?;
-        let r = req.into_inner();
-        moderated_room(&who, &r.conference)?;
+        let r = req.get_ref().clone();
+        self.moderator_of(&req, &r.conference).await?;
         check_participant_id(&r.id)?;
         if !self.live()?.remove(&r.conference, &r.id).await {
             return Err(Status::not_found(format!(
@@ -402,6 +548,220 @@ impl ConferenceControl for ConferenceService {
         }
         Ok(Response::new(pb::RemoveParticipantResponse {}))
     }
+
+    async fn dial_out(
+        &self,
+        req: Request<pb::DialOutRequest>,
+    ) -> Result<Response<pb::Participant>, Status> {
+        let r = req.get_ref().clone();
+        self.moderator_of(&req, &r.conference).await?;
+        if r.uri.is_empty() || r.uri.len() > 256 || !r.uri.starts_with("sip:") {
+            return Err(Status::invalid_argument(
+                "uri: a sip: URI of at most 256 bytes",
+            ));
+        }
+        let id = self.live()?.dial_out(&r.conference, &r.uri).await?;
+        Ok(Response::new(pb::Participant {
+            id,
+            uri: r.uri,
+            status: "dialing-out".into(),
+            role: pb::ParticipantRole::Participant as i32,
+            ..Default::default()
+        }))
+    }
+
+    async fn mute_all(
+        &self,
+        req: Request<pb::MuteAllRequest>,
+    ) -> Result<Response<pb::MuteAllResponse>, Status> {
+        let r = req.get_ref().clone();
+        self.moderator_of(&req, &r.conference).await?;
+        let changed = self
+            .live()?
+            .mute_all(&r.conference, r.muted)
+            .await
+            .ok_or_else(|| Status::not_found(format!("no conference {}", r.conference)))?;
+        Ok(Response::new(pb::MuteAllResponse { changed }))
+    }
+
+    async fn list_blueprints(
+        &self,
+        req: Request<pb::ListBlueprintsRequest>,
+    ) -> Result<Response<pb::ListBlueprintsResponse>, Status> {
+        self.principal(&req).await?;
+        let blueprints = self
+            .store
+            .blueprints()
+            .await
+            .map_err(internal)?
+            .iter()
+            .map(blueprint_to_pb)
+            .collect();
+        Ok(Response::new(pb::ListBlueprintsResponse { blueprints }))
+    }
+
+    async fn get_blueprint(
+        &self,
+        req: Request<pb::GetBlueprintRequest>,
+    ) -> Result<Response<pb::Blueprint>, Status> {
+        self.principal(&req).await?;
+        let name = req.into_inner().name;
+        check_name(&name)?;
+        match self.store.blueprint(&name).await {
+            Ok(b) => Ok(Response::new(blueprint_to_pb(&b))),
+            Err(StoreError::NotFound) => Err(Status::not_found(format!("no blueprint {name}"))),
+            Err(e) => Err(internal(e)),
+        }
+    }
+
+    async fn get_floor(
+        &self,
+        req: Request<pb::GetFloorRequest>,
+    ) -> Result<Response<pb::Floor>, Status> {
+        let room = req.get_ref().conference.clone();
+        self.viewer_of(&req, &room).await?;
+        self.live()?
+            .floor_info(&room)
+            .await
+            .map(Response::new)
+            .ok_or_else(|| Status::not_found(format!("no conference {room}")))
+    }
+
+    async fn request_floor(
+        &self,
+        req: Request<pb::FloorRequest>,
+    ) -> Result<Response<pb::Floor>, Status> {
+        self.floor(req, FloorOp::Request).await
+    }
+
+    async fn release_floor(
+        &self,
+        req: Request<pb::FloorRequest>,
+    ) -> Result<Response<pb::Floor>, Status> {
+        self.floor(req, FloorOp::Release).await
+    }
+
+    async fn grant_floor(
+        &self,
+        req: Request<pb::FloorRequest>,
+    ) -> Result<Response<pb::Floor>, Status> {
+        self.floor(req, FloorOp::Grant).await
+    }
+
+    async fn deny_floor(
+        &self,
+        req: Request<pb::FloorRequest>,
+    ) -> Result<Response<pb::Floor>, Status> {
+        self.floor(req, FloorOp::Deny).await
+    }
+
+    type WatchConferenceStream =
+        Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::ConferenceEvent, Status>> + Send>>;
+
+    async fn watch_conference(
+        &self,
+        req: Request<pb::WatchConferenceRequest>,
+    ) -> Result<Response<Self::WatchConferenceStream>, Status> {
+        let room = req.get_ref().conference.clone();
+        self.viewer_of(&req, &room).await?;
+        // Subscribe first: a change racing the snapshot then shows twice,
+        // never not at all; every event carries whole state, so twice is harmless.
+        let mut events = self.events.subscribe();
+        let (participants, floor) = self
+            .live()?
+            .snapshot(&room)
+            .await
+            .ok_or_else(|| Status::not_found(format!("no conference {room}")))?;
+        let conference = match self.store.room(&room).await {
+            Ok(r) => to_pb(&r),
+            // A room the focus made on the fly has no stored policy.
+            Err(StoreError::NotFound) => pb::Conference {
+                name: room.clone(),
+                ..Default::default()
+            },
+            Err(e) => return Err(internal(e)),
+        };
+        let first = pb::ConferenceEvent {
+            conference: room.clone(),
+            at_ms: now_ms(),
+            event: Some(pb::conference_event::Event::Snapshot(pb::Snapshot {
+                conference: Some(conference),
+                participants,
+                floor: Some(floor),
+            })),
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(async move {
+            if tx.send(Ok(first)).await.is_err() {
+                return;
+            }
+            loop {
+                let ev = tokio::select! {
+                    _ = tx.closed() => return,
+                    ev = events.recv() => ev,
+                };
+                match ev {
+                    Ok(ev) if ev.conference == room => {
+                        let last =
+                            matches!(ev.event, Some(pb::conference_event::Event::Deleted(_)));
+                        if tx.send(Ok(ev)).await.is_err() || last {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        let _ = tx
+                            .send(Err(Status::resource_exhausted(format!(
+                                "this watcher fell {n} events behind; watch again for a fresh snapshot"
+                            ))))
+                            .await;
+                        return;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => {
+                        let _ = tx
+                            .send(Err(Status::unavailable("the server is stopping")))
+                            .await;
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+}
+
+impl ConferenceService {
+    async fn floor(
+        &self,
+        req: Request<pb::FloorRequest>,
+        op: FloorOp,
+    ) -> Result<Response<pb::Floor>, Status> {
+        let r = req.get_ref().clone();
+        self.moderator_of(&req, &r.conference).await?;
+        check_participant_id(&r.participant)
+            .map_err(|_| Status::invalid_argument("participant: 1 to 64 letters or digits"))?;
+        self.live()?
+            .floor(&r.conference, &r.participant, op)
+            .await
+            .map(Response::new)
+    }
+}
+
+fn blueprint_to_pb(b: &crate::store::Blueprint) -> pb::Blueprint {
+    pb::Blueprint {
+        name: b.name.clone(),
+        description: b.description.clone(),
+        settings: Some(to_pb(&b.room)),
+    }
+}
+
+fn check_gain(field: &str, db: f32) -> Result<f32, Status> {
+    if !db.is_finite() || !(-60.0..=24.0).contains(&db) {
+        return Err(Status::invalid_argument(format!("{field}: -60 to 24 dB")));
+    }
+    Ok(db)
 }
 
 fn check_participant_id(id: &str) -> Result<(), Status> {

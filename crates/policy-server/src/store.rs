@@ -54,8 +54,50 @@ pub struct Room {
     pub mute_on_entry: bool,
     /// Loudest talkers mixed (0: server default).
     pub talkers_mixed: u32,
+    /// How the floor is given.
+    pub floor_policy: FloorPolicy,
     /// Unix seconds.
     pub created_at: i64,
+}
+
+/// How a room's floor is given (BFCP-style floor control).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FloorPolicy {
+    /// No floor control.
+    #[default]
+    None,
+    /// A moderator grants requests.
+    ModeratorGranted,
+    /// The first request in line gets a free floor.
+    FirstCome,
+}
+
+impl FloorPolicy {
+    fn as_str(self) -> &'static str {
+        match self {
+            FloorPolicy::None => "none",
+            FloorPolicy::ModeratorGranted => "moderator-granted",
+            FloorPolicy::FirstCome => "first-come",
+        }
+    }
+    fn parse(s: &str) -> Self {
+        match s {
+            "moderator-granted" => FloorPolicy::ModeratorGranted,
+            "first-come" => FloorPolicy::FirstCome,
+            _ => FloorPolicy::None,
+        }
+    }
+}
+
+/// A room template.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Blueprint {
+    /// Its name.
+    pub name: String,
+    /// What it is for.
+    pub description: String,
+    /// The room it makes (name, PINs and created_at unset).
+    pub room: Room,
 }
 
 /// What a token may do.
@@ -223,8 +265,8 @@ impl Store {
         let mut room = room.clone();
         room.created_at = now_secs();
         let res = sqlx::query(
-            "INSERT INTO rooms (name, subject, locked, max_participants, pin, moderator_pin, watchers, mute_on_entry, talkers_mixed, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO rooms (name, subject, locked, max_participants, pin, moderator_pin, watchers, mute_on_entry, talkers_mixed, floor_policy, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&room.name)
         .bind(&room.subject)
@@ -235,6 +277,7 @@ impl Store {
         .bind(join(&room.watchers))
         .bind(room.mute_on_entry)
         .bind(room.talkers_mixed as i64)
+        .bind(room.floor_policy.as_str())
         .bind(room.created_at)
         .execute(&self.pool)
         .await;
@@ -258,8 +301,45 @@ impl Store {
             watchers: split(&r.get::<String, _>("watchers")),
             mute_on_entry: r.get("mute_on_entry"),
             talkers_mixed: r.get::<i64, _>("talkers_mixed") as u32,
+            floor_policy: FloorPolicy::parse(r.get::<String, _>("floor_policy").as_str()),
             created_at: r.get("created_at"),
         }
+    }
+
+    fn row_to_blueprint(r: &sqlx::sqlite::SqliteRow) -> Blueprint {
+        Blueprint {
+            name: r.get("name"),
+            description: r.get("description"),
+            room: Room {
+                subject: r.get("subject"),
+                locked: r.get("locked"),
+                max_participants: r.get::<i64, _>("max_participants") as u32,
+                watchers: split(&r.get::<String, _>("watchers")),
+                mute_on_entry: r.get("mute_on_entry"),
+                talkers_mixed: r.get::<i64, _>("talkers_mixed") as u32,
+                floor_policy: FloorPolicy::parse(r.get::<String, _>("floor_policy").as_str()),
+                ..Room::default()
+            },
+        }
+    }
+
+    /// Every blueprint, by name.
+    pub async fn blueprints(&self) -> Result<Vec<Blueprint>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM blueprints ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(Self::row_to_blueprint).collect())
+    }
+
+    /// A blueprint by name.
+    pub async fn blueprint(&self, name: &str) -> Result<Blueprint, StoreError> {
+        let row = sqlx::query("SELECT * FROM blueprints WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref()
+            .map(Self::row_to_blueprint)
+            .ok_or(StoreError::NotFound)
     }
 
     /// A room by name.
@@ -286,7 +366,7 @@ impl Store {
     /// Replaces a room's policy (the name stays).
     pub async fn update_room(&self, room: &Room) -> Result<(), StoreError> {
         let res = sqlx::query(
-            "UPDATE rooms SET subject = ?, locked = ?, max_participants = ?, pin = ?, moderator_pin = ?, watchers = ?, mute_on_entry = ?, talkers_mixed = ? \
+            "UPDATE rooms SET subject = ?, locked = ?, max_participants = ?, pin = ?, moderator_pin = ?, watchers = ?, mute_on_entry = ?, talkers_mixed = ?, floor_policy = ? \
              WHERE name = ?",
         )
         .bind(&room.subject)
@@ -297,6 +377,7 @@ impl Store {
         .bind(join(&room.watchers))
         .bind(room.mute_on_entry)
         .bind(room.talkers_mixed as i64)
+        .bind(room.floor_policy.as_str())
         .bind(&room.name)
         .execute(&self.pool)
         .await?;

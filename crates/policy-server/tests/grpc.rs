@@ -20,6 +20,7 @@ async fn start(dir: &std::path::Path) -> PolicyServer {
         PolicyConfig {
             listen: ([127, 0, 0, 1], 0).into(),
             data_dir: dir.to_path_buf(),
+            ..Default::default()
         },
         None,
         None,
@@ -63,6 +64,7 @@ async fn create(
     c.create_conference(with_token(
         pb::CreateConferenceRequest {
             conference: Some(room(name)),
+            ..Default::default()
         },
         Some(token),
     ))
@@ -252,7 +254,8 @@ async fn every_call_checks_its_token() {
             code(
                 c.create_conference(with_token(
                     pb::CreateConferenceRequest {
-                        conference: Some(room("x"))
+                        conference: Some(room("x")),
+                        ..Default::default()
                     },
                     t
                 ))
@@ -454,6 +457,7 @@ async fn bad_input_is_invalid_argument_naming_the_field_and_the_server_keeps_ser
             .create_conference(with_token(
                 pb::CreateConferenceRequest {
                     conference: Some(conf),
+                    ..Default::default()
                 },
                 Some(&admin),
             ))
@@ -464,7 +468,7 @@ async fn bad_input_is_invalid_argument_naming_the_field_and_the_server_keeps_ser
     }
     let e = c
         .create_conference(with_token(
-            pb::CreateConferenceRequest { conference: None },
+            pb::CreateConferenceRequest::default(),
             Some(&admin),
         ))
         .await
@@ -539,6 +543,7 @@ async fn bad_input_is_invalid_argument_naming_the_field_and_the_server_keeps_ser
         .create_conference(with_token(
             pb::CreateConferenceRequest {
                 conference: Some(huge),
+                ..Default::default()
             },
             Some(&admin),
         ))

@@ -212,12 +212,15 @@ impl Room {
         let header_len;
         let payload_len;
         let ts_step = kind.rtp_clock() / 50;
-        if !p.deaf && (p.selected || p.gain_out != 1.0 || p.tone.active()) {
+        if p.tone.active() || (!p.deaf && (p.selected || p.gain_out != 1.0)) {
             // Mix-minus: everyone mixed but this participant, through its own
-            // encoder, plus any tone meant for this participant alone.
+            // encoder, plus any tone meant for this participant alone (a
+            // deaf one, such as a caller entering a PIN, hears only that).
             let mut own_mix = [0i32; FRAME];
-            for ((o, m), own) in own_mix.iter_mut().zip(mix.iter()).zip(p.frame.iter()) {
-                *o = if p.selected { *m - *own } else { *m };
+            if !p.deaf {
+                for ((o, m), own) in own_mix.iter_mut().zip(mix.iter()).zip(p.frame.iter()) {
+                    *o = if p.selected { *m - *own } else { *m };
+                }
             }
             p.tone.add_to(&mut own_mix);
             for (l, v) in limited.iter_mut().zip(own_mix.iter()) {

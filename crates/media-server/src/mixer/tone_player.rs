@@ -34,6 +34,24 @@ impl TonePattern {
         Self::new(&[(784, 120), (0, 30), (523, 160)])
     }
 
+    /// Three rising notes: enter the room's PIN, then `#`.
+    pub fn pin_prompt() -> Self {
+        Self::new(&[(440, 150), (0, 50), (660, 150), (0, 50), (880, 250)])
+    }
+
+    /// A low buzz (that was wrong), then the PIN prompt again.
+    pub fn wrong_pin() -> Self {
+        Self::new(&[
+            (300, 400),
+            (0, 200),
+            (440, 150),
+            (0, 50),
+            (660, 150),
+            (0, 50),
+            (880, 250),
+        ])
+    }
+
     /// `n` short beeps (at most 8), e.g. the number of people in the room.
     pub fn count(n: usize) -> Self {
         let mut segs = [(0u16, 0u16); MAX_SEGMENTS];

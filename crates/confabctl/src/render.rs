@@ -1,0 +1,194 @@
+//! How confabctl prints what the API returns: JSON objects for `--json`
+//! (one per line for streams), aligned tables otherwise.
+
+use policy_server::pb;
+use serde_json::{json, Value};
+
+/// A participant role's name.
+pub fn role_name(v: i32) -> &'static str {
+    match pb::ParticipantRole::try_from(v) {
+        Ok(pb::ParticipantRole::Moderator) => "moderator",
+        Ok(pb::ParticipantRole::Listener) => "listener",
+        Ok(pb::ParticipantRole::Participant) => "participant",
+        _ => "unspecified",
+    }
+}
+
+/// A floor policy's name.
+pub fn floor_policy_name(v: i32) -> &'static str {
+    match pb::FloorPolicy::try_from(v) {
+        Ok(pb::FloorPolicy::ModeratorGranted) => "moderator-granted",
+        Ok(pb::FloorPolicy::FirstCome) => "first-come",
+        _ => "none",
+    }
+}
+
+/// A conference as JSON.
+pub fn conference(c: &pb::Conference) -> Value {
+    json!({
+        "name": c.name,
+        "subject": c.subject,
+        "locked": c.locked,
+        "max_participants": c.max_participants,
+        "has_pin": c.has_pin,
+        "has_moderator_pin": c.has_moderator_pin,
+        "watchers": c.watchers,
+        "mute_on_entry": c.mute_on_entry,
+        "talkers_mixed": c.talkers_mixed,
+        "floor_policy": floor_policy_name(c.floor_policy),
+        "created_at": c.created_at,
+    })
+}
+
+/// A participant as JSON.
+pub fn participant(p: &pb::Participant) -> Value {
+    json!({
+        "id": p.id,
+        "uri": p.uri,
+        "display_name": p.display_name,
+        "status": p.status,
+        "muted": p.muted,
+        "deaf": p.deaf,
+        "role": role_name(p.role),
+        "input_gain_db": p.input_gain_db,
+        "output_gain_db": p.output_gain_db,
+    })
+}
+
+/// A floor as JSON.
+pub fn floor(f: &pb::Floor) -> Value {
+    json!({
+        "policy": floor_policy_name(f.policy),
+        "holder": (!f.holder.is_empty()).then_some(&f.holder),
+        "queue": f.queue,
+    })
+}
+
+/// A blueprint as JSON.
+pub fn blueprint(b: &pb::Blueprint) -> Value {
+    json!({
+        "name": b.name,
+        "description": b.description,
+        "settings": b.settings.as_ref().map(conference),
+    })
+}
+
+/// A conference event as JSON: `{"conference", "at_ms", "type", ...}`.
+pub fn event(e: &pb::ConferenceEvent) -> Value {
+    use pb::conference_event::Event;
+    let (kind, body) = match &e.event {
+        Some(Event::Snapshot(s)) => (
+            "snapshot",
+            json!({
+                "settings": s.conference.as_ref().map(conference),
+                "participants": s.participants.iter().map(participant).collect::<Vec<_>>(),
+                "floor": s.floor.as_ref().map(floor),
+            }),
+        ),
+        Some(Event::Joined(p)) => ("joined", participant(p)),
+        Some(Event::Updated(p)) => ("updated", participant(p)),
+        Some(Event::Left(p)) => ("left", participant(p)),
+        Some(Event::Talking(t)) => (
+            "talking",
+            json!({"participant": t.participant, "talking": t.talking}),
+        ),
+        Some(Event::Floor(f)) => ("floor", floor(f)),
+        Some(Event::ConferenceUpdated(c)) => ("conference-updated", conference(c)),
+        Some(Event::Deleted(_)) => ("deleted", json!({})),
+        None => ("unknown", json!({})),
+    };
+    json!({"conference": e.conference, "at_ms": e.at_ms, "type": kind, "data": body})
+}
+
+/// One line for a conference event, for people.
+pub fn event_line(e: &pb::ConferenceEvent) -> String {
+    use pb::conference_event::Event;
+    let what = match &e.event {
+        Some(Event::Snapshot(s)) => format!(
+            "snapshot: {} participant(s), floor {}",
+            s.participants.len(),
+            s.floor
+                .as_ref()
+                .map(|f| floor_policy_name(f.policy))
+                .unwrap_or("none")
+        ),
+        Some(Event::Joined(p)) => format!("joined {} {} ({})", p.id, p.uri, p.status),
+        Some(Event::Updated(p)) => format!(
+            "updated {} {} status={} muted={} deaf={} role={}",
+            p.id,
+            p.uri,
+            p.status,
+            p.muted,
+            p.deaf,
+            role_name(p.role)
+        ),
+        Some(Event::Left(p)) => format!("left {} {}", p.id, p.uri),
+        Some(Event::Talking(t)) => format!(
+            "{} {}",
+            t.participant,
+            if t.talking {
+                "started talking"
+            } else {
+                "stopped talking"
+            }
+        ),
+        Some(Event::Floor(f)) => format!(
+            "floor holder={} queue=[{}]",
+            if f.holder.is_empty() { "-" } else { &f.holder },
+            f.queue.join(",")
+        ),
+        Some(Event::ConferenceUpdated(c)) => format!(
+            "conference locked={} subject={:?} floor={}",
+            c.locked,
+            c.subject,
+            floor_policy_name(c.floor_policy)
+        ),
+        Some(Event::Deleted(_)) => "conference deleted".into(),
+        None => "unknown event".into(),
+    };
+    format!("{} {} {}", e.at_ms, e.conference, what)
+}
+
+/// An aligned text table.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}  "));
+            }
+        }
+        s.trim_end().to_owned() + "\n"
+    };
+    let mut out = line(header.to_vec());
+    for r in rows {
+        out.push_str(&line(r.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+/// Participants as a table.
+pub fn participants_table(ps: &[pb::Participant]) -> String {
+    let rows: Vec<Vec<String>> = ps
+        .iter()
+        .map(|p| {
+            vec![
+                p.id.clone(),
+                p.uri.clone(),
+                p.status.clone(),
+                role_name(p.role).into(),
+                if p.muted { "yes" } else { "no" }.into(),
+                if p.deaf { "yes" } else { "no" }.into(),
+            ]
+        })
+        .collect();
+    table(&["ID", "URI", "STATUS", "ROLE", "MUTED", "DEAF"], &rows)
+}

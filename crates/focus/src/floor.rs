@@ -1,0 +1,214 @@
+//! Floor control modelled on BFCP (RFC 8855's model, RFC 8855 §5 states):
+//! in a room with a floor policy only the floor holder and moderators are
+//! mixed. Participants request and release the floor (over the API, or
+//! with `*5`); under `first-come` a free floor goes to the first in the
+//! queue, under `moderator-granted` a moderator grants or denies it.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use crate::call::{DialogId, Role};
+use crate::core::Focus;
+use crate::room_events::RoomEventKind;
+
+/// How a room's floor is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FloorPolicy {
+    /// No floor control: everyone may talk.
+    #[default]
+    None,
+    /// Requests wait until a moderator grants them.
+    ModeratorGranted,
+    /// A free floor goes to the first request in line.
+    FirstCome,
+}
+
+/// A room's floor as watchers see it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FloorInfo {
+    /// The room's floor policy.
+    pub policy: FloorPolicy,
+    /// Who holds the floor (participant id).
+    pub holder: Option<String>,
+    /// Who waits for it, first in line first.
+    pub queue: Vec<String>,
+}
+
+/// What is asked of the floor, for one participant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FloorAction {
+    /// The participant asks for the floor.
+    Request,
+    /// The participant gives it back, or withdraws its request.
+    Release,
+    /// A moderator gives it the floor (taking it from the holder).
+    Grant,
+    /// A moderator refuses its request, or takes the floor back.
+    Deny,
+}
+
+/// Why a floor action was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FloorError {
+    /// No such room.
+    #[error("no such conference")]
+    NoRoom,
+    /// No such participant in the room.
+    #[error("no such participant")]
+    NoParticipant,
+    /// The room has no floor policy.
+    #[error("the conference has no floor control")]
+    NotControlled,
+    /// Release or deny of a participant that neither holds nor waits for the floor.
+    #[error("the participant neither holds nor waits for the floor")]
+    NotInvolved,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Floor {
+    holder: Option<String>,
+    queue: VecDeque<String>,
+}
+
+impl Focus {
+    fn floor_policy(&self, room: &str) -> FloorPolicy {
+        self.policy(room).map(|p| p.floor).unwrap_or_default()
+    }
+
+    /// The floor of a room now.
+    pub fn floor_info(&self, room: &str) -> FloorInfo {
+        let f = self.floors.get(room);
+        FloorInfo {
+            policy: self.floor_policy(room),
+            holder: f.and_then(|f| f.holder.clone()),
+            queue: f
+                .map(|f| f.queue.iter().cloned().collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// True when floor control keeps this participant out of the mix.
+    pub(crate) fn floor_blocks(&self, room: &str, tag: &str, role: Role) -> bool {
+        self.floor_policy(room) != FloorPolicy::None
+            && role != Role::Moderator
+            && self.floors.get(room).and_then(|f| f.holder.as_deref()) != Some(tag)
+    }
+
+    /// Applies a floor action for participant `id` of `room`.
+    pub fn floor_action(
+        &mut self,
+        now: Instant,
+        room: &str,
+        id: &str,
+        action: FloorAction,
+    ) -> Result<FloorInfo, FloorError> {
+        if !self.rooms.contains_key(room) && !self.policies.contains_key(room) {
+            return Err(FloorError::NoRoom);
+        }
+        if !self
+            .calls
+            .iter()
+            .any(|(k, c)| c.room == room && k.local_tag == id)
+        {
+            return Err(FloorError::NoParticipant);
+        }
+        let policy = self.floor_policy(room);
+        if policy == FloorPolicy::None {
+            return Err(FloorError::NotControlled);
+        }
+        let f = self.floors.entry(room.to_owned()).or_default();
+        let queued = f.queue.iter().position(|q| q == id);
+        let holds = f.holder.as_deref() == Some(id);
+        match action {
+            FloorAction::Request if holds || queued.is_some() => {}
+            FloorAction::Request => {
+                if policy == FloorPolicy::FirstCome && f.holder.is_none() {
+                    f.holder = Some(id.to_owned());
+                } else {
+                    f.queue.push_back(id.to_owned());
+                }
+            }
+            FloorAction::Release | FloorAction::Deny => {
+                if holds {
+                    f.holder = None;
+                } else if let Some(i) = queued {
+                    f.queue.remove(i);
+                } else {
+                    return Err(FloorError::NotInvolved);
+                }
+            }
+            FloorAction::Grant => {
+                if let Some(i) = queued {
+                    f.queue.remove(i);
+                }
+                f.holder = Some(id.to_owned());
+            }
+        }
+        if policy == FloorPolicy::FirstCome && f.holder.is_none() {
+            f.holder = f.queue.pop_front();
+        }
+        self.floor_changed(now, room);
+        Ok(self.floor_info(room))
+    }
+
+    /// `*5`: asks for the floor, or gives it back when held or asked for.
+    pub(crate) fn toggle_floor(&mut self, now: Instant, id: &DialogId) {
+        let Some(room) = self.calls.get(id).map(|c| c.room.clone()) else {
+            return;
+        };
+        let f = self.floors.get(&room);
+        let involved = f.is_some_and(|f| {
+            f.holder.as_deref() == Some(id.local_tag.as_str())
+                || f.queue.iter().any(|q| *q == id.local_tag)
+        });
+        let action = if involved {
+            FloorAction::Release
+        } else {
+            FloorAction::Request
+        };
+        if let Err(e) = self.floor_action(now, &room, &id.local_tag, action) {
+            tracing::debug!(call_id = %id.call_id, error = %e, "floor key ignored");
+        }
+    }
+
+    /// A participant left: it gives up the floor and its place in line.
+    pub(crate) fn floor_left(&mut self, now: Instant, room: &str, tag: &str) {
+        let Some(f) = self.floors.get_mut(room) else {
+            return;
+        };
+        let before = (f.holder.clone(), f.queue.len());
+        if f.holder.as_deref() == Some(tag) {
+            f.holder = None;
+        }
+        f.queue.retain(|q| q != tag);
+        if self.floor_policy(room) == FloorPolicy::FirstCome {
+            if let Some(f) = self.floors.get_mut(room) {
+                if f.holder.is_none() {
+                    f.holder = f.queue.pop_front();
+                }
+            }
+        }
+        let after = self
+            .floors
+            .get(room)
+            .map(|f| (f.holder.clone(), f.queue.len()));
+        if Some(before) != after {
+            self.floor_changed(now, room);
+        }
+    }
+
+    /// The room's floor policy may have changed: none clears the floor.
+    pub(crate) fn floor_policy_changed(&mut self, now: Instant, room: &str) {
+        if self.floor_policy(room) == FloorPolicy::None {
+            self.floors.remove(room);
+        }
+        self.floor_changed(now, room);
+    }
+
+    /// Re-applies who is mixed in the room and tells watchers.
+    fn floor_changed(&mut self, now: Instant, room: &str) {
+        self.apply_room_media(now, room);
+        let info = self.floor_info(room);
+        self.emit(room, RoomEventKind::Floor(info));
+    }
+}
