@@ -1,0 +1,165 @@
+//! confabctl end to end against the running `confab` binary: rooms, show,
+//! create (from a blueprint), lock and unlock, mute and unmute, kick, dial,
+//! floor, watch and delete, each as a table and as JSON.
+
+mod common;
+
+use std::time::Duration;
+
+use common::ua::Ua;
+use common::{blocking, header, Server};
+use media_server::codec::CodecKind;
+use serde_json::Value;
+
+/// Runs confabctl against `s` with the admin token file; returns stdout.
+async fn ctl(s: &Server, args: &[&str]) -> anyhow::Result<String> {
+    let server = format!("http://{}", s.grpc);
+    let token_file = s.data_dir.join("admin.token");
+    let mut argv: Vec<String> = vec![
+        "confabctl".into(),
+        "--server".into(),
+        server,
+        "--token-file".into(),
+        token_file.display().to_string(),
+    ];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    let mut out = Vec::new();
+    confabctl::run(argv, &mut out).await?;
+    Ok(String::from_utf8(out)?)
+}
+
+async fn json(s: &Server, args: &[&str]) -> Value {
+    let mut a = args.to_vec();
+    a.push("--json");
+    let out = ctl(s, &a).await.unwrap();
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confabctl_moderates_a_room_of_the_running_server() {
+    let s = Server::start(&[]);
+    let help = ctl(&s, &["--help"]).await.unwrap();
+    for cmd in [
+        "rooms", "show", "mute", "kick", "lock", "dial", "floor", "watch", "create", "delete",
+    ] {
+        assert!(help.contains(cmd), "--help lists {cmd}");
+    }
+    let made = json(
+        &s,
+        &[
+            "create",
+            "standup",
+            "--blueprint",
+            "meeting",
+            "--subject",
+            "Daily",
+        ],
+    )
+    .await;
+    assert_eq!(made["name"], "standup");
+    assert_eq!(made["subject"], "Daily");
+    let table = ctl(&s, &["rooms"]).await.unwrap();
+    assert!(table.starts_with("ROOM"), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("standup") && l.contains("open")),
+        "{table}"
+    );
+    let bps = json(&s, &["blueprints"]).await;
+    assert_eq!(bps.as_array().unwrap().len(), 4);
+
+    let addr = s.sip;
+    let (a, b) = blocking(move || {
+        let mut a = Ua::new(addr, CodecKind::Pcmu, 440.0);
+        let mut b = Ua::new(addr, CodecKind::Pcmu, 1000.0);
+        assert_eq!(a.call("standup", ""), 200);
+        assert_eq!(b.call("standup", ""), 200);
+        (a, b)
+    })
+    .await;
+    let shown = json(&s, &["show", "standup"]).await;
+    let people = shown["participants"].as_array().unwrap();
+    assert_eq!(people.len(), 2, "{shown}");
+    let human = ctl(&s, &["show", "standup"]).await.unwrap();
+    assert!(human.contains("ID") && human.contains(&a.user), "{human}");
+
+    // Mute A by the user part of its URI; show says so; unmute it.
+    let out = ctl(&s, &["mute", "standup", &a.user]).await.unwrap();
+    assert!(out.starts_with("muted "), "{out}");
+    let shown = json(&s, &["show", "standup"]).await;
+    let a_row = shown["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["uri"].as_str().unwrap().contains(&a.user))
+        .unwrap()
+        .clone();
+    assert_eq!(a_row["muted"], true);
+    assert_eq!(a_row["status"], "muted-via-focus");
+    let unmuted = json(&s, &["unmute", "standup", a_row["id"].as_str().unwrap()]).await;
+    assert_eq!(unmuted["muted"], false);
+    let all = json(&s, &["mute", "standup", "all"]).await;
+    assert_eq!(all["changed"], 2);
+    json(&s, &["unmute", "standup", "all"]).await;
+
+    // watch: the snapshot first, as one JSON line.
+    let snap = json(&s, &["watch", "standup", "--count", "1"]).await;
+    assert_eq!(snap["type"], "snapshot");
+    assert_eq!(snap["data"]["participants"].as_array().unwrap().len(), 2);
+
+    // Lock: a new caller is refused; unlock lets it in.
+    let locked = json(&s, &["lock", "standup"]).await;
+    assert_eq!(locked["locked"], true);
+    let mut c = blocking(move || {
+        let mut c = Ua::new(addr, CodecKind::Pcmu, 2200.0);
+        assert_eq!(c.call("standup", ""), 403);
+        c
+    })
+    .await;
+    ctl(&s, &["unlock", "standup"]).await.unwrap();
+    let c_user = c.user.clone();
+    let mut c = blocking(move || {
+        assert_eq!(c.call("standup", ""), 200);
+        c
+    })
+    .await;
+
+    // Kick C: it gets BYE.
+    let out = ctl(&s, &["kick", "standup", &c_user]).await.unwrap();
+    assert!(out.starts_with("removed "), "{out}");
+    let bye = blocking(move || c.next_request(Duration::from_secs(3)))
+        .await
+        .expect("BYE");
+    assert!(bye.starts_with("BYE "), "{bye}");
+
+    // Dial D in.
+    let mut d = Ua::new(addr, CodecKind::Pcmu, 2200.0);
+    let d_uri = format!("sip:{}@{}", d.user, d.local());
+    let dialing = json(&s, &["dial", "standup", &d_uri]).await;
+    assert_eq!(dialing["status"], "dialing-out");
+    let invite = blocking(move || d.accept_call(Duration::from_secs(5)))
+        .await
+        .expect("INVITE");
+    assert!(header(&invite, "Contact").unwrap().contains("isfocus"));
+
+    // Floor: none in a meeting room; asking for it is a clear error.
+    let floor = json(&s, &["floor", "standup"]).await;
+    assert_eq!(floor["policy"], "none");
+    let err = ctl(&s, &["floor", "standup", "request", &a.user])
+        .await
+        .unwrap_err();
+    assert!(format!("{err}").contains("FailedPrecondition"), "{err}");
+
+    // Errors are messages, not panics.
+    let err = ctl(&s, &["show", "nosuchroom"]).await.unwrap_err();
+    assert!(format!("{err}").contains("NotFound"), "{err}");
+    let err = ctl(&s, &["mute", "standup", "nobody"]).await.unwrap_err();
+    assert!(format!("{err}").contains("no participant"), "{err}");
+
+    let deleted = json(&s, &["delete", "standup"]).await;
+    assert_eq!(deleted["deleted"], "standup");
+    let rooms = json(&s, &["rooms"]).await;
+    assert!(rooms.as_array().unwrap().is_empty());
+    drop((a, b));
+}
