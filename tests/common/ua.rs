@@ -393,6 +393,12 @@ impl Ua {
 
     /// Decodes what was received since the last call.
     pub fn heard(&self) -> Vec<i16> {
+        self.heard_frames().concat()
+    }
+
+    /// Decodes what was received since the last call, one frame per packet
+    /// (one per mixer tick), in arrival order.
+    pub fn heard_frames(&self) -> Vec<Vec<i16>> {
         let packets = std::mem::take(&mut *self.received.lock().unwrap());
         let mut dec = Decoder::new(self.kind).unwrap();
         let mut out = Vec::new();
@@ -409,7 +415,7 @@ impl Ua {
             }
             if let Some(payload) = p.get(off..) {
                 if let Ok(n) = dec.decode(payload, &mut buf[..frame]) {
-                    out.extend_from_slice(&buf[..n]);
+                    out.push(buf[..n].to_vec());
                 }
             }
         }
