@@ -27,6 +27,7 @@ pub(crate) fn forward_policy(
                         .then_some(r.max_participants as usize),
                     mute_on_entry: r.mute_on_entry,
                     watchers: r.watchers,
+                    talkers_mixed: (r.talkers_mixed > 0).then_some(r.talkers_mixed as usize),
                     pin: r.pin,
                     moderator_pin: r.moderator_pin,
                     floor: match r.floor_policy {

@@ -116,9 +116,10 @@ impl Focus {
         let media_room = match self.rooms.get(&room) {
             Some(r) => r.media,
             None => {
+                let talkers = self.policy(&room).and_then(|p| p.talkers_mixed);
                 let id = self
                     .media
-                    .open_room(self.config.max_room_size)
+                    .open_room(self.config.max_room_size, talkers)
                     .map_err(|e| (503, format!("Service Unavailable: {e}"), vec![]))?;
                 self.rooms.insert(
                     room.clone(),

@@ -69,7 +69,7 @@ impl Focus {
             aor: referrer_aor,
             call,
         } = self.requester(req, dialog);
-        if call.is_none() {
+        let Some(referrer_call) = call else {
             self.reply_tagged(
                 now,
                 tx,
@@ -81,7 +81,7 @@ impl Focus {
                 &tag,
             );
             return;
-        }
+        };
         let Some(refer_to) = req.headers.refer_to() else {
             self.reply_tagged(
                 now,
@@ -97,6 +97,11 @@ impl Focus {
         };
         let mut target = refer_to.uri.clone();
         let method = target.params.value("method").map(str::to_ascii_uppercase);
+        let removing = method.as_deref() == Some("BYE");
+        if let Some(why) = self.refer_refusal(&room, &referrer_call, removing) {
+            self.reply_tagged(now, tx, req, 403, why, &[], None, &tag);
+            return;
+        }
         target.params.remove("method");
         target.headers.clear();
         let local_host = self.local_host(req);

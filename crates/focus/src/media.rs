@@ -51,8 +51,9 @@ impl MediaSpec {
 
 /// The operations the focus needs from a media server.
 pub trait MediaPort: Send {
-    /// Opens a mixing room.
-    fn open_room(&mut self, max_size: usize) -> Result<RoomId, String>;
+    /// Opens a mixing room for `max_size` participants, mixing the
+    /// `talkers` loudest (None: the media server's default).
+    fn open_room(&mut self, max_size: usize, talkers: Option<usize>) -> Result<RoomId, String>;
     /// Ends a room.
     fn close_room(&mut self, room: RoomId);
     /// Opens a leg in a room; returns its id and local RTP address.
@@ -122,11 +123,13 @@ fn participant_settings(spec: &MediaSpec) -> ParticipantSettings {
 }
 
 impl MediaPort for MediaServerPort {
-    fn open_room(&mut self, max_size: usize) -> Result<RoomId, String> {
+    fn open_room(&mut self, max_size: usize, talkers: Option<usize>) -> Result<RoomId, String> {
+        let defaults = RoomSettings::default();
         self.server
             .create_room(RoomSettings {
                 capacity: max_size,
-                ..RoomSettings::default()
+                max_talkers: talkers.unwrap_or(defaults.max_talkers),
+                ..defaults
             })
             .map_err(|e| e.to_string())
     }

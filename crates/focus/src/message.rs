@@ -79,6 +79,10 @@ impl Focus {
             );
             return;
         };
+        if let Some(why) = self.message_refusal(&sender_call) {
+            self.reply_tagged(now, tx, req, 403, why, &[], None, &tag);
+            return;
+        }
         let ctype = req
             .headers
             .content_type()

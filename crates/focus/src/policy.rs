@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use crate::call::{DialogId, Role};
 use crate::core::Focus;
 use crate::floor::{FloorAction, FloorError, FloorInfo, FloorPolicy};
 use crate::live::{ParticipantInfo, ParticipantUpdate};
@@ -32,6 +33,8 @@ pub struct RoomPolicy {
     pub moderator_pin: Option<String>,
     /// How the floor is given.
     pub floor: FloorPolicy,
+    /// Loudest talkers mixed, applied when the room's mixer opens (None: default).
+    pub talkers_mixed: Option<usize>,
 }
 
 /// A room as a watcher first sees it.
@@ -152,6 +155,48 @@ impl Focus {
             }
         }
         self.process_events(now);
+    }
+
+    /// Why a participant's REFER is refused, if it is: callers still at
+    /// the PIN prompt and listeners may not bring anyone in; only
+    /// moderators may remove (method=BYE) in a room the policy server
+    /// manages; a locked room takes nobody new.
+    pub(crate) fn refer_refusal(
+        &self,
+        room: &str,
+        referrer: &DialogId,
+        removing: bool,
+    ) -> Option<&'static str> {
+        let c = self.calls.get(referrer)?;
+        if c.control.pin.is_some() {
+            return Some("Forbidden: enter the room's PIN first");
+        }
+        let managed = self.policy(room);
+        if removing {
+            if managed.is_some() && c.control.role != Role::Moderator {
+                return Some("Forbidden: only moderators may remove participants");
+            }
+            return None;
+        }
+        if c.control.role == Role::Listener {
+            return Some("Forbidden: listeners may not bring others in");
+        }
+        if managed.is_some_and(|p| p.locked) {
+            return Some("Forbidden: the room is locked");
+        }
+        None
+    }
+
+    /// Why a participant's MESSAGE to the room is refused, if it is.
+    pub(crate) fn message_refusal(&self, sender: &DialogId) -> Option<&'static str> {
+        let c = self.calls.get(sender)?;
+        if c.control.pin.is_some() {
+            return Some("Forbidden: enter the room's PIN first");
+        }
+        if c.control.role == Role::Listener {
+            return Some("Forbidden: listeners may not message the room");
+        }
+        None
     }
 
     /// The policy of a room, if the policy server has one.

@@ -6,102 +6,15 @@
 //! 1,000 subscribers.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use conference_info::ConferenceInfo;
-use focus::{Focus, FocusConfig, MediaPort, MediaSpec};
-use media_server::mixer::{Direction, ParticipantId, RoomId, TonePattern};
-use sip::transaction::{Peer, TransportKind};
+use focus::{Focus, FocusConfig};
 use sip::{parse_message, Message, ParseLimits, Response};
 
-#[derive(Default)]
-struct FakeMedia {
-    next: u32,
-}
+mod common;
 
-impl MediaPort for FakeMedia {
-    fn open_room(&mut self, _: usize) -> Result<RoomId, String> {
-        self.next += 1;
-        Ok(RoomId(self.next))
-    }
-    fn close_room(&mut self, _: RoomId) {}
-    fn join(&mut self, _: RoomId, _: &MediaSpec) -> Result<(ParticipantId, SocketAddr), String> {
-        self.next += 1;
-        Ok((
-            ParticipantId(self.next),
-            SocketAddr::from(([127, 0, 0, 1], 20000 + (self.next % 10000) as u16)),
-        ))
-    }
-    fn reserve(&mut self) -> Result<(u64, SocketAddr), String> {
-        Err("not used".into())
-    }
-    fn join_reserved(
-        &mut self,
-        _: RoomId,
-        _: u64,
-        _: &MediaSpec,
-    ) -> Result<(ParticipantId, SocketAddr), String> {
-        Err("not used".into())
-    }
-    fn release(&mut self, _: u64) {}
-    fn leave(&mut self, _: ParticipantId) {}
-    fn set_direction(&mut self, _: ParticipantId, _: Direction) {}
-    fn set_remote(&mut self, _: ParticipantId, _: SocketAddr) {}
-    fn set_mute(&mut self, _: ParticipantId, _: bool) {}
-    fn set_deaf(&mut self, _: ParticipantId, _: bool) {}
-    fn set_gain(&mut self, _: ParticipantId, _: f32, _: f32) {}
-    fn packets_in(&self, _: ParticipantId) -> u64 {
-        1
-    }
-    fn room_tone(&mut self, _: RoomId, _: TonePattern) {}
-    fn tone(&mut self, _: ParticipantId, _: TonePattern) {}
-}
-
-const SERVER: &str = "127.0.0.1:5060";
-
-fn peer(port: u16) -> Peer {
-    Peer {
-        transport: TransportKind::Udp,
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-    }
-}
-
-fn parse(text: &str) -> Message {
-    parse_message(text.as_bytes(), &ParseLimits::default()).unwrap()
-}
-
-fn sdp(port: u16, direction: &str) -> String {
-    format!("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na={direction}\r\n")
-}
-
-#[allow(clippy::too_many_arguments)]
-fn request(
-    method: &str,
-    user: &str,
-    port: u16,
-    call_id: &str,
-    to_tag: Option<&str>,
-    cseq: u32,
-    extra: &str,
-    body: &str,
-) -> Message {
-    let to = match to_tag {
-        Some(t) => format!("<sip:big@{SERVER}>;tag={t}"),
-        None => format!("<sip:big@{SERVER}>"),
-    };
-    let ctype = if body.is_empty() {
-        ""
-    } else {
-        "Content-Type: application/sdp\r\n"
-    };
-    parse(&format!(
-        "{method} sip:big@{SERVER} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{call_id}{cseq}{method}\r\nMax-Forwards: 70\r\n\
-         From: <sip:{user}@example.com>;tag=f{call_id}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nContact: <sip:{user}@127.0.0.1:{port}>\r\n\
-         {extra}{ctype}Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    ))
-}
+use common::{peer, request, sdp, FakeMedia};
 
 struct World {
     focus: Focus,

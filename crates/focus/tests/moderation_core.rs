@@ -1,0 +1,299 @@
+//! Moderation in the sans-IO focus, in memory on a fake clock: PIN entry
+//! by DTMF (the PIN, the moderator PIN, the time limit), floor control
+//! first-come with `*5`, and what the mixer is told for each call (muted,
+//! deaf, prompt tones), plus the room events watchers get.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{peer, request, sdp, FakeMedia, Leg};
+use focus::{
+    FloorAction, FloorPolicy, Focus, FocusCommand, FocusConfig, ParticipantUpdate, Role,
+    RoomEventKind, RoomPolicy,
+};
+use media_server::mixer::{ParticipantId, TonePattern};
+use sip::{parse_message, Message, ParseLimits};
+
+struct World {
+    focus: Focus,
+    now: Instant,
+    legs: Arc<Mutex<HashMap<ParticipantId, Leg>>>,
+    joined: Arc<Mutex<Vec<ParticipantId>>>,
+    talkers: Arc<Mutex<Vec<Option<usize>>>>,
+    /// Requests the focus sent (BYEs), as text.
+    sent: Vec<String>,
+}
+
+impl World {
+    fn new(policy: RoomPolicy) -> Self {
+        let media = FakeMedia::default();
+        let (legs, joined, talkers) = (
+            media.legs.clone(),
+            media.joined.clone(),
+            media.rooms.clone(),
+        );
+        let config = FocusConfig {
+            entry_exit_tones: false,
+            auto_create: false,
+            ..FocusConfig::default()
+        };
+        let mut w = Self {
+            focus: Focus::new(config, 3, Box::new(media)),
+            now: Instant::now(),
+            legs,
+            joined,
+            talkers,
+            sent: Vec::new(),
+        };
+        w.focus
+            .handle_command(w.now, FocusCommand::UpsertRoom(policy));
+        w
+    }
+
+    fn pump(&mut self) {
+        while let Some(t) = self.focus.poll_transmit() {
+            if let Ok(Message::Request(_)) = parse_message(&t.data, &ParseLimits::default()) {
+                self.sent
+                    .push(String::from_utf8_lossy(&t.data).into_owned());
+            }
+        }
+    }
+
+    /// Calls in; returns the new leg.
+    fn call(&mut self, n: u16) -> ParticipantId {
+        let port = 40000 + n;
+        let m = request(
+            "INVITE",
+            &format!("user{n}"),
+            port,
+            &format!("c{n}"),
+            None,
+            1,
+            "",
+            &sdp(port, "sendrecv"),
+        );
+        self.focus.handle_message(self.now, peer(port), Ok(m));
+        self.pump();
+        *self.joined.lock().unwrap().last().unwrap()
+    }
+
+    fn keys(&mut self, leg: ParticipantId, digits: &str) {
+        for d in digits.chars() {
+            self.focus.handle_dtmf(self.now, leg, d);
+        }
+        self.pump();
+    }
+
+    fn leg(&self, leg: ParticipantId) -> Leg {
+        self.legs.lock().unwrap()[&leg].clone()
+    }
+
+    fn id_of(&self, user: &str) -> String {
+        self.focus
+            .participants("big")
+            .unwrap()
+            .into_iter()
+            .find(|p| p.uri.contains(user))
+            .unwrap()
+            .id
+    }
+
+    fn events(&mut self) -> Vec<RoomEventKind> {
+        std::iter::from_fn(|| self.focus.poll_room_event())
+            .map(|e| e.kind)
+            .collect()
+    }
+}
+
+fn policy() -> RoomPolicy {
+    RoomPolicy {
+        name: "big".into(),
+        pin: Some("1234".into()),
+        moderator_pin: Some("9999".into()),
+        floor: FloorPolicy::FirstCome,
+        talkers_mixed: Some(2),
+        ..RoomPolicy::default()
+    }
+}
+
+#[test]
+fn pin_entry_roles_and_first_come_floor() {
+    let mut w = World::new(policy());
+    let a = w.call(1);
+    assert_eq!(
+        *w.talkers.lock().unwrap(),
+        vec![Some(2)],
+        "the room mixes the policy's talkers"
+    );
+    // At the prompt: out of the mix, hearing only the prompt.
+    let leg = w.leg(a);
+    assert!(leg.muted && leg.deaf, "{leg:?}");
+    assert_eq!(leg.tones, vec![TonePattern::pin_prompt()]);
+    assert_eq!(w.focus.participants("big").unwrap()[0].status, "pending");
+    match w.events().as_slice() {
+        [RoomEventKind::Policy(_), RoomEventKind::Joined(p)] => assert_eq!(p.status, "pending"),
+        other => panic!("{other:?}"),
+    }
+
+    // A wrong PIN buzzes and asks again; `*` starts over; then the right one.
+    w.keys(a, "1111#");
+    assert_eq!(w.leg(a).tones.last(), Some(&TonePattern::wrong_pin()));
+    w.keys(a, "12*1234#");
+    let p = &w.focus.participants("big").unwrap()[0];
+    assert_eq!(
+        (p.role, p.status.as_str()),
+        (Role::Participant, "muted-via-focus")
+    );
+    let leg = w.leg(a);
+    assert!(
+        !leg.deaf && leg.muted,
+        "in, hears the room, not heard without the floor: {leg:?}"
+    );
+
+    // The moderator PIN: heard without the floor.
+    let b = w.call(2);
+    w.keys(b, "9999#");
+    let leg = w.leg(b);
+    assert!(!leg.muted && !leg.deaf, "{leg:?}");
+    assert_eq!(
+        w.focus
+            .participants("big")
+            .unwrap()
+            .iter()
+            .find(|p| p.uri.contains("user2"))
+            .unwrap()
+            .role,
+        Role::Moderator
+    );
+
+    // *5: A asks for a free floor and gets it (first-come); C queues.
+    w.keys(a, "*5");
+    assert!(!w.leg(a).muted);
+    let c = w.call(3);
+    w.keys(c, "1234#*5");
+    let floor = w.focus.floor_info("big");
+    assert_eq!(floor.holder, Some(w.id_of("user1")));
+    assert_eq!(floor.queue, vec![w.id_of("user3")]);
+    assert!(w.leg(c).muted);
+    // A gives it back with *5: C, first in line, gets it.
+    w.events();
+    w.keys(a, "*5");
+    assert!(w.leg(a).muted && !w.leg(c).muted);
+    let evs = w.events();
+    assert!(
+        evs.iter()
+            .any(|e| matches!(e, RoomEventKind::Floor(f) if f.holder == Some(w.id_of("user3")))),
+        "{evs:?}"
+    );
+    // C leaves: the floor is free again.
+    let c_id = w.id_of("user3");
+    w.focus.remove(w.now, "big", &c_id);
+    w.pump();
+    assert_eq!(w.focus.floor_info("big").holder, None);
+    assert!(w
+        .sent
+        .iter()
+        .any(|m| m.starts_with("BYE ") && m.contains("removed by a moderator")));
+
+    // A moderator's grant and deny over the API.
+    let a_id = w.id_of("user1");
+    w.focus
+        .floor_action(w.now, "big", &a_id, FloorAction::Grant)
+        .unwrap();
+    assert!(!w.leg(a).muted);
+    w.focus
+        .floor_action(w.now, "big", &a_id, FloorAction::Deny)
+        .unwrap();
+    assert!(w.leg(a).muted);
+    assert!(w
+        .focus
+        .floor_action(w.now, "big", "nobody", FloorAction::Request)
+        .is_err());
+}
+
+#[test]
+fn no_pin_in_time_or_three_wrong_pins_end_the_call_with_a_reason() {
+    let mut w = World::new(policy());
+    let a = w.call(1);
+    let b = w.call(2);
+    w.keys(b, "0000#1111#");
+    assert!(
+        w.sent.iter().all(|m| !m.starts_with("BYE ")),
+        "two wrong are not yet three"
+    );
+    w.keys(b, "2222#");
+    let bye = w
+        .sent
+        .iter()
+        .find(|m| m.starts_with("BYE "))
+        .expect("BYE after three wrong PINs");
+    assert!(
+        bye.contains("Reason: SIP;cause=403;text=\"wrong PIN\""),
+        "{bye}"
+    );
+    assert!(!w.leg(b).open);
+    w.sent.clear();
+    w.now += Duration::from_secs(29);
+    w.focus.handle_timeout(w.now);
+    w.pump();
+    let bye_to_a = |m: &String| m.starts_with("BYE ") && m.contains("Call-ID: c1\r\n");
+    assert!(!w.sent.iter().any(bye_to_a), "29 s is still in time");
+    w.now += Duration::from_secs(2);
+    w.focus.handle_timeout(w.now);
+    w.pump();
+    let bye = w
+        .sent
+        .iter()
+        .find(|m| bye_to_a(m))
+        .expect("BYE when no PIN came");
+    assert!(bye.contains("no PIN entered"), "{bye}");
+    assert!(!w.leg(a).open);
+}
+
+#[test]
+fn moderator_updates_and_mute_all_spare_moderators() {
+    let mut w = World::new(RoomPolicy {
+        name: "big".into(),
+        ..RoomPolicy::default()
+    });
+    let a = w.call(1);
+    let b = w.call(2);
+    let (a_id, b_id) = (w.id_of("user1"), w.id_of("user2"));
+    let upd = |role, deaf, gain| ParticipantUpdate {
+        role,
+        deaf,
+        output_gain_db: gain,
+        ..ParticipantUpdate::default()
+    };
+    let p = w
+        .focus
+        .update_participant(
+            w.now,
+            "big",
+            &a_id,
+            upd(Some(Role::Moderator), None, Some(-6.0)),
+        )
+        .unwrap();
+    assert_eq!((p.role, p.output_gain_db), (Role::Moderator, -6.0));
+    assert_eq!(w.leg(a).gain, (0.0, -6.0));
+    w.focus
+        .update_participant(w.now, "big", &b_id, upd(None, Some(true), Some(99.0)))
+        .unwrap();
+    let leg = w.leg(b);
+    assert!(leg.deaf && leg.gain.1 == 24.0, "gain is clamped: {leg:?}");
+    assert_eq!(w.focus.mute_all(w.now, "big", true), Some(1));
+    assert!(!w.leg(a).muted && w.leg(b).muted);
+    w.focus
+        .update_participant(w.now, "big", &b_id, upd(Some(Role::Listener), None, None))
+        .unwrap();
+    assert_eq!(w.focus.mute_all(w.now, "big", false), Some(1));
+    assert!(w.leg(b).muted, "a listener stays out of the mix");
+    assert_eq!(w.focus.mute_all(w.now, "nosuch", true), None);
+    assert!(w
+        .focus
+        .update_participant(w.now, "big", "nobody", upd(None, None, None))
+        .is_none());
+}
