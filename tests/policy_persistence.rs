@@ -1,5 +1,6 @@
-//! The binary's policy store survives `kill -9`: rooms and tokens created
-//! over gRPC are there after a restart on the same data directory.
+//! The binary's policy store survives `kill -9`: rooms (with PINs and floor
+//! policy, from a spec or a blueprint) and tokens created over gRPC are
+//! there after a restart on the same data directory.
 
 mod common;
 
@@ -70,12 +71,27 @@ async fn rooms_and_tokens_survive_kill_minus_nine() {
     let conf = Conference {
         name: "durable".into(),
         subject: "Survives".into(),
+        pin: "4321".into(),
+        moderator_pin: "8765".into(),
         ..Default::default()
     };
     c.create_conference(auth(
         pb::CreateConferenceRequest {
             conference: Some(conf),
             ..Default::default()
+        },
+        &admin,
+    ))
+    .await
+    .unwrap();
+    // One from a blueprint, with its floor policy.
+    c.create_conference(auth(
+        pb::CreateConferenceRequest {
+            conference: Some(Conference {
+                name: "seminar".into(),
+                ..Default::default()
+            }),
+            blueprint: "lecture".into(),
         },
         &admin,
     ))
@@ -110,6 +126,19 @@ async fn rooms_and_tokens_survive_kill_minus_nine() {
         .unwrap()
         .into_inner();
     assert_eq!(got.subject, "Survives");
+    assert!(got.has_pin && got.has_moderator_pin, "PINs survive");
+    let seminar = c
+        .get_conference(auth(
+            pb::GetConferenceRequest {
+                name: "seminar".into(),
+            },
+            &viewer,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(seminar.mute_on_entry);
+    assert_eq!(seminar.floor_policy, pb::FloorPolicy::ModeratorGranted as i32);
     assert_eq!(
         std::fs::read_to_string(dir.join("admin.token"))
             .unwrap()
