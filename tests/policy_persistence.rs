@@ -138,7 +138,10 @@ async fn rooms_and_tokens_survive_kill_minus_nine() {
         .unwrap()
         .into_inner();
     assert!(seminar.mute_on_entry);
-    assert_eq!(seminar.floor_policy, pb::FloorPolicy::ModeratorGranted as i32);
+    assert_eq!(
+        seminar.floor_policy,
+        pb::FloorPolicy::ModeratorGranted as i32
+    );
     assert_eq!(
         std::fs::read_to_string(dir.join("admin.token"))
             .unwrap()

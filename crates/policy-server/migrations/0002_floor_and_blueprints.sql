@@ -18,6 +18,6 @@ CREATE TABLE blueprints (
 
 INSERT INTO blueprints (name, description, max_participants, mute_on_entry, talkers_mixed, floor_policy) VALUES
     ('meeting', 'Everyone talks: the three loudest are mixed.', 0, 0, 3, 'none'),
-    ('lecture', 'Participants join muted; a moderator grants the floor to questions.', 0, 1, 1, 'moderator-granted'),
+    ('lecture', 'Participants join muted; a moderator grants the floor to questions.', 0, 1, 2, 'moderator-granted'),
     ('panel', 'Small panel: the floor goes to the first who asks, one at a time.', 12, 0, 2, 'first-come'),
     ('huddle', 'Up to six people, everyone mixed.', 6, 0, 6, 'none');

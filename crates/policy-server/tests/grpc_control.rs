@@ -436,7 +436,7 @@ async fn blueprints_are_listed_and_make_rooms() {
         .into_inner();
     assert!(made.mute_on_entry && made.has_pin && made.subject == "Compilers");
     assert_eq!(made.floor_policy, pb::FloorPolicy::ModeratorGranted as i32);
-    assert_eq!(made.talkers_mixed, 1);
+    assert_eq!(made.talkers_mixed, 2, "the lecturer and one question");
     let missing = c
         .create_conference(auth(
             pb::CreateConferenceRequest {
