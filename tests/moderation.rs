@@ -9,27 +9,17 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::ua::{body, next_notify, subscribe, Ua};
-use common::{blocking, header, in_process};
+use common::{auth, blocking, header, in_process};
 use conference_info::{ConferenceInfo, EndpointStatus};
 use media_server::codec::CodecKind;
 use media_server::tone::goertzel;
 use policy_server::pb::conference_control_client::ConferenceControlClient;
 use policy_server::pb::conference_event::Event;
 use policy_server::pb::{self, Conference};
-use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
-use tonic::{Request, Streaming};
+use tonic::Streaming;
 
 type Client = ConferenceControlClient<Channel>;
-
-fn auth<T>(msg: T, token: &str) -> Request<T> {
-    let mut r = Request::new(msg);
-    r.metadata_mut().insert(
-        "authorization",
-        MetadataValue::try_from(format!("Bearer {token}")).unwrap(),
-    );
-    r
-}
 
 /// A server with the policy server on; its client and admin token.
 async fn start(rtp_base: u16, name: &str) -> (confab::Server, Client, String) {

@@ -10,23 +10,12 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::ua::Ua;
-use common::{blocking, in_process};
+use common::{auth, blocking, in_process};
 use media_server::codec::CodecKind;
 use media_server::tone::goertzel;
 use policy_server::pb;
 use policy_server::pb::conference_control_client::ConferenceControlClient;
-use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
-use tonic::Request;
-
-fn auth<T>(msg: T, token: &str) -> Request<T> {
-    let mut r = Request::new(msg);
-    r.metadata_mut().insert(
-        "authorization",
-        MetadataValue::try_from(format!("Bearer {token}")).unwrap(),
-    );
-    r
-}
 
 fn mute(id: &str, on: bool) -> pb::UpdateParticipantRequest {
     pb::UpdateParticipantRequest {

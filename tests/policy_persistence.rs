@@ -7,10 +7,9 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::auth;
 use policy_server::pb::conference_control_client::ConferenceControlClient;
 use policy_server::pb::{self, Conference};
-use tonic::metadata::MetadataValue;
-use tonic::Request;
 
 fn spawn(sip: u16, grpc: u16, dir: &std::path::Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_confab"))
@@ -46,15 +45,6 @@ async fn connect(grpc: u16) -> ConferenceControlClient<tonic::transport::Channel
         assert!(Instant::now() < deadline, "gRPC did not come up");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-fn auth<T>(msg: T, token: &str) -> Request<T> {
-    let mut r = Request::new(msg);
-    r.metadata_mut().insert(
-        "authorization",
-        MetadataValue::try_from(format!("Bearer {token}")).unwrap(),
-    );
-    r
 }
 
 #[tokio::test]
