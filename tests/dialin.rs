@@ -385,10 +385,9 @@ async fn update_holds_and_too_many_calls_from_one_source_get_503() {
         b.heard();
         std::thread::sleep(Duration::from_millis(800));
         let heard = b.heard();
-        assert!(
-            goertzel(&heard, 8000, 440.0) < 10.0,
-            "a held participant is not mixed"
-        );
+        // Heard tones measure around 10^6; 100 leaves room for codec noise.
+        let level = goertzel(&heard, 8000, 440.0);
+        assert!(level < 100.0, "a held participant is not mixed ({level})");
         // A third call from the same address: 503 with Retry-After.
         let mut c = Ua::new(addr, CodecKind::Pcmu, 2200.0);
         assert_eq!(c.call("room7", ""), 503);
