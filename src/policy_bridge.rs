@@ -28,6 +28,7 @@ pub(crate) fn forward_policy(
                     mute_on_entry: r.mute_on_entry,
                     watchers: r.watchers,
                     talkers_mixed: (r.talkers_mixed > 0).then_some(r.talkers_mixed as usize),
+                    wait_for_moderator: !r.auto_create,
                     pin: r.pin,
                     moderator_pin: r.moderator_pin,
                     floor: match r.floor_policy {

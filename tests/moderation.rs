@@ -321,7 +321,7 @@ async fn a_moderator_mutes_kicks_and_dials_out_while_watchers_see_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn callers_key_the_pin_with_dtmf_and_the_moderator_pin_makes_a_moderator() {
+async fn callers_key_the_pin_and_the_moderator_pin_starts_the_room() {
     let (s, mut g, admin) = start(32000, "pin").await;
     create(
         &mut g,
@@ -330,12 +330,14 @@ async fn callers_key_the_pin_with_dtmf_and_the_moderator_pin_makes_a_moderator()
             name: "vault".into(),
             pin: "1234".into(),
             moderator_pin: "9876".into(),
+            // The room starts with its moderator.
+            auto_create: Some(false),
             ..Default::default()
         },
     )
     .await;
     let addr = s.sip_udp;
-    let (a, b, mut wrong) = blocking(move || {
+    let (a, b, wrong) = blocking(move || {
         let mut a = Ua::new(addr, CodecKind::Pcmu, 440.0);
         let mut b = Ua::new(addr, CodecKind::Pcmu, 1000.0);
         let mut wrong = Ua::new(addr, CodecKind::Pcmu, 1900.0);
@@ -350,6 +352,25 @@ async fn callers_key_the_pin_with_dtmf_and_the_moderator_pin_makes_a_moderator()
         for d in "1234#".chars() {
             a.send_dtmf(d);
         }
+        (a, b, wrong)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The right PIN, but no moderator yet: A waits.
+    let a_id = id_of(&mut g, &admin, "vault", &a.user).await;
+    let a_now = g
+        .get_participant(auth(
+            pb::GetParticipantRequest {
+                conference: "vault".into(),
+                id: a_id,
+            },
+            &admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(a_now.status, "pending", "{a_now:?}");
+    let (a, b, mut wrong) = blocking(move || {
         for d in "9876#".chars() {
             b.send_dtmf(d);
         }

@@ -337,6 +337,12 @@ impl Ua {
             self.seq.clone(),
         );
         let rec = Arc::downgrade(&self.received);
+        // A distinct SSRC per phone, as real phones pick at random: a stray
+        // stream from another test's phone must not pass for this one.
+        let ssrc = std::process::id().wrapping_mul(0x9E37_79B9).wrapping_add(
+            NEXT.fetch_add(1, Ordering::Relaxed)
+                .wrapping_mul(0x85EB_CA6B),
+        );
         std::thread::spawn(move || {
             let mut enc = Encoder::new(kind, &OpusConfig::default()).unwrap();
             let rate = kind.pcm_rate();
@@ -361,7 +367,7 @@ impl Ua {
                     let ev = "0123456789*#".find(d).unwrap() as u8;
                     for (i, end) in [false, false, true, true, true].iter().enumerate() {
                         let dur = (160 * (i as u16 + 1)).to_be_bytes();
-                        let mut p = rtp_header(101, s as u16, ts, 0x1234);
+                        let mut p = rtp_header(101, s as u16, ts, ssrc);
                         p.extend_from_slice(&[ev, if *end { 0x8A } else { 0x0A }, dur[0], dur[1]]);
                         let _ = sock.send_to(&p, to);
                         seq.fetch_add(1, Ordering::Relaxed);
@@ -379,7 +385,7 @@ impl Ua {
                 n += len;
                 let mut payload = [0u8; 1500];
                 let plen = enc.encode(&pcm, &mut payload).unwrap();
-                let mut p = rtp_header(pt, s as u16, ts, 0x1234);
+                let mut p = rtp_header(pt, s as u16, ts, ssrc);
                 p.extend_from_slice(&payload[..plen]);
                 let _ = sock.send_to(&p, to);
             }

@@ -101,6 +101,9 @@ enum Command {
         /// Nobody may join until unlocked.
         #[arg(long)]
         locked: bool,
+        /// The room starts with its first moderator; callers before that wait.
+        #[arg(long)]
+        wait_for_moderator: bool,
         #[arg(long, value_enum)]
         floor: Option<FloorPolicyArg>,
     },
@@ -311,6 +314,7 @@ where
             max,
             mute_on_entry,
             locked,
+            wait_for_moderator,
             floor,
         } => {
             let conf = pb::Conference {
@@ -322,6 +326,7 @@ where
                 moderator_pin: moderator_pin.clone().unwrap_or_default(),
                 mute_on_entry: *mute_on_entry,
                 floor_policy: floor.map(floor_pb).unwrap_or(pb::FloorPolicy::None) as i32,
+                auto_create: wait_for_moderator.then_some(false),
                 ..Default::default()
             };
             let made = c

@@ -36,6 +36,7 @@ pub fn conference(c: &pb::Conference) -> Value {
         "mute_on_entry": c.mute_on_entry,
         "talkers_mixed": c.talkers_mixed,
         "floor_policy": floor_policy_name(c.floor_policy),
+        "auto_create": c.auto_create.unwrap_or(true),
         "created_at": c.created_at,
     })
 }

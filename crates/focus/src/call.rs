@@ -118,4 +118,14 @@ pub(crate) struct Control {
     pub(crate) pin: Option<PinEntry>,
     /// The status watchers were last told (None: not announced yet).
     pub(crate) announced: Option<String>,
+    /// Waiting for a moderator before the room starts.
+    pub(crate) waiting: bool,
+}
+
+impl Control {
+    /// Not in the room yet (PIN prompt or waiting for a moderator): not
+    /// mixed, and hears only its own tones.
+    pub(crate) fn in_lobby(&self) -> bool {
+        self.pin.is_some() || self.waiting
+    }
 }

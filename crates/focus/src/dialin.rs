@@ -335,7 +335,7 @@ impl Focus {
         }
         if wants_pin {
             self.start_pin_entry(now, id);
-        } else {
+        } else if !self.hold_in_lobby(id) {
             self.apply_media(id);
         }
         let Some(call) = self.calls.get_mut(id) else {

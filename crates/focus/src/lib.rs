@@ -33,6 +33,7 @@ mod dialout;
 mod floor;
 pub mod io;
 mod live;
+mod lobby;
 mod media;
 mod message;
 mod pin_entry;

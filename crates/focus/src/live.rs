@@ -55,7 +55,7 @@ impl Focus {
         !(c.self_muted
             || c.muted_by_focus
             || c.control.role == Role::Listener
-            || c.control.pin.is_some()
+            || c.control.in_lobby()
             || self.floor_blocks(&c.room, &id.local_tag, c.control.role))
     }
 
@@ -64,7 +64,7 @@ impl Focus {
         let Some(c) = self.calls.get(id) else { return };
         let Some(leg) = c.leg else { return };
         let mute = !self.is_heard(id, c);
-        let deaf = c.control.deaf || c.control.pin.is_some();
+        let deaf = c.control.deaf || c.control.in_lobby();
         let (input, output) = (c.control.input_gain_db, c.volume_db);
         self.media.set_mute(leg, mute);
         self.media.set_deaf(leg, deaf);
@@ -121,7 +121,7 @@ impl Focus {
         use conference_info::EndpointStatus as S;
         match c.state {
             CallState::Ringing => S::DialingIn,
-            _ if c.control.pin.is_some() => S::Pending,
+            _ if c.control.in_lobby() => S::Pending,
             _ if c.on_hold => S::OnHold,
             _ if !self.is_heard(id, c) => S::MutedViaFocus,
             _ => S::Connected,
@@ -167,6 +167,7 @@ impl Focus {
         if let Some(d) = update.deaf {
             call.control.deaf = d;
         }
+        let made_moderator = update.role == Some(Role::Moderator);
         if let Some(r) = update.role {
             call.control.role = r;
         }
@@ -178,6 +179,9 @@ impl Focus {
         }
         self.apply_media(&key);
         self.call_changed(now, &key);
+        if made_moderator {
+            self.open_lobby(now, room);
+        }
         self.process_events(now);
         self.participant_info(&key)
     }

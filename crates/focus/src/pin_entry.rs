@@ -85,7 +85,14 @@ impl Focus {
         };
         c.control.pin = None;
         c.control.role = role;
+        let room = c.room.clone();
         tracing::info!(call_id = %id.call_id, role = role.as_str(), "PIN accepted");
+        if role == Role::Moderator {
+            self.open_lobby(now, &room);
+        } else if self.hold_in_lobby(id) {
+            self.call_changed(now, id);
+            return;
+        }
         self.apply_media(id);
         self.chime(id, TonePattern::entry());
         self.call_changed(now, id);

@@ -35,6 +35,9 @@ pub struct RoomPolicy {
     pub floor: FloorPolicy,
     /// Loudest talkers mixed, applied when the room's mixer opens (None: default).
     pub talkers_mixed: Option<usize>,
+    /// The room starts only when a moderator is in: callers before that wait
+    /// (not mixed, hearing a tone). The API's `auto_create: false`.
+    pub wait_for_moderator: bool,
 }
 
 /// A room as a watcher first sees it.
@@ -98,6 +101,9 @@ impl Focus {
                     if old.locked != p.locked || old.subject != p.subject {
                         self.room_policy_changed(now, &name);
                     }
+                }
+                if !p.wait_for_moderator {
+                    self.open_lobby(now, &name);
                 }
                 self.emit(&name, RoomEventKind::Policy(p));
             }

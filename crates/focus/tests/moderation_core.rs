@@ -297,3 +297,63 @@ fn moderator_updates_and_mute_all_spare_moderators() {
         .update_participant(w.now, "big", "nobody", upd(None, None, None))
         .is_none());
 }
+
+#[test]
+fn a_room_that_starts_with_its_moderator_holds_callers_until_one_is_in() {
+    let mut w = World::new(RoomPolicy {
+        name: "big".into(),
+        wait_for_moderator: true,
+        ..RoomPolicy::default()
+    });
+    let a = w.call(1);
+    let b = w.call(2);
+    for leg in [a, b] {
+        let l = w.leg(leg);
+        assert!(
+            l.muted && l.deaf && l.tones == vec![TonePattern::waiting()],
+            "{l:?}"
+        );
+    }
+    assert!(w
+        .focus
+        .participants("big")
+        .unwrap()
+        .iter()
+        .all(|p| p.status == "pending"));
+    // B is made a moderator: the room starts for everyone.
+    let b_id = w.id_of("user2");
+    let moderator = ParticipantUpdate {
+        role: Some(Role::Moderator),
+        ..ParticipantUpdate::default()
+    };
+    w.focus.update_participant(w.now, "big", &b_id, moderator);
+    for leg in [a, b] {
+        let l = w.leg(leg);
+        assert!(!l.muted && !l.deaf, "{l:?}");
+    }
+    assert!(w
+        .focus
+        .participants("big")
+        .unwrap()
+        .iter()
+        .all(|p| p.status == "connected"));
+    // Later callers come straight in.
+    let c = w.call(3);
+    assert!(!w.leg(c).muted && w.leg(c).tones.is_empty());
+    // A room whose policy stops waiting lets its waiting callers in.
+    let mut w = World::new(RoomPolicy {
+        name: "big".into(),
+        wait_for_moderator: true,
+        ..RoomPolicy::default()
+    });
+    let a = w.call(1);
+    assert!(w.leg(a).muted);
+    w.focus.handle_command(
+        w.now,
+        FocusCommand::UpsertRoom(RoomPolicy {
+            name: "big".into(),
+            ..RoomPolicy::default()
+        }),
+    );
+    assert!(!w.leg(a).muted && !w.leg(a).deaf);
+}

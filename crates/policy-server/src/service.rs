@@ -218,6 +218,7 @@ pub fn to_pb(r: &Room) -> pb::Conference {
         talkers_mixed: r.talkers_mixed,
         created_at: r.created_at,
         floor_policy: floor_policy_to_pb(r.floor_policy) as i32,
+        auto_create: Some(r.auto_create),
     }
 }
 
@@ -255,6 +256,7 @@ impl ConferenceControl for ConferenceService {
                 mute_on_entry: c.mute_on_entry,
                 talkers_mixed: c.talkers_mixed,
                 floor_policy: floor_policy_from_pb(c.floor_policy)?,
+                auto_create: c.auto_create.unwrap_or(true),
                 created_at: 0,
             }
         } else {
@@ -275,6 +277,7 @@ impl ConferenceControl for ConferenceService {
                 subject: non_empty(&c.subject).unwrap_or(bp.room.subject),
                 pin: non_empty(&c.pin),
                 moderator_pin: non_empty(&c.moderator_pin),
+                auto_create: c.auto_create.unwrap_or(bp.room.auto_create),
                 ..bp.room
             }
         };
@@ -373,6 +376,11 @@ impl ConferenceControl for ConferenceService {
                 "mute_on_entry" => room.mute_on_entry = c.mute_on_entry,
                 "talkers_mixed" => room.talkers_mixed = c.talkers_mixed,
                 "floor_policy" => room.floor_policy = floor_policy_from_pb(c.floor_policy)?,
+                "auto_create" => {
+                    room.auto_create = c.auto_create.ok_or_else(|| {
+                        Status::invalid_argument("auto_create: set it when update_mask names it")
+                    })?
+                }
                 other => {
                     return Err(Status::invalid_argument(format!(
                         "update_mask: unknown or read-only field {other:?}"

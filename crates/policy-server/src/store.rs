@@ -34,7 +34,7 @@ pub enum StoreError {
 }
 
 /// A room's policy as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Room {
     /// Room name.
     pub name: String,
@@ -56,8 +56,29 @@ pub struct Room {
     pub talkers_mixed: u32,
     /// How the floor is given.
     pub floor_policy: FloorPolicy,
+    /// The room starts with its first caller (false: with its first moderator).
+    pub auto_create: bool,
     /// Unix seconds.
     pub created_at: i64,
+}
+
+impl Default for Room {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            subject: String::new(),
+            locked: false,
+            max_participants: 0,
+            pin: None,
+            moderator_pin: None,
+            watchers: Vec::new(),
+            mute_on_entry: false,
+            talkers_mixed: 0,
+            floor_policy: FloorPolicy::None,
+            auto_create: true,
+            created_at: 0,
+        }
+    }
 }
 
 /// How a room's floor is given (BFCP-style floor control).
@@ -265,8 +286,8 @@ impl Store {
         let mut room = room.clone();
         room.created_at = now_secs();
         let res = sqlx::query(
-            "INSERT INTO rooms (name, subject, locked, max_participants, pin, moderator_pin, watchers, mute_on_entry, talkers_mixed, floor_policy, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO rooms (name, subject, locked, max_participants, pin, moderator_pin, watchers, mute_on_entry, talkers_mixed, floor_policy, auto_create, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&room.name)
         .bind(&room.subject)
@@ -278,6 +299,7 @@ impl Store {
         .bind(room.mute_on_entry)
         .bind(room.talkers_mixed as i64)
         .bind(room.floor_policy.as_str())
+        .bind(room.auto_create)
         .bind(room.created_at)
         .execute(&self.pool)
         .await;
@@ -302,6 +324,7 @@ impl Store {
             mute_on_entry: r.get("mute_on_entry"),
             talkers_mixed: r.get::<i64, _>("talkers_mixed") as u32,
             floor_policy: FloorPolicy::parse(r.get::<String, _>("floor_policy").as_str()),
+            auto_create: r.get("auto_create"),
             created_at: r.get("created_at"),
         }
     }
@@ -318,6 +341,7 @@ impl Store {
                 mute_on_entry: r.get("mute_on_entry"),
                 talkers_mixed: r.get::<i64, _>("talkers_mixed") as u32,
                 floor_policy: FloorPolicy::parse(r.get::<String, _>("floor_policy").as_str()),
+                auto_create: r.get("auto_create"),
                 ..Room::default()
             },
         }
@@ -366,7 +390,7 @@ impl Store {
     /// Replaces a room's policy (the name stays).
     pub async fn update_room(&self, room: &Room) -> Result<(), StoreError> {
         let res = sqlx::query(
-            "UPDATE rooms SET subject = ?, locked = ?, max_participants = ?, pin = ?, moderator_pin = ?, watchers = ?, mute_on_entry = ?, talkers_mixed = ?, floor_policy = ? \
+            "UPDATE rooms SET subject = ?, locked = ?, max_participants = ?, pin = ?, moderator_pin = ?, watchers = ?, mute_on_entry = ?, talkers_mixed = ?, floor_policy = ?, auto_create = ? \
              WHERE name = ?",
         )
         .bind(&room.subject)
@@ -378,6 +402,7 @@ impl Store {
         .bind(room.mute_on_entry)
         .bind(room.talkers_mixed as i64)
         .bind(room.floor_policy.as_str())
+        .bind(room.auto_create)
         .bind(&room.name)
         .execute(&self.pool)
         .await?;

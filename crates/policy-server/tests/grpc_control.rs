@@ -562,3 +562,72 @@ async fn grpc_over_tls_when_a_certificate_is_configured() {
     s.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn auto_create_defaults_to_true_round_trips_and_needs_a_value_in_a_mask() {
+    let dir = data_dir("autocreate");
+    let s = start(&dir, |_| {}).await;
+    let admin = s.admin_token.clone().unwrap();
+    let t = Some(admin.as_str());
+    let mut c = Client::connect(format!("http://{}", s.addr)).await.unwrap();
+    let make = |name: &str, auto: Option<bool>| pb::CreateConferenceRequest {
+        conference: Some(Conference {
+            name: name.into(),
+            auto_create: auto,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let open = c
+        .create_conference(auth(make("open", None), t))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(open.auto_create, Some(true));
+    let led = c
+        .create_conference(auth(make("led", Some(false)), t))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(led.auto_create, Some(false));
+    let lecture = c
+        .create_conference(auth(
+            pb::CreateConferenceRequest {
+                blueprint: "lecture".into(),
+                ..make("class", None)
+            },
+            t,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        lecture.auto_create,
+        Some(false),
+        "the lecture blueprint starts with its moderator"
+    );
+    let update = |auto: Option<bool>| pb::UpdateConferenceRequest {
+        conference: Some(Conference {
+            name: "led".into(),
+            auto_create: auto,
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["auto_create".into()],
+        }),
+    };
+    let st = c
+        .update_conference(auth(update(None), t))
+        .await
+        .unwrap_err();
+    assert_eq!(st.code(), Code::InvalidArgument);
+    assert!(st.message().starts_with("auto_create"), "{}", st.message());
+    let now = c
+        .update_conference(auth(update(Some(true)), t))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(now.auto_create, Some(true));
+    s.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -32,6 +32,8 @@ pub struct ParticipantStats {
     pub send_errors: AtomicU64,
     /// Times the sending address changed by latching (symmetric RTP).
     pub latches: AtomicU64,
+    /// Packets from a source other than the latched one, dropped.
+    pub stray_packets: AtomicU64,
     /// SSRC changes seen.
     pub ssrc_changes: AtomicU64,
     /// Lost packets seen by the jitter buffer.
@@ -83,6 +85,8 @@ pub struct Participant {
     input: rtrb::Consumer<InPacket>,
     pub(crate) out: Box<dyn PacketOut>,
     pub(crate) remote: Option<SocketAddr>,
+    /// Where the signalling (SDP) says the phone sends from.
+    pub(crate) signalled: Option<SocketAddr>,
     latched_at: Option<std::time::Instant>,
     in_ssrc: Option<u32>,
     jitter: JitterBuffer,
@@ -142,6 +146,7 @@ impl Participant {
         Ok(Self {
             id,
             remote: settings.remote,
+            signalled: settings.remote,
             latched_at: None,
             encoder: Encoder::new(kind, &settings.opus)?,
             decoder: Decoder::new(kind)?,
@@ -197,7 +202,10 @@ impl Participant {
                 self.stats.foreign_payload.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            self.latch(&pkt);
+            if !self.latch(&pkt) {
+                self.stats.stray_packets.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
             let payload = &pkt.payload[..pkt.len as usize];
             if Some(pkt.payload_type) == self.settings.dtmf_payload_type {
                 if let Some(d) = self
@@ -230,24 +238,29 @@ impl Participant {
     }
 
     /// Symmetric RTP (RFC 4961): send where the packets come from. A new
-    /// source is taken only if it carries the current stream's SSRC, or the
-    /// current source has been silent for a second; otherwise one stray
-    /// datagram could redirect a participant's audio.
-    fn latch(&mut self, pkt: &InPacket) {
+    /// source is taken if it is the address the SDP gave, carries the
+    /// current stream's SSRC, or the current source has been silent for a
+    /// second; otherwise one stray datagram could redirect a participant's
+    /// audio. Returns false for a packet from a source not taken: it is
+    /// dropped, so a stray stream never mixes into the participant's.
+    fn latch(&mut self, pkt: &InPacket) -> bool {
+        if self.remote == Some(pkt.source) {
+            self.latched_at = Some(pkt.arrival);
+            return true;
+        }
         let fresh = self
             .latched_at
             .is_none_or(|t| pkt.arrival.saturating_duration_since(t) > LATCH_HOLD);
-        if self.remote == Some(pkt.source) {
-            self.latched_at = Some(pkt.arrival);
-            return;
+        let signalled = self.signalled == Some(pkt.source);
+        if !(signalled || self.in_ssrc.is_none() || self.in_ssrc == Some(pkt.ssrc) || fresh) {
+            return false;
         }
-        if self.in_ssrc.is_none() || self.in_ssrc == Some(pkt.ssrc) || fresh {
-            if self.latched_at.is_some() {
-                self.stats.latches.fetch_add(1, Ordering::Relaxed);
-            }
-            self.remote = Some(pkt.source);
-            self.latched_at = Some(pkt.arrival);
+        if self.latched_at.is_some() {
+            self.stats.latches.fetch_add(1, Ordering::Relaxed);
         }
+        self.remote = Some(pkt.source);
+        self.latched_at = Some(pkt.arrival);
+        true
     }
 
     /// Produces this tick's 48 kHz input frame into `self.frame`; sets

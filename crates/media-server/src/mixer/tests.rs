@@ -493,6 +493,13 @@ fn a_stray_source_cannot_steal_the_latch() {
         a.stats.latches.load(std::sync::atomic::Ordering::Relaxed),
         0
     );
+    assert_eq!(
+        a.stats
+            .stray_packets
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1,
+        "the stray datagram is dropped, not mixed"
+    );
     // After a second of silence from the old source, a new one is taken (NAT rebinding).
     b.now += Duration::from_millis(1500);
     a.source = "127.0.0.1:41000".parse().unwrap();

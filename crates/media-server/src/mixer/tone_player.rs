@@ -39,6 +39,11 @@ impl TonePattern {
         Self::new(&[(440, 150), (0, 50), (660, 150), (0, 50), (880, 250)])
     }
 
+    /// Two soft notes: the room has not started; a moderator is awaited.
+    pub fn waiting() -> Self {
+        Self::new(&[(392, 300), (0, 100), (330, 400)])
+    }
+
     /// A low buzz (that was wrong), then the PIN prompt again.
     pub fn wrong_pin() -> Self {
         Self::new(&[
