@@ -157,6 +157,42 @@ async fn confabctl_moderates_a_room_of_the_running_server() {
     let err = ctl(&s, &["mute", "standup", "nobody"]).await.unwrap_err();
     assert!(format!("{err}").contains("no participant"), "{err}");
 
+    // A moderator token for this room: it can mute here, not list tokens; revoked, nothing.
+    let made = json(
+        &s,
+        &[
+            "token",
+            "create",
+            "--role",
+            "moderator",
+            "--room",
+            "standup",
+        ],
+    )
+    .await;
+    let (tok, id) = (
+        made["token"].as_str().unwrap(),
+        made["id"].as_str().unwrap(),
+    );
+    let out = ctl(&s, &["--token", tok, "mute", "standup", &a.user])
+        .await
+        .unwrap();
+    assert!(out.starts_with("muted "), "{out}");
+    let err = ctl(&s, &["--token", tok, "token", "list"])
+        .await
+        .unwrap_err();
+    assert!(format!("{err}").contains("PermissionDenied"), "{err}");
+    let list = ctl(&s, &["token", "list"]).await.unwrap();
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with(id) && l.contains("moderator") && l.contains("standup")),
+        "{list}"
+    );
+    assert!(!list.contains(tok), "secrets are never listed");
+    ctl(&s, &["token", "revoke", id]).await.unwrap();
+    let err = ctl(&s, &["--token", tok, "rooms"]).await.unwrap_err();
+    assert!(format!("{err}").contains("Unauthenticated"), "{err}");
+
     let deleted = json(&s, &["delete", "standup"]).await;
     assert_eq!(deleted["deleted"], "standup");
     let rooms = json(&s, &["rooms"]).await;

@@ -137,6 +137,36 @@ enum Command {
     },
     /// Lists the room templates.
     Blueprints,
+    /// API tokens (admin): list, create, revoke.
+    Token {
+        #[command(subcommand)]
+        action: TokenCmd,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Admin,
+    Moderator,
+    Viewer,
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCmd {
+    /// Lists tokens (ids, roles, rooms; never the secrets).
+    List,
+    /// Creates a token and prints it once.
+    Create {
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// A room a moderator token moderates (repeatable).
+        #[arg(long = "room")]
+        rooms: Vec<String>,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Revokes a token by id.
+    Revoke { id: String },
 }
 
 type Client =
@@ -501,6 +531,7 @@ where
                 seen += 1;
             }
         }
+        Command::Token { action } => token(&mut c, out, json, action).await?,
         Command::Blueprints => {
             let all = c
                 .list_blueprints(pb::ListBlueprintsRequest {})
@@ -524,6 +555,80 @@ where
                     render::table(&["BLUEPRINT", "DESCRIPTION"], &rows)
                 )?;
             }
+        }
+    }
+    Ok(())
+}
+
+async fn token(
+    c: &mut Client,
+    out: &mut dyn Write,
+    json: bool,
+    action: &TokenCmd,
+) -> anyhow::Result<()> {
+    match action {
+        TokenCmd::List => {
+            let all = c
+                .list_tokens(pb::ListTokensRequest {})
+                .await
+                .map_err(status)?
+                .into_inner()
+                .tokens;
+            if json {
+                emit(out, &Value::Array(all.iter().map(render::token).collect()))?;
+            } else {
+                let rows: Vec<Vec<String>> = all
+                    .iter()
+                    .map(|t| {
+                        vec![
+                            t.id.clone(),
+                            render::token_role_name(t.role).into(),
+                            t.rooms.join(","),
+                            t.description.clone(),
+                        ]
+                    })
+                    .collect();
+                write!(
+                    out,
+                    "{}",
+                    render::table(&["ID", "ROLE", "ROOMS", "DESCRIPTION"], &rows)
+                )?;
+            }
+        }
+        TokenCmd::Create {
+            role,
+            rooms,
+            description,
+        } => {
+            let role = match role {
+                RoleArg::Admin => pb::Role::Admin,
+                RoleArg::Moderator => pb::Role::Moderator,
+                RoleArg::Viewer => pb::Role::Viewer,
+            };
+            let made = c
+                .create_token(pb::CreateTokenRequest {
+                    role: role as i32,
+                    rooms: rooms.clone(),
+                    description: description.clone(),
+                })
+                .await
+                .map_err(status)?
+                .into_inner();
+            done(
+                out,
+                json,
+                json!({"id": made.id, "token": made.token}),
+                &format!(
+                    "token {} (id {}): keep it, it is not shown again",
+                    made.token, made.id
+                ),
+            )?;
+        }
+        TokenCmd::Revoke { id } => {
+            c.delete_token(pb::DeleteTokenRequest { id: id.clone() })
+                .await
+                .map_err(status)?;
+            done(out, json, json!({"revoked": id}), &format!("revoked {id}"))?;
         }
     }
     Ok(())

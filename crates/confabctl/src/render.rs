@@ -14,6 +14,27 @@ pub fn role_name(v: i32) -> &'static str {
     }
 }
 
+/// A token role's name.
+pub fn token_role_name(v: i32) -> &'static str {
+    match pb::Role::try_from(v) {
+        Ok(pb::Role::Admin) => "admin",
+        Ok(pb::Role::Moderator) => "moderator",
+        Ok(pb::Role::Viewer) => "viewer",
+        _ => "unspecified",
+    }
+}
+
+/// A token (never its secret) as JSON.
+pub fn token(t: &pb::TokenInfo) -> Value {
+    json!({
+        "id": t.id,
+        "role": token_role_name(t.role),
+        "rooms": t.rooms,
+        "description": t.description,
+        "created_at": t.created_at,
+    })
+}
+
 /// A floor policy's name.
 pub fn floor_policy_name(v: i32) -> &'static str {
     match pb::FloorPolicy::try_from(v) {

@@ -456,6 +456,65 @@ impl ConferenceControl for ConferenceService {
         Ok(Response::new(pb::CreateTokenResponse { token, id }))
     }
 
+    async fn list_tokens(
+        &self,
+        req: Request<pb::ListTokensRequest>,
+    ) -> Result<Response<pb::ListTokensResponse>, Status> {
+        let who = self.principal(&req).await?;
+        if who.role != Role::Admin {
+            return Err(Status::permission_denied(
+                "listing tokens needs an admin token",
+            ));
+        }
+        let tokens = self
+            .store
+            .tokens()
+            .await
+            .map_err(internal)?
+            .into_iter()
+            .map(|t| pb::TokenInfo {
+                id: t.id,
+                role: role_to_pb(t.role) as i32,
+                rooms: t.rooms,
+                description: t.description,
+                created_at: t.created_at,
+            })
+            .collect();
+        Ok(Response::new(pb::ListTokensResponse { tokens }))
+    }
+
+    async fn delete_token(
+        &self,
+        req: Request<pb::DeleteTokenRequest>,
+    ) -> Result<Response<pb::DeleteTokenResponse>, Status> {
+        let who = self.principal(&req).await?;
+        if who.role != Role::Admin {
+            return Err(Status::permission_denied(
+                "revoking tokens needs an admin token",
+            ));
+        }
+        let id = req.into_inner().id;
+        if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Status::invalid_argument("id: a token id (hex)"));
+        }
+        let all = self.store.tokens().await.map_err(internal)?;
+        let Some(target) = all.iter().find(|t| t.id == id) else {
+            return Err(Status::not_found(format!("no token {id}")));
+        };
+        let admins = all.iter().filter(|t| t.role == Role::Admin).count();
+        if target.role == Role::Admin && admins == 1 {
+            return Err(Status::failed_precondition(
+                "the last admin token cannot be revoked; create another admin token first",
+            ));
+        }
+        self.store.delete_token(&id).await.map_err(|e| match e {
+            StoreError::NotFound => Status::not_found(format!("no token {id}")),
+            other => internal(other),
+        })?;
+        tracing::info!(token = %id, by = %who.id, "token revoked");
+        Ok(Response::new(pb::DeleteTokenResponse {}))
+    }
+
     async fn list_participants(
         &self,
         req: Request<pb::ListParticipantsRequest>,
@@ -754,6 +813,14 @@ impl ConferenceService {
             .floor(&r.conference, &r.participant, op)
             .await
             .map(Response::new)
+    }
+}
+
+fn role_to_pb(r: Role) -> pb::Role {
+    match r {
+        Role::Admin => pb::Role::Admin,
+        Role::Moderator => pb::Role::Moderator,
+        Role::Viewer => pb::Role::Viewer,
     }
 }
 

@@ -150,6 +150,21 @@ impl Role {
     }
 }
 
+/// A stored token, without its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRow {
+    /// Its id.
+    pub id: String,
+    /// Its role.
+    pub role: Role,
+    /// Rooms a moderator token moderates.
+    pub rooms: Vec<String>,
+    /// What it is for.
+    pub description: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
 /// The holder of a valid token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -263,6 +278,39 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(id)
+    }
+
+    /// Every token, oldest first (id, role, rooms, description, created_at).
+    pub async fn tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, role, rooms, description, created_at FROM tokens ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                Some(TokenRow {
+                    id: r.get("id"),
+                    role: Role::parse(r.get::<String, _>("role").as_str())?,
+                    rooms: split(&r.get::<String, _>("rooms")),
+                    description: r.get("description"),
+                    created_at: r.get("created_at"),
+                })
+            })
+            .collect())
+    }
+
+    /// Deletes a token by id.
+    pub async fn delete_token(&self, id: &str) -> Result<(), StoreError> {
+        let res = sqlx::query("DELETE FROM tokens WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if res.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
     }
 
     /// The principal a presented token stands for.

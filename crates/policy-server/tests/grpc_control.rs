@@ -631,3 +631,82 @@ async fn auto_create_defaults_to_true_round_trips_and_needs_a_value_in_a_mask() 
     s.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn tokens_are_listed_without_secrets_and_revoked_at_once() {
+    let dir = data_dir("tokens");
+    let s = start(&dir, |_| {}).await;
+    let admin = s.admin_token.clone().unwrap();
+    let t = Some(admin.as_str());
+    let mut c = Client::connect(format!("http://{}", s.addr)).await.unwrap();
+    let made = c
+        .create_token(auth(
+            pb::CreateTokenRequest {
+                role: pb::Role::Moderator as i32,
+                rooms: vec!["a".into()],
+                description: "alice".into(),
+            },
+            t,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let all = c
+        .list_tokens(auth(pb::ListTokensRequest {}, t))
+        .await
+        .unwrap()
+        .into_inner()
+        .tokens;
+    assert_eq!(all.len(), 2);
+    let alice = all.iter().find(|x| x.id == made.id).unwrap();
+    assert_eq!(
+        (alice.role, alice.rooms.clone(), alice.description.as_str()),
+        (pb::Role::Moderator as i32, vec!["a".to_string()], "alice")
+    );
+    // The moderator may not list or revoke tokens.
+    let st = c
+        .list_tokens(auth(pb::ListTokensRequest {}, Some(&made.token)))
+        .await
+        .unwrap_err();
+    assert_eq!(st.code(), Code::PermissionDenied);
+    // Bad and unknown ids.
+    for (id, code) in [
+        ("", Code::InvalidArgument),
+        ("../x", Code::InvalidArgument),
+        ("00ff00ff00ff00ff", Code::NotFound),
+    ] {
+        let st = c
+            .delete_token(auth(pb::DeleteTokenRequest { id: id.into() }, t))
+            .await
+            .unwrap_err();
+        assert_eq!(st.code(), code, "{id:?}");
+    }
+    // Revoked: the token stops working at once.
+    c.delete_token(auth(
+        pb::DeleteTokenRequest {
+            id: made.id.clone(),
+        },
+        t,
+    ))
+    .await
+    .unwrap();
+    let st = c
+        .list_blueprints(auth(pb::ListBlueprintsRequest {}, Some(&made.token)))
+        .await
+        .unwrap_err();
+    assert_eq!(st.code(), Code::Unauthenticated);
+    // The last admin token stays.
+    let admin_id = all
+        .iter()
+        .find(|x| x.role == pb::Role::Admin as i32)
+        .unwrap()
+        .id
+        .clone();
+    let st = c
+        .delete_token(auth(pb::DeleteTokenRequest { id: admin_id }, t))
+        .await
+        .unwrap_err();
+    assert_eq!(st.code(), Code::FailedPrecondition);
+    s.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
