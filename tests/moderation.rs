@@ -57,16 +57,21 @@ async fn create(g: &mut Client, admin: &str, conf: Conference) {
 /// goes with the tones).
 async fn next_event(w: &mut Streaming<pb::ConferenceEvent>) -> Event {
     loop {
-        let ev = tokio::time::timeout(Duration::from_secs(5), w.message())
-            .await
-            .expect("an event within 5 s")
-            .unwrap()
-            .expect("the stream goes on");
-        match ev.event.unwrap() {
+        match next_any(w).await {
             Event::Talking(_) => continue,
             other => return other,
         }
     }
+}
+
+/// The next event on a watch stream, whatever it is.
+async fn next_any(w: &mut Streaming<pb::ConferenceEvent>) -> Event {
+    let ev = tokio::time::timeout(Duration::from_secs(5), w.message())
+        .await
+        .expect("an event within 5 s")
+        .unwrap()
+        .expect("the stream goes on");
+    ev.event.unwrap()
 }
 
 /// How strongly `ua` hears `freq` over the next second.
@@ -163,10 +168,12 @@ async fn a_moderator_mutes_kicks_and_dials_out_while_watchers_see_it() {
         (a, b, c, w)
     })
     .await;
-    let mut joined = Vec::new();
-    while joined.len() < 3 {
-        if let Event::Joined(p) = next_event(&mut watch).await {
-            joined.push(p.uri);
+    let (mut joined, mut talking) = (Vec::new(), Vec::new());
+    while joined.len() < 3 || talking.is_empty() {
+        match next_any(&mut watch).await {
+            Event::Joined(p) => joined.push(p.uri),
+            Event::Talking(t) if t.talking => talking.push(t.participant),
+            _ => {}
         }
     }
     for ua in [&a, &b, &c] {
@@ -177,6 +184,12 @@ async fn a_moderator_mutes_kicks_and_dials_out_while_watchers_see_it() {
     }
     let a_id = id_of(&mut g, &admin, "board", &a.user).await;
     let c_id = id_of(&mut g, &admin, "board", &c.user).await;
+    // The mixer's talk detection reaches watchers: each tone is a talker.
+    let b_id = id_of(&mut g, &admin, "board", &b.user).await;
+    assert!(
+        talking.iter().all(|t| [&a_id, &b_id, &c_id].contains(&t)),
+        "{talking:?}"
+    );
 
     // Mute A.
     let mute = |on: bool| {
@@ -204,7 +217,7 @@ async fn a_moderator_mutes_kicks_and_dials_out_while_watchers_see_it() {
         other => panic!("an update for A, not {other:?}"),
     }
     let a_user = a.user.clone();
-    let (b, c, w) = blocking(move || {
+    let (b, c, mut w) = blocking(move || {
         // The subscriber's NOTIFYs after the joins end with A muted-via-focus.
         let a_aor = format!("sip:{a_user}@127.0.0.1");
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -268,7 +281,45 @@ async fn a_moderator_mutes_kicks_and_dials_out_while_watchers_see_it() {
         other => panic!("C leaves, not {other:?}"),
     }
 
-    // Dial out to D, which answers: it joins, hears A and B.
+    // Lock, with a subject: the watch stream and the subscriber's next
+    // NOTIFY say so.
+    g.update_conference(auth(
+        pb::UpdateConferenceRequest {
+            conference: Some(Conference {
+                name: "board".into(),
+                locked: true,
+                subject: "Quarterly".into(),
+                ..Default::default()
+            }),
+            update_mask: mask(&["locked", "subject"]),
+        },
+        &admin,
+    ))
+    .await
+    .unwrap();
+    match next_event(&mut watch).await {
+        Event::ConferenceUpdated(c) => assert!(c.locked && c.subject == "Quarterly", "{c:?}"),
+        other => panic!("the lock, not {other:?}"),
+    }
+    let w = blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let n = next_notify(&mut w, "watch-1");
+            let doc = ConferenceInfo::parse(body(&n)).unwrap();
+            let locked = doc.conference_state.as_ref().and_then(|s| s.locked);
+            if locked == Some(true) {
+                let subject = doc.description.as_ref().and_then(|d| d.subject.clone());
+                assert_eq!(subject.as_deref(), Some("Quarterly"));
+                break;
+            }
+            assert!(Instant::now() < deadline, "no NOTIFY with the lock");
+        }
+        w
+    })
+    .await;
+
+    // Dial out to D (a moderator may call into a locked room), which
+    // answers: it joins, hears A and B.
     let mut d = Ua::new(addr, CodecKind::Pcmu, 2200.0);
     let d_uri = format!("sip:{}@{}", d.user, d.local());
     let dialing = g
