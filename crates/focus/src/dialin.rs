@@ -117,6 +117,7 @@ impl Focus {
             Some(r) => r.media,
             None => {
                 let talkers = self.policy(&room).and_then(|p| p.talkers_mixed);
+                // Changes later reach the open room through set_max_talkers.
                 let id = self
                     .media
                     .open_room(self.config.max_room_size, talkers)

@@ -56,6 +56,8 @@ pub trait MediaPort: Send {
     fn open_room(&mut self, max_size: usize, talkers: Option<usize>) -> Result<RoomId, String>;
     /// Ends a room.
     fn close_room(&mut self, room: RoomId);
+    /// Changes how many of the loudest talkers an open room mixes.
+    fn set_max_talkers(&mut self, room: RoomId, talkers: usize);
     /// Opens a leg in a room; returns its id and local RTP address.
     fn join(
         &mut self,
@@ -135,6 +137,9 @@ impl MediaPort for MediaServerPort {
     }
     fn close_room(&mut self, room: RoomId) {
         let _ = self.server.end_room(room);
+    }
+    fn set_max_talkers(&mut self, room: RoomId, talkers: usize) {
+        let _ = self.server.set_max_talkers(room, talkers);
     }
     fn join(
         &mut self,

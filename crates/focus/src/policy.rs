@@ -95,6 +95,13 @@ impl Focus {
                 let name = p.name.clone();
                 let old = self.policies.insert(name.clone(), p.clone());
                 if let Some(old) = old {
+                    let open = self.rooms.get(&name).map(|r| r.media);
+                    if let (Some(room), true) = (open, old.talkers_mixed != p.talkers_mixed) {
+                        let n = p
+                            .talkers_mixed
+                            .unwrap_or(media_server::mixer::RoomSettings::default().max_talkers);
+                        self.media.set_max_talkers(room, n);
+                    }
                     if old.floor != p.floor {
                         self.floor_policy_changed(now, &name);
                     }

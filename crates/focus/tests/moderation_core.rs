@@ -212,6 +212,12 @@ fn pin_entry_roles_and_first_come_floor() {
         .focus
         .floor_action(w.now, "big", "nobody", FloorAction::Request)
         .is_err());
+    // A new talkers_mixed reaches the open room.
+    let mut changed = policy();
+    changed.talkers_mixed = Some(4);
+    w.focus
+        .handle_command(w.now, FocusCommand::UpsertRoom(changed));
+    assert_eq!(w.talkers.lock().unwrap().last(), Some(&Some(4)));
 }
 
 #[test]

@@ -45,6 +45,9 @@ impl MediaPort for FakeMedia {
         Ok(RoomId(self.next))
     }
     fn close_room(&mut self, _: RoomId) {}
+    fn set_max_talkers(&mut self, _: RoomId, talkers: usize) {
+        self.rooms.lock().unwrap().push(Some(talkers));
+    }
     fn join(&mut self, _: RoomId, _: &MediaSpec) -> Result<(ParticipantId, SocketAddr), String> {
         self.next += 1;
         let id = ParticipantId(self.next);

@@ -412,6 +412,17 @@ impl MediaServer {
         self.send(self.mixer_of(id)?, Command::Direction(id, d))
     }
 
+    /// How many of the loudest talkers a room mixes (1 to 8), from its next tick.
+    pub fn set_max_talkers(&self, room: RoomId, n: usize) -> Result<(), MediaError> {
+        let mixer = *self
+            .rooms
+            .lock()
+            .map_err(|_| MediaError::Busy)?
+            .get(&room)
+            .ok_or(MediaError::NoSuchRoom)?;
+        self.send(mixer, Command::MaxTalkers(room, n))
+    }
+
     /// Plays a tone pattern to a whole room.
     pub fn room_tone(
         &self,

@@ -157,6 +157,8 @@ pub enum Command {
     RoomTone(RoomId, super::TonePattern),
     /// Plays a tone pattern to one participant only.
     Tone(ParticipantId, super::TonePattern),
+    /// How many of the loudest talkers a room mixes, from the next tick.
+    MaxTalkers(RoomId, usize),
 }
 
 /// Something the mixer reports.

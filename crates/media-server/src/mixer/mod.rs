@@ -203,6 +203,11 @@ impl Mixer {
                     p.set_direction(d);
                 }
             }
+            Command::MaxTalkers(id, n) => {
+                if let Some(room) = self.rooms.iter_mut().find(|r| r.id == id) {
+                    room.settings.max_talkers = n.clamp(1, MAX_TALKERS);
+                }
+            }
             Command::RoomTone(id, pattern) => {
                 if let Some(room) = self.rooms.iter_mut().find(|r| r.id == id) {
                     room.tone.play(pattern);

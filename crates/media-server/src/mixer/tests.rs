@@ -353,6 +353,18 @@ fn only_the_loudest_n_are_mixed_and_the_choice_holds() {
         .filter(|e| matches!(e, MixerEvent::TalkingStarted(..)))
         .count();
     assert_eq!(starts, 3);
+    // Raised to three while the room runs: all three are heard.
+    b.cmd(Command::MaxTalkers(b.room, 3));
+    b.run(&mut [&mut a, &mut c, &mut d], 50);
+    l.heard();
+    b.run(&mut [&mut a, &mut c, &mut d], 50);
+    let heard = l.heard();
+    for f in [440.0, 1000.0, 2200.0] {
+        assert!(
+            hears(&heard, 8000, f) > 1000.0,
+            "{f} Hz mixed after the change"
+        );
+    }
 }
 
 #[test]
