@@ -131,6 +131,29 @@ impl FocusLive {
     }
 }
 
+/// Where a dial-out URI's host name resolves (A/AAAA through the system
+/// resolver; RFC 3263 NAPTR/SRV is not done). None for an IP literal,
+/// which the focus takes as is.
+async fn resolve(uri: &str) -> Result<Option<std::net::SocketAddr>, Status> {
+    let parsed = sip::Uri::parse(uri)
+        .map_err(|e| Status::invalid_argument(format!("uri: not a SIP URI ({e})")))?;
+    let Some(sip::Host::Name(name)) = &parsed.host else {
+        return Ok(None);
+    };
+    let port = parsed.port.unwrap_or(5060);
+    let mut addrs = tokio::net::lookup_host((name.as_str(), port))
+        .await
+        .map_err(|e| Status::failed_precondition(format!("cannot resolve {name}: {e}")))?;
+    let first = addrs.next();
+    // Prefer IPv4 where both exist: our media binds follow the SIP address.
+    let v4 = first
+        .filter(|a| a.is_ipv4())
+        .or_else(|| addrs.find(|a| a.is_ipv4()))
+        .or(first);
+    v4.map(Some)
+        .ok_or_else(|| Status::failed_precondition(format!("{name} has no address")))
+}
+
 fn focus_gone() -> Status {
     Status::unavailable("the focus is not running")
 }
@@ -192,8 +215,9 @@ impl Live for FocusLive {
     }
 
     async fn dial_out(&self, room: &str, uri: &str) -> Result<String, Status> {
+        let resolved = resolve(uri).await?;
         match self
-            .ask(|r| FocusCommand::DialOut(room.to_owned(), uri.to_owned(), r))
+            .ask(|r| FocusCommand::DialOut(room.to_owned(), uri.to_owned(), resolved, r))
             .await
         {
             None => Err(focus_gone()),

@@ -135,13 +135,22 @@ async fn confabctl_moderates_a_room_of_the_running_server() {
 
     // Dial D in.
     let mut d = Ua::new(addr, CodecKind::Pcmu, 2200.0);
-    let d_uri = format!("sip:{}@{}", d.user, d.local());
+    // By host name: the server resolves it.
+    let d_uri = format!("sip:{}@localhost:{}", d.user, d.local().port());
     let dialing = json(&s, &["dial", "standup", &d_uri]).await;
     assert_eq!(dialing["status"], "dialing-out");
     let invite = blocking(move || d.accept_call(Duration::from_secs(5)))
         .await
         .expect("INVITE");
     assert!(header(&invite, "Contact").unwrap().contains("isfocus"));
+
+    let err = ctl(&s, &["dial", "standup", "sip:x@no-such-host.invalid"])
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{err}").contains("FailedPrecondition: cannot resolve"),
+        "{err}"
+    );
 
     // Floor: none in a meeting room; asking for it is a clear error.
     let floor = json(&s, &["floor", "standup"]).await;

@@ -40,6 +40,13 @@ pub(crate) struct OwnDialog {
     room: String,
 }
 
+/// Who to call: the URI, and where its host name resolved to when it
+/// has one (names are resolved at the io edge).
+pub(crate) struct DialTarget {
+    pub(crate) uri: sip::Uri,
+    pub(crate) resolved: Option<SocketAddr>,
+}
+
 /// A call the focus is placing.
 pub(crate) struct DialOut {
     pub(crate) room: String,
@@ -182,7 +189,10 @@ impl Focus {
         if let Err(status) = self.dial_out(
             now,
             &room,
-            target,
+            DialTarget {
+                uri: target,
+                resolved: None,
+            },
             referred_by,
             referrer.clone(),
             &local_host,
@@ -207,13 +217,16 @@ impl Focus {
         }
     }
 
-    /// The control API asks the focus to call `target` into `room`. Returns
-    /// the participant id the call will have, or why it cannot be placed.
+    /// The control API asks the focus to call `target` into `room`;
+    /// `resolved` is where a host name in it resolved to (the io edge looks
+    /// names up, the core does no I/O). Returns the participant id the call
+    /// will have, or why it cannot be placed.
     pub fn dial_out_api(
         &mut self,
         now: Instant,
         room: &str,
         target: &str,
+        resolved: Option<SocketAddr>,
     ) -> Result<String, String> {
         if !self.rooms.contains_key(room) && !self.policies.contains_key(room) {
             return Err("no such conference".into());
@@ -228,7 +241,14 @@ impl Focus {
             .clone()
             .ok_or_else(|| "the focus has no SIP address to call from".to_string())?;
         let tag = self
-            .dial_out(now, room, uri, None, Referrer::Api, &local_host)
+            .dial_out(
+                now,
+                room,
+                DialTarget { uri, resolved },
+                None,
+                Referrer::Api,
+                &local_host,
+            )
             .map_err(|line| line.trim_start_matches("SIP/2.0 ").to_owned())?;
         self.process_events(now);
         Ok(tag)
@@ -239,20 +259,27 @@ impl Focus {
         &mut self,
         now: Instant,
         room: &str,
-        target: sip::Uri,
+        target: DialTarget,
         referred_by: Option<String>,
         referrer: Referrer,
         local_host: &str,
     ) -> Result<String, &'static str> {
-        let ip: IpAddr = match &target.host {
-            Some(sip::Host::V4(a)) => (*a).into(),
-            Some(sip::Host::V6(a)) => (*a).into(),
-            // No DNS (RFC 3263) yet: only IP targets can be dialed.
+        let DialTarget {
+            uri: target,
+            resolved,
+        } = target;
+        let port = target.port.unwrap_or(5060);
+        let addr = match (&target.host, resolved) {
+            (Some(sip::Host::V4(a)), _) => SocketAddr::new((*a).into(), port),
+            (Some(sip::Host::V6(a)), _) => SocketAddr::new((*a).into(), port),
+            (_, Some(addr)) => addr,
+            // A name nobody resolved: the core does no DNS (REFER targets
+            // must be IP addresses; the API's are resolved at the edge).
             _ => return Err("SIP/2.0 604 Does Not Exist Anywhere"),
         };
         let peer = Peer {
             transport: TransportKind::Udp,
-            addr: SocketAddr::new(ip, target.port.unwrap_or(5060)),
+            addr,
         };
         let (token, local) = self
             .media

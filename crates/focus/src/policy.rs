@@ -74,8 +74,14 @@ pub enum FocusCommand {
     MuteAll(String, bool, Reply<Option<usize>>),
     /// Remove a participant: room, id.
     Remove(String, String, Reply<bool>),
-    /// Call a URI into a room: the new participant's id, or why not.
-    DialOut(String, String, Reply<Result<String, String>>),
+    /// Call a URI into a room (with where its host name resolved to): the
+    /// new participant's id, or why not.
+    DialOut(
+        String,
+        String,
+        Option<std::net::SocketAddr>,
+        Reply<Result<String, String>>,
+    ),
     /// A floor action: room, participant id.
     Floor(
         String,
@@ -156,8 +162,8 @@ impl Focus {
             FocusCommand::Remove(room, id, reply) => {
                 let _ = reply.send(self.remove(now, &room, &id));
             }
-            FocusCommand::DialOut(room, uri, reply) => {
-                let _ = reply.send(self.dial_out_api(now, &room, &uri));
+            FocusCommand::DialOut(room, uri, resolved, reply) => {
+                let _ = reply.send(self.dial_out_api(now, &room, &uri, resolved));
             }
             FocusCommand::Floor(room, id, action, reply) => {
                 let _ = reply.send(self.floor_action(now, &room, &id, action));
