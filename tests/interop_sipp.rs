@@ -162,3 +162,45 @@ fn sipp_subscribe_refusals() {
     let (ok, out) = run_scenario(&sipp, &server, "subscribe_refused.xml", "u1", 3, 3, &[]);
     assert!(ok, "{out}");
 }
+
+#[test]
+fn sipp_keys_three_wrong_pins_with_rfc4733_and_is_hung_up_on() {
+    let Some(sipp) = tool("sipp") else { return };
+    let server = Server::start(&[]);
+    // The room with a PIN, made over gRPC with the first admin token.
+    let admin = std::fs::read_to_string(server.data_dir.join("admin.token")).unwrap();
+    let grpc = format!("http://{}", server.grpc);
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(async move {
+            use policy_server::pb;
+            let mut g = pb::conference_control_client::ConferenceControlClient::connect(grpc)
+                .await
+                .unwrap();
+            let room = pb::Conference {
+                name: "vault".into(),
+                pin: "1234".into(),
+                ..Default::default()
+            };
+            g.create_conference(common::auth(
+                pb::CreateConferenceRequest {
+                    conference: Some(room),
+                    ..Default::default()
+                },
+                admin.trim(),
+            ))
+            .await
+            .unwrap();
+        });
+    let media_port = common::free_port().to_string();
+    let (ok, out) = run_scenario(
+        &sipp,
+        &server,
+        "pin_dtmf.xml",
+        "u1",
+        1,
+        1,
+        &["-s", "vault", "-mi", "127.0.0.1", "-mp", &media_port],
+    );
+    assert!(ok, "{out}");
+}
