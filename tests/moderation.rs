@@ -346,13 +346,15 @@ async fn a_moderator_mutes_kicks_and_dials_out_while_watchers_see_it() {
         Event::Joined(p) => assert_eq!(p.id, dialing.id, "{p:?}"),
         other => panic!("D joins, not {other:?}"),
     }
-    blocking(move || {
+    let mut w = blocking(move || {
         assert!(level(&d, 440.0) > HEARD, "D hears A");
         assert!(level(&d, 1000.0) > HEARD, "D hears B");
-        drop((a, b, w));
+        drop((a, b, d));
+        w
     })
     .await;
-    // Deleting the room ends the stream with a deleted event.
+    // Deleting the room ends the stream with a deleted event, and the
+    // subscription with a final NOTIFY.
     g.delete_conference(auth(
         pb::DeleteConferenceRequest {
             name: "board".into(),
@@ -368,6 +370,15 @@ async fn a_moderator_mutes_kicks_and_dials_out_while_watchers_see_it() {
             other => panic!("leaves, then deleted; not {other:?}"),
         }
     }
+    blocking(move || loop {
+        let n = next_notify(&mut w, "watch-1");
+        let state = header(&n, "Subscription-State").unwrap_or("").to_owned();
+        if state.starts_with("terminated") {
+            assert!(state.contains("noresource"), "{state}");
+            break;
+        }
+    })
+    .await;
     s.shutdown().await;
 }
 
