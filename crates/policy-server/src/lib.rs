@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 pub mod live;
+pub mod principal_cache;
 pub mod rate_limit;
 pub mod service;
 pub mod store;

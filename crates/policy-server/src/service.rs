@@ -32,6 +32,7 @@ pub struct ConferenceService {
     live: Option<Arc<dyn Live>>,
     events: broadcast::Sender<pb::ConferenceEvent>,
     limiter: RateLimiter,
+    principals: crate::principal_cache::PrincipalCache,
 }
 
 /// Events a watcher may fall behind by before its stream ends.
@@ -55,6 +56,7 @@ impl ConferenceService {
             live,
             events,
             limiter,
+            principals: Default::default(),
         }
     }
 
@@ -81,13 +83,22 @@ impl ConferenceService {
         let token = value
             .strip_prefix("Bearer ")
             .ok_or_else(|| Status::unauthenticated("authorization must be 'Bearer <token>'"))?;
-        let who = self
-            .store
-            .principal(token.trim())
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| Status::unauthenticated("unknown token"))?;
-        if !self.limiter.allow(&who.id, Instant::now()) {
+        let (token, now) = (token.trim(), Instant::now());
+        let hash = crate::store::hash_token(token);
+        let who = match self.principals.get(&hash, now) {
+            Some(p) => p,
+            None => {
+                let p = self
+                    .store
+                    .principal(token)
+                    .await
+                    .map_err(internal)?
+                    .ok_or_else(|| Status::unauthenticated("unknown token"))?;
+                self.principals.put(hash, p.clone(), now);
+                p
+            }
+        };
+        if !self.limiter.allow(&who.id, now) {
             return Err(Status::resource_exhausted(
                 "too many requests for this token; slow down",
             ));
@@ -511,6 +522,7 @@ impl ConferenceControl for ConferenceService {
             StoreError::NotFound => Status::not_found(format!("no token {id}")),
             other => internal(other),
         })?;
+        self.principals.forget(&id);
         tracing::info!(token = %id, by = %who.id, "token revoked");
         Ok(Response::new(pb::DeleteTokenResponse {}))
     }
