@@ -325,6 +325,40 @@ fn sipfrags(ua: &mut Ua, until: &str) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refer_to_a_host_name_is_resolved_and_an_unknown_one_is_604() {
+    let s = server(|_| {}).await;
+    let addr = s.sip_udp;
+    blocking(move || {
+        let mut a = Ua::new(addr, CodecKind::Pcmu, 440.0);
+        assert_eq!(a.call("room15", ""), 200);
+        let mut carol = Ua::new(addr, CodecKind::Pcmu, 1000.0);
+        let carol_uri = format!("sip:{}@localhost:{}", carol.user, carol.local().port());
+        let carol_thread =
+            std::thread::spawn(move || carol.accept_call(Duration::from_secs(5)).is_some());
+        let refer = |a: &mut Ua, to: &str| {
+            a.cseq += 1;
+            a.request("REFER", "room15", &format!("Refer-To: <{to}>\r\n"), None);
+            assert_eq!(a.final_response(Duration::from_secs(3)), 202);
+        };
+        refer(&mut a, &carol_uri);
+        let frags = sipfrags(&mut a, "SIP/2.0 200");
+        assert!(
+            frags.last().unwrap().starts_with("SIP/2.0 200"),
+            "{frags:?}"
+        );
+        assert!(carol_thread.join().unwrap(), "carol is called at localhost");
+        refer(&mut a, "sip:nobody@no-such-host.invalid");
+        let frags = sipfrags(&mut a, "SIP/2.0 604");
+        assert!(
+            frags.last().unwrap().starts_with("SIP/2.0 604"),
+            "{frags:?}"
+        );
+    })
+    .await;
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refer_dials_a_third_party_in_and_method_bye_removes_one() {
     // No coalescing: every step of the dial-out is its own NOTIFY here.
     let s = server(|c| c.focus.notify_min_interval = Duration::ZERO).await;

@@ -63,6 +63,7 @@ pub struct Focus {
     pub(crate) refer_notify_seq: u32,
     pub(crate) floors: HashMap<String, crate::floor::Floor>,
     pub(crate) room_events: std::collections::VecDeque<crate::room_events::RoomEvent>,
+    pub(crate) resolver: crate::resolve::Resolver,
 }
 
 const CHECK_EVERY: Duration = Duration::from_secs(1);
@@ -89,6 +90,7 @@ impl Focus {
             refer_notify_seq: 0,
             floors: HashMap::new(),
             room_events: Default::default(),
+            resolver: Default::default(),
         }
     }
 

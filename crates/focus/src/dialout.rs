@@ -16,6 +16,7 @@ use crate::core::Focus;
 use crate::media::MediaSpec;
 use crate::message::Requester;
 use crate::request::{in_dialog_request, DialogParts};
+use crate::resolve::PendingDial;
 
 /// Where the sipfrag NOTIFYs about a referral go.
 #[derive(Clone)]
@@ -186,6 +187,21 @@ impl Focus {
             .referred_by()
             .map(|r| r.uri.to_string())
             .or(Some(referrer_aor));
+        if let Some(sip::Host::Name(host)) = &target.host {
+            // The core does no DNS: the io edge looks the name up first.
+            let (host, port) = (host.clone(), target.port.unwrap_or(5060));
+            let dial = PendingDial {
+                room,
+                target,
+                referred_by,
+                referrer: referrer.clone(),
+                local_host,
+            };
+            if !self.resolve_then_dial(host, port, dial) {
+                self.sipfrag(now, &referrer, "SIP/2.0 503 Service Unavailable", true);
+            }
+            return;
+        }
         if let Err(status) = self.dial_out(
             now,
             &room,
@@ -255,7 +271,7 @@ impl Focus {
     }
 
     /// Places the call; returns the sipfrag status line on immediate failure.
-    fn dial_out(
+    pub(crate) fn dial_out(
         &mut self,
         now: Instant,
         room: &str,
@@ -536,7 +552,7 @@ impl Focus {
     }
 
     /// One RFC 3515 NOTIFY with a message/sipfrag status line.
-    fn sipfrag(&mut self, now: Instant, referrer: &Referrer, line: &str, last: bool) {
+    pub(crate) fn sipfrag(&mut self, now: Instant, referrer: &Referrer, line: &str, last: bool) {
         let state = if last {
             "terminated;reason=noresource".to_string()
         } else {

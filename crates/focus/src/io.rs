@@ -21,6 +21,9 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
+    // Name lookups run as tasks; their answers come back here.
+    let (resolved_tx, mut resolved) =
+        mpsc::unbounded_channel::<(u64, Result<std::net::SocketAddr, String>)>();
     loop {
         let deadline = focus.poll_timeout();
         let sleep = async {
@@ -59,7 +62,25 @@ pub async fn run(
                 Err(broadcast::error::RecvError::Lagged(n)) => tracing::warn!(missed = n, "media events lagged"),
                 Err(broadcast::error::RecvError::Closed) => media_events = None,
             },
+            Some((id, result)) = resolved.recv() => focus.handle_resolved(Instant::now(), id, result),
             _ = sleep => focus.handle_timeout(Instant::now()),
+        }
+        while let Some(q) = focus.poll_resolve() {
+            let tx = resolved_tx.clone();
+            tokio::spawn(async move {
+                let found = tokio::net::lookup_host((q.host.as_str(), q.port))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|addrs| {
+                        let all: Vec<_> = addrs.collect();
+                        all.iter()
+                            .find(|a| a.is_ipv4())
+                            .or(all.first())
+                            .copied()
+                            .ok_or_else(|| "no address".to_string())
+                    });
+                let _ = tx.send((q.id, found));
+            });
         }
         while let Some(ev) = focus.poll_room_event() {
             if let Some(tx) = &room_events {

@@ -1,0 +1,99 @@
+//! Host names in REFER targets, resolved without I/O in the core: the
+//! focus asks with [`Focus::poll_resolve`], the io edge looks the name up
+//! and answers with [`Focus::handle_resolved`], and the dial-out goes on
+//! (or the referrer hears 604 in its sipfrag NOTIFY).
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use crate::core::Focus;
+use crate::dialout::{DialTarget, Referrer};
+
+/// A name the focus needs an address for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolveRequest {
+    /// Echo it in [`Focus::handle_resolved`].
+    pub id: u64,
+    /// The host name.
+    pub host: String,
+    /// The port to pair with the address.
+    pub port: u16,
+}
+
+/// A referral waiting for its target's address.
+pub(crate) struct PendingDial {
+    pub(crate) room: String,
+    pub(crate) target: sip::Uri,
+    pub(crate) referred_by: Option<String>,
+    pub(crate) referrer: Referrer,
+    pub(crate) local_host: String,
+}
+
+/// Lookups asked for and not yet answered.
+#[derive(Default)]
+pub(crate) struct Resolver {
+    next: u64,
+    asked: VecDeque<ResolveRequest>,
+    pending: std::collections::HashMap<u64, PendingDial>,
+}
+
+impl Resolver {
+    /// Most referrals waiting for DNS at once; beyond, 503 to the referrer.
+    const MAX_PENDING: usize = 1024;
+}
+
+impl Focus {
+    /// Queues a lookup for a dial-out to a host name; false when too many wait.
+    pub(crate) fn resolve_then_dial(&mut self, host: String, port: u16, dial: PendingDial) -> bool {
+        let r = &mut self.resolver;
+        if r.pending.len() >= Resolver::MAX_PENDING {
+            return false;
+        }
+        r.next += 1;
+        let id = r.next;
+        r.pending.insert(id, dial);
+        r.asked.push_back(ResolveRequest { id, host, port });
+        true
+    }
+
+    /// The next name to look up.
+    pub fn poll_resolve(&mut self) -> Option<ResolveRequest> {
+        self.resolver.asked.pop_front()
+    }
+
+    /// The answer to a [`ResolveRequest`]: an address, or why there is none.
+    pub fn handle_resolved(&mut self, now: Instant, id: u64, result: Result<SocketAddr, String>) {
+        let Some(d) = self.resolver.pending.remove(&id) else {
+            return;
+        };
+        match result {
+            Ok(addr) => {
+                let target = DialTarget {
+                    uri: d.target,
+                    resolved: Some(addr),
+                };
+                if let Err(status) = self.dial_out(
+                    now,
+                    &d.room,
+                    target,
+                    d.referred_by,
+                    d.referrer.clone(),
+                    &d.local_host,
+                ) {
+                    self.sipfrag(now, &d.referrer, status, true);
+                }
+            }
+            Err(why) => {
+                tracing::info!(host = ?d.target.host, %why, "REFER target does not resolve");
+                self.sipfrag(
+                    now,
+                    &d.referrer,
+                    "SIP/2.0 604 Does Not Exist Anywhere",
+                    true,
+                );
+            }
+        }
+        self.process_events(now);
+    }
+}
