@@ -6,9 +6,11 @@
 //!
 //! ```text
 //! loop {
-//!     inbound message ─► focus.handle_message(now, ..)   ┐
-//!     DTMF from media ─► focus.handle_dtmf(now, ..)       ├─► drain poll_transmit()
-//!     timer expiry    ─► focus.handle_timeout(now)        ┘   re-arm poll_timeout()
+//!     inbound message ─► focus.handle_message(now, ..)   ┐   drain poll_transmit()
+//!     DTMF, talking   ─► focus.handle_dtmf / _talking    │   drain poll_room_event()
+//!     policy command  ─► focus.handle_command(now, ..)    ├─► drain poll_resolve()
+//!     name looked up  ─► focus.handle_resolved(now, ..)   │   re-arm poll_timeout()
+//!     timer expiry    ─► focus.handle_timeout(now)        ┘
 //! }
 //! ```
 //!
@@ -19,6 +21,12 @@
 //! before the answer (487), session timer expiry (RFC 4028) or an RTP
 //! timeout; re-INVITE and UPDATE hold, resume and refresh. What the focus
 //! does not route is answered per RFC 3261 §8.2 (405/501/483/420/400…).
+//!
+//! Moderation: the policy server pushes each room's policy ([`RoomPolicy`])
+//! and asks about live calls through [`FocusCommand`]s. One rule decides
+//! whether the mixer hears a call (self-mute, moderator mute, listener
+//! role, PIN entry, waiting for a moderator, floor control), and every
+//! change is both a conference-info NOTIFY and a [`RoomEvent`].
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
