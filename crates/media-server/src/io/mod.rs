@@ -378,6 +378,15 @@ impl MediaServer {
         self.send(entry.mixer, Command::Remove(id))
     }
 
+    fn mixer_of_room(&self, room: RoomId) -> Result<usize, MediaError> {
+        self.rooms
+            .lock()
+            .map_err(|_| MediaError::Busy)?
+            .get(&room)
+            .copied()
+            .ok_or(MediaError::NoSuchRoom)
+    }
+
     fn mixer_of(&self, id: ParticipantId) -> Result<usize, MediaError> {
         self.participants
             .lock()
@@ -414,13 +423,7 @@ impl MediaServer {
 
     /// How many of the loudest talkers a room mixes (1 to 8), from its next tick.
     pub fn set_max_talkers(&self, room: RoomId, n: usize) -> Result<(), MediaError> {
-        let mixer = *self
-            .rooms
-            .lock()
-            .map_err(|_| MediaError::Busy)?
-            .get(&room)
-            .ok_or(MediaError::NoSuchRoom)?;
-        self.send(mixer, Command::MaxTalkers(room, n))
+        self.send(self.mixer_of_room(room)?, Command::MaxTalkers(room, n))
     }
 
     /// Plays a tone pattern to a whole room.
@@ -429,13 +432,7 @@ impl MediaServer {
         room: RoomId,
         pattern: crate::mixer::TonePattern,
     ) -> Result<(), MediaError> {
-        let mixer = *self
-            .rooms
-            .lock()
-            .map_err(|_| MediaError::Busy)?
-            .get(&room)
-            .ok_or(MediaError::NoSuchRoom)?;
-        self.send(mixer, Command::RoomTone(room, pattern))
+        self.send(self.mixer_of_room(room)?, Command::RoomTone(room, pattern))
     }
 
     /// Plays a tone pattern to one participant.
