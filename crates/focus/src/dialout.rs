@@ -244,7 +244,7 @@ impl Focus {
         target: &str,
         resolved: Option<SocketAddr>,
     ) -> Result<String, String> {
-        if !self.rooms.contains_key(room) && !self.policies.contains_key(room) {
+        if !self.room_known(room) {
             return Err("no such conference".into());
         }
         let uri = sip::Uri::parse(target).map_err(|e| format!("uri: not a SIP URI ({e})"))?;

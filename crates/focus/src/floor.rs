@@ -102,14 +102,10 @@ impl Focus {
         id: &str,
         action: FloorAction,
     ) -> Result<FloorInfo, FloorError> {
-        if !self.rooms.contains_key(room) && !self.policies.contains_key(room) {
+        if !self.room_known(room) {
             return Err(FloorError::NoRoom);
         }
-        if !self
-            .calls
-            .iter()
-            .any(|(k, c)| c.room == room && k.local_tag == id)
-        {
+        if self.find_call(room, id).is_none() {
             return Err(FloorError::NoParticipant);
         }
         let policy = self.floor_policy(room);
@@ -173,28 +169,24 @@ impl Focus {
 
     /// A participant left: it gives up the floor and its place in line.
     pub(crate) fn floor_left(&mut self, now: Instant, room: &str, tag: &str) {
+        let first_come = self.floor_policy(room) == FloorPolicy::FirstCome;
         let Some(f) = self.floors.get_mut(room) else {
             return;
         };
-        let before = (f.holder.clone(), f.queue.len());
-        if f.holder.as_deref() == Some(tag) {
-            f.holder = None;
-        }
+        let held = f.holder.as_deref() == Some(tag);
+        let queued = f.queue.len();
         f.queue.retain(|q| q != tag);
-        if self.floor_policy(room) == FloorPolicy::FirstCome {
-            if let Some(f) = self.floors.get_mut(room) {
-                if f.holder.is_none() {
-                    f.holder = f.queue.pop_front();
-                }
-            }
+        if !held && f.queue.len() == queued {
+            return;
         }
-        let after = self
-            .floors
-            .get(room)
-            .map(|f| (f.holder.clone(), f.queue.len()));
-        if Some(before) != after {
-            self.floor_changed(now, room);
+        if held {
+            f.holder = if first_come {
+                f.queue.pop_front()
+            } else {
+                None
+            };
         }
+        self.floor_changed(now, room);
     }
 
     /// The room's floor policy may have changed: none clears the floor.

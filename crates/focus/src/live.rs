@@ -128,7 +128,13 @@ impl Focus {
         }
     }
 
-    fn find_call(&self, room: &str, id: &str) -> Option<DialogId> {
+    /// True when `room` exists: it has calls open, or a policy.
+    pub(crate) fn room_known(&self, room: &str) -> bool {
+        self.rooms.contains_key(room) || self.policies.contains_key(room)
+    }
+
+    /// The call of participant `id` in `room`.
+    pub(crate) fn find_call(&self, room: &str, id: &str) -> Option<DialogId> {
         self.calls
             .iter()
             .find(|(k, c)| c.room == room && k.local_tag == id)
@@ -143,7 +149,7 @@ impl Focus {
             .filter(|(_, c)| c.room == room)
             .filter_map(|(id, _)| self.participant_info(id))
             .collect();
-        if out.is_empty() && !self.rooms.contains_key(room) && !self.policies.contains_key(room) {
+        if out.is_empty() && !self.room_known(room) {
             return None;
         }
         out.sort_by(|a, b| a.uri.cmp(&b.uri).then(a.id.cmp(&b.id)));
@@ -189,7 +195,7 @@ impl Focus {
     /// Mutes (or unmutes) everyone in the room but its moderators; returns
     /// how many participants it changed.
     pub fn mute_all(&mut self, now: Instant, room: &str, on: bool) -> Option<usize> {
-        if !self.rooms.contains_key(room) && !self.policies.contains_key(room) {
+        if !self.room_known(room) {
             return None;
         }
         let ids: Vec<DialogId> = self

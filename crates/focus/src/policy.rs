@@ -169,8 +169,7 @@ impl Focus {
                 let _ = reply.send(self.floor_action(now, &room, &id, action));
             }
             FocusCommand::FloorInfo(room, reply) => {
-                let exists = self.rooms.contains_key(&room) || self.policies.contains_key(&room);
-                let _ = reply.send(exists.then(|| self.floor_info(&room)));
+                let _ = reply.send(self.room_known(&room).then(|| self.floor_info(&room)));
             }
         }
         self.process_events(now);
