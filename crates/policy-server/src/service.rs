@@ -106,6 +106,17 @@ impl ConferenceService {
         Ok(who)
     }
 
+    /// Checks the token is an admin's; `what` names the action for the refusal.
+    async fn admin<T>(&self, req: &Request<T>, what: &str) -> Result<Principal, Status> {
+        let who = self.principal(req).await?;
+        if who.role != Role::Admin {
+            return Err(Status::permission_denied(format!(
+                "{what} needs an admin token"
+            )));
+        }
+        Ok(who)
+    }
+
     /// Checks the token may see `room`, a valid name in field `conference`.
     async fn viewer_of<T>(&self, req: &Request<T>, room: &str) -> Result<Principal, Status> {
         let who = self.principal(req).await?;
@@ -243,12 +254,7 @@ impl ConferenceControl for ConferenceService {
         &self,
         req: Request<pb::CreateConferenceRequest>,
     ) -> Result<Response<pb::Conference>, Status> {
-        let who = self.principal(&req).await?;
-        if who.role != Role::Admin {
-            return Err(Status::permission_denied(
-                "creating conferences needs an admin token",
-            ));
-        }
+        self.admin(&req, "creating conferences").await?;
         let r = req.into_inner();
         let c = r
             .conference
@@ -412,12 +418,7 @@ impl ConferenceControl for ConferenceService {
         &self,
         req: Request<pb::DeleteConferenceRequest>,
     ) -> Result<Response<pb::DeleteConferenceResponse>, Status> {
-        let who = self.principal(&req).await?;
-        if who.role != Role::Admin {
-            return Err(Status::permission_denied(
-                "deleting conferences needs an admin token",
-            ));
-        }
+        self.admin(&req, "deleting conferences").await?;
         let name = req.into_inner().name;
         check_name(&name)?;
         self.store.delete_room(&name).await.map_err(internal)?;
@@ -429,12 +430,7 @@ impl ConferenceControl for ConferenceService {
         &self,
         req: Request<pb::CreateTokenRequest>,
     ) -> Result<Response<pb::CreateTokenResponse>, Status> {
-        let who = self.principal(&req).await?;
-        if who.role != Role::Admin {
-            return Err(Status::permission_denied(
-                "creating tokens needs an admin token",
-            ));
-        }
+        self.admin(&req, "creating tokens").await?;
         let r = req.into_inner();
         let role = match pb::Role::try_from(r.role) {
             Ok(pb::Role::Admin) => Role::Admin,
@@ -471,12 +467,7 @@ impl ConferenceControl for ConferenceService {
         &self,
         req: Request<pb::ListTokensRequest>,
     ) -> Result<Response<pb::ListTokensResponse>, Status> {
-        let who = self.principal(&req).await?;
-        if who.role != Role::Admin {
-            return Err(Status::permission_denied(
-                "listing tokens needs an admin token",
-            ));
-        }
+        self.admin(&req, "listing tokens").await?;
         let tokens = self
             .store
             .tokens()
@@ -498,12 +489,7 @@ impl ConferenceControl for ConferenceService {
         &self,
         req: Request<pb::DeleteTokenRequest>,
     ) -> Result<Response<pb::DeleteTokenResponse>, Status> {
-        let who = self.principal(&req).await?;
-        if who.role != Role::Admin {
-            return Err(Status::permission_denied(
-                "revoking tokens needs an admin token",
-            ));
-        }
+        let who = self.admin(&req, "revoking tokens").await?;
         let id = req.into_inner().id;
         if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(Status::invalid_argument("id: a token id (hex)"));
