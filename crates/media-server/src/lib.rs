@@ -1,14 +1,15 @@
 //! # media-server: RTP in, mix-minus, RTP out
 //!
 //! * [`codec`]: PCMU, PCMA, G.722 and Opus behind one interface, plus RFC
-//!   4733 DTMF. Opus is mousiki, a pure-Rust libopus port (no cmake).
+//!   4733 DTMF. Opus is the reference libopus through `opus-codec` (pure
+//!   Rust by default, the system's libopus with `system-libopus`).
 //! * [`jitter`]: the adaptive jitter buffer (sans-IO: arrival times in,
 //!   frames out).
 //! * [`resample`]: rubato, fixed 20 ms chunks, allocation-free.
 //! * [`mixer`]: the sans-IO mixer core. A tick drains input rings, decodes,
 //!   detects talkers, mixes the N loudest, encodes once per codec group and
 //!   once per talker, and writes RTP. No lock, allocation or blocking call
-//!   in steady state (for Opus, the codec calls themselves allocate).
+//!   in steady state (the pure-Rust libopus allocates inside its calls).
 //! * [`rtcp`]: reception statistics and SR/RR/BYE, sans-IO.
 //! * [`io`]: the edge. [`MediaServer`] binds RTP ports, runs a tokio task
 //!   per endpoint and one OS thread per mixer that ticks on an absolute

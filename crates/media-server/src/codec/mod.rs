@@ -27,6 +27,9 @@ pub enum CodecError {
     /// A payload could not be decoded, or PCM not encoded.
     #[error("codec error: {0}")]
     Codec(String),
+    /// Opus (libopus) refused a packet or a frame.
+    #[error("opus: {0}")]
+    Opus(#[from] opus_codec::Error),
 }
 
 /// The audio codecs confab speaks.
@@ -147,7 +150,16 @@ impl Decoder {
                 n
             }
             DecoderState::G722(d) => d.decode(payload, out),
-            DecoderState::Opus(d) => d.decode(payload, out, false)?,
+            DecoderState::Opus(d) => match d.decode(payload, out, false) {
+                // A DTX packet where libopus's SILK concealment is unusable.
+                Err(CodecError::Opus(opus_codec::Error::PlcUnavailable)) => {
+                    let n = opus_codec::packet_samples(payload)
+                        .unwrap_or(out.len())
+                        .min(out.len());
+                    return Ok(self.fade(&mut out[..n]));
+                }
+                r => r?,
+            },
         };
         self.remember(&out[..n]);
         Ok(n)
@@ -161,21 +173,31 @@ impl Decoder {
         out: &mut [i16],
     ) -> Result<usize, CodecError> {
         match &mut self.state {
-            DecoderState::Opus(d) => {
-                let n = d.decode(next_payload, out, true)?;
-                self.remember(&out[..n]);
-                Ok(n)
-            }
+            DecoderState::Opus(d) => match d.decode(next_payload, out, true) {
+                Err(CodecError::Opus(opus_codec::Error::PlcUnavailable)) => Ok(self.fade(out)),
+                r => {
+                    let n = r?;
+                    self.remember(&out[..n]);
+                    Ok(n)
+                }
+            },
             _ => Ok(self.conceal(out)),
         }
     }
 
-    /// Fills `out` for a lost frame: Opus PLC, or the last frame faded by
-    /// half each time for G.711 and G.722.
+    /// Fills `out` for a lost frame: Opus PLC (where the build's libopus
+    /// can conceal this stream), or the last frame faded by half each time.
     pub fn conceal(&mut self, out: &mut [i16]) -> usize {
         if let DecoderState::Opus(d) = &mut self.state {
-            return d.conceal(out);
+            if let Some(n) = d.conceal(out) {
+                return n;
+            }
         }
+        self.fade(out)
+    }
+
+    /// The last frame again, halved once more for each frame lost in a row.
+    fn fade(&mut self, out: &mut [i16]) -> usize {
         self.fade = (self.fade + 1).min(16);
         let n = out.len();
         for (i, o) in out.iter_mut().enumerate() {
@@ -191,8 +213,10 @@ impl Decoder {
 
     /// Restarts the codec state (after decoding was skipped for a while).
     pub fn reset(&mut self) {
-        if let DecoderState::G722(d) = &mut self.state {
-            **d = G722Decoder::default();
+        match &mut self.state {
+            DecoderState::G722(d) => **d = G722Decoder::default(),
+            DecoderState::Opus(d) => d.reset(),
+            DecoderState::G711 => {}
         }
         self.last_len = 0;
     }

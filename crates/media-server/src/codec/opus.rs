@@ -1,23 +1,29 @@
-//! Opus (RFC 6716, RTP payload RFC 7587) through mousiki, a pure-Rust port
-//! of the reference libopus. Mono at 48 kHz; the RTP clock is always 48 kHz.
+//! Opus (RFC 6716, RTP payload RFC 7587) through the reference libopus
+//! (`opus-codec`). Mono at 48 kHz inside; the RTP clock is always 48 kHz.
+//! A stereo stream is decoded mixed down to mono.
 
-use mousiki::{Application, Bitrate, Channels, Decoder, Encoder, Signal};
+use opus_codec::{Application, Bandwidth, Channels, EncoderSettings, SampleRate};
 
 use super::CodecError;
 
-/// Encoder settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Encoder settings (what the peer's fmtp allows, RFC 7587 §6.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct OpusConfig {
-    /// Target bitrate in bit/s.
+    /// Target bitrate in bit/s (`maxaveragebitrate` caps it).
     pub bitrate: i32,
     /// 0 (fastest) to 10 (best).
     pub complexity: i32,
-    /// Discontinuous transmission during silence.
+    /// Discontinuous transmission during silence (`usedtx`).
     pub dtx: bool,
-    /// In-band forward error correction (LBRR), used by receivers on loss.
+    /// In-band forward error correction (`useinbandfec`).
     pub fec: bool,
     /// Loss rate the encoder plans for (drives how much FEC it spends), percent.
     pub expected_loss_percent: i32,
+    /// Highest sample rate the receiver renders (`maxplaybackrate`): the
+    /// encoder spends no bits on a band it cannot hear.
+    pub max_playback_rate: u32,
+    /// Constant bitrate (`cbr`).
+    pub cbr: bool,
 }
 
 impl Default for OpusConfig {
@@ -28,42 +34,56 @@ impl Default for OpusConfig {
             dtx: false,
             fec: true,
             expected_loss_percent: 5,
+            max_playback_rate: 48_000,
+            cbr: false,
         }
     }
 }
 
-pub(crate) struct OpusEncoder(Encoder);
-
-impl OpusEncoder {
-    pub(crate) fn new(cfg: &OpusConfig) -> Result<Self, CodecError> {
-        let mut e = Encoder::new(48_000, Channels::Mono, Application::Voip)
-            .map_err(|e| CodecError::Init(format!("{e:?}")))?;
-        let ctl = |r: Result<(), mousiki::OpusEncoderCtlError>| {
-            r.map_err(|e| CodecError::Init(format!("{e:?}")))
-        };
-        ctl(e.set_bitrate(Bitrate::Bits(cfg.bitrate)))?;
-        ctl(e.set_complexity(cfg.complexity.clamp(0, 10)))?;
-        ctl(e.set_dtx(cfg.dtx))?;
-        ctl(e.set_inband_fec(cfg.fec))?;
-        ctl(e.set_packet_loss_perc(cfg.expected_loss_percent.clamp(0, 100)))?;
-        ctl(e.set_signal(Signal::Voice))?;
-        Ok(Self(e))
-    }
-
-    pub(crate) fn encode(&mut self, pcm: &[i16], out: &mut [u8]) -> Result<usize, CodecError> {
-        self.0
-            .encode(pcm, out)
-            .map_err(|e| CodecError::Codec(format!("{e:?}")))
+impl OpusConfig {
+    fn settings(&self) -> EncoderSettings {
+        EncoderSettings {
+            bitrate: self.bitrate,
+            complexity: self.complexity,
+            dtx: self.dtx,
+            fec: self.fec,
+            packet_loss_percent: self.expected_loss_percent,
+            max_bandwidth: Bandwidth::for_rate(self.max_playback_rate),
+            cbr: self.cbr,
+        }
     }
 }
 
-pub(crate) struct OpusDecoder(Decoder);
+fn err(e: opus_codec::Error) -> CodecError {
+    CodecError::Opus(e)
+}
+
+pub(crate) struct OpusEncoder(opus_codec::Encoder);
+
+impl OpusEncoder {
+    pub(crate) fn new(cfg: &OpusConfig) -> Result<Self, CodecError> {
+        opus_codec::Encoder::new(
+            SampleRate::Hz48000,
+            Channels::Mono,
+            Application::Voip,
+            &cfg.settings(),
+        )
+        .map(Self)
+        .map_err(err)
+    }
+
+    pub(crate) fn encode(&mut self, pcm: &[i16], out: &mut [u8]) -> Result<usize, CodecError> {
+        self.0.encode(pcm, out).map_err(err)
+    }
+}
+
+pub(crate) struct OpusDecoder(opus_codec::Decoder);
 
 impl OpusDecoder {
     pub(crate) fn new() -> Result<Self, CodecError> {
-        Decoder::new(48_000, Channels::Mono)
+        opus_codec::Decoder::new(SampleRate::Hz48000, Channels::Mono)
             .map(Self)
-            .map_err(|e| CodecError::Init(format!("{e:?}")))
+            .map_err(err)
     }
 
     pub(crate) fn decode(
@@ -72,15 +92,21 @@ impl OpusDecoder {
         out: &mut [i16],
         fec: bool,
     ) -> Result<usize, CodecError> {
-        self.0
-            .decode(payload, out, fec)
-            .map_err(|e| CodecError::Codec(format!("{e:?}")))
+        if fec {
+            self.0.decode_fec(payload, out).map_err(err)
+        } else {
+            self.0.decode(payload, out).map_err(err)
+        }
     }
 
-    pub(crate) fn conceal(&mut self, out: &mut [i16]) -> usize {
-        self.0.conceal(out).unwrap_or_else(|_| {
-            out.fill(0);
-            out.len()
-        })
+    /// libopus's concealment, or None when the caller must conceal.
+    pub(crate) fn conceal(&mut self, out: &mut [i16]) -> Option<usize> {
+        self.0.conceal(out).ok()
+    }
+
+    pub(crate) fn reset(&mut self) {
+        // Reset cannot fail on a live decoder; a failure would leave the
+        // old state, which the next packets overwrite anyway.
+        let _ = self.0.reset();
     }
 }
