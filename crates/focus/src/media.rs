@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use media_server::codec::CodecKind;
+use media_server::codec::{CodecKind, OpusConfig};
 use media_server::mixer::{
     Direction, ParticipantId, ParticipantSettings, RoomId, RoomSettings, TonePattern,
 };
@@ -20,6 +20,10 @@ pub struct MediaSpec {
     pub pt: u8,
     /// telephone-event payload type.
     pub dtmf_pt: Option<u8>,
+    /// telephone-event's clock rate.
+    pub dtmf_clock: u32,
+    /// What an Opus receiver asked for (RFC 7587), mapped to encoder settings.
+    pub opus: OpusConfig,
     /// Where to send until symmetric RTP latches.
     pub remote: Option<SocketAddr>,
     /// RTP and RTCP on one port.
@@ -40,6 +44,8 @@ impl MediaSpec {
             codec: codec_kind(n.codec)?,
             pt: n.pt,
             dtmf_pt: n.dtmf_pt,
+            dtmf_clock: n.dtmf_clock,
+            opus: n.opus.map(opus_config).unwrap_or_default(),
             remote: Some(n.remote),
             rtcp_mux,
             audio_level_ext: n.audio_level_ext,
@@ -113,10 +119,32 @@ impl MediaServerPort {
     }
 }
 
+/// Encoder settings within what an Opus receiver asked for: no more than
+/// its `maxaveragebitrate`, no band above its `maxplaybackrate`, CBR when
+/// it prefers it. FEC stays on whatever `useinbandfec` says: a decoder that
+/// does not use it skips it, and one shared stream serves both kinds. We
+/// never send DTX or stereo
+/// (`usedtx` and `stereo` are preferences, RFC 7587 §6.1): a listener on the
+/// shared stream must not hear gaps a talker's phone chose.
+fn opus_config(p: sdp::OpusParams) -> OpusConfig {
+    let d = OpusConfig::default();
+    let bitrate = p.max_average_bitrate.map_or(d.bitrate, |max| {
+        d.bitrate.min(max.clamp(6_000, 510_000) as i32)
+    });
+    OpusConfig {
+        bitrate,
+        max_playback_rate: p.max_playback_rate.clamp(8_000, 48_000),
+        cbr: p.cbr,
+        ..d
+    }
+}
+
 fn participant_settings(spec: &MediaSpec) -> ParticipantSettings {
     let mut s = ParticipantSettings::new(spec.codec);
     s.payload_type = spec.pt;
     s.dtmf_payload_type = spec.dtmf_pt;
+    s.dtmf_clock = spec.dtmf_clock;
+    s.opus = spec.opus;
     s.remote = spec.remote;
     s.audio_level_ext = spec.audio_level_ext;
     s.csrc_level_ext = spec.csrc_level_ext;

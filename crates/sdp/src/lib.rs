@@ -11,7 +11,7 @@
 mod model;
 mod offer_answer;
 
-pub use model::{Direction, Format, MediaLine, SdpError, Session};
+pub use model::{Direction, Format, MediaLine, OpusParams, SdpError, Session};
 pub use offer_answer::{
     accept_answer, answer, negotiate, offer, CodecPref, Negotiated, NegotiationError, Preferences,
     CSRC_AUDIO_LEVEL, SSRC_AUDIO_LEVEL,
@@ -69,6 +69,52 @@ a=rtpmap:111 opus/48000/2\r\na=rtpmap:126 telephone-event/48000\r\na=rtcp-mux\r\
         assert!(text.contains("a=recvonly"));
         assert!(text.contains("a=rtcp-mux"));
         assert!(text.contains("a=rtpmap:111 opus/48000/2"));
+    }
+
+    /// What baresip offers: Opus with RFC 7587 parameters and
+    /// telephone-event at 8 kHz, which the answer keeps at 8 kHz.
+    #[test]
+    fn opus_fmtp_and_telephone_event_at_another_clock() {
+        let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 116 0 101\r\n\
+a=rtpmap:116 opus/48000/2\r\na=fmtp:116 stereo=1;sprop-stereo=1;maxaveragebitrate=20000;maxplaybackrate=16000;sprop-maxcapturerate=16000;useinbandfec=1;usedtx=1\r\n\
+a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=maxptime:60\r\na=sendrecv\r\n";
+        let offer = Session::parse(sdp).unwrap();
+        let n = negotiate(&offer, &Preferences::default()).unwrap();
+        assert_eq!(
+            (n.codec, n.pt, n.dtmf_pt, n.dtmf_clock),
+            ("opus", 116, Some(101), 8000)
+        );
+        assert_eq!(n.remote_maxptime, Some(60));
+        let o = n.opus.unwrap();
+        assert_eq!(
+            (
+                o.max_playback_rate,
+                o.sprop_max_capture_rate,
+                o.max_average_bitrate
+            ),
+            (16000, Some(16000), Some(20000))
+        );
+        assert!(o.stereo && o.sprop_stereo && o.use_inband_fec && o.use_dtx && !o.cbr);
+        let text = answer(
+            &offer,
+            &n,
+            "127.0.0.1:20002".parse().unwrap(),
+            Direction::SendRecv,
+            1,
+            2,
+        );
+        assert!(text.contains("m=audio 20002 RTP/AVP 116 101\r\n"), "{text}");
+        assert!(
+            text.contains("a=rtpmap:101 telephone-event/8000\r\n"),
+            "{text}"
+        );
+        // A phone with events at both rates gets the codec's.
+        let both = sdp.replace("116 0 101", "116 0 101 102").replace(
+            "a=fmtp:101 0-15",
+            "a=fmtp:101 0-15\r\na=rtpmap:102 telephone-event/48000",
+        );
+        let n = negotiate(&Session::parse(&both).unwrap(), &Preferences::default()).unwrap();
+        assert_eq!((n.dtmf_pt, n.dtmf_clock), (Some(102), 48000));
     }
 
     #[test]

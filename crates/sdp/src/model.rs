@@ -53,6 +53,73 @@ pub struct Format {
     pub clock: u32,
     /// Channels (1 unless given).
     pub channels: u32,
+    /// RFC 7587 parameters, when this is Opus with an fmtp line.
+    pub opus: Option<OpusParams>,
+}
+
+/// What an Opus receiver says of itself in its fmtp (RFC 7587 §6.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpusParams {
+    /// Highest sample rate it renders (`maxplaybackrate`; 48000 if absent).
+    pub max_playback_rate: u32,
+    /// Highest rate it captures at (`sprop-maxcapturerate`).
+    pub sprop_max_capture_rate: Option<u32>,
+    /// Most bit/s it wants to receive on average (`maxaveragebitrate`).
+    pub max_average_bitrate: Option<u32>,
+    /// It can use in-band FEC (`useinbandfec=1`).
+    pub use_inband_fec: bool,
+    /// It prefers DTX (`usedtx=1`).
+    pub use_dtx: bool,
+    /// It prefers to receive stereo (`stereo=1`).
+    pub stereo: bool,
+    /// It will likely send stereo (`sprop-stereo=1`).
+    pub sprop_stereo: bool,
+    /// It prefers constant bitrate (`cbr=1`).
+    pub cbr: bool,
+}
+
+impl Default for OpusParams {
+    fn default() -> Self {
+        Self {
+            max_playback_rate: 48_000,
+            sprop_max_capture_rate: None,
+            max_average_bitrate: None,
+            use_inband_fec: false,
+            use_dtx: false,
+            stereo: false,
+            sprop_stereo: false,
+            cbr: false,
+        }
+    }
+}
+
+impl OpusParams {
+    fn from_fmtp(p: &webrtc_sdp::attribute_type::SdpAttributeFmtpParameters) -> Self {
+        let mut o = Self {
+            max_playback_rate: if p.maxplaybackrate == 0 {
+                48_000
+            } else {
+                p.maxplaybackrate
+            },
+            max_average_bitrate: (p.maxaveragebitrate > 0).then_some(p.maxaveragebitrate),
+            use_inband_fec: p.useinbandfec,
+            use_dtx: p.usedtx,
+            stereo: p.stereo,
+            cbr: p.cbr,
+            ..Self::default()
+        };
+        for token in &p.unknown_tokens {
+            let Some((k, v)) = token.split_once('=') else {
+                continue;
+            };
+            match k.trim().to_ascii_lowercase().as_str() {
+                "sprop-maxcapturerate" => o.sprop_max_capture_rate = v.trim().parse().ok(),
+                "sprop-stereo" => o.sprop_stereo = v.trim() == "1",
+                _ => {}
+            }
+        }
+        o
+    }
 }
 
 /// An m-line.
@@ -76,6 +143,8 @@ pub struct MediaLine {
     pub direction: Direction,
     /// `a=ptime`.
     pub ptime: Option<u32>,
+    /// `a=maxptime`: the longest packet time the receiver takes.
+    pub maxptime: Option<u32>,
     /// `a=rtcp-mux`.
     pub rtcp_mux: bool,
     /// `a=rtcp` port.
@@ -117,6 +186,7 @@ fn static_format(pt: u8) -> Option<Format> {
         name: name.into(),
         clock,
         channels: 1,
+        opus: None,
     })
 }
 
@@ -156,6 +226,8 @@ impl Session {
             let mut rtcp_mux = false;
             let mut rtcp_port = None;
             let mut extmaps = Vec::new();
+            let mut fmtps = Vec::new();
+            let mut maxptime = None;
             for a in m.get_attributes() {
                 match a {
                     SdpAttribute::Rtpmap(r) => formats.push(Format {
@@ -163,7 +235,10 @@ impl Session {
                         name: r.codec_name.clone(),
                         clock: r.frequency,
                         channels: r.channels.unwrap_or(1),
+                        opus: None,
                     }),
+                    SdpAttribute::Fmtp(f) => fmtps.push(f),
+                    SdpAttribute::MaxPtime(p) => maxptime = u32::try_from(*p).ok(),
                     SdpAttribute::Sendrecv => direction = Direction::SendRecv,
                     SdpAttribute::Sendonly => direction = Direction::SendOnly,
                     SdpAttribute::Recvonly => direction = Direction::RecvOnly,
@@ -189,6 +264,15 @@ impl Session {
                     if s.get_attribute(t).is_some() {
                         direction = d;
                     }
+                }
+            }
+            for f in &fmtps {
+                let opus = formats.iter_mut().find(|x| {
+                    u32::from(x.pt) == u32::from(f.payload_type)
+                        && x.name.eq_ignore_ascii_case("opus")
+                });
+                if let Some(x) = opus {
+                    x.opus = Some(OpusParams::from_fmtp(&f.parameters));
                 }
             }
             for id in &format_ids {
@@ -224,6 +308,7 @@ impl Session {
                 connection,
                 direction,
                 ptime,
+                maxptime,
                 rtcp_mux,
                 rtcp_port,
                 extmaps,

@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use thiserror::Error;
 
-use crate::model::{Direction, Format, MediaLine, Session};
+use crate::model::{Direction, Format, MediaLine, OpusParams, Session};
 
 /// RFC 6464 client-to-mixer audio level.
 pub const SSRC_AUDIO_LEVEL: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
@@ -85,6 +85,13 @@ pub struct Negotiated {
     pub pt: u8,
     /// telephone-event payload type, if both sides have it.
     pub dtmf_pt: Option<u8>,
+    /// telephone-event's RTP clock: the codec's when offered at that rate,
+    /// else the one offered (Opus phones often keep events at 8 kHz).
+    pub dtmf_clock: u32,
+    /// The remote's Opus parameters (RFC 7587), when the codec is Opus.
+    pub opus: Option<OpusParams>,
+    /// The longest packet time the remote takes, if given.
+    pub remote_maxptime: Option<u32>,
     /// Where to send RTP.
     pub remote: SocketAddr,
     /// Where to send RTCP when not muxed.
@@ -166,17 +173,23 @@ pub fn negotiate(offer: &Session, prefs: &Preferences) -> Result<Negotiated, Neg
                     .join(", "),
             )
         })?;
-    let dtmf_pt = m
-        .formats
-        .iter()
-        .find(|f| f.name.eq_ignore_ascii_case("telephone-event") && f.clock == format.clock)
-        .map(|f| f.pt);
+    let events = || {
+        m.formats
+            .iter()
+            .filter(|f| f.name.eq_ignore_ascii_case("telephone-event"))
+    };
+    let dtmf = events()
+        .find(|f| f.clock == format.clock)
+        .or_else(|| events().next());
     let (remote, remote_rtcp) = remote_of(m)?;
     Ok(Negotiated {
         m_index,
         codec: pref.name,
         pt: format.pt,
-        dtmf_pt,
+        dtmf_pt: dtmf.map(|f| f.pt),
+        dtmf_clock: dtmf.map_or(format.clock, |f| f.clock),
+        opus: (pref.name == "opus").then(|| format.opus.unwrap_or_default()),
+        remote_maxptime: m.maxptime,
         remote,
         remote_rtcp,
         rtcp_mux: m.rtcp_mux,
@@ -242,11 +255,11 @@ pub fn answer(
             }
         }
         if let Some(d) = neg.dtmf_pt {
-            let clock = format.map(|f| f.clock).unwrap_or(8000);
-            rtpmap(&mut out, d, "telephone-event", clock, 1);
+            rtpmap(&mut out, d, "telephone-event", neg.dtmf_clock, 1);
             let _ = write!(out, "a=fmtp:{d} 0-15\r\n");
         }
-        let _ = write!(out, "a=ptime:20\r\n");
+        // We send 20 ms; we take up to 60 ms (RFC 7587 Opus frames too).
+        let _ = write!(out, "a=ptime:20\r\na=maxptime:60\r\n");
         if neg.rtcp_mux {
             out.push_str("a=rtcp-mux\r\n");
         } else {

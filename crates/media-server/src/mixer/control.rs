@@ -79,6 +79,9 @@ pub struct ParticipantSettings {
     pub payload_type: u8,
     /// The telephone-event payload type, if negotiated.
     pub dtmf_payload_type: Option<u8>,
+    /// telephone-event's RTP clock (may differ from the codec's: an Opus
+    /// phone often sends events at 8 kHz).
+    pub dtmf_clock: u32,
     /// The RFC 6464 header extension id the participant sends, if negotiated.
     pub audio_level_ext: Option<u8>,
     /// The RFC 6465 header extension id for CSRC levels we send, if negotiated.
@@ -100,6 +103,7 @@ impl ParticipantSettings {
             codec,
             payload_type: codec.static_payload_type().unwrap_or(111),
             dtmf_payload_type: Some(101),
+            dtmf_clock: codec.rtp_clock(),
             audio_level_ext: None,
             csrc_level_ext: None,
             remote: None,

@@ -210,7 +210,7 @@ impl Participant {
             if Some(pkt.payload_type) == self.settings.dtmf_payload_type {
                 if let Some(d) = self
                     .dtmf
-                    .push(pkt.timestamp, payload, self.kind().rtp_clock())
+                    .push(pkt.timestamp, payload, self.settings.dtmf_clock)
                 {
                     dtmf_out(d.digit, d.duration_ms);
                 }

@@ -182,6 +182,7 @@ impl Room {
 
     fn send_to(&mut self, i: usize, csrcs_all: &[(u32, u8)]) {
         let Room {
+            settings,
             participants,
             groups,
             mix,
@@ -212,7 +213,10 @@ impl Room {
         let header_len;
         let payload_len;
         let ts_step = kind.rtp_clock() / 50;
-        if p.tone.active() || (!p.deaf && (p.selected || p.gain_out != 1.0)) {
+        // An Opus receiver that asked for other settings (bitrate, band,
+        // FEC, CBR) than the room's shared stream gets its own stream.
+        let custom = kind == CodecKind::Opus && p.settings.opus != settings.opus;
+        if p.tone.active() || (!p.deaf && (p.selected || p.gain_out != 1.0 || custom)) {
             // Mix-minus: everyone mixed but this participant, through its own
             // encoder, plus any tone meant for this participant alone (a
             // deaf one, such as a caller entering a PIN, hears only that).

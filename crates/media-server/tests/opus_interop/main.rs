@@ -23,7 +23,7 @@ use media_server::codec::{CodecKind, Decoder, Encoder, OpusConfig, MAX_FRAME_SAM
 use media_server::jitter::MAX_PAYLOAD;
 use media_server::mixer::{
     Command as MixCommand, InPacket, Mixer, PacketOut, Participant, ParticipantId,
-    ParticipantSettings, Room, RoomId, RoomSettings,
+    ParticipantSettings, ParticipantStats, Room, RoomId, RoomSettings,
 };
 
 use signals::{downmix, middle, rms_db, tone_db};
@@ -491,4 +491,139 @@ fn write_fixtures() {
         tsv.push_str(&format!("{}\t{rms:.3}\t{}\n", c.name, tones.join(",")));
     }
     std::fs::write(dir.join("reference.tsv"), tsv).unwrap();
+}
+
+/// Feeds one Opus talker (opusenc's packets from a fixture) to a room with
+/// a PCMU listener, paced as a phone sends them: 40 and 60 ms packets one
+/// every two or three ticks, DTX frames not sent at all (seq continuous,
+/// timestamps jumping). Returns what the listener heard, the talker's
+/// stats and the talking events.
+fn room_with_opus_talker(fixture: &str) -> (Vec<i16>, Arc<ParticipantStats>, Vec<bool>) {
+    let file = std::fs::read(fixtures().join(format!("{fixture}.opus"))).unwrap();
+    let packets = ogg::read(&file).packets;
+    let (mut commands, cmd_rx) = rtrb::RingBuffer::new(64);
+    let (ev_tx, mut events) = rtrb::RingBuffer::new(4096);
+    let (g_tx, _garbage) = rtrb::RingBuffer::new(64);
+    let mut mixer = Mixer::new(1, cmd_rx, ev_tx, g_tx);
+    let room = Room::new(RoomId(1), RoomSettings::default()).unwrap();
+    assert!(commands.push(MixCommand::AddRoom(Box::new(room))).is_ok());
+    let stats: Arc<ParticipantStats> = Arc::default();
+    let mut rings = Vec::new();
+    let (out_tx, out_rx) = mpsc::channel();
+    for (i, kind) in [CodecKind::Opus, CodecKind::Pcmu].into_iter().enumerate() {
+        let (tx, rx) = rtrb::RingBuffer::new(32);
+        let mut s = ParticipantSettings::new(kind);
+        s.remote = Some(format!("127.0.0.1:{}", 41_000 + 2 * i).parse().unwrap());
+        let p = Participant::new(
+            ParticipantId(i as u32 + 1),
+            s,
+            rx,
+            Box::new(Collect(out_tx.clone())),
+            i as u32,
+            0,
+            if i == 0 {
+                stats.clone()
+            } else {
+                Arc::default()
+            },
+        )
+        .unwrap();
+        assert!(commands
+            .push(MixCommand::AddParticipant(RoomId(1), Box::new(p)))
+            .is_ok());
+        rings.push(tx);
+    }
+    drop(out_tx);
+    let mut now = Instant::now();
+    let (mut due, mut ts, mut seq) = (0usize, 0u32, 0u16);
+    let mut next = packets.iter();
+    let mut talking = Vec::new();
+    let mut heard = Vec::new();
+    let mut dec = Decoder::new(CodecKind::Pcmu).unwrap();
+    for tick in 0..(packets.len() * 3) {
+        // Send every packet whose time has come (its first sample is due).
+        while due <= tick * 960 {
+            let Some(p) = next.next() else { break };
+            let samples = opus_codec::packet_samples(p).unwrap();
+            if p.len() > 2 {
+                let mut buf = [0u8; MAX_PAYLOAD];
+                buf[..p.len()].copy_from_slice(p);
+                let _ = rings[0].push(InPacket {
+                    seq,
+                    timestamp: ts,
+                    payload_type: 111,
+                    ssrc: 0x77,
+                    audio_level: None,
+                    source: "127.0.0.1:41000".parse().unwrap(),
+                    arrival: now,
+                    len: p.len() as u16,
+                    payload: buf,
+                });
+                seq = seq.wrapping_add(1);
+            }
+            ts = ts.wrapping_add(samples as u32);
+            due += samples;
+        }
+        mixer.tick(now);
+        while let Ok(e) = events.pop() {
+            match e {
+                media_server::mixer::MixerEvent::TalkingStarted(..) => talking.push(true),
+                media_server::mixer::MixerEvent::TalkingStopped(..) => talking.push(false),
+                _ => {}
+            }
+        }
+        now += Duration::from_millis(20);
+    }
+    // The listener is the PCMU participant (SSRC 1); skip the talker's own.
+    for p in out_rx.try_iter() {
+        if u32::from_be_bytes([p[8], p[9], p[10], p[11]]) != 1 {
+            continue;
+        }
+        let payload = rtp_payload(&p);
+        let mut pcm = [0i16; 160];
+        let n = dec.decode(payload, &mut pcm).unwrap();
+        heard.extend(pcm[..n].iter().map(|&s| s));
+    }
+    (heard, stats, talking)
+}
+
+#[test]
+fn forty_and_sixty_ms_opus_packets_are_heard_steadily() {
+    for fixture in ["tone1000_48k_40ms", "tone1000_48k_60ms"] {
+        let (heard, stats, _) = room_with_opus_talker(fixture);
+        // Every 20 ms block of the steady part carries the tone at its level.
+        let steady = &heard[8000 / 2..8000 * 3 / 2];
+        let mut quietest = f64::MAX;
+        for block in steady.chunks(160) {
+            quietest = quietest.min(tone_db(block, 8000, 1000.0));
+        }
+        let lost = stats.lost.load(std::sync::atomic::Ordering::Relaxed);
+        eprintln!("{fixture}: quietest 20 ms block {quietest:.2} dBFS, lost {lost}");
+        assert!(
+            quietest > sent_db() - 1.5,
+            "{fixture}: a block at {quietest:.2} dBFS"
+        );
+        assert_eq!(lost, 0, "{fixture}: packets counted lost");
+    }
+}
+
+#[test]
+fn a_dtx_phone_in_silence_is_not_loss_nor_a_talker() {
+    let (heard, stats, talking) = room_with_opus_talker("tone850_48k_dtx");
+    let lost = stats.lost.load(std::sync::atomic::Ordering::Relaxed);
+    let errors = stats
+        .decode_errors
+        .load(std::sync::atomic::Ordering::Relaxed);
+    // One second of tone, one of silence (DTX), one of tone again.
+    let tone = tone_db(&heard[8000 / 4..8000 * 3 / 4], 8000, 850.0);
+    let gap = rms_db(&heard[8000 * 5 / 4..8000 * 7 / 4]);
+    eprintln!("dtx: tone {tone:.2} dBFS, silence {gap:.2} dBFS, lost {lost}, errors {errors}, talking {talking:?}");
+    assert_eq!((lost, errors), (0, 0));
+    assert_close("850 Hz before DTX", tone, sent_db());
+    assert!(gap < -60.0, "the DTX gap is heard at {gap:.2} dBFS");
+    assert_eq!(talking.first(), Some(&true));
+    assert!(
+        talking.contains(&false),
+        "the talker never stopped in DTX: {talking:?}"
+    );
 }
