@@ -582,7 +582,7 @@ fn room_with_opus_talker(fixture: &str) -> (Vec<i16>, Arc<ParticipantStats>, Vec
         let payload = rtp_payload(&p);
         let mut pcm = [0i16; 160];
         let n = dec.decode(payload, &mut pcm).unwrap();
-        heard.extend(pcm[..n].iter().map(|&s| s));
+        heard.extend_from_slice(&pcm[..n]);
     }
     (heard, stats, talking)
 }
