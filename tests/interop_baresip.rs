@@ -46,7 +46,7 @@ fn baresip_dir(
          audio_path /usr/share/baresip\naudio_source ausine,{freq}\naudio_player aubridge,{user}\naudio_alert aubridge,{user}\n\
          audio_level no\nausrc_format s16\nauplay_format s16\nauenc_format s16\naudec_format s16\naudio_buffer 20-160\n\
          rtp_ports {}-{}\nrtcp_mux no\njitter_buffer_delay 5-10\nmodule_path /usr/lib/baresip/modules\n\
-         module g711.so\nmodule g722.so\nmodule ausine.so\nmodule aubridge.so\nmodule sndfile.so\nmodule cons.so\n\
+         module g711.so\nmodule g722.so\nmodule opus.so\nmodule ausine.so\nmodule aubridge.so\nmodule sndfile.so\nmodule cons.so\n\
          module_tmp uuid.so\nmodule_tmp account.so\nmodule_app menu.so\nsnd_path {}\nstatmode_default off\n\
          ausrc_srate 48000\nausrc_channels 2\ncons_listen 127.0.0.1:{}\n",
         rtp.0,
@@ -82,13 +82,31 @@ fn read_wav(path: &Path) -> (Vec<i16>, u32) {
     (data, rate)
 }
 
-fn decoded_wav(dir: &Path) -> PathBuf {
+fn recording(dir: &Path, suffix: &str) -> PathBuf {
     std::fs::read_dir(dir.join("rec"))
         .unwrap()
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
-        .unwrap_or_else(|| panic!("no decoded recording in {}", dir.display()))
+        .find(|p| p.to_string_lossy().ends_with(suffix))
+        .unwrap_or_else(|| panic!("no {suffix} recording in {}", dir.display()))
+}
+
+fn decoded_wav(dir: &Path) -> PathBuf {
+    recording(dir, "-dec.wav")
+}
+
+/// A tone's level in dB full scale over the middle of a recording.
+fn tone_level(path: &Path, freq: f64) -> f64 {
+    let (samples, rate) = read_wav(path);
+    assert!(
+        samples.len() > rate as usize * 3,
+        "{}: too short",
+        path.display()
+    );
+    let mid = &samples[samples.len() / 3..samples.len() * 9 / 10];
+    10.0 * (goertzel(mid, rate, freq) / (16384.0f64 * 16384.0))
+        .max(1e-12)
+        .log10()
 }
 
 #[test]
@@ -147,6 +165,80 @@ fn two_baresips_hear_each_other_not_themselves() {
             "{} hears itself: {own} Hz {hears_self} vs {hears_other}",
             dir.display()
         );
+    }
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+/// Two baresips on Opus (libopus) and one on PCMU in one room: each hears
+/// the other two at the level they sent (what their own sndfile recorded
+/// going into their encoder), within 1 dB, and not itself.
+#[test]
+fn opus_and_pcmu_baresips_hear_each_other_at_their_level() {
+    if !have("baresip") {
+        return;
+    }
+    let server = Server::start(&[]);
+    let base = std::env::temp_dir().join(format!("confab-baresip-opus-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let p = common::free_port();
+    let phones = [
+        (
+            "ann",
+            450.0,
+            baresip_dir(&base, "ann", p + 2, (p + 10, p + 19), 450, "opus"),
+        ),
+        (
+            "ben",
+            850.0,
+            baresip_dir(&base, "ben", p + 4, (p + 20, p + 29), 850, "opus"),
+        ),
+        (
+            "cat",
+            1250.0,
+            baresip_dir(&base, "cat", p + 6, (p + 30, p + 39), 1250, "pcmu"),
+        ),
+    ];
+    let target = format!("sip:opusroom@{}", server.sip);
+    let children: Vec<_> = phones
+        .iter()
+        .map(|(_, _, dir)| {
+            let child = Command::new("timeout")
+                .args(["40", "baresip", "-f"])
+                .arg(dir)
+                .args(["-e", &format!("/dial {target}"), "-t", "12"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start baresip");
+            std::thread::sleep(Duration::from_millis(300));
+            child
+        })
+        .collect();
+    let logs: String = children
+        .into_iter()
+        .map(|c| String::from_utf8_lossy(&c.wait_with_output().unwrap().stdout).into_owned())
+        .collect();
+    assert!(
+        logs.matches("Call established").count() >= 3,
+        "three calls established:\n{logs}"
+    );
+    for (name, own, dir) in &phones {
+        let heard = decoded_wav(dir);
+        for (other, freq, other_dir) in &phones {
+            let level = tone_level(&heard, *freq);
+            if other == name {
+                let sent = tone_level(&recording(dir, "-enc.wav"), *own);
+                eprintln!("{name} hears itself at {level:.2} dBFS (sends {sent:.2})");
+                assert!(level < sent - 30.0, "{name} hears itself: {level:.2} dBFS");
+                continue;
+            }
+            let sent = tone_level(&recording(other_dir, "-enc.wav"), *freq);
+            eprintln!("{name} hears {other} ({freq} Hz) at {level:.2} dBFS, sent at {sent:.2}");
+            assert!(
+                (level - sent).abs() <= 1.0,
+                "{name} hears {other} at {level:.2} dBFS, sent at {sent:.2}\n{logs}"
+            );
+        }
     }
     let _ = std::fs::remove_dir_all(&base);
 }
