@@ -108,6 +108,9 @@ impl Server {
         if focus_config.advertise_ip.is_none() && !config.sip_listen.ip().is_unspecified() {
             focus_config.advertise_ip = Some(config.sip_listen.ip());
         }
+        if focus_config.sip_port.is_none() {
+            focus_config.sip_port = Some(sip_udp.port());
+        }
         if focus_config.sip_host.is_none() {
             let ip = focus_config.advertise_ip.unwrap_or(sip_udp.ip());
             let ip = if ip.is_unspecified() {

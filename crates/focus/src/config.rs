@@ -54,6 +54,9 @@ pub struct FocusConfig {
     pub notify_min_interval: Duration,
     /// Our SIP host:port as peers reach it, for calls the control API places.
     pub sip_host: Option<String>,
+    /// The port we listen on for SIP: Contact and Via name it, never the
+    /// Request-URI's (behind a proxy that is the proxy's).
+    pub sip_port: Option<u16>,
     /// User part of the conference factory URI (RFC 4579): an INVITE to it makes a new room.
     pub factory: Option<String>,
 }
@@ -69,6 +72,8 @@ impl Default for FocusConfig {
                 "OPTIONS",
                 "UPDATE",
                 "SUBSCRIBE",
+                "REFER",
+                "MESSAGE",
             ]
             .map(String::from)
             .to_vec(),
@@ -95,6 +100,7 @@ impl Default for FocusConfig {
             notify_min_interval: Duration::from_millis(200),
             factory: Some("conference".into()),
             sip_host: None,
+            sip_port: None,
         }
     }
 }

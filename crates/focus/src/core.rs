@@ -387,6 +387,23 @@ impl Focus {
         tag: &str,
     ) -> Response {
         let mut resp = Response::to_request(request, status, reason, Some(tag));
+        // A UAS copies Record-Route into responses that create a dialog
+        // (RFC 3261 §12.1.1), so that the caller's ACK, BYE and re-INVITE
+        // go through the proxies that asked to stay in the path.
+        let creates_dialog = matches!(
+            request.method,
+            Method::Invite | Method::Subscribe | Method::Refer
+        ) && (101..300).contains(&status)
+            && request
+                .headers
+                .to()
+                .and_then(|t| t.tag().map(|_| ()))
+                .is_none();
+        if creates_dialog {
+            for rr in request.headers.get_all(&HeaderName::RECORD_ROUTE) {
+                resp.headers.push(HeaderName::RECORD_ROUTE, rr);
+            }
+        }
         for (n, v) in headers {
             resp.headers.push(n.clone(), v.clone());
         }
@@ -411,14 +428,17 @@ impl Focus {
         )
     }
 
-    /// Our address as the caller reached us, for Contact, Via and SDP.
+    /// Our address for Contact and Via: the advertised (or bound) IP, else
+    /// the IP the caller dialed, with the port we listen on. Never the
+    /// Request-URI's port: behind a proxy that is the proxy's, and an ACK
+    /// or BYE sent there never reaches us.
     pub(crate) fn local_host(&self, req: &Request) -> String {
         let host = match (&req.uri.host, self.config.advertise_ip) {
             (_, Some(ip)) => sip::Host::from(ip).to_string(),
             (Some(h), None) => h.to_string(),
             (None, None) => "127.0.0.1".into(),
         };
-        match req.uri.port {
+        match self.config.sip_port.or(req.uri.port) {
             Some(p) => format!("{host}:{p}"),
             None => host,
         }
