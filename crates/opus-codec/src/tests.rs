@@ -84,3 +84,43 @@ fn toc_durations_follow_rfc_6716() {
     );
     assert!(Toc::parse(&[4]).unwrap().stereo);
 }
+
+/// Concealment never saturates: CELT (and, with the system libopus, SILK)
+/// losses are concealed by libopus below the signal's level; in the
+/// pure-Rust build a SILK stream's loss is handed back to the caller.
+#[test]
+fn concealment_is_sound_or_declined() {
+    for app in [Application::Voip, Application::LowDelay] {
+        let mut enc = Encoder::new(
+            SampleRate::Hz48000,
+            Channels::Mono,
+            app,
+            &EncoderSettings::default(),
+        )
+        .unwrap();
+        let mut dec = Decoder::new(SampleRate::Hz48000, Channels::Mono).unwrap();
+        let input = sine(1000.0, 48000, 960 * 20, 3000.0);
+        let mut last = [0u8; 1500];
+        for frame in input.chunks(960) {
+            let n = enc.encode(frame, &mut last).unwrap();
+            let mut pcm = [0i16; 960];
+            dec.decode(&last[..n], &mut pcm).unwrap();
+        }
+        let mode = Toc::parse(&last).unwrap().mode();
+        let mut lost = [0i16; 960];
+        match dec.conceal(&mut lost) {
+            Ok(n) => {
+                assert_eq!(n, 960);
+                assert!(
+                    rms(&lost) < 4000.0,
+                    "{mode:?}: concealment at rms {}",
+                    rms(&lost)
+                );
+            }
+            Err(e) => {
+                assert_eq!(e, Error::PlcUnavailable);
+                assert!(!cfg!(feature = "system-libopus") && mode != Mode::Celt);
+            }
+        }
+    }
+}
