@@ -186,6 +186,33 @@ pub struct EncoderSettings {
     pub cbr: bool,
 }
 
+impl EncoderSettings {
+    /// The settings as libopus encoder requests (its `OPUS_SET_*_REQUEST`
+    /// numbers and values, the same for every libopus build), clamped to
+    /// the ranges libopus takes.
+    pub(crate) fn requests(&self) -> [(i32, i32); 8] {
+        // OPUS_BANDWIDTH_NARROWBAND .. OPUS_BANDWIDTH_FULLBAND.
+        let bandwidth = match self.max_bandwidth {
+            Bandwidth::Narrow => 1101,
+            Bandwidth::Medium => 1102,
+            Bandwidth::Wide => 1103,
+            Bandwidth::SuperWide => 1104,
+            Bandwidth::Full => 1105,
+        };
+        const OPUS_SIGNAL_VOICE: i32 = 3001;
+        [
+            (4002, self.bitrate.clamp(6_000, 510_000)),
+            (4010, self.complexity.clamp(0, 10)),
+            (4016, i32::from(self.dtx)),
+            (4012, i32::from(self.fec)),
+            (4014, self.packet_loss_percent.clamp(0, 100)),
+            (4004, bandwidth),
+            (4006, i32::from(!self.cbr)),
+            (4024, OPUS_SIGNAL_VOICE),
+        ]
+    }
+}
+
 impl Default for EncoderSettings {
     fn default() -> Self {
         Self {

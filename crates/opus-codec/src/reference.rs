@@ -12,7 +12,7 @@ use std::ptr::NonNull;
 use unsafe_libopus as unsafe_opus;
 use unsafe_libopus::varargs::{IntoVarArg, VarArgs};
 
-use crate::{Application, Bandwidth, Channels, EncoderSettings, Error, SampleRate};
+use crate::{Application, Channels, EncoderSettings, Error, SampleRate};
 
 /// Whether libopus's own SILK concealment can be used. Not here: in
 /// unsafe-libopus 0.2.0, concealing a SILK or hybrid frame (a loss, a DTX
@@ -83,33 +83,10 @@ impl Encoder {
     }
 
     pub(crate) fn apply(&mut self, s: &EncoderSettings) -> Result<(), Error> {
-        let bandwidth = match s.max_bandwidth {
-            Bandwidth::Narrow => unsafe_opus::OPUS_BANDWIDTH_NARROWBAND,
-            Bandwidth::Medium => unsafe_opus::OPUS_BANDWIDTH_MEDIUMBAND,
-            Bandwidth::Wide => unsafe_opus::OPUS_BANDWIDTH_WIDEBAND,
-            Bandwidth::SuperWide => unsafe_opus::OPUS_BANDWIDTH_SUPERWIDEBAND,
-            Bandwidth::Full => unsafe_opus::OPUS_BANDWIDTH_FULLBAND,
-        };
-        self.ctl(
-            unsafe_opus::OPUS_SET_BITRATE_REQUEST,
-            s.bitrate.clamp(6_000, 510_000),
-        )?;
-        self.ctl(
-            unsafe_opus::OPUS_SET_COMPLEXITY_REQUEST,
-            s.complexity.clamp(0, 10),
-        )?;
-        self.ctl(unsafe_opus::OPUS_SET_DTX_REQUEST, i32::from(s.dtx))?;
-        self.ctl(unsafe_opus::OPUS_SET_INBAND_FEC_REQUEST, i32::from(s.fec))?;
-        self.ctl(
-            unsafe_opus::OPUS_SET_PACKET_LOSS_PERC_REQUEST,
-            s.packet_loss_percent.clamp(0, 100),
-        )?;
-        self.ctl(unsafe_opus::OPUS_SET_MAX_BANDWIDTH_REQUEST, bandwidth)?;
-        self.ctl(unsafe_opus::OPUS_SET_VBR_REQUEST, i32::from(!s.cbr))?;
-        self.ctl(
-            unsafe_opus::OPUS_SET_SIGNAL_REQUEST,
-            unsafe_opus::OPUS_SIGNAL_VOICE,
-        )
+        for (request, value) in s.requests() {
+            self.ctl(request, value)?;
+        }
+        Ok(())
     }
 
     pub(crate) fn encode(

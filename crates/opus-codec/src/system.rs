@@ -1,9 +1,8 @@
 //! The system's libopus (libopus-dev) through audiopus's safe API.
 
 use audiopus::coder::{Decoder as ApDecoder, Encoder as ApEncoder, GenericCtl};
-use audiopus::ffi;
 
-use crate::{Application, Bandwidth, Channels, EncoderSettings, Error, SampleRate};
+use crate::{Application, Channels, EncoderSettings, Error, SampleRate};
 
 /// Whether libopus's own SILK concealment can be used.
 pub(crate) const SILK_PLC_WORKS: bool = true;
@@ -49,31 +48,10 @@ impl Encoder {
     }
 
     pub(crate) fn apply(&mut self, s: &EncoderSettings) -> Result<(), Error> {
-        let bandwidth = match s.max_bandwidth {
-            Bandwidth::Narrow => ffi::OPUS_BANDWIDTH_NARROWBAND,
-            Bandwidth::Medium => ffi::OPUS_BANDWIDTH_MEDIUMBAND,
-            Bandwidth::Wide => ffi::OPUS_BANDWIDTH_WIDEBAND,
-            Bandwidth::SuperWide => ffi::OPUS_BANDWIDTH_SUPERWIDEBAND,
-            Bandwidth::Full => ffi::OPUS_BANDWIDTH_FULLBAND,
-        };
-        let e = &mut self.0;
-        for (req, value) in [
-            (
-                ffi::OPUS_SET_BITRATE_REQUEST,
-                s.bitrate.clamp(6_000, 510_000),
-            ),
-            (ffi::OPUS_SET_COMPLEXITY_REQUEST, s.complexity.clamp(0, 10)),
-            (ffi::OPUS_SET_DTX_REQUEST, i32::from(s.dtx)),
-            (ffi::OPUS_SET_INBAND_FEC_REQUEST, i32::from(s.fec)),
-            (
-                ffi::OPUS_SET_PACKET_LOSS_PERC_REQUEST,
-                s.packet_loss_percent.clamp(0, 100),
-            ),
-            (ffi::OPUS_SET_MAX_BANDWIDTH_REQUEST, bandwidth),
-            (ffi::OPUS_SET_VBR_REQUEST, i32::from(!s.cbr)),
-            (ffi::OPUS_SET_SIGNAL_REQUEST, ffi::OPUS_SIGNAL_VOICE),
-        ] {
-            e.set_encoder_ctl_request(req, value).map_err(map)?;
+        for (request, value) in s.requests() {
+            self.0
+                .set_encoder_ctl_request(request, value)
+                .map_err(map)?;
         }
         Ok(())
     }
