@@ -24,9 +24,6 @@ pub enum CodecError {
     /// The codec could not be created with these settings.
     #[error("codec init failed: {0}")]
     Init(String),
-    /// A payload could not be decoded, or PCM not encoded.
-    #[error("codec error: {0}")]
-    Codec(String),
     /// Opus (libopus) refused a packet or a frame.
     #[error("opus: {0}")]
     Opus(#[from] opus_codec::Error),
