@@ -27,6 +27,7 @@
 pub mod codec;
 pub mod io;
 pub mod jitter;
+pub mod latch;
 pub mod mixer;
 pub mod resample;
 pub mod rtcp;

@@ -342,3 +342,91 @@ async fn garbage_on_the_rtp_port_is_counted_and_dropped() {
     assert!(oversized >= 50, "oversized counted: {oversized}");
     check(&b, &b.heard(), &[440.0], &[1000.0]);
 }
+
+/// RMS of what is left after the best-fitting `f` sinusoid is taken out,
+/// in dB of full scale: the noise a listener hears beside the tone.
+fn residual_dbfs(samples: &[i16], rate: u32, f: f64) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * f / rate as f64;
+    let (mut ss, mut cc, mut sc, mut xs, mut xc) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for (i, &x) in samples.iter().enumerate() {
+        let (s, c) = (w * i as f64).sin_cos();
+        let x = x as f64;
+        (ss, cc, sc, xs, xc) = (ss + s * s, cc + c * c, sc + s * c, xs + x * s, xc + x * c);
+    }
+    let det = ss * cc - sc * sc;
+    let a = (xs * cc - xc * sc) / det;
+    let b = (xc * ss - xs * sc) / det;
+    let err: f64 = samples
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| {
+            let (s, c) = (w * i as f64).sin_cos();
+            (x as f64 - a * s - b * c).powi(2)
+        })
+        .sum();
+    20.0 * ((err / samples.len() as f64).sqrt() / 32768.0)
+        .max(1e-9)
+        .log10()
+}
+
+/// 100 well-formed RTP packets back to back every 100 ms from a stranger to
+/// one participant's port: they are dropped before they take a slot in the
+/// mixer's ring, so the participant's own stream is heard as clean as
+/// without them and its tone does not leak back to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_from_a_stranger_does_not_touch_the_stream() {
+    let ms = ranged_server(35000);
+    let room = ms.create_room(RoomSettings::default()).unwrap();
+    let a = Peer::join(&ms, room, CodecKind::Pcmu, 440.0).await;
+    let b = Peer::join(&ms, room, CodecKind::Pcmu, 1000.0).await;
+    let talks = [a.talk(250, Netem::default()), b.talk(250, Netem::default())];
+    // Settle, then measure without the stranger.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let _ = (a.heard(), b.heard());
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let (quiet_b, quiet_a) = (b.heard(), a.heard());
+    // The stranger: 2200 Hz tone packets with their own SSRC and sequence.
+    let stranger = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut enc = Encoder::new(CodecKind::Pcmu, &OpusConfig::default()).unwrap();
+    let tone: Vec<i16> = (0..160)
+        .map(|i| (8000.0 * (2.0 * std::f64::consts::PI * 2200.0 * i as f64 / 8000.0).sin()) as i16)
+        .collect();
+    let mut payload = [0u8; 160];
+    enc.encode(&tone, &mut payload).unwrap();
+    let mut seq = 0u16;
+    for _ in 0..15 {
+        for _ in 0..100 {
+            seq = seq.wrapping_add(1);
+            let mut pkt = vec![0x80, 0];
+            pkt.extend_from_slice(&seq.to_be_bytes());
+            pkt.extend_from_slice(&(seq as u32 * 160).to_be_bytes());
+            pkt.extend_from_slice(&0xBAD0_0001u32.to_be_bytes());
+            pkt.extend_from_slice(&payload);
+            let _ = stranger.send_to(&pkt, a.server).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (loud_b, loud_a) = (b.heard(), a.heard());
+    for t in talks {
+        t.await.unwrap();
+    }
+    let (mixer, ep) = ms.stats(a.id).unwrap();
+    let stray = mixer
+        .stray_packets
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let ring_full = ep.ring_full.load(std::sync::atomic::Ordering::Relaxed);
+    let (before, during) = (
+        residual_dbfs(&quiet_b, 8000, 440.0),
+        residual_dbfs(&loud_b, 8000, 440.0),
+    );
+    eprintln!(
+        "listener's residual noise: {before:.1} dBFS without the stranger, {during:.1} dBFS with it; \
+         {stray} stray packets dropped, ring full {ring_full}"
+    );
+    assert!(stray >= 1000, "the burst is counted: {stray}");
+    assert_eq!(ring_full, 0, "no genuine packet was pushed out");
+    assert!(during < before + 3.0, "{before:.1} → {during:.1} dBFS");
+    check(&b, &loud_b, &[440.0], &[1000.0, 2200.0]);
+    check(&a, &loud_a, &[1000.0], &[440.0, 2200.0]);
+    check(&a, &quiet_a, &[1000.0], &[440.0]);
+}

@@ -1,5 +1,6 @@
 //! One participant's RTP/RTCP socket task: parses what arrives, drops what
-//! is malformed or foreign, hands good packets to the mixer's ring, and
+//! is malformed, of a foreign payload type or from a stranger (before it can
+//! take a slot in the ring), hands good packets to the mixer's ring, and
 //! sends RTCP reports and a BYE at the end.
 
 use std::net::SocketAddr;
@@ -8,10 +9,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use webrtc_util::Unmarshal;
 
 use crate::jitter::MAX_PAYLOAD;
+use crate::latch::{Admit, SourceLatch};
 use crate::mixer::{InPacket, PacketOut, ParticipantStats};
 use crate::rtcp::{self, ReceptionStats};
 
@@ -51,13 +53,17 @@ pub(crate) struct EndpointTask {
     pub(crate) stats: Arc<EndpointStats>,
     pub(crate) mixer_stats: Arc<ParticipantStats>,
     pub(crate) report_interval: Duration,
+    /// The codec's and DTMF's payload types: the only ones queued.
+    pub(crate) payload_types: (u8, Option<u8>),
+    /// Where the latest SDP says the phone sends from.
+    pub(crate) signalled: watch::Receiver<Option<SocketAddr>>,
 }
 
 impl EndpointTask {
     /// Runs until `stop`. The ring is a local of the task (an rtrb producer
     /// is Send but not Sync, and `self` is borrowed across awaits).
     pub(crate) async fn run(
-        self,
+        mut self,
         mut ring: rtrb::Producer<InPacket>,
         mut stop: oneshot::Receiver<()>,
     ) {
@@ -67,6 +73,7 @@ impl EndpointTask {
         let base = Instant::now();
         let mut remote: Option<SocketAddr> = None;
         let mut rtcp_remote: Option<SocketAddr> = None;
+        let mut latch = SourceLatch::new(*self.signalled.borrow_and_update());
         let mut timer = tokio::time::interval(self.report_interval);
         timer.tick().await;
         loop {
@@ -80,7 +87,12 @@ impl EndpointTask {
                         rtcp_remote = Some(from);
                         continue;
                     }
-                    if let Some((ssrc, seq, ts)) = self.take_rtp(&mut ring, data, from) {
+                    if self.signalled.has_changed().unwrap_or(false) {
+                        if let Some(addr) = *self.signalled.borrow_and_update() {
+                            latch.set_signalled(addr);
+                        }
+                    }
+                    if let Some((ssrc, seq, ts)) = self.take_rtp(&mut ring, &mut latch, data, from) {
                         remote = Some(from);
                         let arrival = base.elapsed().as_secs_f64() * self.clock_rate as f64;
                         reception.update(ssrc, seq, ts, arrival);
@@ -111,10 +123,12 @@ impl EndpointTask {
         self.mixer_stats.last_ssrc.load(Ordering::Relaxed) as u32
     }
 
-    /// Parses one RTP packet and pushes it to the mixer; returns (ssrc, seq, ts).
+    /// Parses one RTP packet and, when it is of this participant's stream,
+    /// pushes it to the mixer; returns (ssrc, seq, ts) of a packet taken.
     fn take_rtp(
         &self,
         ring: &mut rtrb::Producer<InPacket>,
+        latch: &mut SourceLatch,
         data: &[u8],
         from: SocketAddr,
     ) -> Option<(u32, u16, u32)> {
@@ -129,6 +143,26 @@ impl EndpointTask {
             self.stats.oversized.fetch_add(1, Ordering::Relaxed);
             return None;
         }
+        let pt = pkt.header.payload_type;
+        if pt != self.payload_types.0 && Some(pt) != self.payload_types.1 {
+            self.mixer_stats
+                .foreign_payload
+                .fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        let arrival = Instant::now();
+        match latch.handle(from, pkt.header.ssrc, arrival) {
+            Admit::Current => {}
+            Admit::Moved => {
+                self.mixer_stats.latches.fetch_add(1, Ordering::Relaxed);
+            }
+            Admit::Stray => {
+                self.mixer_stats
+                    .stray_packets
+                    .fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
+        }
         let audio_level = self
             .audio_level_ext
             .and_then(|id| pkt.header.get_extension(id))
@@ -141,7 +175,7 @@ impl EndpointTask {
             ssrc: pkt.header.ssrc,
             audio_level,
             source: from,
-            arrival: Instant::now(),
+            arrival,
             len: pkt.payload.len() as u16,
             payload: [0; MAX_PAYLOAD],
         };

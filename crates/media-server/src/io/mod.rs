@@ -122,6 +122,8 @@ struct Entry {
     stop: Option<oneshot::Sender<()>>,
     stats: Arc<ParticipantStats>,
     endpoint: Arc<EndpointStats>,
+    /// Tells the endpoint task where a new SDP says the phone sends from.
+    signalled: tokio::sync::watch::Sender<Option<SocketAddr>>,
 }
 
 /// The running media server.
@@ -277,7 +279,10 @@ impl MediaServer {
             let mut rng = rand::rng();
             (rng.random::<u32>(), rng.random::<u16>())
         };
+        let (signalled_tx, signalled_rx) = tokio::sync::watch::channel(settings.remote);
         let task = EndpointTask {
+            payload_types: (settings.payload_type, settings.dtmf_payload_type),
+            signalled: signalled_rx,
             rtp,
             rtcp,
             audio_level_ext: settings.audio_level_ext,
@@ -311,6 +316,7 @@ impl MediaServer {
                     stop: Some(stop_tx),
                     stats,
                     endpoint: endpoint_stats,
+                    signalled: signalled_tx,
                 },
             );
         Ok(EndpointInfo {
@@ -446,6 +452,14 @@ impl MediaServer {
 
     /// Where to send, from the SDP (symmetric RTP may override it later).
     pub fn set_remote(&self, id: ParticipantId, addr: SocketAddr) -> Result<(), MediaError> {
+        if let Some(e) = self
+            .participants
+            .lock()
+            .map_err(|_| MediaError::Busy)?
+            .get(&id)
+        {
+            e.signalled.send_replace(Some(addr));
+        }
         self.send(self.mixer_of(id)?, Command::Remote(id, addr))
     }
 

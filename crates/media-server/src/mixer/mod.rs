@@ -221,7 +221,6 @@ impl Mixer {
             Command::Remote(id, addr) => {
                 if let Some(p) = self.find(id) {
                     p.remote = Some(addr);
-                    p.signalled = Some(addr);
                 }
             }
         }

@@ -20,7 +20,8 @@ use super::{PacketOut, FRAME};
 pub struct ParticipantStats {
     /// RTP packets taken from the input ring.
     pub packets_in: AtomicU64,
-    /// Packets with a payload type that is neither the codec's nor DTMF.
+    /// Packets with a payload type that is neither the codec's nor DTMF
+    /// (dropped by the endpoint task, or by the mixer for its own callers).
     pub foreign_payload: AtomicU64,
     /// Packets that failed to decode.
     pub decode_errors: AtomicU64,
@@ -30,9 +31,11 @@ pub struct ParticipantStats {
     pub bytes_out: AtomicU64,
     /// Sends that failed (socket full, no route).
     pub send_errors: AtomicU64,
-    /// Times the sending address changed by latching (symmetric RTP).
+    /// Times the sending address changed by latching (symmetric RTP;
+    /// counted by the endpoint task).
     pub latches: AtomicU64,
-    /// Packets from a source other than the latched one, dropped.
+    /// Packets from a source other than the latched one, dropped by the
+    /// endpoint task before they were queued.
     pub stray_packets: AtomicU64,
     /// SSRC changes seen.
     pub ssrc_changes: AtomicU64,
@@ -54,9 +57,6 @@ pub(crate) struct Vad {
 }
 
 const HANGOVER_TICKS: u32 = 15;
-
-/// How long the current RTP source keeps the latch against a newcomer.
-const LATCH_HOLD: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Vad {
     /// Returns Some(new state) when it changes.
@@ -84,10 +84,9 @@ pub struct Participant {
     pub(crate) settings: ParticipantSettings,
     input: rtrb::Consumer<InPacket>,
     pub(crate) out: Box<dyn PacketOut>,
+    /// Where to send: the SDP's address, then where the stream comes from
+    /// (the endpoint task queues only the source it latched).
     pub(crate) remote: Option<SocketAddr>,
-    /// Where the signalling (SDP) says the phone sends from.
-    pub(crate) signalled: Option<SocketAddr>,
-    latched_at: Option<std::time::Instant>,
     in_ssrc: Option<u32>,
     jitter: JitterBuffer,
     decoder: Decoder,
@@ -146,8 +145,6 @@ impl Participant {
         Ok(Self {
             id,
             remote: settings.remote,
-            signalled: settings.remote,
-            latched_at: None,
             encoder: Encoder::new(kind, &settings.opus)?,
             decoder: Decoder::new(kind)?,
             settings,
@@ -202,10 +199,9 @@ impl Participant {
                 self.stats.foreign_payload.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            if !self.latch(&pkt) {
-                self.stats.stray_packets.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
+            // Symmetric RTP (RFC 4961): the endpoint task queued only the
+            // source it latched to, so the stream's source is where to send.
+            self.remote = Some(pkt.source);
             let payload = &pkt.payload[..pkt.len as usize];
             if Some(pkt.payload_type) == self.settings.dtmf_payload_type {
                 if let Some(d) = self
@@ -235,32 +231,6 @@ impl Participant {
         self.stats
             .jitter_delay_ms
             .store(self.jitter.delay_ms() as u64, Ordering::Relaxed);
-    }
-
-    /// Symmetric RTP (RFC 4961): send where the packets come from. A new
-    /// source is taken if it is the address the SDP gave, carries the
-    /// current stream's SSRC, or the current source has been silent for a
-    /// second; otherwise one stray datagram could redirect a participant's
-    /// audio. Returns false for a packet from a source not taken: it is
-    /// dropped, so a stray stream never mixes into the participant's.
-    fn latch(&mut self, pkt: &InPacket) -> bool {
-        if self.remote == Some(pkt.source) {
-            self.latched_at = Some(pkt.arrival);
-            return true;
-        }
-        let fresh = self
-            .latched_at
-            .is_none_or(|t| pkt.arrival.saturating_duration_since(t) > LATCH_HOLD);
-        let signalled = self.signalled == Some(pkt.source);
-        if !(signalled || self.in_ssrc.is_none() || self.in_ssrc == Some(pkt.ssrc) || fresh) {
-            return false;
-        }
-        if self.latched_at.is_some() {
-            self.stats.latches.fetch_add(1, Ordering::Relaxed);
-        }
-        self.remote = Some(pkt.source);
-        self.latched_at = Some(pkt.arrival);
-        true
     }
 
     /// Produces this tick's 48 kHz input frame into `self.frame`; sets

@@ -487,44 +487,6 @@ fn rfc6464_silence_skips_decoding_for_g711() {
 }
 
 #[test]
-fn a_stray_source_cannot_steal_the_latch() {
-    let mut b = Bench::new(RoomSettings::default());
-    let mut a = b.phone(CodecKind::Pcmu, 440.0);
-    let mut l = b.phone(CodecKind::Pcmu, 0.0);
-    b.run(&mut [&mut a], 20);
-    let real = a.source;
-    // A datagram from elsewhere with another SSRC, while the phone is active.
-    a.source = "127.0.0.1:9".parse().unwrap();
-    a.ssrc ^= 0xFFFF;
-    let t = b.now;
-    a.push_raw(30, 30 * 160, 0, &[0xFF; 160], t, None);
-    a.source = real;
-    a.ssrc ^= 0xFFFF;
-    b.run(&mut [&mut a], 20);
-    assert_eq!(
-        a.stats.latches.load(std::sync::atomic::Ordering::Relaxed),
-        0
-    );
-    assert_eq!(
-        a.stats
-            .stray_packets
-            .load(std::sync::atomic::Ordering::Relaxed),
-        1,
-        "the stray datagram is dropped, not mixed"
-    );
-    // After a second of silence from the old source, a new one is taken (NAT rebinding).
-    b.now += Duration::from_millis(1500);
-    a.source = "127.0.0.1:41000".parse().unwrap();
-    a.ssrc ^= 0xFFFF;
-    b.run(&mut [&mut a], 5);
-    assert_eq!(
-        a.stats.latches.load(std::sync::atomic::Ordering::Relaxed),
-        1
-    );
-    let _ = l.heard();
-}
-
-#[test]
 fn sum_is_limited_not_wrapped() {
     let mut b = Bench::new(RoomSettings {
         max_talkers: 8,
