@@ -129,8 +129,13 @@ fn config(args: &Args) -> anyhow::Result<ServerConfig> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&args.log));
+    let directives = std::env::var("RUST_LOG").unwrap_or_else(|_| args.log.clone());
+    let mut filter = tracing_subscriber::EnvFilter::new(&directives);
+    if !directives.contains("webrtc_sdp") {
+        // webrtc-sdp logs every attribute it does not model (a=tool,
+        // a=minptime) at WARN; the sdp crate reports them at debug instead.
+        filter = filter.add_directive("webrtc_sdp=error".parse()?);
+    }
     tracing_subscriber::fmt().with_env_filter(filter).init();
     let mut cfg = config(&args)?;
     cfg.policy = Some(policy_server::PolicyConfig {

@@ -202,6 +202,11 @@ impl Session {
     pub fn parse(text: &str) -> Result<Self, SdpError> {
         let s =
             webrtc_sdp::parse_sdp(text, false).map_err(|e| SdpError::Malformed(e.to_string()))?;
+        // Lines webrtc-sdp does not model (a=tool, a=minptime…) are ordinary
+        // in offers; it logs them at WARN, which the binary silences.
+        for w in &s.warnings {
+            tracing::debug!(line = %w, "SDP line ignored");
+        }
         let session_conn = s.get_connection().as_ref().and_then(|c| ip_of(&c.address));
         let mut media = Vec::new();
         for m in &s.media {

@@ -32,12 +32,28 @@ struct Bucket {
     last: Instant,
 }
 
+/// Refusals since the last report: what an operator is told, at most once
+/// a second while a flood lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DropReport {
+    /// Messages refused since the last report.
+    pub dropped: u64,
+    /// The source refused last.
+    pub last_source: IpAddr,
+}
+
+/// How often refusals are reported.
+const REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Token buckets keyed by source IP.
 #[derive(Debug)]
 pub struct RateLimiter {
     limits: SourceLimits,
     buckets: HashMap<IpAddr, Bucket>,
     refused: u64,
+    unreported: u64,
+    last_refused: Option<IpAddr>,
+    reported_at: Option<Instant>,
 }
 
 impl RateLimiter {
@@ -47,6 +63,9 @@ impl RateLimiter {
             limits,
             buckets: HashMap::new(),
             refused: 0,
+            unreported: 0,
+            last_refused: None,
+            reported_at: None,
         }
     }
 
@@ -70,8 +89,27 @@ impl RateLimiter {
             true
         } else {
             self.refused += 1;
+            self.unreported += 1;
+            self.last_refused = Some(ip);
             false
         }
+    }
+
+    /// The refusals not yet reported, when a report is due: the first at
+    /// once, then at most one a second.
+    pub fn poll_report(&mut self, now: Instant) -> Option<DropReport> {
+        let due = self
+            .reported_at
+            .is_none_or(|t| now.saturating_duration_since(t) >= REPORT_EVERY);
+        if self.unreported == 0 || !due {
+            return None;
+        }
+        let report = DropReport {
+            dropped: std::mem::take(&mut self.unreported),
+            last_source: self.last_refused?,
+        };
+        self.reported_at = Some(now);
+        Some(report)
     }
 
     /// Messages refused so far.
@@ -100,5 +138,29 @@ mod tests {
         // Another source is unaffected.
         assert!(r.admit([10, 0, 0, 2].into(), t0));
         assert_eq!(r.refused(), 6);
+    }
+
+    #[test]
+    fn refusals_are_reported_once_a_second() {
+        let mut r = RateLimiter::new(SourceLimits {
+            messages_per_sec: 1.0,
+            burst: 1.0,
+            max_sources: 4,
+        });
+        let t0 = Instant::now();
+        let a: IpAddr = [10, 0, 0, 1].into();
+        assert_eq!(r.poll_report(t0), None);
+        for _ in 0..4 {
+            r.admit(a, t0);
+        }
+        let first = r.poll_report(t0).unwrap();
+        assert_eq!((first.dropped, first.last_source), (3, a));
+        for i in 0..10 {
+            r.admit(a, t0 + Duration::from_millis(10 * i));
+        }
+        assert_eq!(r.poll_report(t0 + Duration::from_millis(500)), None);
+        let second = r.poll_report(t0 + Duration::from_millis(1000)).unwrap();
+        assert_eq!(second.dropped, 10);
+        assert_eq!(r.poll_report(t0 + Duration::from_millis(3000)), None);
     }
 }

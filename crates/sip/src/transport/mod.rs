@@ -7,7 +7,7 @@ mod limits;
 mod routing;
 mod tcp;
 
-pub use limits::{RateLimiter, SourceLimits};
+pub use limits::{DropReport, RateLimiter, SourceLimits};
 pub use routing::{response_target, stamp_received};
 
 use std::net::SocketAddr;
@@ -98,11 +98,22 @@ impl Shared {
     /// Parses and hands a message to the core, within the source's budget.
     pub(crate) fn deliver(&self, peer: Peer, bytes: bytes::Bytes) {
         self.stats.received.fetch_add(1, Ordering::Relaxed);
-        let admitted = self
+        let now = Instant::now();
+        let (admitted, report) = self
             .limiter
             .lock()
-            .map(|mut l| l.admit(peer.addr.ip(), Instant::now()))
-            .unwrap_or(true);
+            .map(|mut l| {
+                let admitted = l.admit(peer.addr.ip(), now);
+                (admitted, l.poll_report(now))
+            })
+            .unwrap_or((true, None));
+        if let Some(r) = report {
+            tracing::warn!(
+                dropped = r.dropped,
+                last_source = %r.last_source,
+                "SIP messages over the per-source rate limit dropped (reported at most once a second)"
+            );
+        }
         if !admitted {
             self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
             return;
