@@ -160,6 +160,18 @@ fn focus_gone() -> Status {
 
 #[tonic::async_trait]
 impl Live for FocusLive {
+    async fn rooms(&self) -> Vec<policy_server::live::LiveRoom> {
+        self.ask(FocusCommand::LiveRooms)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| policy_server::live::LiveRoom {
+                name: r.name,
+                participants: u32::try_from(r.participants).unwrap_or(u32::MAX),
+            })
+            .collect()
+    }
+
     async fn participants(&self, room: &str) -> Option<Vec<pb::Participant>> {
         self.ask(|r| FocusCommand::Participants(room.to_owned(), r))
             .await

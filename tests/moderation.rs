@@ -659,3 +659,137 @@ async fn floor_control_roles_deaf_and_mute_all_decide_who_is_heard() {
     .await;
     s.shutdown().await;
 }
+
+/// A room that callers made by dialling in is a room to the API: listed
+/// with its participant count, shown, and watchable from before its first
+/// caller (an empty snapshot, then the joins).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rooms_callers_made_are_listed_shown_and_watched() {
+    let (s, mut g, admin) = start(36000, "adhoc").await;
+    create(
+        &mut g,
+        &admin,
+        Conference {
+            name: "stored".into(),
+            subject: "kept".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut w = g
+        .watch_conference(auth(
+            pb::WatchConferenceRequest {
+                conference: "grpcroom".into(),
+            },
+            &admin,
+        ))
+        .await
+        .expect("a room the first dial-in will make can be watched")
+        .into_inner();
+    let Event::Snapshot(snap) = next_event(&mut w).await else {
+        panic!("the first event is the snapshot")
+    };
+    assert!(snap.participants.is_empty());
+    let conf = snap.conference.unwrap();
+    assert_eq!((conf.name.as_str(), conf.ad_hoc), ("grpcroom", true));
+
+    let addr = s.sip_udp;
+    let calls = blocking(move || {
+        let rooms = ["grpcroom", "grpcroom", "grpcroom", "stored"];
+        let mut uas: Vec<(Ua, &str)> = rooms
+            .into_iter()
+            .map(|room| (Ua::new(addr, CodecKind::Pcmu, 440.0), room))
+            .collect();
+        for (ua, room) in &mut uas {
+            assert_eq!(ua.call(room, ""), 200);
+        }
+        uas
+    })
+    .await;
+    for _ in 0..3 {
+        assert!(matches!(next_event(&mut w).await, Event::Joined(_)));
+    }
+
+    let list = g
+        .list_conferences(auth(pb::ListConferencesRequest::default(), &admin))
+        .await
+        .unwrap()
+        .into_inner();
+    let rows: Vec<(&str, u32, bool)> = list
+        .conferences
+        .iter()
+        .map(|c| (c.name.as_str(), c.participant_count, c.ad_hoc))
+        .collect();
+    assert_eq!(rows, [("grpcroom", 3, true), ("stored", 1, false)]);
+    // Pages of one walk both kinds in name order.
+    let first = g
+        .list_conferences(auth(
+            pb::ListConferencesRequest {
+                page_size: 1,
+                page_token: String::new(),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.conferences[0].name, "grpcroom");
+    let second = g
+        .list_conferences(auth(
+            pb::ListConferencesRequest {
+                page_size: 1,
+                page_token: first.next_page_token,
+            },
+            &admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second.conferences[0].name, "stored");
+    assert_eq!(second.conferences[0].subject, "kept");
+
+    let got = g
+        .get_conference(auth(
+            pb::GetConferenceRequest {
+                name: "grpcroom".into(),
+            },
+            &admin,
+        ))
+        .await
+        .expect("GetConference finds a room a caller made")
+        .into_inner();
+    assert_eq!((got.participant_count, got.ad_hoc), (3, true));
+    let missing = g
+        .get_conference(auth(
+            pb::GetConferenceRequest {
+                name: "nobody-here".into(),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound);
+
+    blocking(move || {
+        for (mut ua, room) in calls {
+            assert_eq!(ua.bye(room), 200);
+        }
+    })
+    .await;
+    // Once its last caller has gone, a room a caller made is gone too.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let list = g
+            .list_conferences(auth(pb::ListConferencesRequest::default(), &admin))
+            .await
+            .unwrap()
+            .into_inner();
+        let names: Vec<&str> = list.conferences.iter().map(|c| c.name.as_str()).collect();
+        if names == ["stored"] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{names:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.shutdown().await;
+}

@@ -269,6 +269,8 @@ where
                             if r.locked { "locked" } else { "open" }.into(),
                             if r.has_pin { "yes" } else { "no" }.into(),
                             render::floor_policy_name(r.floor_policy).into(),
+                            r.participant_count.to_string(),
+                            if r.ad_hoc { "dial-in" } else { "stored" }.into(),
                             r.subject.clone(),
                         ]
                     })
@@ -276,7 +278,10 @@ where
                 write!(
                     out,
                     "{}",
-                    render::table(&["ROOM", "STATE", "PIN", "FLOOR", "SUBJECT"], &rows)
+                    render::table(
+                        &["ROOM", "STATE", "PIN", "FLOOR", "PEOPLE", "MADE BY", "SUBJECT"],
+                        &rows
+                    )
                 )?;
             }
         }
@@ -316,8 +321,13 @@ where
             } else {
                 writeln!(
                     out,
-                    "{}  {}  pin={}  floor={}  max={}  subject={:?}",
+                    "{}  {}{}  pin={}  floor={}  max={}  subject={:?}",
                     conf.name,
+                    if conf.ad_hoc {
+                        "(made by a dial-in)  "
+                    } else {
+                        ""
+                    },
                     if conf.locked { "locked" } else { "open" },
                     if conf.has_pin { "yes" } else { "no" },
                     render::floor_policy_name(conf.floor_policy),

@@ -59,6 +59,8 @@ pub fn conference(c: &pb::Conference) -> Value {
         "floor_policy": floor_policy_name(c.floor_policy),
         "auto_create": c.auto_create.unwrap_or(true),
         "created_at": c.created_at,
+        "participant_count": c.participant_count,
+        "ad_hoc": c.ad_hoc,
     })
 }
 

@@ -58,7 +58,7 @@ pub use crate::core::{Focus, FocusStats};
 pub use crate::floor::{FloorAction, FloorError, FloorInfo, FloorPolicy};
 pub use crate::live::{ParticipantInfo, ParticipantUpdate};
 pub use crate::media::{MediaPort, MediaServerPort, MediaSpec};
-pub use crate::policy::{FocusCommand, Reply, RoomPolicy, RoomSnapshot};
+pub use crate::policy::{FocusCommand, LiveRoom, Reply, RoomPolicy, RoomSnapshot};
 pub use crate::resolve::ResolveRequest;
 pub use crate::room_events::{RoomEvent, RoomEventKind};
 pub use crate::subscription::EventStats;

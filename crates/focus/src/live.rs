@@ -156,6 +156,22 @@ impl Focus {
         Some(out)
     }
 
+    /// Every room with calls open, sorted by name.
+    pub fn live_rooms(&self) -> Vec<crate::policy::LiveRoom> {
+        let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+        for c in self.calls.values() {
+            *counts.entry(c.room.as_str()).or_default() += 1;
+        }
+        counts
+            .into_iter()
+            .map(|(name, participants)| crate::policy::LiveRoom {
+                name: name.to_owned(),
+                participants,
+                has_policy: self.policies.contains_key(name),
+            })
+            .collect()
+    }
+
     /// Changes a participant; the mixer applies it from its next tick and
     /// subscribers are told. None when there is no such participant.
     pub fn update_participant(

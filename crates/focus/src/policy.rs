@@ -49,6 +49,18 @@ pub struct RoomSnapshot {
     pub floor: FloorInfo,
 }
 
+/// A room with calls open, as the API lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveRoom {
+    /// Room name.
+    pub name: String,
+    /// Its calls, in any state.
+    pub participants: usize,
+    /// It has a policy from the policy server; false for a room a caller
+    /// made by dialling in, which ends with its last call.
+    pub has_policy: bool,
+}
+
 /// A reply channel.
 pub type Reply<T> = tokio::sync::oneshot::Sender<T>;
 
@@ -61,7 +73,10 @@ pub enum FocusCommand {
     DeleteRoom(String),
     /// The participants of a room (None: no such room).
     Participants(String, Reply<Option<Vec<ParticipantInfo>>>),
-    /// The participants and floor of a room, for a new watcher (None: no such room).
+    /// Every room with calls open, by name.
+    LiveRooms(Reply<Vec<LiveRoom>>),
+    /// The participants and floor of a room, for a new watcher (None: no
+    /// such room, and none would be made by a dial-in).
     Snapshot(String, Reply<Option<RoomSnapshot>>),
     /// Change a participant: room, id (None: no such participant).
     Update(
@@ -146,8 +161,16 @@ impl Focus {
             FocusCommand::Participants(room, reply) => {
                 let _ = reply.send(self.participants(&room));
             }
+            FocusCommand::LiveRooms(reply) => {
+                let _ = reply.send(self.live_rooms());
+            }
             FocusCommand::Snapshot(room, reply) => {
-                let snap = self.participants(&room).map(|participants| RoomSnapshot {
+                // A room that the first dial-in will make can be watched
+                // before it: the watcher sees it empty, then the joins.
+                let participants = self
+                    .participants(&room)
+                    .or_else(|| self.config.auto_create.then(Vec::new));
+                let snap = participants.map(|participants| RoomSnapshot {
                     participants,
                     floor: self.floor_info(&room),
                 });

@@ -33,9 +33,20 @@ pub enum FloorOp {
     Deny,
 }
 
+/// A room with calls open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveRoom {
+    /// Room name.
+    pub name: String,
+    /// Its calls.
+    pub participants: u32,
+}
+
 /// Live participants of rooms.
 #[tonic::async_trait]
 pub trait Live: Send + Sync + 'static {
+    /// Every room with calls open, sorted by name.
+    async fn rooms(&self) -> Vec<LiveRoom>;
     /// The participants of a room; None when there is no such room.
     async fn participants(&self, room: &str) -> Option<Vec<pb::Participant>>;
     /// Participants and floor at one instant, for a new watcher.

@@ -10,7 +10,7 @@ use std::time::Instant;
 use tokio::sync::broadcast;
 use tonic::{Request, Response, Status};
 
-use crate::live::{FloorOp, Live, ParticipantChange};
+use crate::live::{FloorOp, Live, LiveRoom, ParticipantChange};
 use crate::pb;
 use crate::pb::conference_control_server::ConferenceControl;
 use crate::rate_limit::RateLimiter;
@@ -64,6 +64,23 @@ impl ConferenceService {
         self.live
             .as_deref()
             .ok_or_else(|| Status::unavailable("no focus is attached to this policy server"))
+    }
+
+    /// Rooms with calls open (none without a focus).
+    async fn live_rooms(&self) -> Vec<LiveRoom> {
+        match &self.live {
+            Some(live) => live.rooms().await,
+            None => Vec::new(),
+        }
+    }
+
+    /// Calls open in `room`; None when it has none.
+    async fn live_count(&self, room: &str) -> Option<u32> {
+        self.live_rooms()
+            .await
+            .into_iter()
+            .find(|l| l.name == room)
+            .map(|l| l.participants)
     }
 
     fn tell(&self, c: PolicyChange) {
@@ -241,6 +258,19 @@ pub fn to_pb(r: &Room) -> pb::Conference {
         created_at: r.created_at,
         floor_policy: floor_policy_to_pb(r.floor_policy) as i32,
         auto_create: Some(r.auto_create),
+        participant_count: 0,
+        ad_hoc: false,
+    }
+}
+
+/// A room a caller made by dialling in: the server's defaults, no stored settings.
+fn ad_hoc(name: &str, participants: u32) -> pb::Conference {
+    pb::Conference {
+        name: name.to_owned(),
+        participant_count: participants,
+        ad_hoc: true,
+        auto_create: Some(true),
+        ..Default::default()
     }
 }
 
@@ -315,9 +345,18 @@ impl ConferenceControl for ConferenceService {
                 "this token may not see {name}"
             )));
         }
-        Ok(Response::new(to_pb(
-            &self.store.room(&name).await.map_err(internal)?,
-        )))
+        let live = self.live_count(&name).await;
+        match self.store.room(&name).await {
+            Ok(r) => Ok(Response::new(pb::Conference {
+                participant_count: live.unwrap_or(0),
+                ..to_pb(&r)
+            })),
+            Err(StoreError::NotFound) => match live {
+                Some(n) => Ok(Response::new(ad_hoc(&name, n))),
+                None => Err(Status::not_found(format!("no conference {name}"))),
+            },
+            Err(e) => Err(internal(e)),
+        }
     }
 
     async fn list_conferences(
@@ -335,21 +374,37 @@ impl ConferenceControl for ConferenceService {
             check_name(&r.page_token)
                 .map_err(|_| Status::invalid_argument("page_token: not one this server issued"))?;
         }
-        let rooms = self
+        let stored = self
             .store
             .rooms(&r.page_token, size)
             .await
             .map_err(internal)?;
-        let next = if rooms.len() as u32 == size {
-            rooms.last().map(|r| r.name.clone()).unwrap_or_default()
+        // Stored rooms and the rooms callers made, merged by name. The page
+        // holds the first `size` names after the token of either kind: the
+        // stored page is the first `size` stored names, so none is skipped.
+        let mut live: std::collections::HashMap<String, u32> = self
+            .live_rooms()
+            .await
+            .into_iter()
+            .filter(|l| l.name > r.page_token)
+            .map(|l| (l.name, l.participants))
+            .collect();
+        let mut page: Vec<pb::Conference> = stored
+            .iter()
+            .map(|room| pb::Conference {
+                participant_count: live.remove(&room.name).unwrap_or(0),
+                ..to_pb(room)
+            })
+            .collect();
+        page.extend(live.into_iter().map(|(name, n)| ad_hoc(&name, n)));
+        page.sort_by(|a, b| a.name.cmp(&b.name));
+        page.truncate(size as usize);
+        let next = if page.len() as u32 == size {
+            page.last().map(|c| c.name.clone()).unwrap_or_default()
         } else {
             String::new()
         };
-        let conferences = rooms
-            .iter()
-            .filter(|r| who.may_view(&r.name))
-            .map(to_pb)
-            .collect();
+        let conferences = page.into_iter().filter(|c| who.may_view(&c.name)).collect();
         Ok(Response::new(pb::ListConferencesResponse {
             conferences,
             next_page_token: next,
@@ -737,13 +792,14 @@ impl ConferenceControl for ConferenceService {
             .snapshot(&room)
             .await
             .ok_or_else(|| Status::not_found(format!("no conference {room}")))?;
+        let count = participants.len() as u32;
         let conference = match self.store.room(&room).await {
-            Ok(r) => to_pb(&r),
-            // A room the focus made on the fly has no stored policy.
-            Err(StoreError::NotFound) => pb::Conference {
-                name: room.clone(),
-                ..Default::default()
+            Ok(r) => pb::Conference {
+                participant_count: count,
+                ..to_pb(&r)
             },
+            // A room the focus made on the fly has no stored policy.
+            Err(StoreError::NotFound) => ad_hoc(&room, count),
             Err(e) => return Err(internal(e)),
         };
         let first = pb::ConferenceEvent {

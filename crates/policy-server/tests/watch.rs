@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use policy_server::live::{FloorOp, Live, ParticipantChange};
+use policy_server::live::{FloorOp, Live, LiveRoom, ParticipantChange};
 use policy_server::pb::conference_control_client::ConferenceControlClient;
 use policy_server::pb::conference_event::Event;
 use policy_server::pb::{self, Conference};
@@ -28,6 +28,12 @@ fn p1() -> pb::Participant {
 
 #[tonic::async_trait]
 impl Live for OneRoom {
+    async fn rooms(&self) -> Vec<LiveRoom> {
+        vec![LiveRoom {
+            name: "r".into(),
+            participants: 1,
+        }]
+    }
     async fn participants(&self, room: &str) -> Option<Vec<pb::Participant>> {
         (room == "r").then(|| vec![p1()])
     }
