@@ -194,20 +194,17 @@ async fn refusals_fetch_expiry_and_481() {
         // A 481 to a NOTIFY ends the subscription (RFC 6665 §4.1.3): later
         // changes send nothing to it.
         assert_eq!(subscribe(&mut a, "room9", "s6", 600, None, 1), 200);
-        let mut buf = [0u8; 65536];
-        a.sip.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-        let (n, from) = a.sip.recv_from(&mut buf).expect("the first NOTIFY");
-        let first = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let (first, from) = a
+            .recv_sip(Duration::from_secs(3))
+            .expect("the first NOTIFY");
         assert!(first.starts_with("NOTIFY ") && header(&first, "Call-ID") == Some("s6"), "{first}");
         a.answer(&first, from, 481);
-        a.sip.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
         std::thread::sleep(Duration::from_millis(300));
         let mut b = Ua::new(addr, CodecKind::Pcmu, 1000.0);
         assert_eq!(b.call("room9", ""), 200);
         let deadline = std::time::Instant::now() + Duration::from_millis(1500);
         while std::time::Instant::now() < deadline {
-            if let Ok((n, from)) = a.sip.recv_from(&mut buf) {
-                let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if let Some((m, from)) = a.recv_sip(Duration::from_millis(200)) {
                 assert!(header(&m, "Call-ID") != Some("s6"), "a NOTIFY after the 481: {m}");
                 if !m.starts_with("SIP/2.0") {
                     a.answer(&m, from, 200);

@@ -24,6 +24,27 @@ impl Drop for Server {
     }
 }
 
+/// True when the third-party tool `name` (Debian package `package`) is
+/// installed. Without it a test says SKIPPED and passes, unless
+/// `CONFAB_INTEROP=1` (set by `.ci/run`), which makes it a failure.
+pub fn peer_tool(name: &str, package: &str) -> bool {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !found {
+        if std::env::var("CONFAB_INTEROP").as_deref() == Ok("1") {
+            panic!("{name} is required (CONFAB_INTEROP=1) but not installed");
+        }
+        eprintln!(
+            "SKIPPED: {name} is not installed (apt-get install {package}); CI runs this test"
+        );
+    }
+    found
+}
+
 /// A port free for both UDP and TCP on 127.0.0.1.
 pub fn free_port() -> u16 {
     loop {
@@ -98,12 +119,19 @@ impl UdpClient {
     pub fn send(&self, msg: &[u8], to: SocketAddr) {
         self.sock.send_to(msg, to).unwrap();
     }
+    /// The next SIP message within `t`; anything else on the socket is skipped.
     pub fn recv_timeout(&self, t: Duration) -> Option<String> {
-        self.sock.set_read_timeout(Some(t)).unwrap();
+        let deadline = Instant::now() + t;
         let mut buf = vec![0u8; 70000];
-        match self.sock.recv_from(&mut buf) {
-            Ok((n, _)) => Some(String::from_utf8_lossy(&buf[..n]).into_owned()),
-            Err(_) => None,
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            self.sock
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .unwrap();
+            let (n, _) = self.sock.recv_from(&mut buf).ok()?;
+            if let Some(m) = sip_text(&buf[..n]) {
+                return Some(m);
+            }
         }
     }
     /// Receives until a response with a final status arrives; returns all.
@@ -121,6 +149,20 @@ impl UdpClient {
         }
         out
     }
+}
+
+/// The datagram as text when it is a SIP message, None for anything else.
+///
+/// Test phones bind ephemeral ports, and a server from another test may
+/// still be sending RTP to a port the OS has since handed out again: like a
+/// real phone, a test phone ignores what is not SIP on its SIP socket.
+pub fn sip_text(datagram: &[u8]) -> Option<String> {
+    let line_end = datagram.windows(2).position(|w| w == b"\r\n")?;
+    let first = std::str::from_utf8(&datagram[..line_end]).ok()?;
+    let is_response = first.starts_with("SIP/2.0 ");
+    let is_request =
+        first.ends_with(" SIP/2.0") && first.bytes().next().is_some_and(|b| b.is_ascii_uppercase());
+    (is_response || is_request).then(|| String::from_utf8_lossy(datagram).into_owned())
 }
 
 /// A request from `client`'s address, with a unique branch and Call-ID.

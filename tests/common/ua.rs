@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use media_server::codec::{CodecKind, Decoder, Encoder, OpusConfig};
 
-use super::{free_port, header, status};
+use super::{free_port, header, sip_text, status};
 
 pub struct Ua {
     pub sip: UdpSocket,
@@ -23,7 +23,8 @@ pub struct Ua {
     pub to: Option<String>,
     pub cseq: u32,
     pub remote_rtp: Option<SocketAddr>,
-    pub received: Arc<Mutex<Vec<Vec<u8>>>>,
+    /// RTP received, with its source.
+    pub received: Arc<Mutex<Vec<Received>>>,
     pub sending: Arc<AtomicBool>,
     freq: Arc<Mutex<f64>>,
     dtmf: Arc<Mutex<Option<char>>>,
@@ -34,6 +35,9 @@ pub struct Ua {
     /// Unique user part, so each UA is its own AOR.
     pub user: String,
 }
+
+/// An RTP datagram and where it came from.
+pub type Received = (SocketAddr, Vec<u8>);
 
 static NEXT: AtomicU32 = AtomicU32::new(1);
 
@@ -81,7 +85,7 @@ impl Ua {
             let mut buf = [0u8; 2048];
             loop {
                 match sock.recv_from(&mut buf) {
-                    Ok((n, _)) => rec.lock().unwrap().push(buf[..n].to_vec()),
+                    Ok((n, from)) => rec.lock().unwrap().push((from, buf[..n].to_vec())),
                     Err(e)
                         if e.kind() == std::io::ErrorKind::WouldBlock
                             || e.kind() == std::io::ErrorKind::TimedOut =>
@@ -149,7 +153,9 @@ impl Ua {
         let mut buf = [0u8; 65536];
         while Instant::now() < deadline {
             if let Ok((n, from)) = self.sip.recv_from(&mut buf) {
-                let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let Some(m) = sip_text(&buf[..n]) else {
+                    continue;
+                };
                 if !m.starts_with("SIP/2.0") {
                     self.answer(&m, from, 200);
                     self.inbox.push_back(m);
@@ -163,6 +169,21 @@ impl Ua {
             }
         }
         0
+    }
+
+    /// The next SIP message on the SIP socket within `wait`, with its
+    /// source; datagrams that are not SIP are skipped.
+    pub fn recv_sip(&self, wait: Duration) -> Option<(String, SocketAddr)> {
+        let deadline = Instant::now() + wait;
+        let mut buf = [0u8; 65536];
+        while Instant::now() < deadline {
+            if let Ok((n, from)) = self.sip.recv_from(&mut buf) {
+                if let Some(m) = sip_text(&buf[..n]) {
+                    return Some((m, from));
+                }
+            }
+        }
+        None
     }
 
     /// Answers a request from the server with `status`.
@@ -187,7 +208,9 @@ impl Ua {
         let mut buf = [0u8; 65536];
         while Instant::now() < deadline {
             if let Ok((n, from)) = self.sip.recv_from(&mut buf) {
-                let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let Some(m) = sip_text(&buf[..n]) else {
+                    continue;
+                };
                 if m.starts_with("SIP/2.0") {
                     continue;
                 }
@@ -269,7 +292,9 @@ impl Ua {
             let Ok((n, from)) = self.sip.recv_from(&mut buf) else {
                 continue;
             };
-            let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let Some(m) = sip_text(&buf[..n]) else {
+                continue;
+            };
             if !m.starts_with("INVITE ") {
                 continue;
             }
@@ -410,8 +435,10 @@ impl Ua {
         let mut out = Vec::new();
         let mut buf = [0i16; 2880];
         let frame = (self.kind.pcm_rate() / 50) as usize;
-        for p in packets {
-            if p.len() < 12 || p[1] & 0x7F != self.pt {
+        // Only the room's stream: a port handed out again may still get
+        // another test's RTP.
+        for (from, p) in packets {
+            if Some(from) != self.remote_rtp || p.len() < 12 || p[1] & 0x7F != self.pt {
                 continue;
             }
             let cc = (p[0] & 0x0F) as usize;
