@@ -242,3 +242,78 @@ fn opus_and_pcmu_baresips_hear_each_other_at_their_level() {
     }
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// Samples of a WAV between two times, in seconds from its start.
+fn window(samples: &[i16], rate: u32, from: f64, to: f64) -> &[i16] {
+    let at = |t: f64| ((t * rate as f64) as usize).min(samples.len());
+    &samples[at(from)..at(to)]
+}
+
+/// baresip on Opus offers `telephone-event/8000` beside `opus/48000`: the
+/// answer keeps the events, so its user's keys work. It keys `*6` (RFC 4733,
+/// sent by baresip's own `/sndcode`) and the room stops hearing it.
+#[test]
+fn an_opus_baresip_keys_star_6_and_is_no_longer_heard() {
+    if !have("baresip") {
+        return;
+    }
+    let server = Server::start(&[]);
+    let base = std::env::temp_dir().join(format!("confab-baresip-dtmf-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let p = common::free_port();
+    let ann = baresip_dir(&base, "ann", p + 2, (p + 10, p + 19), 450, "opus");
+    let cat = baresip_dir(&base, "cat", p + 6, (p + 30, p + 39), 1250, "pcmu");
+    let target = format!("sip:keyroom@{}", server.sip);
+    let spawn = |dir: &Path| {
+        Command::new("timeout")
+            .args(["40", "baresip", "-f"])
+            .arg(dir)
+            .args(["-e", &format!("/dial {target}"), "-t", "12"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start baresip")
+    };
+    let a = spawn(&ann);
+    std::thread::sleep(Duration::from_millis(300));
+    let c = spawn(&cat);
+    std::thread::sleep(Duration::from_millis(5000));
+    // baresip's console (its `cons` module) on sip_port + 1000.
+    let console = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    console
+        .send_to(b"/sndcode *6\n", ("127.0.0.1", p + 2 + 1000))
+        .unwrap();
+    let (oa, oc) = (a.wait_with_output().unwrap(), c.wait_with_output().unwrap());
+    let logs = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&oa.stdout),
+        String::from_utf8_lossy(&oc.stdout)
+    );
+    assert!(
+        logs.matches("Call established").count() >= 2,
+        "both calls established:\n{logs}"
+    );
+    let (samples, rate) = read_wav(&decoded_wav(&cat));
+    assert!(
+        samples.len() >= rate as usize * 10,
+        "cat recorded {} s",
+        samples.len() / rate as usize
+    );
+    let level = |s: &[i16]| {
+        10.0 * (goertzel(s, rate, 450.0) / (16384.0f64 * 16384.0))
+            .max(1e-12)
+            .log10()
+    };
+    let before = level(window(&samples, rate, 1.5, 3.5));
+    let after = level(window(&samples, rate, 6.5, 10.0));
+    eprintln!("cat hears ann at {before:.1} dBFS before *6, {after:.1} dBFS after");
+    assert!(
+        before > -30.0,
+        "ann is heard before *6: {before:.1} dBFS\n{logs}"
+    );
+    assert!(
+        after < before - 30.0,
+        "ann is not heard after *6: {after:.1} dBFS (before {before:.1})\n{logs}"
+    );
+    let _ = std::fs::remove_dir_all(&base);
+}

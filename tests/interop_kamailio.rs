@@ -1,0 +1,387 @@
+//! confab behind Kamailio (Debian `kamailio`), a stateful proxy that
+//! record-routes and dispatches rooms to confab (`tests/kamailio/proxy.cfg`).
+//! SIPp callers hold calls past 60 s and hang up from either side, a SIPp
+//! watcher subscribes and un-subscribes, and two baresips hear each other
+//! by tones: every request and NOTIFY through the proxy. Needs kamailio,
+//! sipp and baresip; without them the test says SKIPPED and passes, unless
+//! `CONFAB_INTEROP=1`.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{auth, free_port, in_process, peer_tool};
+use media_server::codec::{CodecKind, Encoder, OpusConfig};
+use media_server::tone::goertzel;
+use policy_server::pb;
+use policy_server::pb::conference_control_client::ConferenceControlClient;
+
+/// A Kamailio process, killed on drop.
+struct Kamailio {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Kamailio {
+    /// Starts the repo's proxy config on a free loopback port, dispatching
+    /// rooms to `confab`; waits until it answers.
+    fn start(confab: SocketAddr, dir: &Path) -> Self {
+        let port = free_port();
+        let dir = dir.join("kamailio");
+        std::fs::create_dir_all(&dir).unwrap();
+        let list = dir.join("dispatcher.list");
+        std::fs::write(&list, format!("1 sip:{confab}\n")).unwrap();
+        let template = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/kamailio/proxy.cfg"
+        ))
+        .unwrap();
+        let cfg = dir.join("proxy.cfg");
+        std::fs::write(
+            &cfg,
+            template
+                .replace("@PROXY_PORT@", &port.to_string())
+                .replace("@DISPATCHER_LIST@", &list.display().to_string()),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.join("kamailio.log")).unwrap();
+        let child = Command::new("timeout")
+            .arg("150")
+            .arg("kamailio")
+            .arg("-f")
+            .arg(&cfg)
+            .args(["-DD", "-E", "-n", "2", "-Y"])
+            .arg(&dir)
+            .arg("-w")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start kamailio");
+        let k = Self { child, port, dir };
+        // Ready when it answers an OPTIONS (relayed to confab, or its own reply).
+        let probe = common::UdpClient::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let to = k.addr();
+        loop {
+            probe.send(&common::options(&probe, to, "kprobe"), to);
+            if probe.recv_timeout(Duration::from_millis(300)).is_some() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "kamailio did not start: {}",
+                k.log()
+            );
+        }
+        k
+    }
+
+    fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("kamailio.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One second of a 1 kHz tone at -16 dBFS, as raw µ-law for SIPp's rtp_stream.
+fn write_tone(dir: &Path) {
+    let pcm: Vec<i16> = (0..8000)
+        .map(|i| (5000.0 * (2.0 * std::f64::consts::PI * 1000.0 * i as f64 / 8000.0).sin()) as i16)
+        .collect();
+    let mut enc = Encoder::new(CodecKind::Pcmu, &OpusConfig::default()).unwrap();
+    let mut out = Vec::new();
+    for frame in pcm.chunks(160) {
+        let mut buf = [0u8; 160];
+        let n = enc.encode(frame, &mut buf).unwrap();
+        out.extend_from_slice(&buf[..n]);
+    }
+    std::fs::write(dir.join("tone.ulaw"), out).unwrap();
+}
+
+/// Starts SIPp with a scenario from tests/sipp against the proxy.
+fn sipp(dir: &Path, proxy: SocketAddr, scenario: &str, room: &str, extra: &[&str]) -> Child {
+    let out = std::fs::File::create(dir.join(format!("{scenario}.out"))).unwrap();
+    Command::new("timeout")
+        .arg("130")
+        .arg("sipp")
+        .arg(proxy.to_string())
+        .arg("-sf")
+        .arg(format!(
+            "{}/tests/sipp/{scenario}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .args(["-s", room, "-i", "127.0.0.1", "-p", "0", "-m", "1"])
+        .args(["-mi", "127.0.0.1", "-mp", &free_port().to_string()])
+        .args(["-nostdin", "-trace_err", "-trace_logs"])
+        .args(extra)
+        .current_dir(dir)
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .expect("start sipp")
+}
+
+/// What a finished SIPp left: its screen and its error and log files.
+fn sipp_report(dir: &Path, scenario: &str) -> String {
+    let mut text = std::fs::read_to_string(dir.join(format!("{scenario}.out"))).unwrap_or_default();
+    let stem = scenario.trim_end_matches(".xml");
+    for e in std::fs::read_dir(dir).unwrap().filter_map(Result::ok) {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with(stem) && (name.ends_with("_errors.log") || name.ends_with("_logs.log"))
+        {
+            text.push_str(&format!("\n--- {name}\n"));
+            text.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
+        }
+    }
+    text
+}
+
+/// A baresip that dials `target` with a sine of `freq` and records what it hears.
+fn baresip(base: &Path, user: &str, freq: u32, target: &str) -> (PathBuf, Child) {
+    let dir = base.join(user);
+    std::fs::create_dir_all(dir.join("rec")).unwrap();
+    let (sip, rtp) = (free_port(), free_port());
+    std::fs::write(
+        dir.join("config"),
+        format!(
+            "poll_method epoll\nnet_interface 127.0.0.1\nsip_listen 127.0.0.1:{sip}\ncall_local_timeout 120\n\
+             audio_path /usr/share/baresip\naudio_source ausine,{freq}\naudio_player aubridge,{user}\naudio_alert aubridge,{user}\n\
+             audio_level no\nausrc_format s16\nauplay_format s16\nauenc_format s16\naudec_format s16\naudio_buffer 20-160\n\
+             rtp_ports {rtp}-{}\nrtcp_mux no\njitter_buffer_delay 5-10\nmodule_path /usr/lib/baresip/modules\n\
+             module g711.so\nmodule ausine.so\nmodule aubridge.so\nmodule sndfile.so\nmodule cons.so\n\
+             module_tmp uuid.so\nmodule_tmp account.so\nmodule_app menu.so\nsnd_path {}\nstatmode_default off\n\
+             ausrc_srate 48000\nausrc_channels 2\ncons_listen 127.0.0.1:{}\n",
+            rtp + 9,
+            dir.join("rec").display(),
+            free_port()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("accounts"),
+        format!(
+            "<sip:{user}@127.0.0.1:{sip}>;regint=0;answermode=auto;audio_codecs=pcmu;ptime=20\n"
+        ),
+    )
+    .unwrap();
+    let child = Command::new("timeout")
+        .args(["40", "baresip", "-f"])
+        .arg(&dir)
+        .args(["-e", &format!("/dial {target}"), "-t", "12"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start baresip");
+    (dir, child)
+}
+
+/// A tone's level in dBFS over the middle of the WAV baresip decoded.
+fn heard_level(dir: &Path, freq: f64) -> f64 {
+    let wav = std::fs::read_dir(dir.join("rec"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+        .unwrap_or_else(|| panic!("no recording in {}", dir.display()));
+    let b = std::fs::read(&wav).unwrap();
+    // 16-bit PCM WAV: find the data chunk, take the first channel.
+    let (mut i, mut channels, mut rate, mut samples) = (12, 1usize, 8000u32, Vec::new());
+    while i + 8 <= b.len() {
+        let len = u32::from_le_bytes([b[i + 4], b[i + 5], b[i + 6], b[i + 7]]) as usize;
+        let body = &b[i + 8..(i + 8 + len).min(b.len())];
+        match &b[i..i + 4] {
+            b"fmt " => {
+                channels = u16::from_le_bytes([body[2], body[3]]) as usize;
+                rate = u32::from_le_bytes([body[4], body[5], body[6], body[7]]);
+            }
+            b"data" => {
+                samples = body
+                    .chunks_exact(2 * channels)
+                    .map(|f| i16::from_le_bytes([f[0], f[1]]))
+                    .collect();
+            }
+            _ => {}
+        }
+        i += 8 + len + (len & 1);
+    }
+    assert!(
+        samples.len() > rate as usize * 3,
+        "{}: too short",
+        wav.display()
+    );
+    let mid = &samples[samples.len() / 3..samples.len() * 9 / 10];
+    10.0 * (goertzel(mid, rate, freq) / (16384.0f64 * 16384.0))
+        .max(1e-12)
+        .log10()
+}
+
+fn wait(child: Child) -> Output {
+    child.wait_with_output().expect("wait for a peer")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_and_subscriptions_through_kamailio_last_and_end_from_either_side() {
+    if !(peer_tool("kamailio", "kamailio")
+        && peer_tool("sipp", "sip-tester")
+        && peer_tool("baresip", "baresip"))
+    {
+        return;
+    }
+    let base = std::env::temp_dir().join(format!("confab-kamailio-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base).unwrap();
+    let data = base.join("data");
+    let s = in_process(41000, |c| {
+        c.focus.entry_exit_tones = false;
+        c.policy = Some(policy_server::PolicyConfig {
+            listen: ([127, 0, 0, 1], 0).into(),
+            data_dir: data,
+            ..Default::default()
+        });
+    })
+    .await;
+    let p = s.policy.as_ref().unwrap();
+    let admin = p.admin_token.clone().unwrap();
+    let mut g = ConferenceControlClient::connect(format!("http://{}", p.addr))
+        .await
+        .unwrap();
+    // A stored room that anyone may watch.
+    g.create_conference(auth(
+        pb::CreateConferenceRequest {
+            conference: Some(pb::Conference {
+                name: "proxied".into(),
+                watchers: vec!["*".into()],
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        &admin,
+    ))
+    .await
+    .unwrap();
+    let k = Kamailio::start(s.sip_udp, &base);
+    let proxy = k.addr();
+    let sipp_dir = base.join("sipp");
+    std::fs::create_dir_all(&sipp_dir).unwrap();
+    write_tone(&sipp_dir);
+
+    // The watcher first, then two callers into its room: one hangs up after
+    // 65 s, the other is hung up on by the focus after 62 s.
+    let watcher = sipp(&sipp_dir, proxy, "proxy_subscribe.xml", "proxied", &[]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    let caller = sipp(
+        &sipp_dir,
+        proxy,
+        "proxy_call.xml",
+        "proxied",
+        &["-d", "65000", "-key", "caller", "callera"],
+    );
+    let kicked = sipp(
+        &sipp_dir,
+        proxy,
+        "proxy_call_ended_by_focus.xml",
+        "proxied",
+        &["-key", "caller", "callerb"],
+    );
+
+    // Meanwhile two baresips talk through the proxy in another room.
+    let target = format!("sip:proxbare@{proxy}");
+    let (ann, ann_run) = baresip(&base, "ann", 450, &target);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (ben, ben_run) = baresip(&base, "ben", 850, &target);
+    let (a_out, b_out) = tokio::task::spawn_blocking(move || (wait(ann_run), wait(ben_run)))
+        .await
+        .unwrap();
+    let logs = format!(
+        "{}{}",
+        String::from_utf8_lossy(&a_out.stdout),
+        String::from_utf8_lossy(&b_out.stdout)
+    );
+    assert!(
+        logs.matches("Call established").count() >= 2,
+        "both baresips connected through the proxy:\n{logs}\n{}",
+        k.log()
+    );
+    for (dir, own, other) in [(&ann, 450.0, 850.0), (&ben, 850.0, 450.0)] {
+        let (hears, itself) = (heard_level(dir, other), heard_level(dir, own));
+        eprintln!(
+            "{} hears the other at {hears:.1} dBFS, itself at {itself:.1} dBFS",
+            dir.display()
+        );
+        assert!(hears > -30.0, "{}: {hears:.1} dBFS", dir.display());
+        assert!(itself < hears - 30.0, "{} hears itself", dir.display());
+    }
+
+    let watcher = tokio::task::spawn_blocking(move || wait(watcher))
+        .await
+        .unwrap();
+    assert!(
+        watcher.status.success(),
+        "the subscription through the proxy:\n{}",
+        sipp_report(&sipp_dir, "proxy_subscribe.xml")
+    );
+
+    // Past a minute (the 32 s of a lost ACK are long gone), the focus hangs
+    // up on caller B through the proxy.
+    tokio::time::sleep(Duration::from_secs(62).saturating_sub(started.elapsed())).await;
+    let people = g
+        .list_participants(auth(
+            pb::ListParticipantsRequest {
+                conference: "proxied".into(),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .participants;
+    let uris: Vec<&str> = people.iter().map(|p| p.uri.as_str()).collect();
+    assert_eq!(people.len(), 2, "both calls are up after 62 s: {uris:?}");
+    let b = people
+        .iter()
+        .find(|p| p.uri.contains("callerb"))
+        .unwrap_or_else(|| panic!("caller B in {uris:?}"));
+    g.remove_participant(auth(
+        pb::RemoveParticipantRequest {
+            conference: "proxied".into(),
+            id: b.id.clone(),
+        },
+        &admin,
+    ))
+    .await
+    .unwrap();
+    let (caller, kicked) = tokio::task::spawn_blocking(move || (wait(caller), wait(kicked)))
+        .await
+        .unwrap();
+    assert!(
+        kicked.status.success(),
+        "caller B got the focus's BYE through the proxy:\n{}\n{}",
+        sipp_report(&sipp_dir, "proxy_call_ended_by_focus.xml"),
+        k.log()
+    );
+    assert!(
+        caller.status.success(),
+        "caller A held 65 s and hung up through the proxy:\n{}\n{}",
+        sipp_report(&sipp_dir, "proxy_call.xml"),
+        k.log()
+    );
+    assert!(started.elapsed() > Duration::from_secs(65));
+    s.shutdown().await;
+    drop(k);
+    let _ = std::fs::remove_dir_all(&base);
+}
