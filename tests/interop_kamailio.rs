@@ -189,16 +189,9 @@ fn baresip(base: &Path, user: &str, freq: u32, target: &str) -> (PathBuf, Child)
     (dir, child)
 }
 
-/// A tone's level in dBFS over the middle of the WAV baresip decoded.
-fn heard_level(dir: &Path, freq: f64) -> f64 {
-    let wav = std::fs::read_dir(dir.join("rec"))
-        .unwrap()
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
-        .unwrap_or_else(|| panic!("no recording in {}", dir.display()));
-    let b = std::fs::read(&wav).unwrap();
-    // 16-bit PCM WAV: find the data chunk, take the first channel.
+/// A 16-bit PCM WAV's first channel, and its rate.
+fn read_wav_mono(wav: &Path) -> (Vec<i16>, u32) {
+    let b = std::fs::read(wav).unwrap_or_else(|e| panic!("{}: {e}", wav.display()));
     let (mut i, mut channels, mut rate, mut samples) = (12, 1usize, 8000u32, Vec::new());
     while i + 8 <= b.len() {
         let len = u32::from_le_bytes([b[i + 4], b[i + 5], b[i + 6], b[i + 7]]) as usize;
@@ -218,6 +211,18 @@ fn heard_level(dir: &Path, freq: f64) -> f64 {
         }
         i += 8 + len + (len & 1);
     }
+    (samples, rate)
+}
+
+/// A tone's level in dBFS over the middle of the WAV baresip decoded.
+fn heard_level(dir: &Path, freq: f64) -> f64 {
+    let wav = std::fs::read_dir(dir.join("rec"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+        .unwrap_or_else(|| panic!("no recording in {}", dir.display()));
+    let (samples, rate) = read_wav_mono(&wav);
     assert!(
         samples.len() > rate as usize * 3,
         "{}: too short",
@@ -381,6 +386,124 @@ async fn calls_and_subscriptions_through_kamailio_last_and_end_from_either_side(
         k.log()
     );
     assert!(started.elapsed() > Duration::from_secs(65));
+    s.shutdown().await;
+    drop(k);
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+/// liblinphone as the conference-aware client: registered to Kamailio's
+/// registrar, it calls a room through the proxy, subscribes to it by itself
+/// (the 200's Contact says `isfocus`), and its conference log shows a SIPp
+/// caller added and removed as it joins and leaves; it hears that caller.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linphone_registered_behind_kamailio_sees_others_come_and_go() {
+    if !(peer_tool("kamailio", "kamailio")
+        && peer_tool("sipp", "sip-tester")
+        && peer_tool("linphonec", "linphone-cli"))
+    {
+        return;
+    }
+    let base = std::env::temp_dir().join(format!("confab-linphone-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let home = base.join("home");
+    // liblinphone does not start without its data directory.
+    std::fs::create_dir_all(home.join(".local/share/linphone")).unwrap();
+    let s = in_process(43000, |c| c.focus.entry_exit_tones = false).await;
+    let k = Kamailio::start(s.sip_udp, &base);
+    let proxy = k.addr();
+    let sipp_dir = base.join("sipp");
+    std::fs::create_dir_all(&sipp_dir).unwrap();
+    write_tone(&sipp_dir);
+
+    let (sip, rtp) = (free_port(), free_port());
+    let rc = base.join("carol.rc");
+    std::fs::write(
+        &rc,
+        format!(
+            "[sip]\nsip_port={sip}\nsip_tcp_port=0\nsip_tls_port=0\nbind_address=127.0.0.1\n\
+             contact=\"Carol\" <sip:carol@127.0.0.1:{sip}>\nuse_ipv6=0\nipv6_migration_done=1\nguess_hostname=0\n\
+             register_only_when_network_is_up=0\nregister_only_when_upnp_is_ok=0\n\n\
+             [rtp]\nbind_address=127.0.0.1\naudio_rtp_port={rtp}\naudio_jitt_comp=60\nnortp_timeout=30\nrtcp_mux=0\n\n\
+             [sound]\nechocancellation=0\n\n\
+             [video]\nautomatically_initiate=0\nautomatically_accept=0\ncapture=0\ndisplay=0\n\n\
+             [misc]\nconference_event_log_enabled=1\n\n\
+             [proxy_0]\nreg_proxy=<sip:{proxy};transport=udp>\nreg_identity=\"Carol\" <sip:carol@127.0.0.1>\n\
+             reg_expires=3600\nreg_sendregister=1\npublish=0\ndial_escape_plus=0\n"
+        ),
+    )
+    .unwrap();
+    let (log, rec) = (base.join("carol.log"), base.join("carol-rec.wav"));
+    let script = format!(
+        "echo 'soundcard use files'; echo 'record {}'; sleep 3; echo 'call sip:linroom@{proxy}'; \
+         sleep 16; echo calls; echo terminate; sleep 3; echo quit",
+        rec.display()
+    );
+    let linphone = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "({script}) | timeout 45 linphonec -c {} -d 6 -l {}",
+            rc.display(),
+            log.display()
+        ))
+        .env("HOME", &home)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start linphonec");
+    // Dave joins once Carol is in and subscribed, stays 4 s and leaves.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let dave = sipp(
+        &sipp_dir,
+        proxy,
+        "proxy_call.xml",
+        "linroom",
+        &["-d", "4000", "-key", "caller", "dave"],
+    );
+    let (dave, linphone) = tokio::task::spawn_blocking(move || (wait(dave), wait(linphone)))
+        .await
+        .unwrap();
+    assert!(
+        dave.status.success(),
+        "{}",
+        sipp_report(&sipp_dir, "proxy_call.xml")
+    );
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let seen = |needle: &str| text.contains(needle);
+    let context = || {
+        format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&linphone.stdout),
+            text.lines()
+                .filter(|l| l.contains("onference") || l.contains("articipant"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    };
+    assert!(
+        seen("NOTIFY received for conference"),
+        "liblinphone subscribed and was notified:\n{}",
+        context()
+    );
+    assert!(
+        seen("Addition of participant with address IdentityAddress(sip:dave@127.0.0.1)"),
+        "liblinphone saw dave join:\n{}",
+        context()
+    );
+    assert!(
+        seen("Removal of participant with address IdentityAddress(sip:dave@127.0.0.1)"),
+        "liblinphone saw dave leave:\n{}",
+        context()
+    );
+    // Dave's 1 kHz tone, in what Carol recorded while he was in.
+    let (samples, rate) = read_wav_mono(&rec);
+    let dave_in =
+        &samples[(rate as usize * 5).min(samples.len())..(rate as usize * 8).min(samples.len())];
+    let level = 10.0
+        * (goertzel(dave_in, rate, 1000.0) / (16384.0f64 * 16384.0))
+            .max(1e-12)
+            .log10();
+    eprintln!("carol hears dave at {level:.1} dBFS");
+    assert!(level > -30.0, "carol hears dave at {level:.1} dBFS");
     s.shutdown().await;
     drop(k);
     let _ = std::fs::remove_dir_all(&base);
