@@ -7,6 +7,12 @@ use std::time::Duration;
 use clap::Parser;
 use confab::{Server, ServerConfig};
 
+// glibc's malloc keeps what a flood freed: after 20,000 INVITEs the heap was
+// back to 15 MB but RSS stayed near 130 MB, scattered over per-thread arenas
+// it never trims. jemalloc gives freed pages back to the OS after a few seconds.
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// confab: a centralized SIP conferencing server.
 #[derive(Debug, Parser)]
 #[command(version, about)]

@@ -165,8 +165,28 @@ impl Focus {
         if self.next_check.is_some_and(|t| t <= now) {
             self.next_check = None;
             self.check_calls(now);
+            self.shrink();
         }
         self.process_events(now);
+    }
+
+    /// Once a second: gives back what a burst of calls, transactions or
+    /// subscriptions left in the maps' capacity (they never shrink by
+    /// themselves), so that memory returns to its level once a flood is over.
+    fn shrink(&mut self) {
+        use sip::transaction::shrink_map;
+        self.layer.shrink();
+        shrink_map(&mut self.rooms);
+        shrink_map(&mut self.calls);
+        shrink_map(&mut self.by_invite_tx);
+        shrink_map(&mut self.by_leg);
+        shrink_map(&mut self.subscriptions);
+        shrink_map(&mut self.by_notify_tx);
+        shrink_map(&mut self.dialouts);
+        shrink_map(&mut self.floors);
+        if sip::transaction::sparse(self.room_events.len(), self.room_events.capacity()) {
+            self.room_events.shrink_to(self.room_events.len() * 2);
+        }
     }
 
     /// When to call [`Focus::handle_timeout`] next.
@@ -190,7 +210,9 @@ impl Focus {
     }
 
     pub(crate) fn arm_check(&mut self, now: Instant) {
-        if self.next_check.is_none() && !self.calls.is_empty() {
+        // Calls need their timers checked; a burst's leftovers need shrinking.
+        let slack = self.layer.has_slack() || self.calls.capacity() > 256;
+        if self.next_check.is_none() && (!self.calls.is_empty() || slack) {
             self.next_check = Some(now + CHECK_EVERY);
         }
     }

@@ -224,6 +224,37 @@ impl TransactionLayer {
         id
     }
 
+    /// True when some map or queue holds more capacity than [`sparse`]
+    /// tolerates: [`TransactionLayer::shrink`] has something to give back.
+    pub fn has_slack(&self) -> bool {
+        [
+            self.by_key.capacity(),
+            self.txs.capacity(),
+            self.pending_2xx.capacity(),
+            self.timers.capacity(),
+        ]
+        .iter()
+        .any(|&c| c > SLACK)
+    }
+
+    /// Gives back the memory of a burst once it is over: maps and queues
+    /// keep their peak capacity otherwise, so a flood's transactions would
+    /// hold memory long after they ended. Cheap when there is nothing to do.
+    pub fn shrink(&mut self) {
+        shrink_map(&mut self.by_key);
+        shrink_map(&mut self.txs);
+        shrink_map(&mut self.pending_2xx);
+        if sparse(self.timers.len(), self.timers.capacity()) {
+            self.timers.shrink_to(self.timers.len() * 2);
+        }
+        if sparse(self.transmits.len(), self.transmits.capacity()) {
+            self.transmits.shrink_to(self.transmits.len() * 2);
+        }
+        if sparse(self.events.len(), self.events.capacity()) {
+            self.events.shrink_to(self.events.len() * 2);
+        }
+    }
+
     fn ctx(&mut self, now: Instant) -> (Ctx<'_>, &mut HashMap<TxId, Tx>) {
         (
             Ctx {
@@ -485,3 +516,18 @@ pub fn build_cancel(invite: &Request) -> Request {
 
 #[cfg(test)]
 mod tests;
+
+/// True when a collection uses under a quarter of a capacity worth giving back.
+pub fn sparse(len: usize, capacity: usize) -> bool {
+    capacity > SLACK && len * 4 < capacity
+}
+
+/// Capacity always kept: below it, shrinking is not worth a reallocation.
+const SLACK: usize = 256;
+
+/// Shrinks a map to twice its length when it is [`sparse`].
+pub fn shrink_map<K: Eq + std::hash::Hash, V>(map: &mut HashMap<K, V>) {
+    if sparse(map.len(), map.capacity()) {
+        map.shrink_to(map.len() * 2);
+    }
+}

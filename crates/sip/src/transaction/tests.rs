@@ -463,3 +463,33 @@ fn pair_over_lossy_link_completes() {
     assert_eq!(client.stats().live, 0);
     assert_eq!(server.stats().live, 0);
 }
+
+#[test]
+fn a_burst_of_transactions_gives_its_memory_back_once_over() {
+    let mut l = TransactionLayer::new(TimerConfig::default());
+    let t0 = Instant::now();
+    for i in 0..5000 {
+        let req = request("OPTIONS", &format!("z9hG4bKburst{i}"));
+        l.handle_request(t0, req.clone(), udp(5070));
+        let Some(Event::Request { tx, .. }) = drain(&mut l).1.pop() else {
+            panic!("request {i} not delivered")
+        };
+        l.respond(t0, tx, Response::to_request(&req, 200, "OK", None))
+            .unwrap();
+        drain(&mut l);
+    }
+    assert_eq!(l.stats().live, 5000);
+    assert!(l.has_slack());
+    // While they live, shrinking keeps what they use.
+    l.shrink();
+    assert_eq!(l.stats().live, 5000);
+    assert!(l.has_slack());
+    run_until(&mut l, t0 + Duration::from_secs(33));
+    assert_eq!(l.stats().live, 0);
+    l.shrink();
+    assert!(!l.has_slack(), "capacity kept after the burst ended");
+    // And the layer still works afterwards.
+    let req = request("OPTIONS", "z9hG4bKafter");
+    l.handle_request(t0 + Duration::from_secs(34), req, udp(5070));
+    assert!(matches!(drain(&mut l).1.pop(), Some(Event::Request { .. })));
+}
