@@ -31,8 +31,9 @@ unsafe impl GlobalAlloc for Counting {
     }
 }
 
+// Under the scratch stack for the Opus codec's temporaries, as in the binary.
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: opus_codec::ScratchAlloc<Counting> = opus_codec::ScratchAlloc::new(Counting);
 
 /// Counts bytes the way a non-blocking UDP send would hand them off.
 struct Sink(u64);

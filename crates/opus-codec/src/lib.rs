@@ -6,8 +6,10 @@
 //! system's libopus through `audiopus` instead. Either way what confab
 //! encodes and decodes is what every phone's libopus does.
 //!
-//! [`reference`] is the one module of the workspace that holds `unsafe`
-//! code; everything else forbids it.
+//! This crate is the one place of the workspace that holds `unsafe` code,
+//! in two modules: `reference`, the calls into the codec, and `scratch`, the
+//! stack its temporary arrays live on so that a codec call allocates
+//! nothing from the heap ([`ScratchAlloc`]). Everything else forbids it.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -16,6 +18,8 @@ mod packet;
 #[cfg(not(feature = "system-libopus"))]
 #[allow(unsafe_code)]
 mod reference;
+#[allow(unsafe_code)]
+mod scratch;
 #[cfg(feature = "system-libopus")]
 mod system;
 
@@ -25,6 +29,7 @@ use reference as imp;
 use system as imp;
 
 pub use packet::{packet_samples, Mode, SilkFlags, Toc};
+pub use scratch::{scratch_stats, ScratchAlloc, ScratchStats};
 
 use thiserror::Error;
 

@@ -12,6 +12,7 @@ use std::ptr::NonNull;
 use unsafe_libopus as unsafe_opus;
 use unsafe_libopus::varargs::{IntoVarArg, VarArgs};
 
+use crate::scratch::scoped;
 use crate::{Application, Channels, EncoderSettings, Error, SampleRate};
 
 /// Whether libopus's own SILK concealment can be used. Not here: in
@@ -72,13 +73,13 @@ impl Encoder {
     fn ctl(&mut self, request: i32, value: i32) -> Result<(), Error> {
         // SAFETY: `st` is a live encoder created by `opus_encoder_create`;
         // every request used here takes exactly one i32 by value.
-        let code = unsafe {
+        let code = scoped(|| unsafe {
             unsafe_opus::opus_encoder_ctl_impl(
                 self.st.as_ptr(),
                 request,
                 VarArgs::new(vec![value.into_vararg()]),
             )
-        };
+        });
         check(code).map(|_| ())
     }
 
@@ -98,7 +99,7 @@ impl Encoder {
         // SAFETY: `st` is live; the caller checked that `pcm` holds exactly
         // `per_channel` samples for each channel, which is what the library
         // reads; it writes at most `out.len()` bytes into `out`.
-        let n = unsafe {
+        let n = scoped(|| unsafe {
             unsafe_opus::opus_encode(
                 self.st.as_ptr(),
                 pcm.as_ptr(),
@@ -106,7 +107,7 @@ impl Encoder {
                 out.as_mut_ptr(),
                 len_i32(out.len()),
             )
-        };
+        });
         check(n).map(|n| n as usize)
     }
 }
@@ -160,7 +161,7 @@ impl Decoder {
         // SAFETY: `st` is live; the library reads `len` bytes from `data`
         // (or nothing when it is null) and writes at most `per_channel`
         // samples per channel, which `out` holds (checked above).
-        let n = unsafe {
+        let n = scoped(|| unsafe {
             unsafe_opus::opus_decode(
                 self.st.as_ptr(),
                 data,
@@ -169,19 +170,19 @@ impl Decoder {
                 len_i32(per_channel),
                 i32::from(fec),
             )
-        };
+        });
         check(n).map(|n| n as usize)
     }
 
     pub(crate) fn reset(&mut self) -> Result<(), Error> {
         // SAFETY: `st` is live; OPUS_RESET_STATE takes no argument.
-        let code = unsafe {
+        let code = scoped(|| unsafe {
             unsafe_opus::opus_decoder_ctl_impl(
                 self.st.as_ptr(),
                 unsafe_opus::OPUS_RESET_STATE,
                 VarArgs::new(vec![]),
             )
-        };
+        });
         check(code).map(|_| ())
     }
 }
