@@ -223,3 +223,65 @@ fn garbage_flood_leaves_the_server_healthy() {
         200
     );
 }
+
+/// Issue 11, defect 1: a TCP peer that sends and never reads. Its
+/// answers fill the socket buffers and the connection's writer queue; the
+/// focus must go on answering everyone else meanwhile (it drops, counts
+/// and logs what that one peer cannot take).
+#[test]
+fn a_tcp_peer_that_never_reads_delays_nobody_else() {
+    let s = Server::start(&["--rate-per-source", "1000000"]);
+    let sip = s.sip;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_flood = stop.clone();
+    // Several MB of answers (more than any socket buffer holds), never read.
+    let flood = std::thread::spawn(move || {
+        let mut t = TcpClient::connect(sip);
+        let local = t.addr();
+        let mut batch = Vec::new();
+        for i in 0..200 {
+            batch.extend(
+                String::from_utf8(request("OPTIONS", local, sip, &format!("nr{i}"), ""))
+                    .unwrap()
+                    .replace("SIP/2.0/UDP", "SIP/2.0/TCP")
+                    .into_bytes(),
+            );
+        }
+        t.stream
+            .set_write_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut sent = 0;
+        while !stop_flood.load(std::sync::atomic::Ordering::Relaxed) && sent < 60_000 {
+            if std::io::Write::write_all(&mut t.stream, &batch).is_ok() {
+                sent += 200;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        t // kept open, unread, until the end
+    });
+    // Meanwhile a UDP peer asks every 100 ms for 6 s: every ask is answered, promptly.
+    let c = UdpClient::new();
+    let mut slowest = Duration::ZERO;
+    let mut unanswered = 0;
+    for i in 0..60 {
+        let asked = std::time::Instant::now();
+        c.send(&options(&c, sip, &format!("udp{i}")), sip);
+        match c.recv_timeout(Duration::from_secs(2)) {
+            Some(r) => {
+                assert_eq!(status(&r), 200);
+                slowest = slowest.max(asked.elapsed());
+            }
+            None => unanswered += 1,
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _unread = flood.join().unwrap();
+    eprintln!("udp OPTIONS during the flood: slowest {slowest:?}, {unanswered} unanswered");
+    // Before the fix the loop stopped for good once the queue was full:
+    // 57 of 60 asks unanswered. Latency is printed only (CI shares 2 cores).
+    assert_eq!(
+        unanswered, 0,
+        "the focus waited on the peer that does not read"
+    );
+}

@@ -88,10 +88,10 @@ pub async fn run(
                 let _ = tx.send(ev);
             }
         }
+        // Never waits: a peer that cannot take a message has it dropped
+        // (counted and logged by the transports; SIP retransmits or times out).
         while let Some(t) = focus.poll_transmit() {
-            if let Err(e) = transports.send(t.clone()).await {
-                tracing::debug!(peer = %t.peer.addr, error = %e, "send failed");
-            }
+            let _ = transports.send(t);
         }
     }
 }

@@ -84,6 +84,59 @@ pub struct TransportStats {
     pub tcp_idle_closed: AtomicU64,
     /// TCP connections closed for a framing error (oversized, bad Content-Length).
     pub tcp_frame_errors: AtomicU64,
+    /// Outgoing messages dropped: a peer's writer queue full, a UDP socket
+    /// buffer full, a connection closed or never made.
+    pub send_dropped: AtomicU64,
+    /// Outgoing TCP connections that could not be made (refused, timed out).
+    pub tcp_connect_failed: AtomicU64,
+}
+
+/// Why [`Transports::send`] did not hand a message to the network. The
+/// message is dropped: a SIP transaction retransmits or times out.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// No transport of that kind is running.
+    #[error("{0:?} is not enabled")]
+    NotEnabled(TransportKind),
+    /// The peer does not take messages as fast as they come: its writer
+    /// queue (TCP) or the socket's buffer (UDP) is full.
+    #[error("the peer's queue is full")]
+    QueueFull,
+    /// The connection to the peer closed, or could not be made.
+    #[error("the connection is closed")]
+    Closed,
+    /// The socket refused the datagram.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Logs dropped outgoing messages at most once a second, with a count.
+#[derive(Default)]
+struct DropLog {
+    last: Mutex<Option<Instant>>,
+    since: AtomicU64,
+}
+
+impl DropLog {
+    fn note(&self, peer: Peer, error: &SendError) {
+        self.since.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        let Ok(mut last) = self.last.lock() else {
+            return;
+        };
+        if last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
+            return;
+        }
+        *last = Some(now);
+        let dropped = self.since.swap(0, Ordering::Relaxed);
+        tracing::warn!(
+            dropped,
+            peer = %peer.addr,
+            transport = ?peer.transport,
+            %error,
+            "outgoing SIP messages dropped (reported at most once a second)"
+        );
+    }
 }
 
 pub(crate) struct Shared {
@@ -92,6 +145,7 @@ pub(crate) struct Shared {
     pub(crate) limiter: Mutex<RateLimiter>,
     pub(crate) stats: TransportStats,
     pub(crate) tcp: tcp::Registry,
+    send_drops: DropLog,
 }
 
 impl Shared {
@@ -152,6 +206,7 @@ impl Transports {
             inbound: tx,
             stats: TransportStats::default(),
             tcp: tcp::Registry::default(),
+            send_drops: DropLog::default(),
             config: config.clone(),
         });
         let udp = match config.udp {
@@ -196,20 +251,35 @@ impl Transports {
         self.shared.tcp.len()
     }
 
-    /// Sends a message. Over TCP an existing connection to the peer is reused,
-    /// else one is opened.
-    pub async fn send(&self, t: Transmit) -> std::io::Result<()> {
-        match t.peer.transport {
-            TransportKind::Udp => {
-                let sock = self
-                    .udp
-                    .as_ref()
-                    .ok_or_else(|| std::io::Error::other("UDP is not enabled"))?;
-                sock.send_to(&t.data, t.peer.addr).await.map(|_| ())
-            }
-            TransportKind::Tcp => tcp::send(&self.shared, t.peer.addr, t.data).await,
-            TransportKind::Tls => Err(std::io::Error::other("TLS is not enabled")),
+    /// Hands a message to the network without waiting: over UDP a
+    /// non-blocking send, over TCP the peer's writer queue (an existing
+    /// connection's, else a new one's, connected in the background while
+    /// the queue fills). A peer that cannot take it gets it dropped, counted
+    /// and logged: no peer ever holds up the caller.
+    pub fn send(&self, t: Transmit) -> Result<(), SendError> {
+        let peer = t.peer;
+        let result = match peer.transport {
+            TransportKind::Udp => match &self.udp {
+                Some(sock) => match sock.try_send_to(&t.data, peer.addr) {
+                    Ok(_) => Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        Err(SendError::QueueFull)
+                    }
+                    Err(e) => Err(SendError::Io(e)),
+                },
+                None => Err(SendError::NotEnabled(TransportKind::Udp)),
+            },
+            TransportKind::Tcp => tcp::send(&self.shared, peer.addr, t.data),
+            TransportKind::Tls => Err(SendError::NotEnabled(TransportKind::Tls)),
+        };
+        if let Err(e) = &result {
+            self.shared
+                .stats
+                .send_dropped
+                .fetch_add(1, Ordering::Relaxed);
+            self.shared.send_drops.note(peer, e);
         }
+        result
     }
 }
 

@@ -1,5 +1,7 @@
 //! TCP: accept, frame by Content-Length, idle close, connection reuse for
-//! sending, and per-IP connection limits.
+//! sending, and per-IP connection limits. Each connection has a bounded
+//! writer queue; sending only ever tries that queue, and a new outgoing
+//! connection is made in the background while its queue fills.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -11,14 +13,22 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-use super::Shared;
+use super::{SendError, Shared};
 use crate::framing::StreamFramer;
 use crate::transaction::{Peer, TransportKind};
 
-/// Writers of the open connections, by remote address.
+/// Messages a connection holds for a peer slower than its sender; beyond
+/// them, messages to that peer are dropped.
+const WRITER_QUEUE: usize = 256;
+/// How long an outgoing connection may take to be made.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+type Writer = mpsc::Sender<Vec<u8>>;
+
+/// Writers of the open (or opening) connections, by remote address.
 #[derive(Default)]
 pub(crate) struct Registry {
-    conns: Mutex<HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>>,
+    conns: Mutex<HashMap<SocketAddr, Writer>>,
 }
 
 impl Registry {
@@ -31,17 +41,24 @@ impl Registry {
             .map(|c| c.keys().filter(|a| a.ip() == ip).count())
             .unwrap_or(0)
     }
-    fn get(&self, addr: &SocketAddr) -> Option<mpsc::Sender<Vec<u8>>> {
-        self.conns.lock().ok()?.get(addr).cloned()
+    /// The peer's writer; when there is none, `open` makes one (under the
+    /// lock, so two sends never open two connections).
+    fn get_or_open(&self, addr: SocketAddr, open: impl FnOnce() -> Writer) -> Option<Writer> {
+        let mut c = self.conns.lock().ok()?;
+        Some(c.entry(addr).or_insert_with(open).clone())
     }
-    fn insert(&self, addr: SocketAddr, tx: mpsc::Sender<Vec<u8>>) {
+    fn insert(&self, addr: SocketAddr, tx: Writer) {
         if let Ok(mut c) = self.conns.lock() {
             c.insert(addr, tx);
         }
     }
-    fn remove(&self, addr: &SocketAddr) {
+    /// Forgets the peer's writer if it is still `tx` (a newer connection
+    /// to the same address may have taken its place).
+    fn remove(&self, addr: &SocketAddr, tx: &Writer) {
         if let Ok(mut c) = self.conns.lock() {
-            c.remove(addr);
+            if c.get(addr).is_some_and(|cur| cur.same_channel(tx)) {
+                c.remove(addr);
+            }
         }
     }
 }
@@ -73,16 +90,27 @@ pub(crate) async fn listen(addr: SocketAddr, shared: Arc<Shared>) -> std::io::Re
     Ok(local)
 }
 
-fn spawn_connection(
+/// An accepted connection: registered for sending, then served.
+fn spawn_connection(stream: TcpStream, remote: SocketAddr, shared: Arc<Shared>) {
+    let (tx, rx) = mpsc::channel(WRITER_QUEUE);
+    shared.tcp.insert(remote, tx.clone());
+    serve(stream, remote, shared, tx, rx);
+}
+
+/// Runs a connection: a writer task draining its queue and a reader task
+/// framing and delivering what arrives. When the reader ends (close, idle,
+/// framing error) the writer is stopped too, even if it is stuck writing
+/// to a peer that does not read, and the socket is closed.
+fn serve(
     stream: TcpStream,
     remote: SocketAddr,
     shared: Arc<Shared>,
-) -> mpsc::Sender<Vec<u8>> {
+    tx: Writer,
+    mut rx: mpsc::Receiver<Vec<u8>>,
+) {
     let _ = stream.set_nodelay(true);
     let (mut rd, mut wr) = stream.into_split();
-    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(256);
-    shared.tcp.insert(remote, tx.clone());
-    tokio::spawn(async move {
+    let writer = tokio::spawn(async move {
         while let Some(data) = rx.recv().await {
             if wr.write_all(&data).await.is_err() {
                 break;
@@ -126,28 +154,49 @@ fn spawn_connection(
                 break;
             }
         }
-        shared.tcp.remove(&remote);
+        shared.tcp.remove(&remote, &tx);
+        writer.abort();
     });
-    tx
 }
 
-pub(crate) async fn send(
-    shared: &Arc<Shared>,
-    addr: SocketAddr,
-    data: Vec<u8>,
-) -> std::io::Result<()> {
-    let tx = match shared.tcp.get(&addr) {
-        Some(tx) => tx,
-        None => {
-            let stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr))
-                .await
-                .map_err(|_| {
-                    std::io::Error::new(std::io::ErrorKind::TimedOut, "tcp connect timed out")
-                })??;
-            spawn_connection(stream, addr, shared.clone())
+/// An outgoing connection: its writer is registered at once, so what is
+/// sent meanwhile waits in its queue; the connect runs in the background.
+fn open(remote: SocketAddr, shared: Arc<Shared>) -> Writer {
+    let (tx, rx) = mpsc::channel(WRITER_QUEUE);
+    let writer = tx.clone();
+    tokio::spawn(async move {
+        match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(remote)).await {
+            Ok(Ok(stream)) => serve(stream, remote, shared, tx, rx),
+            failed => {
+                shared
+                    .stats
+                    .tcp_connect_failed
+                    .fetch_add(1, Ordering::Relaxed);
+                let queued = rx.len();
+                shared
+                    .stats
+                    .send_dropped
+                    .fetch_add(queued as u64, Ordering::Relaxed);
+                let error = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => "timed out".to_string(),
+                };
+                tracing::info!(%remote, %error, queued, "tcp connect failed; its queued messages are dropped");
+                shared.tcp.remove(&remote, &tx);
+            }
         }
-    };
-    tx.send(data)
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "tcp connection closed"))
+    });
+    writer
+}
+
+/// Queues a message for the peer without waiting.
+pub(crate) fn send(shared: &Arc<Shared>, addr: SocketAddr, data: Vec<u8>) -> Result<(), SendError> {
+    let tx = shared
+        .tcp
+        .get_or_open(addr, || open(addr, shared.clone()))
+        .ok_or(SendError::Closed)?;
+    tx.try_send(data).map_err(|e| match e {
+        mpsc::error::TrySendError::Full(_) => SendError::QueueFull,
+        mpsc::error::TrySendError::Closed(_) => SendError::Closed,
+    })
 }
