@@ -120,6 +120,8 @@ pub(crate) struct Control {
     pub(crate) announced: Option<String>,
     /// Waiting for a moderator before the room starts.
     pub(crate) waiting: bool,
+    /// What the mixer was last told for the leg.
+    pub(crate) applied: crate::media::LegApplied,
 }
 
 impl Control {

@@ -64,6 +64,7 @@ pub struct Focus {
     pub(crate) floors: HashMap<String, crate::floor::Floor>,
     pub(crate) room_events: std::collections::VecDeque<crate::room_events::RoomEvent>,
     pub(crate) resolver: crate::resolve::Resolver,
+    pub(crate) media_retry: crate::media::MediaRetry,
 }
 
 const CHECK_EVERY: Duration = Duration::from_secs(1);
@@ -91,6 +92,7 @@ impl Focus {
             floors: HashMap::new(),
             room_events: Default::default(),
             resolver: Default::default(),
+            media_retry: Default::default(),
         }
     }
 
@@ -162,6 +164,7 @@ impl Focus {
         }
         self.subscription_timers(now);
         self.pin_timers(now);
+        self.retry_media(now);
         if self.next_check.is_some_and(|t| t <= now) {
             self.next_check = None;
             self.check_calls(now);
@@ -198,6 +201,7 @@ impl Focus {
             answers,
             self.subscription_deadline(),
             self.pin_deadline(),
+            self.media_retry.at,
         ]
         .into_iter()
         .flatten()

@@ -336,8 +336,8 @@ impl Focus {
         }
         if wants_pin {
             self.start_pin_entry(now, id);
-        } else if !self.hold_in_lobby(id) {
-            self.apply_media(id);
+        } else if !self.hold_in_lobby(now, id) {
+            self.apply_media(now, id);
         }
         let Some(call) = self.calls.get_mut(id) else {
             return;

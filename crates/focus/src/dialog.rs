@@ -421,7 +421,7 @@ impl Focus {
             '6' => {
                 call.self_muted = !call.self_muted;
                 tracing::info!(call_id = %id.call_id, muted = call.self_muted, "self-mute by DTMF");
-                self.apply_media(id);
+                self.apply_media(now, id);
                 self.call_changed(now, id);
             }
             '5' => self.toggle_floor(now, id),
@@ -434,8 +434,7 @@ impl Focus {
             '4' | '7' => {
                 call.volume_db =
                     (call.volume_db + if digit == '7' { 3.0 } else { -3.0 }).clamp(-24.0, 12.0);
-                let (input, output) = (call.control.input_gain_db, call.volume_db);
-                self.media.set_gain(leg, input, output);
+                self.apply_media(now, id);
             }
             _ => {}
         }

@@ -528,7 +528,7 @@ impl Focus {
             if let Some(c) = self.calls.get_mut(&id) {
                 c.muted_by_focus = self.policies.get(&d.room).is_some_and(|p| p.mute_on_entry);
             }
-            self.apply_media(&id);
+            self.apply_media(now, &id);
             self.call_changed(now, &id);
         } else {
             self.sipfrag(now, &d.referrer, "SIP/2.0 488 Not Acceptable Here", true);

@@ -57,7 +57,7 @@ pub use crate::config::FocusConfig;
 pub use crate::core::{Focus, FocusStats};
 pub use crate::floor::{FloorAction, FloorError, FloorInfo, FloorPolicy};
 pub use crate::live::{ParticipantInfo, ParticipantUpdate};
-pub use crate::media::{MediaPort, MediaServerPort, MediaSpec};
+pub use crate::media::{MediaControlError, MediaPort, MediaServerPort, MediaSpec};
 pub use crate::policy::{FocusCommand, LiveRoom, Reply, RoomPolicy, RoomSnapshot};
 pub use crate::resolve::ResolveRequest;
 pub use crate::room_events::{RoomEvent, RoomEventKind};

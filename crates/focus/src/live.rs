@@ -4,6 +4,8 @@
 
 use std::time::Instant;
 
+use crate::media::{MediaControlError, MEDIA_RETRY};
+
 use crate::call::{Call, CallState, DialogId, Role};
 use crate::conference_doc::aor;
 use crate::core::Focus;
@@ -59,16 +61,72 @@ impl Focus {
             || self.floor_blocks(&c.room, &id.local_tag, c.control.role))
     }
 
-    /// Tells the mixer what this call's state means for its leg.
-    pub(crate) fn apply_media(&mut self, id: &DialogId) {
+    /// Tells the mixer what this call's state means for its leg: only what
+    /// changed since it was last told. A change the mixer refuses as busy
+    /// (its command queue full, as in "mute all" in a big room) is kept and
+    /// retried about a tick later, so the mixer ends up with what the
+    /// NOTIFYs and the API say.
+    pub(crate) fn apply_media(&mut self, now: Instant, id: &DialogId) {
         let Some(c) = self.calls.get(id) else { return };
         let Some(leg) = c.leg else { return };
         let mute = !self.is_heard(id, c);
         let deaf = c.control.deaf || c.control.in_lobby();
-        let (input, output) = (c.control.input_gain_db, c.volume_db);
-        self.media.set_mute(leg, mute);
-        self.media.set_deaf(leg, deaf);
-        self.media.set_gain(leg, input, output);
+        let gain = (c.control.input_gain_db, c.volume_db);
+        let mut applied = c.control.applied;
+        let mut busy = false;
+        let mut settle = |r: Result<(), MediaControlError>| match r {
+            Ok(()) => true,
+            Err(MediaControlError::Busy) => {
+                busy = true;
+                false
+            }
+            // The leg is gone: nothing left to tell it.
+            Err(MediaControlError::Gone) => true,
+        };
+        if applied.mute != Some(mute) && settle(self.media.set_mute(leg, mute)) {
+            applied.mute = Some(mute);
+        }
+        if applied.deaf != Some(deaf) && settle(self.media.set_deaf(leg, deaf)) {
+            applied.deaf = Some(deaf);
+        }
+        if applied.gain != Some(gain) && settle(self.media.set_gain(leg, gain.0, gain.1)) {
+            applied.gain = Some(gain);
+        }
+        if let Some(c) = self.calls.get_mut(id) {
+            c.control.applied = applied;
+        }
+        if busy {
+            self.media_retry.busy += 1;
+            self.media_retry.pending.insert(id.clone());
+            self.media_retry.at.get_or_insert(now + MEDIA_RETRY);
+        } else {
+            self.media_retry.pending.remove(id);
+        }
+    }
+
+    /// Tries again what the mixer refused as busy; reports the refusals at
+    /// most once a second.
+    pub(crate) fn retry_media(&mut self, now: Instant) {
+        if self.media_retry.at.is_none_or(|t| t > now) {
+            return;
+        }
+        self.media_retry.at = None;
+        let report_due = self
+            .media_retry
+            .last_report
+            .is_none_or(|t| now.duration_since(t) >= std::time::Duration::from_secs(1));
+        if report_due {
+            self.media_retry.last_report = Some(now);
+            tracing::warn!(
+                refused = self.media_retry.busy,
+                pending = self.media_retry.pending.len(),
+                "the mixer's command queue was full; changes are being retried"
+            );
+        }
+        let pending: Vec<DialogId> = self.media_retry.pending.drain().collect();
+        for id in pending {
+            self.apply_media(now, &id);
+        }
     }
 
     /// Re-applies every call of a room; those whose status changed are
@@ -81,7 +139,7 @@ impl Focus {
             .map(|(k, _)| k.clone())
             .collect();
         for id in ids {
-            self.apply_media(&id);
+            self.apply_media(now, &id);
             let now_status = self.participant_info(&id).map(|p| p.status);
             let told = self
                 .calls
@@ -199,7 +257,7 @@ impl Focus {
         if let Some(g) = update.output_gain_db {
             call.volume_db = g.clamp(*GAIN_RANGE.start(), *GAIN_RANGE.end());
         }
-        self.apply_media(&key);
+        self.apply_media(now, &key);
         self.call_changed(now, &key);
         if made_moderator {
             self.open_lobby(now, room);
@@ -226,7 +284,7 @@ impl Focus {
             if let Some(c) = self.calls.get_mut(id) {
                 c.muted_by_focus = on;
             }
-            self.apply_media(id);
+            self.apply_media(now, id);
             self.call_changed(now, id);
         }
         self.process_events(now);

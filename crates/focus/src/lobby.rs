@@ -19,7 +19,7 @@ impl Focus {
 
     /// Holds an admitted call in the lobby when its room waits for a
     /// moderator that is not there yet; true when it now waits.
-    pub(crate) fn hold_in_lobby(&mut self, id: &DialogId) -> bool {
+    pub(crate) fn hold_in_lobby(&mut self, now: Instant, id: &DialogId) -> bool {
         let Some(c) = self.calls.get(id) else {
             return false;
         };
@@ -35,7 +35,7 @@ impl Focus {
             c.control.waiting = true;
             c.leg
         });
-        self.apply_media(id);
+        self.apply_media(now, id);
         if let Some(leg) = leg {
             self.media.tone(leg, TonePattern::waiting());
         }
@@ -54,7 +54,7 @@ impl Focus {
             if let Some(c) = self.calls.get_mut(&id) {
                 c.control.waiting = false;
             }
-            self.apply_media(&id);
+            self.apply_media(now, &id);
             self.chime(&id, TonePattern::entry());
             self.call_changed(now, &id);
         }

@@ -55,6 +55,49 @@ impl MediaSpec {
     }
 }
 
+/// Why the media server did not take a control change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum MediaControlError {
+    /// Its command queue is full for now: try again shortly.
+    #[error("the mixer's command queue is full")]
+    Busy,
+    /// The leg or room is gone: nothing to retry.
+    #[error("no such leg or room")]
+    Gone,
+}
+
+impl From<media_server::MediaError> for MediaControlError {
+    fn from(e: media_server::MediaError) -> Self {
+        match e {
+            media_server::MediaError::Busy => MediaControlError::Busy,
+            _ => MediaControlError::Gone,
+        }
+    }
+}
+
+/// What the mixer was last told of a leg's mute, deaf and gains (None:
+/// not told yet), so that only changes are sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct LegApplied {
+    pub(crate) mute: Option<bool>,
+    pub(crate) deaf: Option<bool>,
+    pub(crate) gain: Option<(f32, f32)>,
+}
+
+/// Calls whose leg state the mixer could not take yet (its queue was
+/// full), retried shortly; and how often that happened.
+#[derive(Debug, Default)]
+pub(crate) struct MediaRetry {
+    pub(crate) pending: std::collections::HashSet<crate::call::DialogId>,
+    pub(crate) at: Option<std::time::Instant>,
+    /// Control changes the mixer refused as busy (each is retried).
+    pub(crate) busy: u64,
+    pub(crate) last_report: Option<std::time::Instant>,
+}
+
+/// How soon a refused change is tried again: about a mixer tick.
+pub(crate) const MEDIA_RETRY: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// The operations the focus needs from a media server.
 pub trait MediaPort: Send {
     /// Opens a mixing room for `max_size` participants, mixing the
@@ -88,11 +131,16 @@ pub trait MediaPort: Send {
     /// Sets where to send.
     fn set_remote(&mut self, leg: ParticipantId, remote: SocketAddr);
     /// Mutes or unmutes.
-    fn set_mute(&mut self, leg: ParticipantId, on: bool);
+    fn set_mute(&mut self, leg: ParticipantId, on: bool) -> Result<(), MediaControlError>;
     /// Deafens (the participant hears silence) or undeafens.
-    fn set_deaf(&mut self, leg: ParticipantId, on: bool);
+    fn set_deaf(&mut self, leg: ParticipantId, on: bool) -> Result<(), MediaControlError>;
     /// Input gain (what the room hears of it) and output gain (what it hears), in dB.
-    fn set_gain(&mut self, leg: ParticipantId, input_db: f32, output_db: f32);
+    fn set_gain(
+        &mut self,
+        leg: ParticipantId,
+        input_db: f32,
+        output_db: f32,
+    ) -> Result<(), MediaControlError>;
     /// RTP packets received on the leg so far.
     fn packets_in(&self, leg: ParticipantId) -> u64;
     /// Plays a tone pattern to a whole room.
@@ -164,10 +212,10 @@ impl MediaPort for MediaServerPort {
             .map_err(|e| e.to_string())
     }
     fn close_room(&mut self, room: RoomId) {
-        let _ = self.server.end_room(room);
+        logged("end room", self.server.end_room(room));
     }
     fn set_max_talkers(&mut self, room: RoomId, talkers: usize) {
-        let _ = self.server.set_max_talkers(room, talkers);
+        logged("set talkers", self.server.set_max_talkers(room, talkers));
     }
     fn join(
         &mut self,
@@ -211,34 +259,47 @@ impl MediaPort for MediaServerPort {
         }
     }
     fn leave(&mut self, leg: ParticipantId) {
-        let _ = self.server.remove_participant(leg);
+        logged("remove leg", self.server.remove_participant(leg));
     }
     fn set_direction(&mut self, leg: ParticipantId, d: Direction) {
-        let _ = self.server.set_direction(leg, d);
+        logged("set direction", self.server.set_direction(leg, d));
     }
     fn set_remote(&mut self, leg: ParticipantId, remote: SocketAddr) {
-        let _ = self.server.set_remote(leg, remote);
+        logged("set remote", self.server.set_remote(leg, remote));
     }
-    fn set_mute(&mut self, leg: ParticipantId, on: bool) {
-        let _ = self.server.set_mute(leg, on);
+    fn set_mute(&mut self, leg: ParticipantId, on: bool) -> Result<(), MediaControlError> {
+        Ok(self.server.set_mute(leg, on)?)
     }
-    fn set_deaf(&mut self, leg: ParticipantId, on: bool) {
-        let _ = self.server.set_deaf(leg, on);
+    fn set_deaf(&mut self, leg: ParticipantId, on: bool) -> Result<(), MediaControlError> {
+        Ok(self.server.set_deaf(leg, on)?)
     }
-    fn set_gain(&mut self, leg: ParticipantId, input_db: f32, output_db: f32) {
-        let _ = self.server.set_gain(leg, input_db, output_db);
+    fn set_gain(
+        &mut self,
+        leg: ParticipantId,
+        input_db: f32,
+        output_db: f32,
+    ) -> Result<(), MediaControlError> {
+        Ok(self.server.set_gain(leg, input_db, output_db)?)
     }
     fn room_tone(&mut self, room: RoomId, pattern: TonePattern) {
-        let _ = self.server.room_tone(room, pattern);
+        logged("room tone", self.server.room_tone(room, pattern));
     }
     fn tone(&mut self, leg: ParticipantId, pattern: TonePattern) {
-        let _ = self.server.tone(leg, pattern);
+        logged("tone", self.server.tone(leg, pattern));
     }
     fn packets_in(&self, leg: ParticipantId) -> u64 {
         self.server
             .stats(leg)
             .map(|(s, _)| s.packets_in.load(Ordering::Relaxed))
             .unwrap_or(0)
+    }
+}
+
+/// A control change the focus does not retry (a tone, a leg's removal):
+/// its failure is logged, never silent.
+fn logged(what: &str, r: Result<(), media_server::MediaError>) {
+    if let Err(e) = r {
+        tracing::warn!(what, error = %e, "media control change not applied");
     }
 }
 

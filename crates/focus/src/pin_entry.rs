@@ -37,7 +37,7 @@ impl Focus {
             deadline: now + PIN_TIMEOUT,
         });
         let leg = c.leg;
-        self.apply_media(id);
+        self.apply_media(now, id);
         if let Some(leg) = leg {
             self.media.tone(leg, TonePattern::pin_prompt());
         }
@@ -89,11 +89,11 @@ impl Focus {
         tracing::info!(call_id = %id.call_id, role = role.as_str(), "PIN accepted");
         if role == Role::Moderator {
             self.open_lobby(now, &room);
-        } else if self.hold_in_lobby(id) {
+        } else if self.hold_in_lobby(now, id) {
             self.call_changed(now, id);
             return;
         }
-        self.apply_media(id);
+        self.apply_media(now, id);
         self.chime(id, TonePattern::entry());
         self.call_changed(now, id);
     }

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{peer, request, sdp, FakeMedia, Leg};
+use common::{peer, request, sdp, FakeMedia, Leg, Ring};
 use focus::{
     FloorAction, FloorPolicy, Focus, FocusCommand, FocusConfig, ParticipantUpdate, Role,
     RoomEventKind, RoomPolicy,
@@ -23,6 +23,7 @@ struct World {
     legs: Arc<Mutex<HashMap<ParticipantId, Leg>>>,
     joined: Arc<Mutex<Vec<ParticipantId>>>,
     talkers: Arc<Mutex<Vec<Option<usize>>>>,
+    ring: Arc<Mutex<Ring>>,
     /// Requests the focus sent (BYEs), as text.
     sent: Vec<String>,
 }
@@ -30,14 +31,18 @@ struct World {
 impl World {
     fn new(policy: RoomPolicy) -> Self {
         let media = FakeMedia::default();
-        let (legs, joined, talkers) = (
+        let (legs, joined, talkers, ring) = (
             media.legs.clone(),
             media.joined.clone(),
             media.rooms.clone(),
+            media.ring.clone(),
         );
         let config = FocusConfig {
             entry_exit_tones: false,
             auto_create: false,
+            // Room for the 1,000-call test; every call here comes from 127.0.0.1.
+            max_room_size: 1000,
+            max_calls_per_source: 1000,
             ..FocusConfig::default()
         };
         let mut w = Self {
@@ -46,6 +51,7 @@ impl World {
             legs,
             joined,
             talkers,
+            ring,
             sent: Vec::new(),
         };
         w.focus
@@ -362,4 +368,54 @@ fn a_room_that_starts_with_its_moderator_holds_callers_until_one_is_in() {
         }),
     );
     assert!(!w.leg(a).muted && !w.leg(a).deaf);
+}
+
+/// Issue 11, defect 2: "mute all" in a room of 1,000 through a mixer
+/// command ring of 1,024 slots that other rooms already half fill. Before,
+/// each call's change was three commands, errors were dropped, and the
+/// calls past the ring's room stayed audible while NOTIFYs and the API
+/// said muted. Now only what changed is sent (one command per call), and
+/// what the ring refuses is retried about a tick later until it is taken.
+#[test]
+fn mute_all_in_a_room_of_1000_reaches_every_leg_through_a_bounded_ring() {
+    let mut w = World::new(RoomPolicy {
+        name: "big".into(),
+        max_participants: Some(1000),
+        ..RoomPolicy::default()
+    });
+    let legs: Vec<ParticipantId> = (0..1000).map(|n| w.call(n)).collect();
+    {
+        let mut ring = w.ring.lock().unwrap();
+        ring.capacity = Some(1024);
+        ring.queued = 600;
+    }
+    let taken = w.ring.lock().unwrap().taken;
+    assert_eq!(w.focus.mute_all(w.now, "big", true), Some(1000));
+    let refused = w.ring.lock().unwrap().refused;
+    assert!(refused > 0, "the ring was full for some");
+    let mut ticks = 0;
+    while let Some(at) = w.focus.poll_timeout() {
+        if at > w.now + Duration::from_millis(20) || ticks == 10 {
+            break;
+        }
+        w.ring.lock().unwrap().tick();
+        w.now = at.max(w.now);
+        w.focus.handle_timeout(w.now);
+        w.pump();
+        ticks += 1;
+    }
+    let unmuted = legs.iter().filter(|&&l| !w.leg(l).muted).count();
+    assert_eq!(
+        unmuted, 0,
+        "every leg is muted in the mixer ({ticks} ticks)"
+    );
+    let r = w.ring.lock().unwrap();
+    assert_eq!(
+        r.taken - taken,
+        1000,
+        "one command per call: only the mute changed"
+    );
+    eprintln!(
+        "mute-all of 1,000: {refused} refused at first, all taken after {ticks} retry tick(s)"
+    );
 }

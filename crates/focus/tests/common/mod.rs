@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use focus::{MediaPort, MediaSpec};
+use focus::{MediaControlError, MediaPort, MediaSpec};
 use media_server::mixer::{Direction, ParticipantId, RoomId, TonePattern};
 use sip::transaction::{Peer, TransportKind};
 use sip::{parse_message, Message, ParseLimits};
@@ -30,11 +30,52 @@ pub struct FakeMedia {
     pub rooms: Arc<Mutex<Vec<Option<usize>>>>,
     /// Legs in the order they joined.
     pub joined: Arc<Mutex<Vec<ParticipantId>>>,
+    /// The mixer's command ring, when a test models one: leg changes
+    /// queued since the last [`Ring::tick`], and how many fit.
+    pub ring: Arc<Mutex<Ring>>,
+}
+
+/// A model of the media server's bounded command ring.
+#[derive(Debug, Default)]
+pub struct Ring {
+    /// Commands that fit between two ticks (None: unbounded).
+    pub capacity: Option<usize>,
+    /// Commands queued since the last tick.
+    pub queued: usize,
+    /// Commands taken in all.
+    pub taken: usize,
+    /// Commands refused as busy.
+    pub refused: usize,
+}
+
+impl Ring {
+    /// The mixer's tick takes everything queued.
+    pub fn tick(&mut self) {
+        self.queued = 0;
+    }
+    fn take(&mut self) -> Result<(), MediaControlError> {
+        if self.capacity.is_some_and(|c| self.queued >= c) {
+            self.refused += 1;
+            return Err(MediaControlError::Busy);
+        }
+        self.queued += 1;
+        self.taken += 1;
+        Ok(())
+    }
 }
 
 impl FakeMedia {
     fn leg(&self, id: ParticipantId, f: impl FnOnce(&mut Leg)) {
         f(self.legs.lock().unwrap().entry(id).or_default());
+    }
+    fn control(
+        &self,
+        id: ParticipantId,
+        f: impl FnOnce(&mut Leg),
+    ) -> Result<(), MediaControlError> {
+        self.ring.lock().unwrap().take()?;
+        self.leg(id, f);
+        Ok(())
     }
 }
 
@@ -75,14 +116,19 @@ impl MediaPort for FakeMedia {
     }
     fn set_direction(&mut self, _: ParticipantId, _: Direction) {}
     fn set_remote(&mut self, _: ParticipantId, _: SocketAddr) {}
-    fn set_mute(&mut self, leg: ParticipantId, on: bool) {
-        self.leg(leg, |l| l.muted = on);
+    fn set_mute(&mut self, leg: ParticipantId, on: bool) -> Result<(), MediaControlError> {
+        self.control(leg, |l| l.muted = on)
     }
-    fn set_deaf(&mut self, leg: ParticipantId, on: bool) {
-        self.leg(leg, |l| l.deaf = on);
+    fn set_deaf(&mut self, leg: ParticipantId, on: bool) -> Result<(), MediaControlError> {
+        self.control(leg, |l| l.deaf = on)
     }
-    fn set_gain(&mut self, leg: ParticipantId, input: f32, output: f32) {
-        self.leg(leg, |l| l.gain = (input, output));
+    fn set_gain(
+        &mut self,
+        leg: ParticipantId,
+        input: f32,
+        output: f32,
+    ) -> Result<(), MediaControlError> {
+        self.control(leg, |l| l.gain = (input, output))
     }
     fn packets_in(&self, _: ParticipantId) -> u64 {
         1
