@@ -65,6 +65,10 @@ pub struct Focus {
     pub(crate) room_events: std::collections::VecDeque<crate::room_events::RoomEvent>,
     pub(crate) resolver: crate::resolve::Resolver,
     pub(crate) media_retry: crate::media::MediaRetry,
+    /// Room changes noted and not yet fanned out to subscribers (room,
+    /// changed user or None for the room itself), and since when.
+    pub(crate) fanout: Vec<(String, Option<String>)>,
+    pub(crate) fanout_at: Option<Instant>,
 }
 
 const CHECK_EVERY: Duration = Duration::from_secs(1);
@@ -93,6 +97,8 @@ impl Focus {
             room_events: Default::default(),
             resolver: Default::default(),
             media_retry: Default::default(),
+            fanout: Vec::new(),
+            fanout_at: None,
         }
     }
 

@@ -22,8 +22,7 @@ pub async fn run(
 ) {
     tokio::pin!(shutdown);
     // Name lookups run as tasks; their answers come back here.
-    let (resolved_tx, mut resolved) =
-        mpsc::unbounded_channel::<(u64, Result<std::net::SocketAddr, String>)>();
+    let (resolved_tx, mut resolved) = mpsc::unbounded_channel::<Resolved>();
     loop {
         let deadline = focus.poll_timeout();
         let sleep = async {
@@ -65,33 +64,53 @@ pub async fn run(
             Some((id, result)) = resolved.recv() => focus.handle_resolved(Instant::now(), id, result),
             _ = sleep => focus.handle_timeout(Instant::now()),
         }
-        while let Some(q) = focus.poll_resolve() {
-            let tx = resolved_tx.clone();
-            tokio::spawn(async move {
-                let found = tokio::net::lookup_host((q.host.as_str(), q.port))
-                    .await
-                    .map_err(|e| e.to_string())
-                    .and_then(|addrs| {
-                        let all: Vec<_> = addrs.collect();
-                        all.iter()
-                            .find(|a| a.is_ipv4())
-                            .or(all.first())
-                            .copied()
-                            .ok_or_else(|| "no address".to_string())
-                    });
-                let _ = tx.send((q.id, found));
-            });
+        // The answers of this input go out first; what the input made due
+        // at once (the NOTIFY fan-out after an answer) runs right after,
+        // before the next input.
+        flush(&mut focus, &transports, &resolved_tx, room_events.as_ref());
+        if focus.fanout_pending() {
+            focus.handle_fanout(Instant::now());
+            flush(&mut focus, &transports, &resolved_tx, room_events.as_ref());
         }
-        while let Some(ev) = focus.poll_room_event() {
-            if let Some(tx) = &room_events {
-                // No watcher is not an error.
-                let _ = tx.send(ev);
-            }
+    }
+}
+
+type Resolved = (u64, Result<std::net::SocketAddr, String>);
+
+/// Hands out what the core produced: name lookups (as tasks), room events
+/// and messages. Never waits: a peer that cannot take a message has it
+/// dropped (counted and logged by the transports; SIP retransmits or times
+/// out).
+fn flush(
+    focus: &mut Focus,
+    transports: &Transports,
+    resolved: &mpsc::UnboundedSender<Resolved>,
+    room_events: Option<&broadcast::Sender<crate::RoomEvent>>,
+) {
+    while let Some(q) = focus.poll_resolve() {
+        let tx = resolved.clone();
+        tokio::spawn(async move {
+            let found = tokio::net::lookup_host((q.host.as_str(), q.port))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|addrs| {
+                    let all: Vec<_> = addrs.collect();
+                    all.iter()
+                        .find(|a| a.is_ipv4())
+                        .or(all.first())
+                        .copied()
+                        .ok_or_else(|| "no address".to_string())
+                });
+            let _ = tx.send((q.id, found));
+        });
+    }
+    while let Some(ev) = focus.poll_room_event() {
+        if let Some(tx) = room_events {
+            // No watcher is not an error.
+            let _ = tx.send(ev);
         }
-        // Never waits: a peer that cannot take a message has it dropped
-        // (counted and logged by the transports; SIP retransmits or times out).
-        while let Some(t) = focus.poll_transmit() {
-            let _ = transports.send(t);
-        }
+    }
+    while let Some(t) = focus.poll_transmit() {
+        let _ = transports.send(t);
     }
 }

@@ -264,16 +264,38 @@ impl Focus {
         }
     }
 
-    /// Marks users of a room as changed; their NOTIFYs go out now or, when
-    /// the last one was too recent, together at the end of the interval.
+    /// Marks a user of a room as changed. Answer first, then fan out: this
+    /// only notes the change (constant time, whatever the number of
+    /// subscribers), and the next timeout, due at once, schedules the
+    /// room's NOTIFYs; they go out then or, when a subscriber's last one
+    /// was too recent, together at the end of its interval.
     pub(crate) fn room_changed(&mut self, now: Instant, room: &str, who: &str) {
-        self.schedule_notifies(now, room, Some(who));
+        self.fanout.push((room.to_owned(), Some(who.to_owned())));
+        self.fanout_at.get_or_insert(now);
     }
 
     /// The room itself changed (lock, subject): its subscribers get the
     /// full state, coalesced like any change.
     pub(crate) fn room_policy_changed(&mut self, now: Instant, room: &str) {
-        self.schedule_notifies(now, room, None);
+        self.fanout.push((room.to_owned(), None));
+        self.fanout_at.get_or_insert(now);
+    }
+
+    /// True when changes wait to be fanned out to subscribers: the driver
+    /// then calls [`Focus::handle_fanout`] once the input's answers are sent.
+    pub fn fanout_pending(&self) -> bool {
+        self.fanout_at.is_some()
+    }
+
+    /// Sends (or schedules, when coalescing) the NOTIFYs of the changes
+    /// noted since the last turn. Also run by [`Focus::handle_timeout`].
+    pub fn handle_fanout(&mut self, now: Instant) {
+        if self.fanout_at.take().is_none() {
+            return;
+        }
+        for (room, who) in std::mem::take(&mut self.fanout) {
+            self.schedule_notifies(now, &room, who.as_deref());
+        }
     }
 
     fn schedule_notifies(&mut self, now: Instant, room: &str, who: Option<&str>) {
@@ -396,6 +418,7 @@ impl Focus {
 
     /// Expiries and coalesced NOTIFYs that are due.
     pub(crate) fn subscription_timers(&mut self, now: Instant) {
+        self.handle_fanout(now);
         let expired: Vec<DialogId> = self
             .subscriptions
             .iter()
@@ -421,6 +444,7 @@ impl Focus {
         self.subscriptions
             .values()
             .flat_map(|s| [Some(s.expires_at), s.notify_due])
+            .chain([self.fanout_at])
             .flatten()
             .min()
     }
