@@ -106,9 +106,21 @@ impl PolicyServer {
         let addr = listener.local_addr()?;
         let (health_reporter, health) = tonic_health::server::health_reporter();
         health_reporter.set_serving::<pb::conference_control_server::ConferenceControlServer<service::ConferenceService>>().await;
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(pb::DESCRIPTOR)
-            .build_v1()?;
+        // Reflection describes our API and the health service, in both
+        // versions: grpcurl's newer releases ask v1; older grpcurl, grpcui,
+        // Postman and evans ask only v1alpha.
+        let reflection_builder = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(pb::DESCRIPTOR)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(
+                    tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+                )
+                .include_reflection_service(false)
+        };
+        let reflection = reflection_builder().build_v1()?;
+        let reflection_v1alpha = reflection_builder().build_v1alpha()?;
         let (events, _) = tokio::sync::broadcast::channel(service::WATCH_BACKLOG);
         let limiter =
             rate_limit::RateLimiter::new(config.rate_per_token, config.rate_per_token * 2.0);
@@ -133,6 +145,7 @@ impl PolicyServer {
                 .concurrency_limit_per_connection(64)
                 .add_service(health)
                 .add_service(reflection)
+                .add_service(reflection_v1alpha)
                 .add_service(svc)
                 .serve_with_incoming(incoming)
                 .await;

@@ -586,12 +586,12 @@ async fn health_service_reports_serving() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Server reflection as grpcurl uses it (`list`, then `describe`), in
+/// both protocol versions: v1 and v1alpha (older grpcurl, grpcui, Postman
+/// and evans ask only v1alpha). The health service is described too, so
+/// `grpcurl describe grpc.health.v1.Health` works.
 #[tokio::test]
-async fn reflection_lists_the_control_and_health_services() {
-    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
-    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
-    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-    use tonic_reflection::pb::v1::ServerReflectionRequest;
+async fn reflection_v1_and_v1alpha_list_and_describe_the_control_and_health_services() {
     let dir = data_dir("reflection");
     let s = start(&dir).await;
     let ch = Channel::from_shared(format!("http://{}", s.addr))
@@ -599,22 +599,108 @@ async fn reflection_lists_the_control_and_health_services() {
         .connect()
         .await
         .unwrap();
-    let mut r = ServerReflectionClient::new(ch);
-    let ask = ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(MessageRequest::ListServices(String::new())),
-    };
-    let mut answers = r
-        .server_reflection_info(tokio_stream::iter(vec![ask]))
-        .await
-        .unwrap()
-        .into_inner();
-    let answer = answers.message().await.unwrap().unwrap();
-    let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
-        panic!("{answer:?}");
-    };
-    let names: Vec<&str> = list.service.iter().map(|s| s.name.as_str()).collect();
-    assert!(names.contains(&"confab.v1.ConferenceControl"), "{names:?}");
+    macro_rules! ask_both {
+        ($v:ident) => {{
+            use tonic_reflection::pb::$v::server_reflection_client::ServerReflectionClient;
+            use tonic_reflection::pb::$v::server_reflection_request::MessageRequest;
+            use tonic_reflection::pb::$v::server_reflection_response::MessageResponse;
+            use tonic_reflection::pb::$v::ServerReflectionRequest;
+            let mut r = ServerReflectionClient::new(ch.clone());
+            let asks = vec![
+                ServerReflectionRequest {
+                    host: String::new(),
+                    message_request: Some(MessageRequest::ListServices(String::new())),
+                },
+                ServerReflectionRequest {
+                    host: String::new(),
+                    message_request: Some(MessageRequest::FileContainingSymbol(
+                        "grpc.health.v1.Health".into(),
+                    )),
+                },
+                ServerReflectionRequest {
+                    host: String::new(),
+                    message_request: Some(MessageRequest::FileContainingSymbol(
+                        "confab.v1.ConferenceControl".into(),
+                    )),
+                },
+            ];
+            let mut answers = r
+                .server_reflection_info(tokio_stream::iter(asks))
+                .await
+                .unwrap()
+                .into_inner();
+            let list = match answers.message().await.unwrap().unwrap().message_response {
+                Some(MessageResponse::ListServicesResponse(l)) => l,
+                other => panic!("{other:?}"),
+            };
+            let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+            let mut described = Vec::new();
+            for _ in 0..2 {
+                match answers.message().await.unwrap().unwrap().message_response {
+                    Some(MessageResponse::FileDescriptorResponse(f)) => {
+                        described.push(f.file_descriptor_proto.len())
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+            (names, described)
+        }};
+    }
+    for (version, (names, described)) in [("v1", ask_both!(v1)), ("v1alpha", ask_both!(v1alpha))] {
+        for want in [
+            "confab.v1.ConferenceControl",
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+            "grpc.reflection.v1alpha.ServerReflection",
+        ] {
+            assert!(
+                names.iter().any(|n| n == want),
+                "{version}: {want} in {names:?}"
+            );
+        }
+        assert!(
+            described.iter().all(|&n| n > 0),
+            "{version}: both services described ({described:?})"
+        );
+    }
+    s.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A third-party reflection client: grpcio-reflection (PyPI; it asks only
+/// v1alpha) lists and describes the control and health services
+/// (tests/grpc/reflect.py). SKIPPED without it unless CONFAB_INTEROP=1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpcio_reflection_client_describes_the_api_over_v1alpha() {
+    let have = std::process::Command::new("python3")
+        .args(["-c", "import grpc_reflection"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        assert!(
+            std::env::var("CONFAB_INTEROP").as_deref() != Ok("1"),
+            "grpcio-reflection is required (CONFAB_INTEROP=1)"
+        );
+        eprintln!("SKIPPED: grpcio-reflection is not installed (pip install grpcio grpcio-reflection); CI runs this test");
+        return;
+    }
+    let dir = data_dir("pyreflect");
+    let s = start(&dir).await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/grpc/reflect.py");
+    let addr = s.addr.to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .arg(script)
+            .arg(addr)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "the v1alpha client found everything");
+    assert!(text.contains("reflection v1alpha: ok"));
     s.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
