@@ -16,8 +16,8 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
-use policy_server::pb;
-use policy_server::pb::conference_control_client::ConferenceControlClient;
+use confab_proto as pb;
+use confab_proto::conference_control_client::ConferenceControlClient;
 use prost_types::FieldMask;
 use serde_json::{json, Value};
 use tonic::metadata::MetadataValue;

@@ -1,7 +1,7 @@
 //! How confabctl prints what the API returns: JSON objects for `--json`
 //! (one per line for streams), aligned tables otherwise.
 
-use policy_server::pb;
+use confab_proto as pb;
 use serde_json::{json, Value};
 
 /// A participant role's name.

@@ -17,14 +17,8 @@ pub mod rate_limit;
 pub mod service;
 pub mod store;
 
-/// Generated protobuf and gRPC code.
-#[allow(missing_docs, clippy::all)]
-pub mod pb {
-    tonic::include_proto!("confab.v1");
-    /// The encoded descriptor set, for server reflection.
-    pub const DESCRIPTOR: &[u8] =
-        include_bytes!(concat!(env!("OUT_DIR"), "/confab_descriptor.bin"));
-}
+/// The generated protobuf and gRPC code (the `confab-proto` crate).
+pub use confab_proto as pb;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
