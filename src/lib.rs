@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::Context;
 use focus::{Focus, FocusConfig, MediaServerPort};
 use media_server::{MediaConfig, MediaServer};
-use sip::transport::{SourceLimits, TransportConfig, Transports};
 use sip::ParseLimits;
+use sip_transport::{SourceLimits, TransportConfig, Transports};
 use tokio::sync::oneshot;
 
 mod policy_bridge;

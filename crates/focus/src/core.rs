@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use media_server::mixer::{ParticipantId, RoomId};
 use rand::{rngs::StdRng, Rng, SeedableRng};
+use sip::routing::response_target;
 use sip::transaction::{Event, Peer, TransactionLayer, Transmit, TxId};
-use sip::transport::response_target;
 use sip::{HeaderName, Message, Method, ParseFailure, Request, Response};
 
 use crate::call::{Call, DialogId};

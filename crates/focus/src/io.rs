@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use media_server::mixer::MixerEvent;
-use sip::transport::{Inbound, Transports};
+use sip_transport::{Inbound, Transports};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::Focus;

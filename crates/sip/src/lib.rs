@@ -10,9 +10,10 @@
 //! * [`transaction`] is a sans-IO implementation of RFC 3261 §17 with the
 //!   RFC 6026 fixes: time and datagrams are inputs, timers and datagrams are
 //!   outputs, so tests drive it on a fake clock.
-//! * [`transport`] is the thin tokio edge: UDP and TCP sockets, RFC 3581
-//!   `received`/`rport`, §18.2.2 response routing, connection reuse and
-//!   per-source limits. It makes no protocol decisions.
+//! * [`routing`] stamps RFC 3581 `received`/`rport` and finds where a
+//!   response goes (§18.2.2); [`limits`] is the per-source rate limit.
+//!
+//! No I/O here, and no tokio: the sockets are the `sip-transport` crate's.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
@@ -20,12 +21,13 @@
 mod error;
 mod framing;
 pub mod header;
+pub mod limits;
 mod message;
 mod method;
 mod parse;
+pub mod routing;
 mod scan;
 pub mod transaction;
-pub mod transport;
 mod uri;
 
 pub use error::{FrameError, ParseError};

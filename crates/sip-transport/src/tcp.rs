@@ -14,8 +14,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use super::{SendError, Shared};
-use crate::framing::StreamFramer;
-use crate::transaction::{Peer, TransportKind};
+use sip::transaction::{Peer, TransportKind};
+use sip::StreamFramer;
 
 /// Messages a connection holds for a peer slower than its sender; beyond
 /// them, messages to that peer are dropped.

@@ -1,14 +1,17 @@
-//! The tokio edge: UDP and TCP sockets. It moves bytes, frames streams,
+//! # sip-transport: the tokio edge of the SIP stack
+//!
+//! UDP and TCP sockets. It moves bytes, frames streams,
 //! parses, stamps `received`/`rport`, and enforces per-source limits; every
 //! protocol decision is the core's. TLS will be another [`TransportKind`]
 //! with its own accept loop feeding the same [`Inbound`] channel.
 
-mod limits;
-mod routing;
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
 mod tcp;
 
-pub use limits::{DropReport, RateLimiter, SourceLimits};
-pub use routing::{response_target, stamp_received};
+pub use sip::limits::{DropReport, RateLimiter, SourceLimits};
+pub use sip::routing::{response_target, stamp_received};
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,9 +21,8 @@ use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-use crate::message::Message;
-use crate::parse::{parse_bytes, ParseFailure, ParseLimits};
-use crate::transaction::{Peer, Transmit, TransportKind};
+use sip::transaction::{Peer, Transmit, TransportKind};
+use sip::{parse_bytes, Message, ParseFailure, ParseLimits};
 
 /// Transport settings.
 #[derive(Debug, Clone)]

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use sip::transaction::{Peer, Transmit, TransportKind};
-use sip::transport::{SendError, TransportConfig, Transports};
+use sip_transport::{SendError, TransportConfig, Transports};
 
 async fn transports() -> Transports {
     let config = TransportConfig {
