@@ -13,21 +13,6 @@ use std::time::Duration;
 use common::Server;
 use media_server::tone::goertzel;
 
-fn have(tool: &str) -> bool {
-    let ok = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        if std::env::var("CONFAB_INTEROP").as_deref() == Ok("1") {
-            panic!("{tool} is required (CONFAB_INTEROP=1) but not installed");
-        }
-        eprintln!("SKIPPED: {tool} is not installed (apt-get install {tool}); CI runs this test");
-    }
-    ok
-}
 
 /// Writes a baresip config directory: no sound card, a sine source, the
 /// decoded audio recorded by sndfile, one account that auto-answers.
@@ -111,7 +96,7 @@ fn tone_level(path: &Path, freq: f64) -> f64 {
 
 #[test]
 fn two_baresips_hear_each_other_not_themselves() {
-    if !have("baresip") {
+    if !common::peer_tool("baresip", "baresip") {
         return;
     }
     let server = Server::start(&[]);
@@ -174,7 +159,7 @@ fn two_baresips_hear_each_other_not_themselves() {
 /// going into their encoder), within 1 dB, and not itself.
 #[test]
 fn opus_and_pcmu_baresips_hear_each_other_at_their_level() {
-    if !have("baresip") {
+    if !common::peer_tool("baresip", "baresip") {
         return;
     }
     let server = Server::start(&[]);
@@ -254,7 +239,7 @@ fn window(samples: &[i16], rate: u32, from: f64, to: f64) -> &[i16] {
 /// sent by baresip's own `/sndcode`) and the room stops hearing it.
 #[test]
 fn an_opus_baresip_keys_star_6_and_is_no_longer_heard() {
-    if !have("baresip") {
+    if !common::peer_tool("baresip", "baresip") {
         return;
     }
     let server = Server::start(&[]);

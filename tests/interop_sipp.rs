@@ -8,26 +8,9 @@ use std::process::Command;
 
 use common::Server;
 
-/// The path of a tool, or None (and a message) when it may be skipped.
+/// SIPp's name when it is installed, or None (after SKIPPED) when it may be skipped.
 fn tool(name: &str) -> Option<String> {
-    let found = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {name}"))
-        .output()
-        .ok()
-        .filter(|o| o.status.success());
-    match found {
-        Some(o) => Some(String::from_utf8_lossy(&o.stdout).trim().to_owned()),
-        None if std::env::var("CONFAB_INTEROP").as_deref() == Ok("1") => {
-            panic!("{name} is required (CONFAB_INTEROP=1) but not installed")
-        }
-        None => {
-            eprintln!(
-                "SKIPPED: {name} is not installed (apt-get install sip-tester); CI runs this test"
-            );
-            None
-        }
-    }
+    common::peer_tool(name, "sip-tester").then(|| name.to_owned())
 }
 
 fn run_scenario(
