@@ -109,6 +109,15 @@ pub(crate) struct PinEntry {
     pub(crate) deadline: Instant,
 }
 
+/// What the mixer was last told of a leg's mute, deaf and gains (None:
+/// not told yet), so that only changes are sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct LegApplied {
+    pub(crate) mute: Option<bool>,
+    pub(crate) deaf: Option<bool>,
+    pub(crate) gain: Option<(f32, f32)>,
+}
+
 /// Moderator and policy state of a call, beyond its signalling.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Control {
@@ -121,7 +130,7 @@ pub(crate) struct Control {
     /// Waiting for a moderator before the room starts.
     pub(crate) waiting: bool,
     /// What the mixer was last told for the leg.
-    pub(crate) applied: crate::media::LegApplied,
+    pub(crate) applied: LegApplied,
 }
 
 impl Control {

@@ -75,15 +75,6 @@ impl From<media_server::MediaError> for MediaControlError {
     }
 }
 
-/// What the mixer was last told of a leg's mute, deaf and gains (None:
-/// not told yet), so that only changes are sent.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub(crate) struct LegApplied {
-    pub(crate) mute: Option<bool>,
-    pub(crate) deaf: Option<bool>,
-    pub(crate) gain: Option<(f32, f32)>,
-}
-
 /// Calls whose leg state the mixer could not take yet (its queue was
 /// full), retried shortly; and how often that happened.
 #[derive(Debug, Default)]
