@@ -3,13 +3,16 @@
 //! asked of the focus loop (with a oneshot for the answer), and the focus's
 //! room events are turned into the API's `ConferenceEvent`s.
 
-use focus::{FocusCommand, ParticipantInfo, Role};
-use policy_server::live::{FloorOp, Live, ParticipantChange};
+use control::{
+    ControlError, FloorAction, FloorInfo, LiveRoom, ParticipantInfo, ParticipantUpdate,
+    RoomSnapshot,
+};
+use focus::FocusCommand;
+use policy_server::convert::{floor as floor_pb, participant as participant_pb};
+use policy_server::live::Live;
 use policy_server::pb;
 use policy_server::service::PolicyChange;
-use policy_server::store::FloorPolicy as StoredFloor;
 use tokio::sync::{broadcast, mpsc, oneshot};
-use tonic::Status;
 
 /// Turns the policy server's room changes into commands for the focus.
 pub(crate) fn forward_policy(
@@ -31,11 +34,7 @@ pub(crate) fn forward_policy(
                     wait_for_moderator: !r.auto_create,
                     pin: r.pin,
                     moderator_pin: r.moderator_pin,
-                    floor: match r.floor_policy {
-                        StoredFloor::None => focus::FloorPolicy::None,
-                        StoredFloor::ModeratorGranted => focus::FloorPolicy::ModeratorGranted,
-                        StoredFloor::FirstCome => focus::FloorPolicy::FirstCome,
-                    },
+                    floor: r.floor_policy,
                 }),
                 PolicyChange::Delete(name) => FocusCommand::DeleteRoom(name),
             };
@@ -85,40 +84,6 @@ pub(crate) fn forward_events(
     });
 }
 
-fn role_pb(r: Role) -> pb::ParticipantRole {
-    match r {
-        Role::Moderator => pb::ParticipantRole::Moderator,
-        Role::Participant => pb::ParticipantRole::Participant,
-        Role::Listener => pb::ParticipantRole::Listener,
-    }
-}
-
-fn participant_pb(p: ParticipantInfo) -> pb::Participant {
-    pb::Participant {
-        id: p.id,
-        uri: p.uri,
-        display_name: p.display_name,
-        status: p.status,
-        muted: p.muted,
-        role: role_pb(p.role) as i32,
-        deaf: p.deaf,
-        input_gain_db: p.input_gain_db,
-        output_gain_db: p.output_gain_db,
-    }
-}
-
-fn floor_pb(f: focus::FloorInfo) -> pb::Floor {
-    pb::Floor {
-        policy: match f.policy {
-            focus::FloorPolicy::None => pb::FloorPolicy::None,
-            focus::FloorPolicy::ModeratorGranted => pb::FloorPolicy::ModeratorGranted,
-            focus::FloorPolicy::FirstCome => pb::FloorPolicy::FirstCome,
-        } as i32,
-        holder: f.holder.unwrap_or_default(),
-        queue: f.queue,
-    }
-}
-
 /// The focus's live calls, as the policy server's gRPC API asks for them.
 pub(crate) struct FocusLive(pub(crate) mpsc::UnboundedSender<FocusCommand>);
 
@@ -134,16 +99,17 @@ impl FocusLive {
 /// Where a dial-out URI's host name resolves (A/AAAA through the system
 /// resolver; RFC 3263 NAPTR/SRV is not done). None for an IP literal,
 /// which the focus takes as is.
-async fn resolve(uri: &str) -> Result<Option<std::net::SocketAddr>, Status> {
-    let parsed = sip::Uri::parse(uri)
-        .map_err(|e| Status::invalid_argument(format!("uri: not a SIP URI ({e})")))?;
+async fn resolve(uri: &str) -> Result<Option<std::net::SocketAddr>, ControlError> {
+    let parsed =
+        sip::Uri::parse(uri).map_err(|e| ControlError::BadUri(format!("not a SIP URI ({e})")))?;
     let Some(sip::Host::Name(name)) = &parsed.host else {
         return Ok(None);
     };
     let port = parsed.port.unwrap_or(5060);
+    let unresolvable = |why: String| ControlError::Unresolvable(format!("{name}: {why}"));
     let mut addrs = tokio::net::lookup_host((name.as_str(), port))
         .await
-        .map_err(|e| Status::failed_precondition(format!("cannot resolve {name}: {e}")))?;
+        .map_err(|e| unresolvable(e.to_string()))?;
     let first = addrs.next();
     // Prefer IPv4 where both exist: our media binds follow the SIP address.
     let v4 = first
@@ -151,73 +117,42 @@ async fn resolve(uri: &str) -> Result<Option<std::net::SocketAddr>, Status> {
         .or_else(|| addrs.find(|a| a.is_ipv4()))
         .or(first);
     v4.map(Some)
-        .ok_or_else(|| Status::failed_precondition(format!("{name} has no address")))
-}
-
-fn focus_gone() -> Status {
-    Status::unavailable("the focus is not running")
+        .ok_or_else(|| unresolvable("no address".into()))
 }
 
 #[tonic::async_trait]
 impl Live for FocusLive {
-    async fn rooms(&self) -> Vec<policy_server::live::LiveRoom> {
-        self.ask(FocusCommand::LiveRooms)
-            .await
-            .unwrap_or_default()
-            .into_iter()
-            .map(|r| policy_server::live::LiveRoom {
-                name: r.name,
-                participants: u32::try_from(r.participants).unwrap_or(u32::MAX),
-            })
-            .collect()
+    async fn rooms(&self) -> Vec<LiveRoom> {
+        self.ask(FocusCommand::LiveRooms).await.unwrap_or_default()
     }
 
-    async fn participants(&self, room: &str) -> Option<Vec<pb::Participant>> {
+    async fn participants(&self, room: &str) -> Option<Vec<ParticipantInfo>> {
         self.ask(|r| FocusCommand::Participants(room.to_owned(), r))
             .await
             .flatten()
-            .map(|v| v.into_iter().map(participant_pb).collect())
     }
 
-    async fn snapshot(&self, room: &str) -> Option<(Vec<pb::Participant>, pb::Floor)> {
-        let s = self
-            .ask(|r| FocusCommand::Snapshot(room.to_owned(), r))
+    async fn snapshot(&self, room: &str) -> Option<RoomSnapshot> {
+        self.ask(|r| FocusCommand::Snapshot(room.to_owned(), r))
             .await
-            .flatten()?;
-        Some((
-            s.participants.into_iter().map(participant_pb).collect(),
-            floor_pb(s.floor),
-        ))
+            .flatten()
     }
 
     async fn update(
         &self,
         room: &str,
         id: &str,
-        change: ParticipantChange,
-    ) -> Option<pb::Participant> {
-        let update = focus::ParticipantUpdate {
-            muted: change.muted,
-            deaf: change.deaf,
-            role: change.role.map(|r| match r {
-                pb::ParticipantRole::Moderator => Role::Moderator,
-                pb::ParticipantRole::Listener => Role::Listener,
-                _ => Role::Participant,
-            }),
-            input_gain_db: change.input_gain_db,
-            output_gain_db: change.output_gain_db,
-        };
-        self.ask(|r| FocusCommand::Update(room.to_owned(), id.to_owned(), update, r))
+        change: ParticipantUpdate,
+    ) -> Option<ParticipantInfo> {
+        self.ask(|r| FocusCommand::Update(room.to_owned(), id.to_owned(), change, r))
             .await
             .flatten()
-            .map(participant_pb)
     }
 
-    async fn mute_all(&self, room: &str, on: bool) -> Option<u32> {
+    async fn mute_all(&self, room: &str, on: bool) -> Option<usize> {
         self.ask(|r| FocusCommand::MuteAll(room.to_owned(), on, r))
             .await
             .flatten()
-            .map(|n| n as u32)
     }
 
     async fn remove(&self, room: &str, id: &str) -> bool {
@@ -226,49 +161,27 @@ impl Live for FocusLive {
             .unwrap_or(false)
     }
 
-    async fn dial_out(&self, room: &str, uri: &str) -> Result<String, Status> {
+    async fn dial_out(&self, room: &str, uri: &str) -> Result<String, ControlError> {
         let resolved = resolve(uri).await?;
-        match self
-            .ask(|r| FocusCommand::DialOut(room.to_owned(), uri.to_owned(), resolved, r))
+        self.ask(|r| FocusCommand::DialOut(room.to_owned(), uri.to_owned(), resolved, r))
             .await
-        {
-            None => Err(focus_gone()),
-            Some(Ok(id)) => Ok(id),
-            Some(Err(why)) if why.starts_with("no such conference") => {
-                Err(Status::not_found(format!("no conference {room}")))
-            }
-            Some(Err(why)) if why.starts_with("uri:") => Err(Status::invalid_argument(why)),
-            Some(Err(why)) => Err(Status::failed_precondition(why)),
-        }
+            .unwrap_or(Err(ControlError::Unavailable))
     }
 
-    async fn floor(&self, room: &str, id: &str, op: FloorOp) -> Result<pb::Floor, Status> {
-        let action = match op {
-            FloorOp::Request => focus::FloorAction::Request,
-            FloorOp::Release => focus::FloorAction::Release,
-            FloorOp::Grant => focus::FloorAction::Grant,
-            FloorOp::Deny => focus::FloorAction::Deny,
-        };
-        match self
-            .ask(|r| FocusCommand::Floor(room.to_owned(), id.to_owned(), action, r))
+    async fn floor(
+        &self,
+        room: &str,
+        id: &str,
+        action: FloorAction,
+    ) -> Result<FloorInfo, ControlError> {
+        self.ask(|r| FocusCommand::Floor(room.to_owned(), id.to_owned(), action, r))
             .await
-        {
-            None => Err(focus_gone()),
-            Some(Ok(f)) => Ok(floor_pb(f)),
-            Some(Err(e)) => Err(match e {
-                focus::FloorError::NoRoom => Status::not_found(format!("no conference {room}")),
-                focus::FloorError::NoParticipant => {
-                    Status::not_found(format!("no participant {id} in {room}"))
-                }
-                other => Status::failed_precondition(other.to_string()),
-            }),
-        }
+            .unwrap_or(Err(ControlError::Unavailable))
     }
 
-    async fn floor_info(&self, room: &str) -> Option<pb::Floor> {
+    async fn floor_info(&self, room: &str) -> Option<FloorInfo> {
         self.ask(|r| FocusCommand::FloorInfo(room.to_owned(), r))
             .await
             .flatten()
-            .map(floor_pb)
     }
 }

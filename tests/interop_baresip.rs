@@ -13,7 +13,6 @@ use std::time::Duration;
 use common::Server;
 use media_server::tone::goertzel;
 
-
 /// Writes a baresip config directory: no sound card, a sine source, the
 /// decoded audio recorded by sndfile, one account that auto-answers.
 fn baresip_dir(

@@ -77,28 +77,7 @@ pub(crate) struct Call {
     pub(crate) control: Control,
 }
 
-/// A participant's role in its room.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Role {
-    /// Exempt from mute-all and floor control; may hold the floor at will.
-    Moderator,
-    /// Talks and listens.
-    #[default]
-    Participant,
-    /// Listens only: never mixed.
-    Listener,
-}
-
-impl Role {
-    /// The RFC 4575 `roles` entry.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Moderator => "moderator",
-            Role::Participant => "participant",
-            Role::Listener => "listener",
-        }
-    }
-}
+pub(crate) use control::Role;
 
 /// A caller still entering the room's PIN with DTMF: not mixed, hears
 /// only prompts.

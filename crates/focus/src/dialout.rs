@@ -243,19 +243,19 @@ impl Focus {
         room: &str,
         target: &str,
         resolved: Option<SocketAddr>,
-    ) -> Result<String, String> {
+    ) -> Result<String, control::ControlError> {
+        use control::ControlError;
         if !self.room_known(room) {
-            return Err("no such conference".into());
+            return Err(ControlError::NoRoom);
         }
-        let uri = sip::Uri::parse(target).map_err(|e| format!("uri: not a SIP URI ({e})"))?;
+        let uri = sip::Uri::parse(target)
+            .map_err(|e| ControlError::BadUri(format!("not a SIP URI ({e})")))?;
         if !matches!(uri.scheme, sip::Scheme::Sip) {
-            return Err("uri: only sip: URIs can be dialed".into());
+            return Err(ControlError::BadUri("only sip: URIs can be dialed".into()));
         }
-        let local_host = self
-            .config
-            .sip_host
-            .clone()
-            .ok_or_else(|| "the focus has no SIP address to call from".to_string())?;
+        let local_host = self.config.sip_host.clone().ok_or_else(|| {
+            ControlError::Refused("the focus has no SIP address to call from".into())
+        })?;
         let tag = self
             .dial_out(
                 now,
@@ -265,7 +265,9 @@ impl Focus {
                 Referrer::Api,
                 &local_host,
             )
-            .map_err(|line| line.trim_start_matches("SIP/2.0 ").to_owned())?;
+            .map_err(|line| {
+                ControlError::Refused(line.trim_start_matches("SIP/2.0 ").to_owned())
+            })?;
         self.process_events(now);
         Ok(tag)
     }

@@ -11,58 +11,7 @@ use crate::call::{DialogId, Role};
 use crate::core::Focus;
 use crate::room_events::RoomEventKind;
 
-/// How a room's floor is given.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum FloorPolicy {
-    /// No floor control: everyone may talk.
-    #[default]
-    None,
-    /// Requests wait until a moderator grants them.
-    ModeratorGranted,
-    /// A free floor goes to the first request in line.
-    FirstCome,
-}
-
-/// A room's floor as watchers see it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FloorInfo {
-    /// The room's floor policy.
-    pub policy: FloorPolicy,
-    /// Who holds the floor (participant id).
-    pub holder: Option<String>,
-    /// Who waits for it, first in line first.
-    pub queue: Vec<String>,
-}
-
-/// What is asked of the floor, for one participant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FloorAction {
-    /// The participant asks for the floor.
-    Request,
-    /// The participant gives it back, or withdraws its request.
-    Release,
-    /// A moderator gives it the floor (taking it from the holder).
-    Grant,
-    /// A moderator refuses its request, or takes the floor back.
-    Deny,
-}
-
-/// Why a floor action was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FloorError {
-    /// No such room.
-    #[error("no such conference")]
-    NoRoom,
-    /// No such participant in the room.
-    #[error("no such participant")]
-    NoParticipant,
-    /// The room has no floor policy.
-    #[error("the conference has no floor control")]
-    NotControlled,
-    /// Release or deny of a participant that neither holds nor waits for the floor.
-    #[error("the participant neither holds nor waits for the floor")]
-    NotInvolved,
-}
+pub(crate) use control::{ControlError, FloorAction, FloorInfo, FloorPolicy};
 
 #[derive(Debug, Default)]
 pub(crate) struct Floor {
@@ -101,16 +50,16 @@ impl Focus {
         room: &str,
         id: &str,
         action: FloorAction,
-    ) -> Result<FloorInfo, FloorError> {
+    ) -> Result<FloorInfo, ControlError> {
         if !self.room_known(room) {
-            return Err(FloorError::NoRoom);
+            return Err(ControlError::NoRoom);
         }
         if self.find_call(room, id).is_none() {
-            return Err(FloorError::NoParticipant);
+            return Err(ControlError::NoParticipant);
         }
         let policy = self.floor_policy(room);
         if policy == FloorPolicy::None {
-            return Err(FloorError::NotControlled);
+            return Err(ControlError::NoFloorControl);
         }
         let f = self.floors.entry(room.to_owned()).or_default();
         let queued = f.queue.iter().position(|q| q == id);
@@ -130,7 +79,7 @@ impl Focus {
                 } else if let Some(i) = queued {
                     f.queue.remove(i);
                 } else {
-                    return Err(FloorError::NotInvolved);
+                    return Err(ControlError::NotInvolved);
                 }
             }
             FloorAction::Grant => {

@@ -52,13 +52,14 @@ mod responder;
 mod room_events;
 mod subscription;
 
-pub use crate::call::Role;
 pub use crate::config::FocusConfig;
 pub use crate::core::{Focus, FocusStats};
-pub use crate::floor::{FloorAction, FloorError, FloorInfo, FloorPolicy};
-pub use crate::live::{ParticipantInfo, ParticipantUpdate};
 pub use crate::media::{MediaControlError, MediaPort, MediaServerPort, MediaSpec};
-pub use crate::policy::{FocusCommand, LiveRoom, Reply, RoomPolicy, RoomSnapshot};
+pub use crate::policy::{FocusCommand, Reply, RoomPolicy};
 pub use crate::resolve::ResolveRequest;
 pub use crate::room_events::{RoomEvent, RoomEventKind};
 pub use crate::subscription::EventStats;
+pub use control::{
+    ControlError, FloorAction, FloorInfo, FloorPolicy, LiveRoom, ParticipantInfo,
+    ParticipantUpdate, Role, RoomSnapshot,
+};

@@ -10,43 +10,7 @@ use crate::call::{Call, CallState, DialogId, Role};
 use crate::conference_doc::aor;
 use crate::core::Focus;
 
-/// A participant as moderators see it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ParticipantInfo {
-    /// The focus's id for the call (our dialog tag).
-    pub id: String,
-    /// Address of record.
-    pub uri: String,
-    /// Display name from From.
-    pub display_name: String,
-    /// RFC 4575 endpoint status.
-    pub status: String,
-    /// Muted by a moderator.
-    pub muted: bool,
-    /// Hears silence.
-    pub deaf: bool,
-    /// Role in the room.
-    pub role: Role,
-    /// Gain on what the room hears of it, dB.
-    pub input_gain_db: f32,
-    /// Gain on what it hears, dB.
-    pub output_gain_db: f32,
-}
-
-/// A moderator's change to a participant; None leaves a field alone.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct ParticipantUpdate {
-    /// Muted-via-focus.
-    pub muted: Option<bool>,
-    /// Hears silence.
-    pub deaf: Option<bool>,
-    /// Role.
-    pub role: Option<Role>,
-    /// Input gain, dB (clamped to -60..=24).
-    pub input_gain_db: Option<f32>,
-    /// Output gain, dB (clamped to -60..=24).
-    pub output_gain_db: Option<f32>,
-}
+pub(crate) use control::{ParticipantInfo, ParticipantUpdate};
 
 const GAIN_RANGE: std::ops::RangeInclusive<f32> = -60.0..=24.0;
 

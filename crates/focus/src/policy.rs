@@ -7,10 +7,11 @@ use std::time::Instant;
 
 use crate::call::{DialogId, Role};
 use crate::core::Focus;
-use crate::floor::{FloorAction, FloorError, FloorInfo, FloorPolicy};
+use crate::floor::{FloorAction, FloorInfo, FloorPolicy};
 use crate::live::{ParticipantInfo, ParticipantUpdate};
 use crate::room_events::RoomEventKind;
 use crate::subscription::EndReason;
+use control::ControlError;
 
 /// One room's policy.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -40,26 +41,7 @@ pub struct RoomPolicy {
     pub wait_for_moderator: bool,
 }
 
-/// A room as a watcher first sees it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RoomSnapshot {
-    /// Its participants.
-    pub participants: Vec<ParticipantInfo>,
-    /// Its floor.
-    pub floor: FloorInfo,
-}
-
-/// A room with calls open, as the API lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LiveRoom {
-    /// Room name.
-    pub name: String,
-    /// Its calls, in any state.
-    pub participants: usize,
-    /// It has a policy from the policy server; false for a room a caller
-    /// made by dialling in, which ends with its last call.
-    pub has_policy: bool,
-}
+pub(crate) use control::{LiveRoom, RoomSnapshot};
 
 /// A reply channel.
 pub type Reply<T> = tokio::sync::oneshot::Sender<T>;
@@ -95,14 +77,14 @@ pub enum FocusCommand {
         String,
         String,
         Option<std::net::SocketAddr>,
-        Reply<Result<String, String>>,
+        Reply<Result<String, ControlError>>,
     ),
     /// A floor action: room, participant id.
     Floor(
         String,
         String,
         FloorAction,
-        Reply<Result<FloorInfo, FloorError>>,
+        Reply<Result<FloorInfo, ControlError>>,
     ),
     /// The floor of a room.
     FloorInfo(String, Reply<Option<FloorInfo>>),

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod convert;
 pub mod live;
 pub mod principal_cache;
 pub mod rate_limit;

@@ -10,11 +10,12 @@ use std::time::Instant;
 use tokio::sync::broadcast;
 use tonic::{Request, Response, Status};
 
-use crate::live::{FloorOp, Live, LiveRoom, ParticipantChange};
+use crate::convert;
+use crate::live::{FloorAction, Live, LiveRoom, ParticipantUpdate};
 use crate::pb;
 use crate::pb::conference_control_server::ConferenceControl;
 use crate::rate_limit::RateLimiter;
-use crate::store::{new_token, FloorPolicy, Principal, Role, Room, Store, StoreError};
+use crate::store::{new_token, Principal, Role, Room, Store, StoreError};
 
 /// A room's policy changed (the focus applies these).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,7 +81,7 @@ impl ConferenceService {
             .await
             .into_iter()
             .find(|l| l.name == room)
-            .map(|l| l.participants)
+            .map(|l| u32::try_from(l.participants).unwrap_or(u32::MAX))
     }
 
     fn tell(&self, c: PolicyChange) {
@@ -170,26 +171,6 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-fn floor_policy_from_pb(v: i32) -> Result<FloorPolicy, Status> {
-    match pb::FloorPolicy::try_from(v) {
-        Ok(pb::FloorPolicy::Unspecified | pb::FloorPolicy::None) => Ok(FloorPolicy::None),
-        Ok(pb::FloorPolicy::ModeratorGranted) => Ok(FloorPolicy::ModeratorGranted),
-        Ok(pb::FloorPolicy::FirstCome) => Ok(FloorPolicy::FirstCome),
-        Err(_) => Err(Status::invalid_argument(
-            "floor_policy: FLOOR_POLICY_NONE, FLOOR_POLICY_MODERATOR_GRANTED or FLOOR_POLICY_FIRST_COME",
-        )),
-    }
-}
-
-/// The wire form of a floor policy.
-pub fn floor_policy_to_pb(f: FloorPolicy) -> pb::FloorPolicy {
-    match f {
-        FloorPolicy::None => pb::FloorPolicy::None,
-        FloorPolicy::ModeratorGranted => pb::FloorPolicy::ModeratorGranted,
-        FloorPolicy::FirstCome => pb::FloorPolicy::FirstCome,
-    }
-}
-
 fn internal(e: StoreError) -> Status {
     match e {
         StoreError::NotFound => Status::not_found("no such conference"),
@@ -232,7 +213,7 @@ fn check_fields(c: &pb::Conference) -> Result<(), Status> {
     if c.talkers_mixed > 8 {
         return Err(Status::invalid_argument("talkers_mixed: at most 8"));
     }
-    floor_policy_from_pb(c.floor_policy)?;
+    convert::floor_policy_from_pb(c.floor_policy)?;
     if c.watchers.len() > 100 || c.watchers.iter().any(|w| w.is_empty() || w.len() > 256) {
         return Err(Status::invalid_argument(
             "watchers: at most 100 entries of 1 to 256 bytes",
@@ -256,7 +237,7 @@ pub fn to_pb(r: &Room) -> pb::Conference {
         mute_on_entry: r.mute_on_entry,
         talkers_mixed: r.talkers_mixed,
         created_at: r.created_at,
-        floor_policy: floor_policy_to_pb(r.floor_policy) as i32,
+        floor_policy: convert::floor_policy(r.floor_policy) as i32,
         auto_create: Some(r.auto_create),
         participant_count: 0,
         ad_hoc: false,
@@ -302,7 +283,7 @@ impl ConferenceControl for ConferenceService {
                 watchers: c.watchers.clone(),
                 mute_on_entry: c.mute_on_entry,
                 talkers_mixed: c.talkers_mixed,
-                floor_policy: floor_policy_from_pb(c.floor_policy)?,
+                floor_policy: convert::floor_policy_from_pb(c.floor_policy)?,
                 auto_create: c.auto_create.unwrap_or(true),
                 created_at: 0,
             }
@@ -387,7 +368,7 @@ impl ConferenceControl for ConferenceService {
             .await
             .into_iter()
             .filter(|l| l.name > r.page_token)
-            .map(|l| (l.name, l.participants))
+            .map(|l| (l.name, u32::try_from(l.participants).unwrap_or(u32::MAX)))
             .collect();
         let mut page: Vec<pb::Conference> = stored
             .iter()
@@ -447,7 +428,9 @@ impl ConferenceControl for ConferenceService {
                 "watchers" => room.watchers = c.watchers.clone(),
                 "mute_on_entry" => room.mute_on_entry = c.mute_on_entry,
                 "talkers_mixed" => room.talkers_mixed = c.talkers_mixed,
-                "floor_policy" => room.floor_policy = floor_policy_from_pb(c.floor_policy)?,
+                "floor_policy" => {
+                    room.floor_policy = convert::floor_policy_from_pb(c.floor_policy)?
+                }
                 "auto_create" => {
                     room.auto_create = c.auto_create.ok_or_else(|| {
                         Status::invalid_argument("auto_create: set it when update_mask names it")
@@ -578,7 +561,10 @@ impl ConferenceControl for ConferenceService {
             .live()?
             .participants(&room)
             .await
-            .ok_or_else(|| Status::not_found(format!("no conference {room}")))?;
+            .ok_or_else(|| Status::not_found(format!("no conference {room}")))?
+            .into_iter()
+            .map(convert::participant)
+            .collect();
         Ok(Response::new(pb::ListParticipantsResponse { participants }))
     }
 
@@ -596,7 +582,7 @@ impl ConferenceControl for ConferenceService {
             .ok_or_else(|| Status::not_found(format!("no conference {}", r.conference)))?;
         all.into_iter()
             .find(|p| p.id == r.id)
-            .map(Response::new)
+            .map(|p| Response::new(convert::participant(p)))
             .ok_or_else(|| {
                 Status::not_found(format!("no participant {} in {}", r.id, r.conference))
             })
@@ -621,20 +607,17 @@ impl ConferenceControl for ConferenceService {
                 "update_mask: name at least one field",
             ));
         }
-        let mut change = ParticipantChange::default();
+        let mut change = ParticipantUpdate::default();
         for path in &mask.paths {
             match path.as_str() {
                 "muted" => change.muted = Some(p.muted),
                 "deaf" => change.deaf = Some(p.deaf),
                 "role" => {
-                    change.role = Some(match pb::ParticipantRole::try_from(p.role) {
-                        Ok(pb::ParticipantRole::Unspecified) | Err(_) => {
-                            return Err(Status::invalid_argument(
-                                "role: PARTICIPANT_ROLE_MODERATOR, _PARTICIPANT or _LISTENER",
-                            ))
-                        }
-                        Ok(role) => role,
-                    })
+                    change.role = Some(convert::role_from_pb(p.role).ok_or_else(|| {
+                        Status::invalid_argument(
+                            "role: PARTICIPANT_ROLE_MODERATOR, _PARTICIPANT or _LISTENER",
+                        )
+                    })?)
                 }
                 "input_gain_db" => change.input_gain_db = Some(check_gain("input_gain_db", p.input_gain_db)?),
                 "output_gain_db" => change.output_gain_db = Some(check_gain("output_gain_db", p.output_gain_db)?),
@@ -650,7 +633,7 @@ impl ConferenceControl for ConferenceService {
             .update(&room, &p.id, change)
             .await
             .ok_or_else(|| Status::not_found(format!("no participant {} in {room}", p.id)))?;
-        Ok(Response::new(updated))
+        Ok(Response::new(convert::participant(updated)))
     }
 
     async fn remove_participant(
@@ -680,7 +663,11 @@ impl ConferenceControl for ConferenceService {
                 "uri: a sip: URI of at most 256 bytes",
             ));
         }
-        let id = self.live()?.dial_out(&r.conference, &r.uri).await?;
+        let id = self
+            .live()?
+            .dial_out(&r.conference, &r.uri)
+            .await
+            .map_err(|e| convert::status(e, &r.conference, ""))?;
         Ok(Response::new(pb::Participant {
             id,
             uri: r.uri,
@@ -701,6 +688,7 @@ impl ConferenceControl for ConferenceService {
             .mute_all(&r.conference, r.muted)
             .await
             .ok_or_else(|| Status::not_found(format!("no conference {}", r.conference)))?;
+        let changed = u32::try_from(changed).unwrap_or(u32::MAX);
         Ok(Response::new(pb::MuteAllResponse { changed }))
     }
 
@@ -743,7 +731,7 @@ impl ConferenceControl for ConferenceService {
         self.live()?
             .floor_info(&room)
             .await
-            .map(Response::new)
+            .map(|f| Response::new(convert::floor(f)))
             .ok_or_else(|| Status::not_found(format!("no conference {room}")))
     }
 
@@ -751,28 +739,28 @@ impl ConferenceControl for ConferenceService {
         &self,
         req: Request<pb::FloorRequest>,
     ) -> Result<Response<pb::Floor>, Status> {
-        self.floor(req, FloorOp::Request).await
+        self.floor(req, FloorAction::Request).await
     }
 
     async fn release_floor(
         &self,
         req: Request<pb::FloorRequest>,
     ) -> Result<Response<pb::Floor>, Status> {
-        self.floor(req, FloorOp::Release).await
+        self.floor(req, FloorAction::Release).await
     }
 
     async fn grant_floor(
         &self,
         req: Request<pb::FloorRequest>,
     ) -> Result<Response<pb::Floor>, Status> {
-        self.floor(req, FloorOp::Grant).await
+        self.floor(req, FloorAction::Grant).await
     }
 
     async fn deny_floor(
         &self,
         req: Request<pb::FloorRequest>,
     ) -> Result<Response<pb::Floor>, Status> {
-        self.floor(req, FloorOp::Deny).await
+        self.floor(req, FloorAction::Deny).await
     }
 
     type WatchConferenceStream =
@@ -787,11 +775,17 @@ impl ConferenceControl for ConferenceService {
         // Subscribe first: a change racing the snapshot then shows twice,
         // never not at all; every event carries whole state, so twice is harmless.
         let mut events = self.events.subscribe();
-        let (participants, floor) = self
+        let snapshot = self
             .live()?
             .snapshot(&room)
             .await
             .ok_or_else(|| Status::not_found(format!("no conference {room}")))?;
+        let participants: Vec<pb::Participant> = snapshot
+            .participants
+            .into_iter()
+            .map(convert::participant)
+            .collect();
+        let floor = convert::floor(snapshot.floor);
         let count = participants.len() as u32;
         let conference = match self.store.room(&room).await {
             Ok(r) => pb::Conference {
@@ -857,7 +851,7 @@ impl ConferenceService {
     async fn floor(
         &self,
         req: Request<pb::FloorRequest>,
-        op: FloorOp,
+        op: FloorAction,
     ) -> Result<Response<pb::Floor>, Status> {
         let r = req.get_ref().clone();
         self.moderator_of(&req, &r.conference).await?;
@@ -866,7 +860,8 @@ impl ConferenceService {
         self.live()?
             .floor(&r.conference, &r.participant, op)
             .await
-            .map(Response::new)
+            .map(|f| Response::new(convert::floor(f)))
+            .map_err(|e| convert::status(e, &r.conference, &r.participant))
     }
 }
 

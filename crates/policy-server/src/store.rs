@@ -81,34 +81,7 @@ impl Default for Room {
     }
 }
 
-/// How a room's floor is given (BFCP-style floor control).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum FloorPolicy {
-    /// No floor control.
-    #[default]
-    None,
-    /// A moderator grants requests.
-    ModeratorGranted,
-    /// The first request in line gets a free floor.
-    FirstCome,
-}
-
-impl FloorPolicy {
-    fn as_str(self) -> &'static str {
-        match self {
-            FloorPolicy::None => "none",
-            FloorPolicy::ModeratorGranted => "moderator-granted",
-            FloorPolicy::FirstCome => "first-come",
-        }
-    }
-    fn parse(s: &str) -> Self {
-        match s {
-            "moderator-granted" => FloorPolicy::ModeratorGranted,
-            "first-come" => FloorPolicy::FirstCome,
-            _ => FloorPolicy::None,
-        }
-    }
-}
+pub use control::FloorPolicy;
 
 /// A room template.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

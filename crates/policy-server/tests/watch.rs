@@ -6,23 +6,31 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use policy_server::live::{FloorOp, Live, LiveRoom, ParticipantChange};
+use policy_server::live::{
+    ControlError, FloorAction, FloorInfo, Live, LiveRoom, ParticipantInfo, ParticipantUpdate,
+    RoomSnapshot,
+};
 use policy_server::pb::conference_control_client::ConferenceControlClient;
 use policy_server::pb::conference_event::Event;
 use policy_server::pb::{self, Conference};
 use policy_server::{PolicyConfig, PolicyServer};
 use tonic::metadata::MetadataValue;
-use tonic::{Code, Request, Status};
+use tonic::{Code, Request};
 
 /// One room, "r", with one participant, "p1".
 struct OneRoom;
 
-fn p1() -> pb::Participant {
-    pb::Participant {
+fn p1() -> ParticipantInfo {
+    ParticipantInfo {
         id: "p1".into(),
         uri: "sip:p1@example.com".into(),
+        display_name: String::new(),
         status: "connected".into(),
-        ..Default::default()
+        muted: false,
+        deaf: false,
+        role: control::Role::Participant,
+        input_gain_db: 0.0,
+        output_gain_db: 0.0,
     }
 }
 
@@ -32,30 +40,34 @@ impl Live for OneRoom {
         vec![LiveRoom {
             name: "r".into(),
             participants: 1,
+            has_policy: false,
         }]
     }
-    async fn participants(&self, room: &str) -> Option<Vec<pb::Participant>> {
+    async fn participants(&self, room: &str) -> Option<Vec<ParticipantInfo>> {
         (room == "r").then(|| vec![p1()])
     }
-    async fn snapshot(&self, room: &str) -> Option<(Vec<pb::Participant>, pb::Floor)> {
-        (room == "r").then(|| (vec![p1()], pb::Floor::default()))
+    async fn snapshot(&self, room: &str) -> Option<RoomSnapshot> {
+        (room == "r").then(|| RoomSnapshot {
+            participants: vec![p1()],
+            floor: FloorInfo::default(),
+        })
     }
-    async fn update(&self, _: &str, _: &str, _: ParticipantChange) -> Option<pb::Participant> {
+    async fn update(&self, _: &str, _: &str, _: ParticipantUpdate) -> Option<ParticipantInfo> {
         None
     }
-    async fn mute_all(&self, _: &str, _: bool) -> Option<u32> {
+    async fn mute_all(&self, _: &str, _: bool) -> Option<usize> {
         None
     }
     async fn remove(&self, _: &str, _: &str) -> bool {
         false
     }
-    async fn dial_out(&self, _: &str, _: &str) -> Result<String, Status> {
-        Err(Status::unimplemented("not here"))
+    async fn dial_out(&self, _: &str, _: &str) -> Result<String, ControlError> {
+        Err(ControlError::Refused("not here".into()))
     }
-    async fn floor(&self, _: &str, _: &str, _: FloorOp) -> Result<pb::Floor, Status> {
-        Err(Status::unimplemented("not here"))
+    async fn floor(&self, _: &str, _: &str, _: FloorAction) -> Result<FloorInfo, ControlError> {
+        Err(ControlError::Refused("not here".into()))
     }
-    async fn floor_info(&self, _: &str) -> Option<pb::Floor> {
+    async fn floor_info(&self, _: &str) -> Option<FloorInfo> {
         None
     }
 }
@@ -124,7 +136,10 @@ async fn snapshot_then_this_rooms_events_and_a_slow_watcher_is_cut_off() {
     let first = w.message().await.unwrap().unwrap();
     match first.event.unwrap() {
         Event::Snapshot(snap) => {
-            assert_eq!(snap.participants, vec![p1()]);
+            assert_eq!(
+                snap.participants,
+                vec![policy_server::convert::participant(p1())]
+            );
             // A room the store does not know is shown by name.
             assert_eq!(snap.conference.unwrap().name, "r");
         }
