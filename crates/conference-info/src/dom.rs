@@ -128,7 +128,14 @@ pub(crate) fn escape(s: &str) -> String {
 
 fn resolved(r: &ResolveResult<'_>) -> Result<String, Error> {
     match r {
-        ResolveResult::Bound(ns) => Ok(String::from_utf8_lossy(ns.as_ref()).into_owned()),
+        // The reader hands the declaration's raw value: entities in it
+        // (`&apos;`) are resolved here, as for any other attribute, or the
+        // name would be escaped twice when the document is written back.
+        ResolveResult::Bound(ns) => {
+            quick_xml::escape::unescape(&String::from_utf8_lossy(ns.as_ref()))
+                .map(|u| u.into_owned())
+                .map_err(|e| Error::Xml(e.to_string()))
+        }
         ResolveResult::Unbound => Ok(String::new()),
         ResolveResult::Unknown(p) => Err(Error::Xml(format!(
             "unknown namespace prefix {}",

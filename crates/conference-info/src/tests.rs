@@ -123,3 +123,14 @@ fn bad_documents_are_errors_not_panics() {
         }
     }
 }
+
+/// Found by the conference_info fuzz target: a namespace name with an
+/// entity in it was kept raw and escaped again on every print.
+#[test]
+fn a_namespace_name_with_an_entity_prints_the_same_every_time() {
+    let xml = r#"<conference-info xmlns="urn:ietf:params:xml:ns:conference-info" xmlns:x="urn:a&apos;b" entity="sip:r@h" state="full" version="1" x:flavour="vanilla"/>"#;
+    let once = ConferenceInfo::parse(xml).unwrap().to_xml();
+    let twice = ConferenceInfo::parse(&once).unwrap().to_xml();
+    assert_eq!(once, twice);
+    assert!(once.contains("urn:a&apos;b"), "{once}");
+}
