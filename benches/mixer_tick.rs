@@ -3,9 +3,8 @@
 //! encoding per codec, so the cost should grow with N only by a header
 //! write and a send each. Also prints the memory held per participant.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::System;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,23 +16,11 @@ use media_server::mixer::{
     RoomId, RoomSettings,
 };
 
-struct Counting;
-static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE_BYTES.fetch_add(l.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE_BYTES.fetch_sub(l.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(p, l) }
-    }
-}
-
-// Under the scratch stack for the Opus codec's temporaries, as in the binary.
+// Under the scratch stack for the Opus codec's temporaries, as in the
+// binary, around a counter of live bytes (memory per participant).
 #[global_allocator]
-static GLOBAL: opus_codec::ScratchAlloc<Counting> = opus_codec::ScratchAlloc::new(Counting);
+static GLOBAL: opus_codec::ScratchAlloc<opus_codec::CountingAlloc<System>> =
+    opus_codec::ScratchAlloc::new(opus_codec::CountingAlloc::new(System));
 
 /// Counts bytes the way a non-blocking UDP send would hand them off.
 struct Sink(u64);
@@ -192,9 +179,9 @@ fn bench(c: &mut Criterion) {
     }
     g.finish();
     for kind in [CodecKind::Pcmu, CodecKind::G722, CodecKind::Opus] {
-        let before = LIVE_BYTES.load(Ordering::Relaxed);
+        let before = opus_codec::live_heap_bytes();
         let made: Vec<_> = (0..200).map(|i| participant(i, kind)).collect();
-        let after = LIVE_BYTES.load(Ordering::Relaxed);
+        let after = opus_codec::live_heap_bytes();
         println!(
             "memory per participant, {}: {} KiB",
             kind.name(),

@@ -5,8 +5,7 @@
 //! `opus_codec::ScratchAlloc`, as the binary's allocator does, so it counts
 //! what reaches the heap.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+use std::alloc::System;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,41 +17,9 @@ use media_server::mixer::{
     RoomId, RoomSettings,
 };
 
-struct Counting;
-
-// Per thread, so tests running in parallel do not count each other.
-thread_local! {
-    static ARMED: Cell<bool> = const { Cell::new(false) };
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count() {
-    if ARMED.try_with(|a| a.get()).unwrap_or(false) {
-        let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
-    }
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count();
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        count();
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: opus_codec::ScratchAlloc<Counting> = opus_codec::ScratchAlloc::new(Counting);
+static GLOBAL: opus_codec::ScratchAlloc<opus_codec::CountingAlloc<System>> =
+    opus_codec::ScratchAlloc::new(opus_codec::CountingAlloc::new(System));
 
 struct CountOut(u64);
 impl PacketOut for CountOut {
@@ -86,7 +53,7 @@ fn talker_packets(kind: CodecKind, freq: f64, frames: usize) -> Vec<(usize, [u8;
 /// Runs `total` ticks (the first 1,000 unmeasured) of a room of 100 with
 /// these codecs round-robin; returns (allocations, measured ticks).
 fn run(kinds: &[CodecKind], total: u64) -> (u64, u64) {
-    ALLOCS.with(|n| n.set(0));
+    let mut allocs = 0;
     let (mut commands, cmd_rx) = rtrb::RingBuffer::new(512);
     let (ev_tx, mut events) = rtrb::RingBuffer::new(65536);
     let (g_tx, _garbage) = rtrb::RingBuffer::new(512);
@@ -148,11 +115,9 @@ fn run(kinds: &[CodecKind], total: u64) -> (u64, u64) {
             let _ = tx.push(pkt);
         }
         // The first 1,000 ticks warm up (rooms, participants, codec start-up).
-        let armed = tick >= 1000;
-        ARMED.with(|a| a.set(armed));
-        mixer.tick(now);
-        ARMED.with(|a| a.set(false));
-        if armed {
+        let ((), calls) = opus_codec::count_heap_calls(|| mixer.tick(now));
+        if tick >= 1000 {
+            allocs += calls;
             measured += 1;
         }
         while events.pop().is_ok() {}
@@ -165,7 +130,7 @@ fn run(kinds: &[CodecKind], total: u64) -> (u64, u64) {
         "three talkers were mixed: {stats:?}"
     );
     assert!(stats.packets_sent >= 100 * measured);
-    (ALLOCS.with(|n| n.get()), measured)
+    (allocs, measured)
 }
 
 #[test]

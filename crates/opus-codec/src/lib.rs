@@ -7,13 +7,17 @@
 //! encodes and decodes is what every phone's libopus does.
 //!
 //! This crate is the one place of the workspace that holds `unsafe` code,
-//! in two modules: `reference`, the calls into the codec, and `scratch`, the
+//! in three modules: `reference`, the calls into the codec; `scratch`, the
 //! stack its temporary arrays live on so that a codec call allocates
-//! nothing from the heap ([`ScratchAlloc`]). Everything else forbids it.
+//! nothing from the heap ([`ScratchAlloc`]); and `counting`, the allocator
+//! wrapper that tests and benches measure allocation with
+//! ([`CountingAlloc`]). Everything else forbids it.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+#[allow(unsafe_code)]
+mod counting;
 mod packet;
 #[cfg(not(feature = "system-libopus"))]
 #[allow(unsafe_code)]
@@ -28,6 +32,7 @@ use reference as imp;
 #[cfg(feature = "system-libopus")]
 use system as imp;
 
+pub use counting::{count_heap_calls, live_heap_bytes, CountingAlloc};
 pub use packet::{packet_samples, Mode, SilkFlags, Toc};
 pub use scratch::{scratch_stats, ScratchAlloc, ScratchStats};
 

@@ -3,57 +3,19 @@
 //! its scratch slot. Counted by a wrapped allocator that sees only what the
 //! slots did not serve, on this thread, inside the calls.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+use std::alloc::System;
 
 use opus_codec::{
-    scratch_stats, Application, Bandwidth, Channels, Decoder, Encoder, EncoderSettings, SampleRate,
-    ScratchAlloc,
+    count_heap_calls, scratch_stats, Application, Bandwidth, Channels, CountingAlloc, Decoder,
+    Encoder, EncoderSettings, SampleRate, ScratchAlloc,
 };
 
-struct Counting;
-
-thread_local! {
-    static ARMED: Cell<bool> = const { Cell::new(false) };
-    static HEAP: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count() {
-    if ARMED.try_with(Cell::get).unwrap_or(false) {
-        let _ = HEAP.try_with(|n| n.set(n.get() + 1));
-    }
-}
-
-// SAFETY: passes every call through to `System` unchanged.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count();
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        unsafe { System.realloc(p, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
-        count();
-        unsafe { System.dealloc(p, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: ScratchAlloc<Counting> = ScratchAlloc::new(Counting);
+static GLOBAL: ScratchAlloc<CountingAlloc<System>> = ScratchAlloc::new(CountingAlloc::new(System));
 
 /// Heap calls `f` makes on this thread.
 fn heap_calls(f: impl FnOnce()) -> u64 {
-    HEAP.with(|n| n.set(0));
-    ARMED.with(|a| a.set(true));
-    f();
-    ARMED.with(|a| a.set(false));
-    HEAP.with(Cell::get)
+    count_heap_calls(f).1
 }
 
 fn tones(rate: u32, channels: usize, samples: usize, start: usize) -> Vec<i16> {
