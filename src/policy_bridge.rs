@@ -96,30 +96,6 @@ impl FocusLive {
     }
 }
 
-/// Where a dial-out URI's host name resolves (A/AAAA through the system
-/// resolver; RFC 3263 NAPTR/SRV is not done). None for an IP literal,
-/// which the focus takes as is.
-async fn resolve(uri: &str) -> Result<Option<std::net::SocketAddr>, ControlError> {
-    let parsed =
-        sip::Uri::parse(uri).map_err(|e| ControlError::BadUri(format!("not a SIP URI ({e})")))?;
-    let Some(sip::Host::Name(name)) = &parsed.host else {
-        return Ok(None);
-    };
-    let port = parsed.port.unwrap_or(5060);
-    let unresolvable = |why: String| ControlError::Unresolvable(format!("{name}: {why}"));
-    let mut addrs = tokio::net::lookup_host((name.as_str(), port))
-        .await
-        .map_err(|e| unresolvable(e.to_string()))?;
-    let first = addrs.next();
-    // Prefer IPv4 where both exist: our media binds follow the SIP address.
-    let v4 = first
-        .filter(|a| a.is_ipv4())
-        .or_else(|| addrs.find(|a| a.is_ipv4()))
-        .or(first);
-    v4.map(Some)
-        .ok_or_else(|| unresolvable("no address".into()))
-}
-
 #[tonic::async_trait]
 impl Live for FocusLive {
     async fn rooms(&self) -> Vec<LiveRoom> {
@@ -162,8 +138,7 @@ impl Live for FocusLive {
     }
 
     async fn dial_out(&self, room: &str, uri: &str) -> Result<String, ControlError> {
-        let resolved = resolve(uri).await?;
-        self.ask(|r| FocusCommand::DialOut(room.to_owned(), uri.to_owned(), resolved, r))
+        self.ask(|r| FocusCommand::DialOut(room.to_owned(), uri.to_owned(), r))
             .await
             .unwrap_or(Err(ControlError::Unavailable))
     }

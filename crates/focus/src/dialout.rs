@@ -196,8 +196,9 @@ impl Focus {
                 referred_by,
                 referrer: referrer.clone(),
                 local_host,
+                api_reply: None,
             };
-            if !self.resolve_then_dial(host, port, dial) {
+            if self.resolve_then_dial(host, port, dial).is_err() {
                 self.sipfrag(now, &referrer, "SIP/2.0 503 Service Unavailable", true);
             }
             return;
@@ -233,17 +234,60 @@ impl Focus {
         }
     }
 
-    /// The control API asks the focus to call `target` into `room`;
-    /// `resolved` is where a host name in it resolved to (the io edge looks
-    /// names up, the core does no I/O). Returns the participant id the call
-    /// will have, or why it cannot be placed.
+    /// The control API asks the focus to call `target` into `room`; the
+    /// new participant's id (or why not) goes to `reply`, at once or, when
+    /// the target names a host, once the io edge has resolved it.
     pub fn dial_out_api(
         &mut self,
         now: Instant,
         room: &str,
         target: &str,
-        resolved: Option<SocketAddr>,
-    ) -> Result<String, control::ControlError> {
+        reply: crate::policy::Reply<Result<String, control::ControlError>>,
+    ) {
+        use control::ControlError;
+        let (uri, local_host) = match self.api_dial_target(room, target) {
+            Ok(x) => x,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        if let Some(sip::Host::Name(host)) = &uri.host {
+            // The core does no DNS: the io edge looks the name up first.
+            let (host, port) = (host.clone(), uri.port.unwrap_or(5060));
+            let dial = PendingDial {
+                room: room.to_owned(),
+                target: uri,
+                referred_by: None,
+                referrer: Referrer::Api,
+                local_host,
+                api_reply: Some(reply),
+            };
+            if let Err(d) = self.resolve_then_dial(host, port, dial) {
+                if let Some(reply) = d.api_reply {
+                    let busy = ControlError::Refused("too many dial-outs wait for DNS".into());
+                    let _ = reply.send(Err(busy));
+                }
+            }
+            return;
+        }
+        let target = DialTarget {
+            uri,
+            resolved: None,
+        };
+        let placed = self
+            .dial_out(now, room, target, None, Referrer::Api, &local_host)
+            .map_err(|line| ControlError::Refused(line.trim_start_matches("SIP/2.0 ").to_owned()));
+        let _ = reply.send(placed);
+        self.process_events(now);
+    }
+
+    /// What an API dial-out calls and from where, or why it cannot.
+    fn api_dial_target(
+        &self,
+        room: &str,
+        target: &str,
+    ) -> Result<(sip::Uri, String), control::ControlError> {
         use control::ControlError;
         if !self.room_known(room) {
             return Err(ControlError::NoRoom);
@@ -256,20 +300,7 @@ impl Focus {
         let local_host = self.config.sip_host.clone().ok_or_else(|| {
             ControlError::Refused("the focus has no SIP address to call from".into())
         })?;
-        let tag = self
-            .dial_out(
-                now,
-                room,
-                DialTarget { uri, resolved },
-                None,
-                Referrer::Api,
-                &local_host,
-            )
-            .map_err(|line| {
-                ControlError::Refused(line.trim_start_matches("SIP/2.0 ").to_owned())
-            })?;
-        self.process_events(now);
-        Ok(tag)
+        Ok((uri, local_host))
     }
 
     /// Places the call; returns the sipfrag status line on immediate failure.

@@ -71,14 +71,9 @@ pub enum FocusCommand {
     MuteAll(String, bool, Reply<Option<usize>>),
     /// Remove a participant: room, id.
     Remove(String, String, Reply<bool>),
-    /// Call a URI into a room (with where its host name resolved to): the
-    /// new participant's id, or why not.
-    DialOut(
-        String,
-        String,
-        Option<std::net::SocketAddr>,
-        Reply<Result<String, ControlError>>,
-    ),
+    /// Call a URI into a room: the new participant's id, or why not (a host
+    /// name in it goes through the focus's own resolver first).
+    DialOut(String, String, Reply<Result<String, ControlError>>),
     /// A floor action: room, participant id.
     Floor(
         String,
@@ -167,9 +162,7 @@ impl Focus {
             FocusCommand::Remove(room, id, reply) => {
                 let _ = reply.send(self.remove(now, &room, &id));
             }
-            FocusCommand::DialOut(room, uri, resolved, reply) => {
-                let _ = reply.send(self.dial_out_api(now, &room, &uri, resolved));
-            }
+            FocusCommand::DialOut(room, uri, reply) => self.dial_out_api(now, &room, &uri, reply),
             FocusCommand::Floor(room, id, action, reply) => {
                 let _ = reply.send(self.floor_action(now, &room, &id, action));
             }

@@ -1,14 +1,19 @@
-//! Host names in REFER targets, resolved without I/O in the core: the
-//! focus asks with [`Focus::poll_resolve`], the io edge looks the name up
-//! and answers with [`Focus::handle_resolved`], and the dial-out goes on
-//! (or the referrer hears 604 in its sipfrag NOTIFY).
+//! Host names in dial-out targets (REFER and the control API), resolved
+//! without I/O in the core: the focus asks with [`Focus::poll_resolve`],
+//! the io edge looks the name up and answers with
+//! [`Focus::handle_resolved`], and the dial-out goes on (or the referrer
+//! hears 604 in its sipfrag NOTIFY, or the API caller gets
+//! [`ControlError::Unresolvable`]). The one resolver of confab.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use control::ControlError;
+
 use crate::core::Focus;
 use crate::dialout::{DialTarget, Referrer};
+use crate::policy::Reply;
 
 /// A name the focus needs an address for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +33,8 @@ pub(crate) struct PendingDial {
     pub(crate) referred_by: Option<String>,
     pub(crate) referrer: Referrer,
     pub(crate) local_host: String,
+    /// For the control API: where the new participant's id (or why not) goes.
+    pub(crate) api_reply: Option<Reply<Result<String, ControlError>>>,
 }
 
 /// Lookups asked for and not yet answered.
@@ -44,17 +51,23 @@ impl Resolver {
 }
 
 impl Focus {
-    /// Queues a lookup for a dial-out to a host name; false when too many wait.
-    pub(crate) fn resolve_then_dial(&mut self, host: String, port: u16, dial: PendingDial) -> bool {
+    /// Queues a lookup for a dial-out to a host name; gives the dial back
+    /// when too many wait.
+    pub(crate) fn resolve_then_dial(
+        &mut self,
+        host: String,
+        port: u16,
+        dial: PendingDial,
+    ) -> Result<(), Box<PendingDial>> {
         let r = &mut self.resolver;
         if r.pending.len() >= Resolver::MAX_PENDING {
-            return false;
+            return Err(Box::new(dial));
         }
         r.next += 1;
         let id = r.next;
         r.pending.insert(id, dial);
         r.asked.push_back(ResolveRequest { id, host, port });
-        true
+        Ok(())
     }
 
     /// The next name to look up.
@@ -67,32 +80,45 @@ impl Focus {
         let Some(d) = self.resolver.pending.remove(&id) else {
             return;
         };
-        match result {
+        let host = d
+            .target
+            .host
+            .as_ref()
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        let placed = match result {
             Ok(addr) => {
                 let target = DialTarget {
                     uri: d.target,
                     resolved: Some(addr),
                 };
-                if let Err(status) = self.dial_out(
+                self.dial_out(
                     now,
                     &d.room,
                     target,
                     d.referred_by,
                     d.referrer.clone(),
                     &d.local_host,
-                ) {
-                    self.sipfrag(now, &d.referrer, status, true);
-                }
+                )
+                .map_err(|status| {
+                    let why = status.trim_start_matches("SIP/2.0 ").to_owned();
+                    (status, ControlError::Refused(why))
+                })
             }
             Err(why) => {
-                tracing::info!(host = ?d.target.host, %why, "REFER target does not resolve");
-                self.sipfrag(
-                    now,
-                    &d.referrer,
+                tracing::info!(%host, %why, "dial-out target does not resolve");
+                Err((
                     "SIP/2.0 604 Does Not Exist Anywhere",
-                    true,
-                );
+                    ControlError::Unresolvable(format!("{host}: {why}")),
+                ))
             }
+        };
+        match (d.api_reply, placed) {
+            (Some(reply), placed) => {
+                let _ = reply.send(placed.map_err(|(_, e)| e));
+            }
+            (None, Err((status, _))) => self.sipfrag(now, &d.referrer, status, true),
+            (None, Ok(_)) => {}
         }
         self.process_events(now);
     }
