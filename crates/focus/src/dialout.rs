@@ -277,7 +277,7 @@ impl Focus {
         };
         let placed = self
             .dial_out(now, room, target, None, Referrer::Api, &local_host)
-            .map_err(|line| ControlError::Refused(line.trim_start_matches("SIP/2.0 ").to_owned()));
+            .map_err(refused);
         let _ = reply.send(placed);
         self.process_events(now);
     }
@@ -632,4 +632,10 @@ impl Focus {
             }
         }
     }
+}
+
+/// A dial-out the focus could not place, for the control API: the sipfrag
+/// status line it would tell a referrer, without its "SIP/2.0 ".
+pub(crate) fn refused(status: &str) -> control::ControlError {
+    control::ControlError::Refused(status.trim_start_matches("SIP/2.0 ").to_owned())
 }

@@ -4,11 +4,10 @@
 
 use std::time::Instant;
 
-use crate::media::{MediaControlError, MEDIA_RETRY};
-
 use crate::call::{Call, CallState, DialogId, Role};
 use crate::conference_doc::aor;
 use crate::core::Focus;
+use crate::media::{MediaControlError, MEDIA_RETRY};
 
 pub(crate) use control::{ParticipantInfo, ParticipantUpdate};
 
@@ -60,7 +59,7 @@ impl Focus {
             c.control.applied = applied;
         }
         if busy {
-            self.media_retry.busy += 1;
+            self.media_retry.refusals.note();
             self.media_retry.pending.insert(id.clone());
             self.media_retry.at.get_or_insert(now + MEDIA_RETRY);
         } else {
@@ -69,20 +68,15 @@ impl Focus {
     }
 
     /// Tries again what the mixer refused as busy; reports the refusals at
-    /// most once a second.
+    /// most once a second, with how many since the last report.
     pub(crate) fn retry_media(&mut self, now: Instant) {
         if self.media_retry.at.is_none_or(|t| t > now) {
             return;
         }
         self.media_retry.at = None;
-        let report_due = self
-            .media_retry
-            .last_report
-            .is_none_or(|t| now.duration_since(t) >= std::time::Duration::from_secs(1));
-        if report_due {
-            self.media_retry.last_report = Some(now);
+        if let Some(refused) = self.media_retry.refusals.poll(now) {
             tracing::warn!(
-                refused = self.media_retry.busy,
+                refused,
                 pending = self.media_retry.pending.len(),
                 "the mixer's command queue was full; changes are being retried"
             );

@@ -81,9 +81,9 @@ impl From<media_server::MediaError> for MediaControlError {
 pub(crate) struct MediaRetry {
     pub(crate) pending: std::collections::HashSet<crate::call::DialogId>,
     pub(crate) at: Option<std::time::Instant>,
-    /// Control changes the mixer refused as busy (each is retried).
-    pub(crate) busy: u64,
-    pub(crate) last_report: Option<std::time::Instant>,
+    /// Control changes the mixer refused as busy (each is retried), for
+    /// the log.
+    pub(crate) refusals: sip::limits::OncePerSecond,
 }
 
 /// How soon a refused change is tried again: about a mixer tick.

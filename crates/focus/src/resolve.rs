@@ -12,7 +12,7 @@ use std::time::Instant;
 use control::ControlError;
 
 use crate::core::Focus;
-use crate::dialout::{DialTarget, Referrer};
+use crate::dialout::{refused, DialTarget, Referrer};
 use crate::policy::Reply;
 
 /// A name the focus needs an address for.
@@ -100,10 +100,7 @@ impl Focus {
                     d.referrer.clone(),
                     &d.local_host,
                 )
-                .map_err(|status| {
-                    let why = status.trim_start_matches("SIP/2.0 ").to_owned();
-                    (status, ControlError::Refused(why))
-                })
+                .map_err(|status| (status, refused(status)))
             }
             Err(why) => {
                 tracing::info!(%host, %why, "dial-out target does not resolve");

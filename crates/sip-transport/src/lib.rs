@@ -10,7 +10,7 @@
 
 mod tcp;
 
-pub use sip::limits::{DropReport, RateLimiter, SourceLimits};
+pub use sip::limits::{DropReport, OncePerSecond, RateLimiter, SourceLimits};
 pub use sip::routing::{response_target, stamp_received};
 
 use std::net::SocketAddr;
@@ -114,30 +114,23 @@ pub enum SendError {
 
 /// Logs dropped outgoing messages at most once a second, with a count.
 #[derive(Default)]
-struct DropLog {
-    last: Mutex<Option<Instant>>,
-    since: AtomicU64,
-}
+struct DropLog(Mutex<OncePerSecond>);
 
 impl DropLog {
     fn note(&self, peer: Peer, error: &SendError) {
-        self.since.fetch_add(1, Ordering::Relaxed);
-        let now = Instant::now();
-        let Ok(mut last) = self.last.lock() else {
+        let Ok(mut report) = self.0.lock() else {
             return;
         };
-        if last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
-            return;
+        report.note();
+        if let Some(dropped) = report.poll(Instant::now()) {
+            tracing::warn!(
+                dropped,
+                peer = %peer.addr,
+                transport = ?peer.transport,
+                %error,
+                "outgoing SIP messages dropped (reported at most once a second)"
+            );
         }
-        *last = Some(now);
-        let dropped = self.since.swap(0, Ordering::Relaxed);
-        tracing::warn!(
-            dropped,
-            peer = %peer.addr,
-            transport = ?peer.transport,
-            %error,
-            "outgoing SIP messages dropped (reported at most once a second)"
-        );
     }
 }
 

@@ -45,15 +45,42 @@ pub struct DropReport {
 /// How often refusals are reported.
 const REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// Counts events (drops, refusals) and says when to tell an operator: the
+/// first at once, then at most once a second while they go on, with how
+/// many happened since the last report. Sans-IO: time is an argument.
+#[derive(Debug, Clone, Default)]
+pub struct OncePerSecond {
+    unreported: u64,
+    reported_at: Option<Instant>,
+}
+
+impl OncePerSecond {
+    /// One more event.
+    pub fn note(&mut self) {
+        self.unreported += 1;
+    }
+
+    /// The events not yet reported, when a report is due.
+    pub fn poll(&mut self, now: Instant) -> Option<u64> {
+        let due = self
+            .reported_at
+            .is_none_or(|t| now.saturating_duration_since(t) >= REPORT_EVERY);
+        if self.unreported == 0 || !due {
+            return None;
+        }
+        self.reported_at = Some(now);
+        Some(std::mem::take(&mut self.unreported))
+    }
+}
+
 /// Token buckets keyed by source IP.
 #[derive(Debug)]
 pub struct RateLimiter {
     limits: SourceLimits,
     buckets: HashMap<IpAddr, Bucket>,
     refused: u64,
-    unreported: u64,
+    report: OncePerSecond,
     last_refused: Option<IpAddr>,
-    reported_at: Option<Instant>,
 }
 
 impl RateLimiter {
@@ -63,9 +90,8 @@ impl RateLimiter {
             limits,
             buckets: HashMap::new(),
             refused: 0,
-            unreported: 0,
+            report: OncePerSecond::default(),
             last_refused: None,
-            reported_at: None,
         }
     }
 
@@ -89,7 +115,7 @@ impl RateLimiter {
             true
         } else {
             self.refused += 1;
-            self.unreported += 1;
+            self.report.note();
             self.last_refused = Some(ip);
             false
         }
@@ -98,18 +124,12 @@ impl RateLimiter {
     /// The refusals not yet reported, when a report is due: the first at
     /// once, then at most one a second.
     pub fn poll_report(&mut self, now: Instant) -> Option<DropReport> {
-        let due = self
-            .reported_at
-            .is_none_or(|t| now.saturating_duration_since(t) >= REPORT_EVERY);
-        if self.unreported == 0 || !due {
-            return None;
-        }
-        let report = DropReport {
-            dropped: std::mem::take(&mut self.unreported),
-            last_source: self.last_refused?,
-        };
-        self.reported_at = Some(now);
-        Some(report)
+        let last_source = self.last_refused?;
+        let dropped = self.report.poll(now)?;
+        Some(DropReport {
+            dropped,
+            last_source,
+        })
     }
 
     /// Messages refused so far.

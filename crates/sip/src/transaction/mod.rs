@@ -224,8 +224,8 @@ impl TransactionLayer {
         id
     }
 
-    /// True when some map or queue holds more capacity than [`sparse`]
-    /// tolerates: [`TransactionLayer::shrink`] has something to give back.
+    /// True when some map or queue holds more than the capacity always
+    /// kept: [`TransactionLayer::shrink`] may have something to give back.
     pub fn has_slack(&self) -> bool {
         [
             self.by_key.capacity(),
