@@ -4,11 +4,11 @@
 //! room events are turned into the API's `ConferenceEvent`s.
 
 use control::{
-    ControlError, FloorAction, FloorInfo, LiveRoom, ParticipantInfo, ParticipantUpdate,
+    ControlError, FloorAction, FloorInfo, HandAction, LiveRoom, ParticipantInfo, ParticipantUpdate,
     RoomSnapshot,
 };
 use focus::FocusCommand;
-use policy_server::convert::{floor as floor_pb, participant as participant_pb};
+use policy_server::convert::{floor as floor_pb, hands as hands_pb, participant as participant_pb};
 use policy_server::live::Live;
 use policy_server::pb;
 use policy_server::service::PolicyChange;
@@ -70,6 +70,7 @@ pub(crate) fn forward_events(
                     talking,
                 }),
                 focus::RoomEventKind::Floor(f) => Event::Floor(floor_pb(f)),
+                focus::RoomEventKind::Hands(h) => Event::Hands(hands_pb(h)),
                 focus::RoomEventKind::Deleted => Event::Deleted(pb::Deleted {}),
                 // The policy server publishes conference changes itself,
                 // with the stored fields the focus does not keep.
@@ -156,6 +157,18 @@ impl Live for FocusLive {
 
     async fn floor_info(&self, room: &str) -> Option<FloorInfo> {
         self.ask(|r| FocusCommand::FloorInfo(room.to_owned(), r))
+            .await
+            .flatten()
+    }
+
+    async fn hand(&self, room: &str, action: HandAction) -> Result<Vec<String>, ControlError> {
+        self.ask(|r| FocusCommand::Hand(room.to_owned(), action, r))
+            .await
+            .unwrap_or(Err(ControlError::Unavailable))
+    }
+
+    async fn raised_hands(&self, room: &str) -> Option<Vec<String>> {
+        self.ask(|r| FocusCommand::RaisedHands(room.to_owned(), r))
             .await
             .flatten()
     }

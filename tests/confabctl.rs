@@ -40,7 +40,8 @@ async fn confabctl_moderates_a_room_of_the_running_server() {
     let s = Server::start(&[]);
     let help = ctl(&s, &["--help"]).await.unwrap();
     for cmd in [
-        "rooms", "show", "mute", "kick", "lock", "dial", "floor", "watch", "create", "delete",
+        "rooms", "show", "mute", "kick", "lock", "dial", "floor", "hands", "watch", "create",
+        "delete",
     ] {
         assert!(help.contains(cmd), "--help lists {cmd}");
     }
@@ -159,6 +160,59 @@ async fn confabctl_moderates_a_room_of_the_running_server() {
         .await
         .unwrap_err();
     assert!(format!("{err}").contains("FailedPrecondition"), "{err}");
+
+    // Raised hands: B keys *9, then a moderator raises A's; both show in
+    // that order, in `show` and in a new watcher's snapshot; all go down.
+    b.send_dtmf('*');
+    b.send_dtmf('9');
+    let id_of = |shown: &Value, user: &str| {
+        shown["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| {
+                p["uri"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(&format!("sip:{user}@"))
+            })
+            .map(|p| p["id"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    let shown = json(&s, &["show", "standup"]).await;
+    let (a_id, b_id) = (id_of(&shown, &a.user), id_of(&shown, &b.user));
+    let mut hands = json(&s, &["hands", "standup"]).await;
+    for _ in 0..20 {
+        if hands.as_array().is_some_and(|h| !h.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        hands = json(&s, &["hands", "standup"]).await;
+    }
+    assert_eq!(hands, serde_json::json!([b_id]), "*9 raised B's hand");
+    let hands = json(&s, &["hands", "standup", "raise", &a.user]).await;
+    assert_eq!(hands, serde_json::json!([b_id, a_id]));
+    let human = ctl(&s, &["show", "standup"]).await.unwrap();
+    let line = human
+        .lines()
+        .find(|l| l.starts_with("hands:"))
+        .unwrap_or("");
+    assert!(
+        line.contains(&format!("1. {b_id} (sip:{}@", b.user))
+            && line.contains(&format!("2. {a_id} (sip:{}@", a.user)),
+        "{human}"
+    );
+    assert_eq!(json(&s, &["show", "standup"]).await["hands"], hands);
+    let snap = json(&s, &["watch", "standup", "--count", "1"]).await;
+    assert_eq!(snap["data"]["hands"], hands);
+    let out = ctl(&s, &["hands", "standup", "lower", &b.user])
+        .await
+        .unwrap();
+    assert_eq!(out.trim(), format!("hands: 1. {a_id}"));
+    let none = json(&s, &["hands", "standup", "lower", "all"]).await;
+    assert_eq!(none, serde_json::json!([]));
+    let err = ctl(&s, &["hands", "standup", "raise"]).await.unwrap_err();
+    assert!(format!("{err}").contains("needs WHO"), "{err}");
 
     // Errors are messages, not panics.
     let err = ctl(&s, &["show", "nosuchroom"]).await.unwrap_err();

@@ -129,12 +129,26 @@ async fn subscriber_sees_full_state_then_partials_with_consecutive_versions() {
         expect(&mut a, "self-mute", &|st| {
             assert_eq!(status_of(st, &aor_b), Some(EndpointStatus::MutedViaFocus))
         });
+        // *9: B's hand goes up, in confab's extension to the document.
+        std::thread::sleep(Duration::from_millis(300));
+        b.send_dtmf('*');
+        b.send_dtmf('9');
+        expect(&mut a, "hand", &|st| {
+            let hands = focus::raised_hands_in(st).expect("the raised-hands extension");
+            assert_eq!(hands.len(), 1, "{hands:?}");
+            assert_eq!(hands[0].0, aor_b);
+        });
         std::thread::sleep(Duration::from_millis(300));
         assert_eq!(b.bye("room8"), 200);
         expect(&mut a, "leave", &|st| {
-            assert!(status_of(st, &aor_b).is_none())
+            assert!(status_of(st, &aor_b).is_none());
+            assert_eq!(
+                focus::raised_hands_in(st),
+                Some(vec![]),
+                "the hand left with B"
+            );
         });
-        assert_eq!(state.version, Some(6), "one version per document, no gap");
+        assert_eq!(state.version, Some(7), "one version per document, no gap");
 
         // Refresh: a full document, version 7, equal to the state we built.
         assert_eq!(
@@ -142,7 +156,7 @@ async fn subscriber_sees_full_state_then_partials_with_consecutive_versions() {
             200
         );
         let refreshed = ConferenceInfo::parse(body(&next_notify(&mut a, "sub-a"))).unwrap();
-        assert_eq!((refreshed.state, refreshed.version), (State::Full, Some(7)));
+        assert_eq!((refreshed.state, refreshed.version), (State::Full, Some(8)));
         assert_eq!(refreshed.users, state.users);
         // Unsubscribe: final NOTIFY, terminated.
         assert_eq!(

@@ -395,6 +395,9 @@ async fn calls_and_subscriptions_through_kamailio_last_and_end_from_either_side(
 /// registrar, it calls a room through the proxy, subscribes to it by itself
 /// (the 200's Contact says `isfocus`), and its conference log shows a SIPp
 /// caller added and removed as it joins and leaves; it hears that caller.
+/// Meanwhile a second SIPp caller raises its hand with `*9`: liblinphone
+/// gets confab's raised-hands extension in its NOTIFYs, skips it, and goes
+/// on following the room.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn linphone_registered_behind_kamailio_sees_others_come_and_go() {
     if !(peer_tool("kamailio", "kamailio")
@@ -450,7 +453,8 @@ async fn linphone_registered_behind_kamailio_sees_others_come_and_go() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start linphonec");
-    // Dave joins once Carol is in and subscribed, stays 4 s and leaves.
+    // Dave and Erin join once Carol is in and subscribed; Erin keys *9
+    // after 1 s; both stay about 4 s and leave.
     tokio::time::sleep(Duration::from_secs(7)).await;
     let dave = sipp(
         &sipp_dir,
@@ -459,13 +463,26 @@ async fn linphone_registered_behind_kamailio_sees_others_come_and_go() {
         "linroom",
         &["-d", "4000", "-key", "caller", "dave"],
     );
-    let (dave, linphone) = tokio::task::spawn_blocking(move || (wait(dave), wait(linphone)))
-        .await
-        .unwrap();
+    let erin = sipp(
+        &sipp_dir,
+        proxy,
+        "proxy_hand.xml",
+        "linroom",
+        &["-d", "2500", "-key", "caller", "erin"],
+    );
+    let (dave, erin, linphone) =
+        tokio::task::spawn_blocking(move || (wait(dave), wait(erin), wait(linphone)))
+            .await
+            .unwrap();
     assert!(
         dave.status.success(),
         "{}",
         sipp_report(&sipp_dir, "proxy_call.xml")
+    );
+    assert!(
+        erin.status.success(),
+        "{}",
+        sipp_report(&sipp_dir, "proxy_hand.xml")
     );
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     let seen = |needle: &str| text.contains(needle);
@@ -490,8 +507,18 @@ async fn linphone_registered_behind_kamailio_sees_others_come_and_go() {
         context()
     );
     assert!(
+        seen("user=\"sip:erin@127.0.0.1\" participant="),
+        "liblinphone was sent erin's raised hand:\n{}",
+        context()
+    );
+    assert!(
         seen("Removal of participant with address IdentityAddress(sip:dave@127.0.0.1)"),
         "liblinphone saw dave leave:\n{}",
+        context()
+    );
+    assert!(
+        seen("Removal of participant with address IdentityAddress(sip:erin@127.0.0.1)"),
+        "liblinphone saw erin leave after her hand went up:\n{}",
         context()
     );
     // Dave's 1 kHz tone, in what Carol recorded while he was in.

@@ -793,3 +793,97 @@ async fn rooms_callers_made_are_listed_shown_and_watched() {
     }
     s.shutdown().await;
 }
+
+/// Raised hands over gRPC from a client that knows the API only by
+/// reflection (tests/grpc/hands.py, grpcio-reflection): it raises two
+/// hands, lists them in order and lowers all; a watcher sees each line.
+/// SKIPPED without grpcio-reflection unless CONFAB_INTEROP=1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reflection_client_raises_and_lowers_hands_and_watchers_see_the_line() {
+    let have = std::process::Command::new("python3")
+        .args(["-c", "import grpc_reflection"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        assert!(
+            std::env::var("CONFAB_INTEROP").as_deref() != Ok("1"),
+            "grpcio-reflection is required (CONFAB_INTEROP=1)"
+        );
+        eprintln!("SKIPPED: grpcio-reflection is not installed (pip install grpcio grpcio-reflection); CI runs this test");
+        return;
+    }
+    let (s, mut g, admin) = start(47000, "hands").await;
+    let addr = s.sip_udp;
+    let (a, b) = blocking(move || {
+        let mut a = Ua::new(addr, CodecKind::Pcmu, 440.0);
+        let mut b = Ua::new(addr, CodecKind::Pcmu, 1000.0);
+        assert_eq!(a.call("hands", ""), 200);
+        assert_eq!(b.call("hands", ""), 200);
+        (a, b)
+    })
+    .await;
+    let mut w = g
+        .watch_conference(auth(
+            pb::WatchConferenceRequest {
+                conference: "hands".into(),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    match next_event(&mut w).await {
+        Event::Snapshot(snap) => assert_eq!(snap.hands.unwrap().participants, Vec::<String>::new()),
+        other => panic!("{other:?}"),
+    }
+    let grpc = s.policy.as_ref().unwrap().addr.to_string();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/grpc/hands.py");
+    let token = admin.clone();
+    let out = blocking(move || {
+        std::process::Command::new("python3")
+            .args([script, &grpc, &token, "hands"])
+            .output()
+            .unwrap()
+    })
+    .await;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    eprintln!("{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success());
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let people: Vec<String> = lines[0]["answer"]["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_owned())
+        .collect();
+    let (first, last) = (people[0].clone(), people[people.len() - 1].clone());
+    let hands = |i: usize| lines[i]["answer"]["participants"].clone();
+    assert_eq!(hands(1), serde_json::json!([last]));
+    assert_eq!(hands(2), serde_json::json!([last, first]));
+    assert_eq!(
+        hands(3),
+        serde_json::json!([last, first]),
+        "ListRaisedHands"
+    );
+    assert_eq!(
+        lines[4]["answer"],
+        serde_json::json!({}),
+        "LowerAllHands: none left"
+    );
+    assert_eq!(lines[5]["error"], "NOT_FOUND", "no such participant");
+    for expected in [
+        vec![last.clone()],
+        vec![last.clone(), first.clone()],
+        vec![],
+    ] {
+        match next_event(&mut w).await {
+            Event::Hands(h) => assert_eq!(h.participants, expected),
+            other => panic!("{other:?}"),
+        }
+    }
+    drop((a, b));
+    s.shutdown().await;
+}

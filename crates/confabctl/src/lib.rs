@@ -63,6 +63,13 @@ enum FloorPolicyArg {
     FirstCome,
 }
 
+/// What to do with a hand.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum HandActionArg {
+    Raise,
+    Lower,
+}
+
 /// Floor actions.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum FloorActionArg {
@@ -76,7 +83,7 @@ enum FloorActionArg {
 enum Command {
     /// Lists the rooms.
     Rooms,
-    /// A room's settings, participants and floor.
+    /// A room's settings, participants, floor and raised hands.
     Show { room: String },
     /// Creates a room.
     Create {
@@ -126,6 +133,13 @@ enum Command {
         room: String,
         #[arg(value_enum)]
         action: Option<FloorActionArg>,
+        who: Option<String>,
+    },
+    /// Shows the raised hands in order, or raises or lowers one (`lower all`: every hand).
+    Hands {
+        room: String,
+        #[arg(value_enum)]
+        action: Option<HandActionArg>,
         who: Option<String>,
     },
     /// Prints the room's events as they happen, one line each.
@@ -309,6 +323,13 @@ where
                 .await
                 .ok()
                 .map(|r| r.into_inner());
+            let hands = c
+                .list_raised_hands(pb::ListRaisedHandsRequest {
+                    conference: room.clone(),
+                })
+                .await
+                .map(|r| r.into_inner())
+                .unwrap_or_default();
             if json {
                 emit(
                     out,
@@ -316,6 +337,7 @@ where
                         "conference": render::conference(&conf),
                         "participants": people.iter().map(render::participant).collect::<Vec<_>>(),
                         "floor": floor.as_ref().map(render::floor),
+                        "hands": render::hands(&hands),
                     }),
                 )?;
             } else {
@@ -341,6 +363,9 @@ where
                         f.holder,
                         f.queue.join(",")
                     )?;
+                }
+                if !hands.participants.is_empty() {
+                    writeln!(out, "{}", render::hands_line(&hands, &people))?;
                 }
                 write!(out, "{}", render::participants_table(&people))?;
             }
@@ -518,6 +543,43 @@ where
                 f.queue.join(",")
             );
             done(out, json, render::floor(&f), &line)?;
+        }
+        Command::Hands { room, action, who } => {
+            let hands = match (action, who.as_deref()) {
+                (None, _) => c
+                    .list_raised_hands(pb::ListRaisedHandsRequest {
+                        conference: room.clone(),
+                    })
+                    .await
+                    .map_err(status)?
+                    .into_inner(),
+                (Some(_), None) => bail!("hands {room} ACTION needs WHO (or `lower all`)"),
+                (Some(HandActionArg::Lower), Some("all")) => c
+                    .lower_all_hands(pb::LowerAllHandsRequest {
+                        conference: room.clone(),
+                    })
+                    .await
+                    .map_err(status)?
+                    .into_inner(),
+                (Some(a), Some(who)) => {
+                    let req = pb::HandRequest {
+                        conference: room.clone(),
+                        participant: resolve(&mut c, room, who).await?,
+                    };
+                    match a {
+                        HandActionArg::Raise => c.raise_hand(req).await,
+                        HandActionArg::Lower => c.lower_hand(req).await,
+                    }
+                    .map_err(status)?
+                    .into_inner()
+                }
+            };
+            done(
+                out,
+                json,
+                render::hands(&hands),
+                &render::hands_line(&hands, &[]),
+            )?;
         }
         Command::Watch { room, count } => {
             let mut stream = c

@@ -88,6 +88,28 @@ pub fn floor(f: &pb::Floor) -> Value {
     })
 }
 
+/// Raised hands as JSON: participant ids, first raised first.
+pub fn hands(h: &pb::RaisedHands) -> Value {
+    json!(h.participants)
+}
+
+/// Raised hands for people, in order, with who each is when known.
+pub fn hands_line(h: &pb::RaisedHands, people: &[pb::Participant]) -> String {
+    if h.participants.is_empty() {
+        return "hands: none raised".into();
+    }
+    let each: Vec<String> = h
+        .participants
+        .iter()
+        .enumerate()
+        .map(|(i, id)| match people.iter().find(|p| p.id == *id) {
+            Some(p) => format!("{}. {id} ({})", i + 1, p.uri),
+            None => format!("{}. {id}", i + 1),
+        })
+        .collect();
+    format!("hands: {}", each.join("  "))
+}
+
 /// A blueprint as JSON.
 pub fn blueprint(b: &pb::Blueprint) -> Value {
     json!({
@@ -107,6 +129,7 @@ pub fn event(e: &pb::ConferenceEvent) -> Value {
                 "settings": s.conference.as_ref().map(conference),
                 "participants": s.participants.iter().map(participant).collect::<Vec<_>>(),
                 "floor": s.floor.as_ref().map(floor),
+                "hands": s.hands.as_ref().map(hands),
             }),
         ),
         Some(Event::Joined(p)) => ("joined", participant(p)),
@@ -117,6 +140,7 @@ pub fn event(e: &pb::ConferenceEvent) -> Value {
             json!({"participant": t.participant, "talking": t.talking}),
         ),
         Some(Event::Floor(f)) => ("floor", floor(f)),
+        Some(Event::Hands(h)) => ("hands", hands(h)),
         Some(Event::ConferenceUpdated(c)) => ("conference-updated", conference(c)),
         Some(Event::Deleted(_)) => ("deleted", json!({})),
         None => ("unknown", json!({})),
@@ -129,12 +153,16 @@ pub fn event_line(e: &pb::ConferenceEvent) -> String {
     use pb::conference_event::Event;
     let what = match &e.event {
         Some(Event::Snapshot(s)) => format!(
-            "snapshot: {} participant(s), floor {}",
+            "snapshot: {} participant(s), floor {}, hands [{}]",
             s.participants.len(),
             s.floor
                 .as_ref()
                 .map(|f| floor_policy_name(f.policy))
-                .unwrap_or("none")
+                .unwrap_or("none"),
+            s.hands
+                .as_ref()
+                .map(|h| h.participants.join(","))
+                .unwrap_or_default()
         ),
         Some(Event::Joined(p)) => format!("joined {} {} ({})", p.id, p.uri, p.status),
         Some(Event::Updated(p)) => format!(
@@ -161,6 +189,7 @@ pub fn event_line(e: &pb::ConferenceEvent) -> String {
             if f.holder.is_empty() { "-" } else { &f.holder },
             f.queue.join(",")
         ),
+        Some(Event::Hands(h)) => format!("hands [{}]", h.participants.join(",")),
         Some(Event::ConferenceUpdated(c)) => format!(
             "conference locked={} subject={:?} floor={}",
             c.locked,

@@ -69,12 +69,20 @@ impl Element {
 
     /// Writes a foreign element back out, declaring its namespace.
     pub(crate) fn write(&self, out: &mut String) {
+        self.write_in(out, None);
+    }
+
+    /// Writes it inside a parent that declared `scope` (prefix, namespace):
+    /// a child of the same binding does not declare it again.
+    fn write_in(&self, out: &mut String, scope: Option<(&Option<String>, &str)>) {
         let qname = match &self.prefix {
             Some(p) => format!("{p}:{}", self.name),
             None => self.name.clone(),
         };
         let _ = write!(out, "<{qname}");
+        let declared = scope.is_some_and(|(p, ns)| *p == self.prefix && ns == self.ns);
         match &self.prefix {
+            _ if declared => {}
             Some(p) => {
                 let _ = write!(out, " xmlns:{p}=\"{}\"", escape(&self.ns));
             }
@@ -104,7 +112,7 @@ impl Element {
         out.push('>');
         out.push_str(&escape(&self.text));
         for c in &self.children {
-            c.write(out);
+            c.write_in(out, Some((&self.prefix, &self.ns)));
         }
         let _ = write!(out, "</{qname}>");
     }

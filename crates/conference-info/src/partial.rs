@@ -139,6 +139,9 @@ impl ConferenceInfo {
             merge_opt(&mut cs.user_count, &s.user_count);
             merge_opt(&mut cs.active, &s.active);
             merge_opt(&mut cs.locked, &s.locked);
+            if !s.extensions.is_empty() {
+                cs.extensions.clone_from(&s.extensions);
+            }
         }
         if let Some(u) = &update.users {
             let users = self.users.get_or_insert_with(Users::default);

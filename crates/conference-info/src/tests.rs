@@ -11,7 +11,7 @@ const FULL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
     <maximum-user-count>10</maximum-user-count>
     <available-media><entry label="1"><type>audio</type><status>sendrecv</status></entry></available-media>
   </conference-description>
-  <conference-state><user-count>2</user-count><active>true</active><locked>false</locked></conference-state>
+  <conference-state><user-count>2</user-count><active>true</active><locked>false</locked><x:queue><x:item n="1"/><x:item n="2"/></x:queue></conference-state>
   <users>
     <user entity="sip:alice@127.0.0.1" state="full">
       <display-text>Alice</display-text>
@@ -68,6 +68,13 @@ fn writes_and_reads_back_the_same() {
         "foreign namespace kept: {xml}"
     );
     assert!(xml.contains("RFC 4575 &amp; friends"));
+    // Nested foreign elements: the namespace is declared once, by the outer one.
+    assert!(
+        xml.contains(
+            r#"<x:queue xmlns:x="urn:example:ext"><x:item n="1"/><x:item n="2"/></x:queue>"#
+        ),
+        "{xml}"
+    );
 }
 
 #[test]
@@ -92,15 +99,29 @@ fn partial_updates_merge_and_versions_must_follow() {
         Some(false),
         "untouched fields stay"
     );
-    let p3 = r#"<conference-info xmlns="urn:ietf:params:xml:ns:conference-info" entity="sip:room@127.0.0.1" state="partial" version="3">
+    let queue = |s: &ConferenceInfo| {
+        s.conference_state.as_ref().unwrap().extensions[0]
+            .children
+            .len()
+    };
+    assert_eq!(
+        queue(&state),
+        2,
+        "a conference-state without extensions keeps them"
+    );
+    let p2b = r#"<conference-info xmlns="urn:ietf:params:xml:ns:conference-info" entity="sip:room@127.0.0.1" state="partial" version="3">
+      <conference-state><x:queue xmlns:x="urn:example:ext"/></conference-state></conference-info>"#;
+    state.apply(&ConferenceInfo::parse(p2b).unwrap()).unwrap();
+    assert_eq!(queue(&state), 0, "one with extensions replaces them");
+    let p3 = r#"<conference-info xmlns="urn:ietf:params:xml:ns:conference-info" entity="sip:room@127.0.0.1" state="partial" version="4">
       <users state="partial"><user entity="sip:alice@127.0.0.1" state="deleted"/></users></conference-info>"#;
     let p3 = ConferenceInfo::parse(p3).unwrap();
     state.apply(&p3).unwrap();
     assert!(state.user("sip:alice@127.0.0.1").is_none());
-    assert_eq!(state.apply(&p3), Err(ApplyError::Stale { have: 3, got: 3 }));
-    let mut p5 = p3.clone();
-    p5.version = Some(5);
-    assert_eq!(state.apply(&p5), Err(ApplyError::Gap { have: 3, got: 5 }));
+    assert_eq!(state.apply(&p3), Err(ApplyError::Stale { have: 4, got: 4 }));
+    let mut p6 = p3.clone();
+    p6.version = Some(6);
+    assert_eq!(state.apply(&p6), Err(ApplyError::Gap { have: 4, got: 6 }));
 }
 
 #[test]

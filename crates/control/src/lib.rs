@@ -87,6 +87,24 @@ pub enum FloorAction {
     Deny,
 }
 
+/// What is asked of a room's raised hands. A raised hand keeps its place
+/// in line until it is lowered or its participant leaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandAction {
+    /// The participant raises its hand (last in line; no change if raised).
+    Raise {
+        /// The participant's id.
+        participant: String,
+    },
+    /// The participant's hand goes down (no change if it was not raised).
+    Lower {
+        /// The participant's id.
+        participant: String,
+    },
+    /// Every hand in the room goes down.
+    LowerAll,
+}
+
 /// A participant as moderators see it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParticipantInfo {
@@ -144,6 +162,8 @@ pub struct RoomSnapshot {
     pub participants: Vec<ParticipantInfo>,
     /// Its floor.
     pub floor: FloorInfo,
+    /// Participant ids with a hand raised, first raised first.
+    pub hands: Vec<String>,
 }
 
 /// Why a control request was not carried out.

@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 
 use conference_info::{
-    ConferenceInfo, ConferenceState, Description, Endpoint, EndpointStatus, JoiningMethod, Media,
-    MediaStatus, Medium, SipDialogId, State, UriEntry, Uris, User, Users,
+    ConferenceInfo, ConferenceState, Description, Element, Endpoint, EndpointStatus, JoiningMethod,
+    Media, MediaStatus, Medium, SipDialogId, State, UriEntry, Uris, User, Users,
 };
 
 use crate::call::{Call, CallState, DialogId};
@@ -23,6 +23,67 @@ pub(crate) fn aor(name_addr: &str) -> String {
         }
         Err(_) => name_addr.to_owned(),
     }
+}
+
+/// The namespace of confab's extensions to the document (RFC 4575 §5
+/// lets a document carry elements of other namespaces; clients that do
+/// not know them skip them).
+pub const CONFAB_NS: &str = "urn:x-confab:params:xml:ns:conference-info";
+
+/// `<confab:raised-hands>` in conference-state: the room's raised hands,
+/// first raised first, as the whole line. It is in every document, empty
+/// when no hand is up, so that a partial one that lowers the last hand
+/// replaces the line as any other does.
+fn raised_hands(hands: &[(String, String)]) -> Element {
+    let el = |name: &str| Element {
+        ns: CONFAB_NS.into(),
+        name: name.into(),
+        prefix: Some("confab".into()),
+        ..Default::default()
+    };
+    Element {
+        children: hands
+            .iter()
+            .map(|(user, participant)| Element {
+                attrs: vec![
+                    (String::new(), "user".into(), None, user.clone()),
+                    (
+                        String::new(),
+                        "participant".into(),
+                        None,
+                        participant.clone(),
+                    ),
+                ],
+                ..el("hand")
+            })
+            .collect(),
+        ..el("raised-hands")
+    }
+}
+
+/// The raised hands a document carries, in order, as (user AOR,
+/// participant id); None when it has no confab extension.
+pub fn raised_hands_in(doc: &ConferenceInfo) -> Option<Vec<(String, String)>> {
+    let line = doc
+        .conference_state
+        .as_ref()?
+        .extensions
+        .iter()
+        .find(|e| e.ns == CONFAB_NS && e.name == "raised-hands")?;
+    let attr = |h: &Element, name: &str| {
+        h.attrs
+            .iter()
+            .find(|a| a.0.is_empty() && a.1 == name)
+            .map(|a| a.3.clone())
+            .unwrap_or_default()
+    };
+    Some(
+        line.children
+            .iter()
+            .filter(|h| h.ns == CONFAB_NS && h.name == "hand")
+            .map(|h| (attr(h, "user"), attr(h, "participant")))
+            .collect(),
+    )
 }
 
 fn endpoint_of(id: &DialogId, c: &Call, status: EndpointStatus) -> Endpoint {
@@ -137,6 +198,28 @@ impl Focus {
         users
     }
 
+    /// The raised hands of a room as (user AOR, participant id), in order.
+    fn hand_users(&self, room: &str) -> Vec<(String, String)> {
+        let Some(r) = self
+            .rooms
+            .get(room)
+            .filter(|r| r.hands.iter().next().is_some())
+        else {
+            return Vec::new();
+        };
+        // One pass over the calls, whatever the number of hands.
+        let users: std::collections::HashMap<&str, &str> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.room == room)
+            .map(|(id, c)| (id.local_tag.as_str(), c.remote_party.as_str()))
+            .collect();
+        r.hands
+            .iter()
+            .filter_map(|p| Some((aor(users.get(p)?), p.to_owned())))
+            .collect()
+    }
+
     /// The document for a room: full, or partial with only `changed` users.
     pub(crate) fn room_document(
         &self,
@@ -182,7 +265,7 @@ impl Focus {
                 user_count: Some(count),
                 active: Some(count > 0),
                 locked: Some(self.policy(room).is_some_and(|p| p.locked)),
-                ..Default::default()
+                extensions: vec![raised_hands(&self.hand_users(room))],
             }),
             users: Some(Users {
                 state: if full { State::Full } else { State::Partial },

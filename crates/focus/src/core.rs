@@ -41,6 +41,7 @@ pub struct FocusStats {
 pub(crate) struct RoomEntry {
     pub(crate) media: RoomId,
     pub(crate) members: usize,
+    pub(crate) hands: crate::hands::Hands,
 }
 
 /// The sans-IO focus.

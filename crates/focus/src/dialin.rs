@@ -127,6 +127,7 @@ impl Focus {
                     RoomEntry {
                         media: id,
                         members: 0,
+                        hands: Default::default(),
                     },
                 );
                 id
@@ -402,6 +403,7 @@ impl Focus {
             }
         }
         self.floor_left(now, &call.room, &id.local_tag);
+        self.hand_left(&call.room, &id.local_tag);
         if let Some(leg) = call.leg {
             self.media.leave(leg);
             self.by_leg.remove(&leg);

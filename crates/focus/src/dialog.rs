@@ -425,6 +425,7 @@ impl Focus {
                 self.call_changed(now, id);
             }
             '5' => self.toggle_floor(now, id),
+            '9' => self.toggle_hand(now, id),
             '1' => {
                 let room = call.room.clone();
                 let size = self.room_size(&room);

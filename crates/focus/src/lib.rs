@@ -39,6 +39,7 @@ mod dialin;
 mod dialog;
 mod dialout;
 mod floor;
+mod hands;
 pub mod io;
 mod live;
 mod lobby;
@@ -52,6 +53,7 @@ mod responder;
 mod room_events;
 mod subscription;
 
+pub use crate::conference_doc::{raised_hands_in, CONFAB_NS};
 pub use crate::config::FocusConfig;
 pub use crate::core::{Focus, FocusStats};
 pub use crate::media::{MediaControlError, MediaPort, MediaServerPort, MediaSpec};
@@ -60,6 +62,6 @@ pub use crate::resolve::ResolveRequest;
 pub use crate::room_events::{RoomEvent, RoomEventKind};
 pub use crate::subscription::EventStats;
 pub use control::{
-    ControlError, FloorAction, FloorInfo, FloorPolicy, LiveRoom, ParticipantInfo,
+    ControlError, FloorAction, FloorInfo, FloorPolicy, HandAction, LiveRoom, ParticipantInfo,
     ParticipantUpdate, Role, RoomSnapshot,
 };

@@ -11,7 +11,7 @@ use crate::floor::{FloorAction, FloorInfo, FloorPolicy};
 use crate::live::{ParticipantInfo, ParticipantUpdate};
 use crate::room_events::RoomEventKind;
 use crate::subscription::EndReason;
-use control::ControlError;
+use control::{ControlError, HandAction};
 
 /// One room's policy.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -83,6 +83,10 @@ pub enum FocusCommand {
     ),
     /// The floor of a room.
     FloorInfo(String, Reply<Option<FloorInfo>>),
+    /// Raise or lower hands in a room: the raised hands after it.
+    Hand(String, HandAction, Reply<Result<Vec<String>, ControlError>>),
+    /// The raised hands of a room, first raised first (None: no such room).
+    RaisedHands(String, Reply<Option<Vec<String>>>),
 }
 
 impl Focus {
@@ -150,6 +154,7 @@ impl Focus {
                 let snap = participants.map(|participants| RoomSnapshot {
                     participants,
                     floor: self.floor_info(&room),
+                    hands: self.raised_hands(&room).unwrap_or_default(),
                 });
                 let _ = reply.send(snap);
             }
@@ -168,6 +173,12 @@ impl Focus {
             }
             FocusCommand::FloorInfo(room, reply) => {
                 let _ = reply.send(self.room_known(&room).then(|| self.floor_info(&room)));
+            }
+            FocusCommand::Hand(room, action, reply) => {
+                let _ = reply.send(self.hand_action(now, &room, action));
+            }
+            FocusCommand::RaisedHands(room, reply) => {
+                let _ = reply.send(self.raised_hands(&room));
             }
         }
         self.process_events(now);

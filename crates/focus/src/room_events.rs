@@ -41,6 +41,8 @@ pub enum RoomEventKind {
     },
     /// The floor changed hands or its queue changed.
     Floor(FloorInfo),
+    /// A hand went up or down: the raised hands now, first raised first.
+    Hands(Vec<String>),
     /// The room's policy changed (lock, subject, floor policy...).
     Policy(crate::policy::RoomPolicy),
     /// The room was deleted.

@@ -419,3 +419,154 @@ fn mute_all_in_a_room_of_1000_reaches_every_leg_through_a_bounded_ring() {
         "mute-all of 1,000: {refused} refused at first, all taken after {ticks} retry tick(s)"
     );
 }
+
+#[test]
+fn raised_hands_in_order_by_key_and_api_in_events_and_documents() {
+    let mut w = World::new(RoomPolicy {
+        name: "big".into(),
+        ..Default::default()
+    });
+    let a = w.call(1);
+    let b = w.call(2);
+    let _c = w.call(3);
+    // user1 watches the room; its document is kept up to date from the
+    // full first NOTIFY and the partial ones after it.
+    let sub = request(
+        "SUBSCRIBE",
+        "user1",
+        40001,
+        "s1",
+        None,
+        1,
+        "Event: conference\r\nExpires: 3600\r\n",
+        "",
+    );
+    w.focus.handle_message(w.now, peer(40001), Ok(sub));
+    let mut doc: Option<conference_info::ConferenceInfo> = None;
+    // Lets the fan-out and the NOTIFY interval pass, answering each NOTIFY
+    // as it comes (so that none is sent again) and applying its document.
+    let mut step = |w: &mut World| {
+        for turn in 0..2 {
+            if turn == 1 {
+                w.now += Duration::from_secs(2);
+                w.focus.handle_timeout(w.now);
+            }
+            w.pump();
+            let notifies: Vec<String> = w
+                .sent
+                .drain(..)
+                .filter(|m| m.starts_with("NOTIFY "))
+                .collect();
+            for n in notifies {
+                if let Message::Request(req) = common::parse(&n) {
+                    let ok = sip::Response::to_request(&req, 200, "OK", None);
+                    w.focus
+                        .handle_message(w.now, peer(40001), Ok(Message::Response(ok)));
+                }
+                let body = &n[n.find("\r\n\r\n").unwrap() + 4..];
+                let update = conference_info::ConferenceInfo::parse(body).unwrap();
+                match doc.as_mut() {
+                    Some(d) => d.apply(&update).unwrap(),
+                    None => doc = Some(update),
+                }
+            }
+        }
+        focus::raised_hands_in(doc.as_ref().unwrap()).expect("in every document")
+    };
+    assert_eq!(step(&mut w), [], "no hand is up at first");
+    w.events();
+
+    // B raises first with *9, then C over the API, then A; B again keeps its place.
+    let (a_id, b_id, c_id) = (w.id_of("user1"), w.id_of("user2"), w.id_of("user3"));
+    w.keys(b, "*9");
+    w.focus
+        .hand_action(
+            w.now,
+            "big",
+            focus::HandAction::Raise {
+                participant: c_id.clone(),
+            },
+        )
+        .unwrap();
+    w.keys(a, "*9");
+    let raised = w
+        .focus
+        .hand_action(
+            w.now,
+            "big",
+            focus::HandAction::Raise {
+                participant: b_id.clone(),
+            },
+        )
+        .unwrap();
+    assert_eq!(raised, [b_id.clone(), c_id.clone(), a_id.clone()]);
+    let lines: Vec<Vec<String>> = w
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            RoomEventKind::Hands(h) => Some(h),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            vec![b_id.clone()],
+            vec![b_id.clone(), c_id.clone()],
+            vec![b_id.clone(), c_id.clone(), a_id.clone()],
+        ],
+        "each change once, as the whole line; raising twice is no change"
+    );
+    let user = |n: u32| format!("sip:user{n}@example.com");
+    assert_eq!(
+        step(&mut w),
+        [
+            (user(2), b_id.clone()),
+            (user(3), c_id.clone()),
+            (user(1), a_id.clone())
+        ]
+    );
+
+    // B lowers its own with *9 again; a moderator lowers A's.
+    w.keys(b, "*9");
+    w.focus
+        .hand_action(
+            w.now,
+            "big",
+            focus::HandAction::Lower {
+                participant: a_id.clone(),
+            },
+        )
+        .unwrap();
+    assert_eq!(step(&mut w), [(user(3), c_id.clone())]);
+    assert_eq!(w.focus.raised_hands("big"), Some(vec![c_id.clone()]));
+
+    // C leaves with its hand up: it goes down with it.
+    w.keys(a, "*9");
+    w.focus.remove(w.now, "big", &c_id);
+    w.pump();
+    assert_eq!(step(&mut w), [(user(1), a_id.clone())]);
+    // All hands down, and unknown rooms and participants are errors.
+    assert_eq!(
+        w.focus
+            .hand_action(w.now, "big", focus::HandAction::LowerAll)
+            .unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(step(&mut w), []);
+    assert_eq!(
+        w.focus
+            .hand_action(w.now, "nope", focus::HandAction::LowerAll),
+        Err(focus::ControlError::NoRoom)
+    );
+    assert_eq!(
+        w.focus.hand_action(
+            w.now,
+            "big",
+            focus::HandAction::Raise {
+                participant: "nobody".into()
+            }
+        ),
+        Err(focus::ControlError::NoParticipant)
+    );
+}

@@ -70,6 +70,11 @@ pub fn floor(f: FloorInfo) -> pb::Floor {
     }
 }
 
+/// A room's raised hands in the API.
+pub fn hands(participants: Vec<String>) -> pb::RaisedHands {
+    pb::RaisedHands { participants }
+}
+
 /// Why a control request failed, as a gRPC status naming the room and
 /// participant it was about.
 pub fn status(e: ControlError, room: &str, participant: &str) -> Status {

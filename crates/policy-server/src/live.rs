@@ -4,7 +4,7 @@
 //! conversions are in [`crate::convert`], once.
 
 pub use control::{
-    ControlError, FloorAction, FloorInfo, LiveRoom, ParticipantInfo, ParticipantUpdate,
+    ControlError, FloorAction, FloorInfo, HandAction, LiveRoom, ParticipantInfo, ParticipantUpdate,
     RoomSnapshot,
 };
 
@@ -39,4 +39,8 @@ pub trait Live: Send + Sync + 'static {
     ) -> Result<FloorInfo, ControlError>;
     /// A room's floor; None when there is no such room.
     async fn floor_info(&self, room: &str) -> Option<FloorInfo>;
+    /// Raises or lowers hands; the raised hands after it, first raised first.
+    async fn hand(&self, room: &str, action: HandAction) -> Result<Vec<String>, ControlError>;
+    /// A room's raised hands, first raised first; None when there is no such room.
+    async fn raised_hands(&self, room: &str) -> Option<Vec<String>>;
 }

@@ -11,7 +11,7 @@ use tokio::sync::broadcast;
 use tonic::{Request, Response, Status};
 
 use crate::convert;
-use crate::live::{FloorAction, Live, LiveRoom, ParticipantUpdate};
+use crate::live::{FloorAction, HandAction, Live, LiveRoom, ParticipantUpdate};
 use crate::pb;
 use crate::pb::conference_control_server::ConferenceControl;
 use crate::rate_limit::RateLimiter;
@@ -763,6 +763,48 @@ impl ConferenceControl for ConferenceService {
         self.floor(req, FloorAction::Deny).await
     }
 
+    async fn list_raised_hands(
+        &self,
+        req: Request<pb::ListRaisedHandsRequest>,
+    ) -> Result<Response<pb::RaisedHands>, Status> {
+        let room = req.get_ref().conference.clone();
+        self.viewer_of(&req, &room).await?;
+        self.live()?
+            .raised_hands(&room)
+            .await
+            .map(|h| Response::new(convert::hands(h)))
+            .ok_or_else(|| Status::not_found(format!("no conference {room}")))
+    }
+
+    async fn raise_hand(
+        &self,
+        req: Request<pb::HandRequest>,
+    ) -> Result<Response<pb::RaisedHands>, Status> {
+        self.hand(req, |participant| HandAction::Raise { participant })
+            .await
+    }
+
+    async fn lower_hand(
+        &self,
+        req: Request<pb::HandRequest>,
+    ) -> Result<Response<pb::RaisedHands>, Status> {
+        self.hand(req, |participant| HandAction::Lower { participant })
+            .await
+    }
+
+    async fn lower_all_hands(
+        &self,
+        req: Request<pb::LowerAllHandsRequest>,
+    ) -> Result<Response<pb::RaisedHands>, Status> {
+        let room = req.get_ref().conference.clone();
+        self.moderator_of(&req, &room).await?;
+        self.live()?
+            .hand(&room, HandAction::LowerAll)
+            .await
+            .map(|h| Response::new(convert::hands(h)))
+            .map_err(|e| convert::status(e, &room, ""))
+    }
+
     type WatchConferenceStream =
         Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::ConferenceEvent, Status>> + Send>>;
 
@@ -786,6 +828,7 @@ impl ConferenceControl for ConferenceService {
             .map(convert::participant)
             .collect();
         let floor = convert::floor(snapshot.floor);
+        let hands = convert::hands(snapshot.hands);
         let count = participants.len() as u32;
         let conference = match self.store.room(&room).await {
             Ok(r) => pb::Conference {
@@ -803,6 +846,7 @@ impl ConferenceControl for ConferenceService {
                 conference: Some(conference),
                 participants,
                 floor: Some(floor),
+                hands: Some(hands),
             })),
         };
         let (tx, rx) = tokio::sync::mpsc::channel(64);
@@ -861,6 +905,22 @@ impl ConferenceService {
             .floor(&r.conference, &r.participant, op)
             .await
             .map(|f| Response::new(convert::floor(f)))
+            .map_err(|e| convert::status(e, &r.conference, &r.participant))
+    }
+
+    async fn hand(
+        &self,
+        req: Request<pb::HandRequest>,
+        action: impl FnOnce(String) -> HandAction,
+    ) -> Result<Response<pb::RaisedHands>, Status> {
+        let r = req.get_ref().clone();
+        self.moderator_of(&req, &r.conference).await?;
+        check_participant_id(&r.participant)
+            .map_err(|_| Status::invalid_argument("participant: 1 to 64 letters or digits"))?;
+        self.live()?
+            .hand(&r.conference, action(r.participant.clone()))
+            .await
+            .map(|h| Response::new(convert::hands(h)))
             .map_err(|e| convert::status(e, &r.conference, &r.participant))
     }
 }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use policy_server::live::{
-    ControlError, FloorAction, FloorInfo, Live, LiveRoom, ParticipantInfo, ParticipantUpdate,
-    RoomSnapshot,
+    ControlError, FloorAction, FloorInfo, HandAction, Live, LiveRoom, ParticipantInfo,
+    ParticipantUpdate, RoomSnapshot,
 };
 use policy_server::pb::conference_control_client::ConferenceControlClient;
 use policy_server::pb::conference_event::Event;
@@ -50,6 +50,7 @@ impl Live for OneRoom {
         (room == "r").then(|| RoomSnapshot {
             participants: vec![p1()],
             floor: FloorInfo::default(),
+            hands: vec!["p1".into()],
         })
     }
     async fn update(&self, _: &str, _: &str, _: ParticipantUpdate) -> Option<ParticipantInfo> {
@@ -69,6 +70,12 @@ impl Live for OneRoom {
     }
     async fn floor_info(&self, _: &str) -> Option<FloorInfo> {
         None
+    }
+    async fn hand(&self, _: &str, _: HandAction) -> Result<Vec<String>, ControlError> {
+        Err(ControlError::Refused("not here".into()))
+    }
+    async fn raised_hands(&self, room: &str) -> Option<Vec<String>> {
+        (room == "r").then(|| vec!["p1".into()])
     }
 }
 
@@ -140,6 +147,7 @@ async fn snapshot_then_this_rooms_events_and_a_slow_watcher_is_cut_off() {
                 snap.participants,
                 vec![policy_server::convert::participant(p1())]
             );
+            assert_eq!(snap.hands.unwrap().participants, ["p1"]);
             // A room the store does not know is shown by name.
             assert_eq!(snap.conference.unwrap().name, "r");
         }
