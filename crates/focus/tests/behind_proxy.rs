@@ -8,9 +8,9 @@ mod common;
 
 use std::time::Instant;
 
-use common::{parse, peer, request, sdp, FakeMedia};
+use common::{header, parse, peer, request, sdp, sent, FakeMedia};
 use focus::{Focus, FocusConfig};
-use sip::{parse_message, Message, ParseLimits};
+use sip::Message;
 
 const RR: &str =
     "Record-Route: <sip:127.0.0.1:5060;lr;ftag=fp1>\r\nRecord-Route: <sip:10.0.0.9;lr>\r\n";
@@ -39,23 +39,6 @@ fn focus() -> Focus {
         ..FocusConfig::default()
     };
     Focus::new(config, 3, Box::new(FakeMedia::default()))
-}
-
-/// Everything the focus sent, parsed, with where it went.
-fn sent(f: &mut Focus) -> Vec<(u16, Message)> {
-    let mut out = Vec::new();
-    while let Some(t) = f.poll_transmit() {
-        let m = parse_message(&t.data, &ParseLimits::default()).unwrap();
-        out.push((t.peer.addr.port(), m));
-    }
-    out
-}
-
-fn header(m: &Message, name: &str) -> Vec<String> {
-    m.headers()
-        .get_all(&sip::HeaderName::new(name))
-        .map(str::to_owned)
-        .collect()
 }
 
 #[test]

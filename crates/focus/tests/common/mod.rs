@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use focus::Focus;
 use focus::{MediaControlError, MediaPort, MediaSpec};
 use media_server::mixer::{Direction, ParticipantId, RoomId, TonePattern};
 use sip::transaction::{Peer, TransportKind};
@@ -100,15 +101,17 @@ impl MediaPort for FakeMedia {
         ))
     }
     fn reserve(&mut self) -> Result<(u64, SocketAddr), String> {
-        Err("not used".into())
+        self.next += 1;
+        let port = 20000 + (self.next % 10000) as u16;
+        Ok((self.next as u64, SocketAddr::from(([127, 0, 0, 1], port))))
     }
     fn join_reserved(
         &mut self,
-        _: RoomId,
+        room: RoomId,
         _: u64,
-        _: &MediaSpec,
+        spec: &MediaSpec,
     ) -> Result<(ParticipantId, SocketAddr), String> {
-        Err("not used".into())
+        self.join(room, spec)
     }
     fn release(&mut self, _: u64) {}
     fn leave(&mut self, leg: ParticipantId) {
@@ -137,6 +140,23 @@ impl MediaPort for FakeMedia {
     fn tone(&mut self, leg: ParticipantId, pattern: TonePattern) {
         self.leg(leg, |l| l.tones.push(pattern));
     }
+}
+
+/// Everything the focus sent, parsed, with where it went.
+pub fn sent(f: &mut Focus) -> Vec<(u16, Message)> {
+    let mut out = Vec::new();
+    while let Some(t) = f.poll_transmit() {
+        let m = parse_message(&t.data, &ParseLimits::default()).unwrap();
+        out.push((t.peer.addr.port(), m));
+    }
+    out
+}
+
+pub fn header(m: &Message, name: &str) -> Vec<String> {
+    m.headers()
+        .get_all(&sip::HeaderName::new(name))
+        .map(str::to_owned)
+        .collect()
 }
 
 pub const SERVER: &str = "127.0.0.1:5060";

@@ -1,0 +1,416 @@
+//! Call flows through the sans-IO focus on a fake clock, with the phone in
+//! memory: dial-in (INVITE, 200, ACK, BYE), the 2xx retransmitted until
+//! ACKed and the call ended when no ACK comes (RFC 3261 §13.3.1.4),
+//! re-INVITE and UPDATE hold and resume, CANCEL before the answer, REFER
+//! bringing a third party in (RFC 3515, with sipfrag NOTIFYs), and a
+//! subscription from its first NOTIFY to its last.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{header, parse, peer, request, sdp, sent, FakeMedia, SERVER};
+use focus::{Focus, FocusConfig};
+use sip::{Message, Method, Response};
+
+struct Phone {
+    focus: Focus,
+    now: Instant,
+}
+
+impl Phone {
+    fn new(config: FocusConfig) -> Self {
+        Self {
+            focus: Focus::new(config, 7, Box::new(FakeMedia::default())),
+            now: Instant::now(),
+        }
+    }
+
+    fn send(&mut self, port: u16, m: Message) -> Vec<(u16, Message)> {
+        self.focus.handle_message(self.now, peer(port), Ok(m));
+        self.focus.handle_fanout(self.now);
+        sent(&mut self.focus)
+    }
+
+    /// Moves the clock on, firing every timer due on the way.
+    fn wait(&mut self, d: Duration) -> Vec<(u16, Message)> {
+        let end = self.now + d;
+        let mut out = Vec::new();
+        while let Some(t) = self.focus.poll_timeout().filter(|t| *t <= end) {
+            self.now = t.max(self.now);
+            self.focus.handle_timeout(self.now);
+            out.extend(sent(&mut self.focus));
+        }
+        self.now = end;
+        out
+    }
+
+    fn status(&self, user: &str) -> Option<String> {
+        self.focus
+            .participants("big")?
+            .into_iter()
+            .find(|p| p.uri.contains(user))
+            .map(|p| p.status)
+    }
+}
+
+fn config() -> FocusConfig {
+    FocusConfig {
+        entry_exit_tones: false,
+        ..FocusConfig::default()
+    }
+}
+
+fn responses(out: &[(u16, Message)]) -> Vec<&Response> {
+    out.iter()
+        .filter_map(|(_, m)| match m {
+            Message::Response(r) => Some(r),
+            _ => None,
+        })
+        .collect()
+}
+
+fn requests(out: &[(u16, Message)], method: Method) -> Vec<(u16, &sip::Request)> {
+    out.iter()
+        .filter_map(|(p, m)| match m {
+            Message::Request(r) if r.method == method => Some((*p, r)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn final_of(out: &[(u16, Message)]) -> (u16, Response) {
+    let r = responses(out)
+        .into_iter()
+        .rfind(|r| r.status >= 200)
+        .expect("a final response");
+    (r.status, r.clone())
+}
+
+fn to_tag(r: &Response) -> String {
+    r.headers.to().unwrap().tag().unwrap().to_owned()
+}
+
+fn body(r: &Response) -> String {
+    String::from_utf8_lossy(&r.body).into_owned()
+}
+
+/// Alice's INVITE, answered; her dialog's To tag.
+fn dial_in(p: &mut Phone, user: &str, port: u16, call_id: &str) -> String {
+    let invite = request(
+        "INVITE",
+        user,
+        port,
+        call_id,
+        None,
+        1,
+        "",
+        &sdp(port + 1, "sendrecv"),
+    );
+    let (status, ok) = final_of(&p.send(port, invite));
+    assert_eq!(status, 200);
+    assert!(header(&Message::Response(ok.clone()), "Contact")[0].contains("isfocus"));
+    let tag = to_tag(&ok);
+    let ack = request("ACK", user, port, call_id, Some(&tag), 1, "", "");
+    assert!(
+        p.send(port, ack).is_empty(),
+        "an ACK is answered by nothing"
+    );
+    tag
+}
+
+#[test]
+fn dial_in_ack_and_bye() {
+    let mut p = Phone::new(config());
+    let tag = dial_in(&mut p, "alice", 5080, "c1");
+    assert_eq!(p.focus.call_count(), 1);
+    assert_eq!(p.status("alice").as_deref(), Some("connected"));
+    // Nothing is sent again once ACKed (within the RTP timeout: the fake
+    // media reports no new packets).
+    let later = p.wait(Duration::from_secs(20));
+    assert!(later.is_empty(), "{later:#?}");
+    let bye = request("BYE", "alice", 5080, "c1", Some(&tag), 2, "", "");
+    let (status, _) = final_of(&p.send(5080, bye));
+    assert_eq!(status, 200);
+    assert_eq!(p.focus.call_count(), 0);
+    assert_eq!(p.focus.room_size("big"), 0);
+}
+
+#[test]
+fn a_200_never_acked_is_sent_again_then_the_call_ends() {
+    let mut p = Phone::new(config());
+    let invite = request(
+        "INVITE",
+        "alice",
+        5080,
+        "c2",
+        None,
+        1,
+        "",
+        &sdp(5081, "sendrecv"),
+    );
+    let (status, _) = final_of(&p.send(5080, invite));
+    assert_eq!(status, 200);
+    let out = p.wait(Duration::from_secs(40));
+    let again = responses(&out).iter().filter(|r| r.status == 200).count();
+    // T1 = 500 ms doubling to T2 = 4 s until 64*T1 = 32 s: 0.5, 1.5, 3.5, 7.5, 11.5 ... 31.5 s.
+    assert!((9..=11).contains(&again), "200 sent again {again} times");
+    let byes = requests(&out, Method::Bye);
+    let branches: std::collections::BTreeSet<String> = byes
+        .iter()
+        .map(|(_, b)| b.headers.get(&sip::HeaderName::VIA).unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        branches.len(),
+        1,
+        "the call ends with one BYE (sent again until answered)"
+    );
+    let reason = byes[0].1.headers.get(&sip::HeaderName::new("Reason"));
+    assert!(reason.is_some_and(|r| r.contains("408")), "{reason:?}");
+    assert_eq!(p.focus.call_count(), 0);
+}
+
+#[test]
+fn re_invite_and_update_put_on_hold_and_resume() {
+    let mut p = Phone::new(config());
+    let tag = dial_in(&mut p, "alice", 5080, "c3");
+    let hold = request(
+        "INVITE",
+        "alice",
+        5080,
+        "c3",
+        Some(&tag),
+        2,
+        "",
+        &sdp(5081, "sendonly"),
+    );
+    let (status, ok) = final_of(&p.send(5080, hold));
+    assert_eq!(status, 200);
+    assert!(body(&ok).contains("a=recvonly"), "{}", body(&ok));
+    p.send(
+        5080,
+        request("ACK", "alice", 5080, "c3", Some(&tag), 2, "", ""),
+    );
+    assert_eq!(p.status("alice").as_deref(), Some("on-hold"));
+    // Resume by UPDATE (RFC 3311), inside the same dialog.
+    let resume = request(
+        "UPDATE",
+        "alice",
+        5080,
+        "c3",
+        Some(&tag),
+        3,
+        "",
+        &sdp(5081, "sendrecv"),
+    );
+    let (status, ok) = final_of(&p.send(5080, resume));
+    assert_eq!(status, 200);
+    assert!(body(&ok).contains("a=sendrecv"), "{}", body(&ok));
+    assert_eq!(p.status("alice").as_deref(), Some("connected"));
+    // Hold by UPDATE with inactive.
+    let hold = request(
+        "UPDATE",
+        "alice",
+        5080,
+        "c3",
+        Some(&tag),
+        4,
+        "",
+        &sdp(5081, "inactive"),
+    );
+    let (_, ok) = final_of(&p.send(5080, hold));
+    assert!(body(&ok).contains("a=inactive"), "{}", body(&ok));
+    assert_eq!(p.status("alice").as_deref(), Some("on-hold"));
+    // A lower CSeq than the last one is refused (RFC 3261 §12.2.2).
+    let stale = request(
+        "INVITE",
+        "alice",
+        5080,
+        "c3",
+        Some(&tag),
+        3,
+        "",
+        &sdp(5081, "sendrecv"),
+    );
+    let (status, _) = final_of(&p.send(5080, stale));
+    assert_eq!(status, 500);
+}
+
+#[test]
+fn cancel_before_the_answer_ends_the_invite_with_487() {
+    let mut p = Phone::new(FocusConfig {
+        answer_delay: Duration::from_secs(2),
+        ..config()
+    });
+    let invite = request(
+        "INVITE",
+        "alice",
+        5080,
+        "c4",
+        None,
+        1,
+        "",
+        &sdp(5081, "sendrecv"),
+    );
+    let out = p.send(5080, invite.clone());
+    assert!(
+        responses(&out).iter().all(|r| r.status < 200),
+        "not answered yet"
+    );
+    assert_eq!(p.status("alice").as_deref(), Some("dialing-in"));
+    let Message::Request(inv) = &invite else {
+        unreachable!()
+    };
+    let cancel = parse(&format!(
+        "CANCEL sip:big@{SERVER} SIP/2.0\r\nVia: {}\r\nMax-Forwards: 70\r\nFrom: {}\r\nTo: <sip:big@{SERVER}>\r\n\
+         Call-ID: c4\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n",
+        inv.headers.get(&sip::HeaderName::VIA).unwrap(),
+        inv.headers.get(&sip::HeaderName::FROM).unwrap(),
+    ));
+    let out = p.send(5080, cancel);
+    let statuses: Vec<(u16, String)> = responses(&out)
+        .iter()
+        .map(|r| (r.status, r.headers.cseq().unwrap().method.to_string()))
+        .collect();
+    assert!(statuses.contains(&(200, "CANCEL".into())), "{statuses:?}");
+    assert!(statuses.contains(&(487, "INVITE".into())), "{statuses:?}");
+    assert_eq!(p.focus.call_count(), 0);
+    // The answer delay passes: nothing is answered for the cancelled call.
+    let later = p.wait(Duration::from_secs(3));
+    assert!(
+        responses(&later).iter().all(|r| r.status != 200),
+        "{later:?}"
+    );
+}
+
+#[test]
+fn refer_brings_a_third_party_in_and_reports_with_sipfrag() {
+    let mut p = Phone::new(config());
+    let tag = dial_in(&mut p, "alice", 5080, "c5");
+    let refer = request(
+        "REFER",
+        "alice",
+        5080,
+        "c5",
+        Some(&tag),
+        2,
+        "Refer-To: <sip:carol@127.0.0.1:5090>\r\n",
+        "",
+    );
+    let out = p.send(5080, refer);
+    assert_eq!(final_of(&out).0, 202);
+    let notify = requests(&out, Method::Notify);
+    assert!(
+        notify
+            .iter()
+            .any(|(port, n)| *port == 5080
+                && String::from_utf8_lossy(&n.body).contains("SIP/2.0 100")),
+        "the first sipfrag says Trying: {out:#?}"
+    );
+    // The focus calls Carol at the Refer-To address.
+    let (port, invite) = requests(&out, Method::Invite)
+        .into_iter()
+        .next()
+        .expect("an INVITE to carol");
+    assert_eq!(port, 5090);
+    assert_eq!(invite.uri.to_string(), "sip:carol@127.0.0.1:5090");
+    assert!(header(&Message::Request(invite.clone()), "Referred-By")[0].contains("alice"));
+    let mut ok = Response::to_request(invite, 200, "OK", Some("carol1"));
+    ok.headers
+        .push(sip::HeaderName::CONTACT, "<sip:carol@127.0.0.1:5090>");
+    ok.headers
+        .push(sip::HeaderName::CONTENT_TYPE, "application/sdp");
+    ok.body = sdp(5091, "sendrecv").into_bytes().into();
+    let out = p.send(5090, Message::Response(ok));
+    let acks = requests(&out, Method::Ack);
+    assert_eq!(acks.len(), 1, "the focus ACKs carol's 200");
+    assert_eq!(acks[0].0, 5090);
+    let done = requests(&out, Method::Notify);
+    assert!(
+        done.iter().any(|(port, n)| *port == 5080
+            && String::from_utf8_lossy(&n.body).contains("SIP/2.0 200 OK")
+            && n.headers
+                .get(&sip::HeaderName::new("Subscription-State"))
+                .is_some_and(|s| s.starts_with("terminated"))),
+        "the last sipfrag says 200 and ends the implicit subscription: {out:#?}"
+    );
+    assert_eq!(p.focus.room_size("big"), 2);
+    assert_eq!(p.status("carol").as_deref(), Some("connected"));
+}
+
+#[test]
+fn a_subscription_from_its_first_notify_to_its_last() {
+    let mut p = Phone::new(config());
+    let _tag = dial_in(&mut p, "alice", 5080, "c6");
+    let sub = request(
+        "SUBSCRIBE",
+        "alice",
+        5080,
+        "s6",
+        None,
+        1,
+        "Event: conference\r\nExpires: 60\r\n",
+        "",
+    );
+    let out = p.send(5080, sub);
+    let (status, ok) = final_of(&out);
+    assert_eq!(status, 200);
+    let sub_tag = to_tag(&ok);
+    let first = requests(&out, Method::Notify);
+    assert_eq!(first.len(), 1);
+    let doc =
+        conference_info::ConferenceInfo::parse(&String::from_utf8_lossy(&first[0].1.body)).unwrap();
+    assert_eq!(doc.state, conference_info::State::Full);
+    let answer = |p: &mut Phone, n: &sip::Request| {
+        p.send(
+            5080,
+            Message::Response(Response::to_request(n, 200, "OK", None)),
+        )
+    };
+    answer(&mut p, first[0].1);
+    // Bob joins: a partial NOTIFY.
+    p.wait(Duration::from_secs(1));
+    let out = {
+        let invite = request(
+            "INVITE",
+            "bob",
+            5082,
+            "c7",
+            None,
+            1,
+            "",
+            &sdp(5083, "sendrecv"),
+        );
+        let mut out = p.send(5082, invite);
+        out.extend(p.wait(Duration::from_millis(10)));
+        out
+    };
+    let joined = requests(&out, Method::Notify);
+    assert_eq!(joined.len(), 1, "{out:#?}");
+    assert!(String::from_utf8_lossy(&joined[0].1.body).contains("state=\"partial\""));
+    answer(&mut p, joined[0].1);
+    // Expiry on the fake clock: a last NOTIFY, terminated;reason=timeout.
+    let out = p.wait(Duration::from_secs(61));
+    let last = requests(&out, Method::Notify)
+        .into_iter()
+        .rfind(|(_, n)| n.headers.call_id() == Some("s6"))
+        .expect("a final NOTIFY");
+    assert_eq!(
+        last.1
+            .headers
+            .get(&sip::HeaderName::new("Subscription-State")),
+        Some("terminated;reason=timeout")
+    );
+    // Refreshing it now is 481: it is gone.
+    let refresh = request(
+        "SUBSCRIBE",
+        "alice",
+        5080,
+        "s6",
+        Some(&sub_tag),
+        2,
+        "Event: conference\r\nExpires: 60\r\n",
+        "",
+    );
+    assert_eq!(final_of(&p.send(5080, refresh)).0, 481);
+}
