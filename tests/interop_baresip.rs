@@ -101,7 +101,7 @@ fn two_baresips_hear_each_other_not_themselves() {
     let server = Server::start(&[]);
     let base = std::env::temp_dir().join(format!("confab-baresip-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&base);
-    let p = common::free_port();
+    let p = common::free_span(40);
     let alice = baresip_dir(&base, "alice", p + 2, (p + 10, p + 19), 440, "pcmu");
     let bob = baresip_dir(&base, "bob", p + 6, (p + 20, p + 29), 1000, "g722");
     let target = format!("sip:room@{}", server.sip);
@@ -164,7 +164,7 @@ fn opus_and_pcmu_baresips_hear_each_other_at_their_level() {
     let server = Server::start(&[]);
     let base = std::env::temp_dir().join(format!("confab-baresip-opus-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&base);
-    let p = common::free_port();
+    let p = common::free_span(40);
     let phones = [
         (
             "ann",
@@ -244,7 +244,7 @@ fn an_opus_baresip_keys_star_6_and_is_no_longer_heard() {
     let server = Server::start(&[]);
     let base = std::env::temp_dir().join(format!("confab-baresip-dtmf-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&base);
-    let p = common::free_port();
+    let p = common::free_span(40);
     let ann = baresip_dir(&base, "ann", p + 2, (p + 10, p + 19), 450, "opus");
     let cat = baresip_dir(&base, "cat", p + 6, (p + 30, p + 39), 1250, "pcmu");
     let target = format!("sip:keyroom@{}", server.sip);

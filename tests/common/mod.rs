@@ -56,6 +56,30 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// A base port `p` such that `p..p+len` and `p+1000..p+1000+len` are free
+/// for UDP and TCP on 127.0.0.1, for peers that open several ports around
+/// the one they are given (baresip: SIP, its TLS beside it, RTP ranges,
+/// its console 1000 above). Taken below the ephemeral range, so that
+/// sockets other processes open meanwhile do not land in it.
+pub fn free_span(len: u16) -> u16 {
+    let free = |port: u16| {
+        UdpSocket::bind(("127.0.0.1", port)).is_ok()
+            && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+    };
+    // Start somewhere that depends on the process, so that test binaries
+    // running at once look in different places.
+    let mut base = 11000 + (std::process::id() % 70) as u16 * 100;
+    loop {
+        if (base..base + len)
+            .chain(base + 1000..base + 1000 + len)
+            .all(free)
+        {
+            return base;
+        }
+        base = if base >= 17900 { 11000 } else { base + 100 };
+    }
+}
+
 impl Server {
     /// Starts the binary with extra flags and waits until it answers OPTIONS.
     pub fn start(extra: &[&str]) -> Self {

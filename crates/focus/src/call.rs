@@ -4,16 +4,11 @@
 use std::time::Instant;
 
 use media_server::mixer::ParticipantId;
-use sip::transaction::{Peer, TxId};
+use sip::dialog::Dialog;
+use sip::transaction::TxId;
 use sip::Request;
 
-/// Identifies a dialog from the focus's side.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) struct DialogId {
-    pub(crate) call_id: String,
-    pub(crate) local_tag: String,
-    pub(crate) remote_tag: String,
-}
+pub(crate) use sip::dialog::DialogId;
 
 /// Where the call is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,14 +36,8 @@ pub(crate) struct Call {
     pub(crate) state: CallState,
     pub(crate) invite: Request,
     pub(crate) invite_tx: TxId,
-    pub(crate) peer: Peer,
-    /// The From of the INVITE (the remote party) and our To with tag.
-    pub(crate) remote_party: String,
-    pub(crate) local_party: String,
-    pub(crate) remote_target: sip::Uri,
-    pub(crate) route_set: Vec<String>,
-    pub(crate) local_cseq: u32,
-    pub(crate) remote_cseq: u32,
+    /// The dialog: parties, CSeqs, target, route set, where requests go.
+    pub(crate) dialog: Dialog,
     pub(crate) sdp_session: u64,
     pub(crate) sdp_version: u64,
     pub(crate) codec: Option<&'static str>,
@@ -56,8 +45,6 @@ pub(crate) struct Call {
     pub(crate) awaiting_ack_answer: Option<u64>,
     /// Our RTP address as written in our SDP.
     pub(crate) local_media: std::net::SocketAddr,
-    /// Our host:port as the caller reached us (for Contact and Via).
-    pub(crate) local_host: String,
     pub(crate) answer_at: Option<Instant>,
     pub(crate) pending_answer: Option<sip::Response>,
     pub(crate) timer: Option<SessionTimer>,

@@ -94,7 +94,7 @@ fn endpoint_of(id: &DialogId, c: &Call, status: EndpointStatus) -> Endpoint {
         _ => MediaStatus::SendRecv,
     };
     Endpoint {
-        entity: Some(c.remote_target.to_string()),
+        entity: Some(c.dialog.remote_target.to_string()),
         display_text: None,
         status: Some(status),
         joining_method: Some(if c.dialed_out {
@@ -130,7 +130,7 @@ impl Focus {
             self.calls.iter().filter(|(_, c)| c.room == room).collect();
         calls.sort_by(|a, b| a.0.call_id.cmp(&b.0.call_id));
         for (id, c) in calls {
-            let aor = aor(&c.remote_party);
+            let aor = aor(&c.dialog.remote_party);
             if only.is_some_and(|o| !o.contains(&aor)) {
                 continue;
             }
@@ -142,7 +142,7 @@ impl Focus {
                 Some(u) => u.endpoints.push(ep),
                 None => users.push(User {
                     entity: Some(aor.clone()),
-                    display_text: sip::header::NameAddr::parse(&c.remote_party)
+                    display_text: sip::header::NameAddr::parse(&c.dialog.remote_party)
                         .ok()
                         .and_then(|n| n.display),
                     roles: vec![c.control.role.as_str().into()],
@@ -212,7 +212,7 @@ impl Focus {
             .calls
             .iter()
             .filter(|(_, c)| c.room == room)
-            .map(|(id, c)| (id.local_tag.as_str(), c.remote_party.as_str()))
+            .map(|(id, c)| (id.local_tag.as_str(), c.dialog.remote_party.as_str()))
             .collect();
         r.hands
             .iter()

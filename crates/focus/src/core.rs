@@ -61,7 +61,8 @@ pub struct Focus {
     pub(crate) event_stats: crate::subscription::EventStats,
     pub(crate) dialouts: HashMap<TxId, crate::dialout::DialOut>,
     pub(crate) policies: HashMap<String, crate::policy::RoomPolicy>,
-    pub(crate) refer_notify_seq: u32,
+    /// Dialogs that REFERs outside a dialog created, until their last sipfrag NOTIFY.
+    pub(crate) refer_dialogs: HashMap<DialogId, sip::dialog::Dialog>,
     pub(crate) floors: HashMap<String, crate::floor::Floor>,
     pub(crate) room_events: std::collections::VecDeque<crate::room_events::RoomEvent>,
     pub(crate) resolver: crate::resolve::Resolver,
@@ -93,7 +94,7 @@ impl Focus {
             event_stats: Default::default(),
             dialouts: HashMap::new(),
             policies: HashMap::new(),
-            refer_notify_seq: 0,
+            refer_dialogs: HashMap::new(),
             floors: HashMap::new(),
             room_events: Default::default(),
             resolver: Default::default(),
@@ -193,6 +194,7 @@ impl Focus {
         shrink_map(&mut self.subscriptions);
         shrink_map(&mut self.by_notify_tx);
         shrink_map(&mut self.dialouts);
+        shrink_map(&mut self.refer_dialogs);
         shrink_map(&mut self.floors);
         if sip::transaction::sparse(self.room_events.len(), self.room_events.capacity()) {
             self.room_events.shrink_to(self.room_events.len() * 2);
@@ -277,22 +279,9 @@ impl Focus {
     }
 
     fn on_request(&mut self, now: Instant, tx: TxId, request: Request, source: Peer) {
-        let in_dialog = request
-            .headers
-            .to()
-            .and_then(|t| t.tag().map(str::to_owned));
-        if let Some(to_tag) = in_dialog {
-            let id = DialogId {
-                call_id: request.headers.call_id().unwrap_or_default().to_owned(),
-                local_tag: to_tag,
-                remote_tag: request
-                    .headers
-                    .from()
-                    .and_then(|f| f.tag().map(str::to_owned))
-                    .unwrap_or_default(),
-            };
+        if let Some(id) = DialogId::of_request(&request) {
             if self.calls.contains_key(&id) {
-                self.in_dialog(now, tx, request, &id);
+                self.in_dialog(now, tx, request, &id, source);
             } else if self.subscriptions.contains_key(&id) && request.method == Method::Subscribe {
                 self.on_resubscribe(now, tx, request, &id);
             } else if request.method == Method::Cancel || request.method == Method::Options {
@@ -316,7 +305,9 @@ impl Focus {
                 self.on_subscribe(now, tx, request, source)
             }
             Method::Message if self.routable(&request) => self.on_message(now, tx, &request, None),
-            Method::Refer if self.routable(&request) => self.on_refer(now, tx, &request, None),
+            Method::Refer if self.routable(&request) => {
+                self.on_refer(now, tx, &request, None, source)
+            }
             Method::Cancel => self.on_cancel(now, tx, &request),
             _ => self.reply_unrouted(now, tx, &request),
         }

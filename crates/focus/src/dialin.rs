@@ -68,7 +68,7 @@ impl Focus {
         let from_source = self
             .calls
             .values()
-            .filter(|c| c.peer.addr.ip() == source.addr.ip())
+            .filter(|c| c.dialog.peer.addr.ip() == source.addr.ip())
             .count();
         if from_source >= self.config.max_calls_per_source {
             return Err((
@@ -164,15 +164,6 @@ impl Focus {
             }
         };
 
-        let id = DialogId {
-            call_id: req.headers.call_id().unwrap_or_default().to_owned(),
-            local_tag,
-            remote_tag: req
-                .headers
-                .from()
-                .and_then(|f| f.tag().map(str::to_owned))
-                .unwrap_or_default(),
-        };
         let local_host = self.local_host(req);
         let contact = format!(
             "<sip:{}@{};transport={}>;isfocus",
@@ -180,6 +171,16 @@ impl Focus {
             local_host,
             source.transport.via_token().to_ascii_lowercase()
         );
+        let local = sip::dialog::Local {
+            peer: source,
+            host: local_host,
+            contact: contact.clone(),
+        };
+        let Some(dialog) = sip::dialog::Dialog::uas(req, &local_tag, local) else {
+            self.close_room_if_empty(&room);
+            return Err((400, "Bad Request: no Call-ID or From".into(), vec![]));
+        };
+        let id = dialog.id.clone();
         let mut headers = vec![
             (HeaderName::CONTACT, contact),
             (HeaderName::ALLOW, self.config.allow.join(", ")),
@@ -203,46 +204,18 @@ impl Focus {
             Some(("application/sdp", sdp_body)),
             &id.local_tag,
         );
-        let remote_target = req
-            .headers
-            .contacts()
-            .first()
-            .and_then(|c| c.addr())
-            .map(|a| a.uri.clone())
-            .unwrap_or_else(|| req.uri.clone());
-        let route_set = req
-            .headers
-            .get_all(&HeaderName::RECORD_ROUTE)
-            .map(str::to_owned)
-            .collect();
-        let local_party = format!(
-            "{};tag={}",
-            req.headers.get(&HeaderName::TO).unwrap_or_default(),
-            id.local_tag
-        );
         let call = Call {
             room: room.clone(),
             leg,
             state: CallState::Ringing,
             invite: req.clone(),
             invite_tx: tx,
-            peer: source,
-            remote_party: req
-                .headers
-                .get(&HeaderName::FROM)
-                .unwrap_or_default()
-                .to_owned(),
-            local_party,
-            remote_target,
-            route_set,
-            local_cseq: 1,
-            remote_cseq: req.headers.cseq().map(|c| c.seq).unwrap_or(0),
+            dialog,
             sdp_session: session_id,
             sdp_version: 1,
             codec,
             awaiting_ack_answer: reservation,
             local_media,
-            local_host,
             answer_at: None,
             pending_answer: None,
             timer,
@@ -420,7 +393,7 @@ impl Focus {
             self.room_changed(
                 now,
                 &call.room,
-                &crate::conference_doc::aor(&call.remote_party),
+                &crate::conference_doc::aor(&call.dialog.remote_party),
             );
         }
         tracing::info!(call_id = %id.call_id, room = %call.room, "call ended");

@@ -5,20 +5,19 @@
 use std::time::Instant;
 
 use media_server::mixer::Direction;
-use sip::transaction::TxId;
+use sip::transaction::{Peer, TxId};
 use sip::{HeaderName, Method, Request};
 
 use crate::call::{CallState, DialogId};
 use crate::core::Focus;
 use crate::dialin::timer_due;
 use crate::media::{mixer_direction, MediaSpec};
-use crate::request::{in_dialog_request, DialogParts};
 
 impl Focus {
     /// An ACK outside any INVITE server transaction: the ACK for our 2xx.
     /// Returns true when it belonged to a call.
     pub(crate) fn on_ack(&mut self, now: Instant, ack: &Request) -> bool {
-        let Some(id) = dialog_of(ack) else {
+        let Some(id) = DialogId::of_request(ack) else {
             return false;
         };
         let Some(call) = self.calls.get_mut(&id) else {
@@ -70,27 +69,33 @@ impl Focus {
         true
     }
 
-    pub(crate) fn in_dialog(&mut self, now: Instant, tx: TxId, req: Request, id: &DialogId) {
+    pub(crate) fn in_dialog(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        req: Request,
+        id: &DialogId,
+        source: Peer,
+    ) {
         let tag = id.local_tag.clone();
-        if let Some(c) = self.calls.get_mut(id) {
-            let seq = req.headers.cseq().map(|c| c.seq).unwrap_or(0);
-            if req.method != Method::Ack && req.method != Method::Cancel {
-                if seq < c.remote_cseq {
-                    // §12.2.2: an out-of-order request is refused.
-                    self.reply_tagged(
-                        now,
-                        tx,
-                        &req,
-                        500,
-                        "Server Internal Error: CSeq out of order",
-                        &[],
-                        None,
-                        &tag,
-                    );
-                    return;
-                }
-                c.remote_cseq = seq;
-            }
+        let checked = self
+            .calls
+            .get_mut(id)
+            .map(|c| c.dialog.handle_request(&req));
+        if let Some(Err(e)) = checked {
+            // §12.2.2: an out-of-order request is refused.
+            tracing::debug!(call_id = %id.call_id, error = %e, "in-dialog request refused");
+            self.reply_tagged(
+                now,
+                tx,
+                &req,
+                500,
+                "Server Internal Error: CSeq out of order",
+                &[],
+                None,
+                &tag,
+            );
+            return;
         }
         match req.method {
             Method::Bye => {
@@ -107,7 +112,7 @@ impl Focus {
             }
             Method::Info => self.reply_tagged(now, tx, &req, 200, "OK", &[], None, &tag),
             Method::Message => self.on_message(now, tx, &req, Some(id)),
-            Method::Refer => self.on_refer(now, tx, &req, Some(id)),
+            Method::Refer => self.on_refer(now, tx, &req, Some(id), source),
             _ => {
                 let headers = vec![(HeaderName::ALLOW, self.config.allow.join(", "))];
                 self.reply_tagged(
@@ -189,7 +194,7 @@ impl Focus {
             let n = match sdp::negotiate(&offer, &prefs) {
                 Ok(n) => n,
                 Err(e) => {
-                    let host = call.local_host.clone();
+                    let host = call.dialog.local_host.clone();
                     // The session goes on as it was (§14.2).
                     self.reply_tagged(
                         now,
@@ -256,13 +261,7 @@ impl Focus {
             (HeaderName::SUPPORTED, self.config.supported.join(", ")),
         ];
         if let Some(c) = self.calls.get(id) {
-            headers.insert(
-                0,
-                (
-                    HeaderName::CONTACT,
-                    format!("<sip:{}@{}>;isfocus", c.room, c.local_host),
-                ),
-            );
+            headers.insert(0, (HeaderName::CONTACT, c.dialog.contact.clone()));
         }
         if let Some(h) = timer_header {
             headers.push(h);
@@ -321,18 +320,7 @@ impl Focus {
         let Some(call) = self.calls.get_mut(id) else {
             return;
         };
-        call.local_cseq += 1;
-        let parts = DialogParts {
-            target: &call.remote_target,
-            transport: call.peer.transport,
-            local_host: &call.local_host,
-            local_party: &call.local_party,
-            remote_party: &call.remote_party,
-            call_id: &id.call_id,
-            route_set: &call.route_set,
-            room: &call.room,
-        };
-        let mut req = in_dialog_request(&parts, method.clone(), call.local_cseq, &branch);
+        let mut req = call.dialog.request(method.clone(), &branch);
         for (n, v) in extra {
             req.headers.push(n, v);
         }
@@ -344,7 +332,7 @@ impl Focus {
         }
         // Sent to where the caller's requests come from (it is reachable
         // there even behind NAT), which for direct calls is the Contact.
-        let peer = call.peer;
+        let peer = call.dialog.peer;
         if let Err(e) = self.layer.send_request(now, req, peer) {
             tracing::debug!(error = %e, "could not send {method}");
         }
@@ -440,17 +428,4 @@ impl Focus {
             _ => {}
         }
     }
-}
-
-/// The dialog an in-dialog request belongs to, from the focus's side.
-pub(crate) fn dialog_of(req: &Request) -> Option<DialogId> {
-    Some(DialogId {
-        call_id: req.headers.call_id()?.to_owned(),
-        local_tag: req.headers.to()?.tag()?.to_owned(),
-        remote_tag: req
-            .headers
-            .from()
-            .and_then(|f| f.tag().map(str::to_owned))
-            .unwrap_or_default(),
-    })
 }

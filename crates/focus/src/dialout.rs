@@ -15,7 +15,6 @@ use crate::conference_doc::aor;
 use crate::core::Focus;
 use crate::media::MediaSpec;
 use crate::message::Requester;
-use crate::request::{in_dialog_request, DialogParts};
 use crate::resolve::PendingDial;
 
 /// Where the sipfrag NOTIFYs about a referral go.
@@ -23,22 +22,11 @@ use crate::resolve::PendingDial;
 pub(crate) enum Referrer {
     /// Inside the referrer's call (its CSeq space).
     Call(DialogId),
-    /// A REFER outside any dialog: the implicit subscription's own dialog.
-    Own(Box<OwnDialog>),
+    /// A REFER outside any dialog: the implicit subscription's own dialog
+    /// (in `Focus::refer_dialogs` until its last NOTIFY).
+    Own(DialogId),
     /// The control API: it watches the room instead of sipfrag NOTIFYs.
     Api,
-}
-
-/// The dialog an out-of-dialog REFER created (RFC 3515 §2.4.1).
-#[derive(Clone)]
-pub(crate) struct OwnDialog {
-    call_id: String,
-    local_party: String,
-    remote_party: String,
-    target: sip::Uri,
-    peer: Peer,
-    local_host: String,
-    room: String,
 }
 
 /// Who to call: the URI, and where its host name resolved to when it
@@ -53,7 +41,6 @@ pub(crate) struct DialOut {
     pub(crate) room: String,
     pub(crate) user: String,
     pub(crate) invite: Request,
-    pub(crate) local_tag: String,
     pub(crate) token: u64,
     pub(crate) peer: Peer,
     pub(crate) local_host: String,
@@ -70,6 +57,7 @@ impl Focus {
         tx: TxId,
         req: &Request,
         dialog: Option<&DialogId>,
+        source: Peer,
     ) {
         let Requester {
             tag,
@@ -115,35 +103,30 @@ impl Focus {
         let local_host = self.local_host(req);
         let referrer = match dialog {
             Some(d) => Referrer::Call(d.clone()),
-            None => Referrer::Own(Box::new(OwnDialog {
-                call_id: req.headers.call_id().unwrap_or_default().to_owned(),
-                local_party: format!(
-                    "{};tag={tag}",
-                    req.headers.get(&HeaderName::TO).unwrap_or_default()
-                ),
-                remote_party: req
-                    .headers
-                    .get(&HeaderName::FROM)
-                    .unwrap_or_default()
-                    .to_owned(),
-                target: req
-                    .headers
-                    .contacts()
-                    .first()
-                    .and_then(|c| c.addr())
-                    .map(|a| a.uri.clone())
-                    .unwrap_or_else(|| req.uri.clone()),
-                peer: self.layer_peer_for(req),
-                local_host: local_host.clone(),
-                room: room.clone(),
-            })),
+            None => {
+                // A REFER outside a dialog makes one: the implicit
+                // subscription's, for the sipfrag NOTIFYs (RFC 3515 §2.4.1).
+                let local = sip::dialog::Local {
+                    peer: source,
+                    host: local_host.clone(),
+                    contact: format!("<sip:{room}@{local_host}>;isfocus"),
+                };
+                match sip::dialog::Dialog::uas(req, &tag, local) {
+                    Some(own) => {
+                        let id = own.id.clone();
+                        self.refer_dialogs.insert(id.clone(), own);
+                        Referrer::Own(id)
+                    }
+                    None => Referrer::Api,
+                }
+            }
         };
         if method.as_deref() == Some("BYE") {
             let who = aor(&format!("<{target}>"));
             let victim = self
                 .calls
                 .iter()
-                .find(|(_, c)| c.room == room && aor(&c.remote_party) == who)
+                .find(|(_, c)| c.room == room && aor(&c.dialog.remote_party) == who)
                 .map(|(k, _)| k.clone());
             let Some(victim) = victim else {
                 self.reply_tagged(
@@ -215,22 +198,6 @@ impl Focus {
             &local_host,
         ) {
             self.sipfrag(now, &referrer, status, true);
-        }
-    }
-
-    fn layer_peer_for(&self, req: &Request) -> Peer {
-        let via = req.headers.top_via();
-        let ip = via
-            .as_ref()
-            .and_then(|v| v.received().and_then(|r| r.parse().ok()))
-            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        let port = via
-            .as_ref()
-            .and_then(|v| v.rport().flatten().or(v.port))
-            .unwrap_or(5060);
-        Peer {
-            transport: TransportKind::Udp,
-            addr: SocketAddr::new(ip, port),
         }
     }
 
@@ -393,7 +360,6 @@ impl Focus {
                 room: room.to_owned(),
                 user: user.clone(),
                 invite: inv,
-                local_tag: tag.clone(),
                 token,
                 peer,
                 local_host: local_host.to_owned(),
@@ -444,46 +410,20 @@ impl Focus {
     }
 
     fn connect_dialout(&mut self, now: Instant, tx: TxId, d: DialOut, resp: &Response) {
-        let remote_target = resp
-            .headers
-            .contacts()
-            .first()
-            .and_then(|c| c.addr())
-            .map(|a| a.uri.clone())
-            .unwrap_or_else(|| d.invite.uri.clone());
-        let remote_party = resp
-            .headers
-            .get(&HeaderName::TO)
-            .unwrap_or_default()
-            .to_owned();
-        let id = DialogId {
-            call_id: resp.headers.call_id().unwrap_or_default().to_owned(),
-            local_tag: d.local_tag.clone(),
-            remote_tag: resp
-                .headers
-                .to()
-                .and_then(|t| t.tag().map(str::to_owned))
-                .unwrap_or_default(),
+        let local = sip::dialog::Local {
+            peer: d.peer,
+            host: d.local_host.clone(),
+            contact: format!("<sip:{}@{}>;isfocus", d.room, d.local_host),
         };
-        // The ACK for a 2xx is ours to send, outside the transaction (RFC 3261 §13.2.2.4).
+        let Some(mut dialog) = sip::dialog::Dialog::uac(&d.invite, resp, local) else {
+            tracing::debug!("a 2xx to a dial-out without a To tag: dropped");
+            return;
+        };
+        let id = dialog.id.clone();
+        // The ACK for a 2xx is ours to send, outside the transaction, along
+        // the route set (RFC 3261 §13.2.2.4).
         let branch = self.new_branch();
-        let mut ack = Request::new(Method::Ack, remote_target.clone());
-        ack.headers.push(
-            HeaderName::VIA,
-            format!("SIP/2.0/UDP {};branch={branch};rport", d.local_host),
-        );
-        ack.headers.push(HeaderName::MAX_FORWARDS, "70");
-        ack.headers.push(
-            HeaderName::FROM,
-            d.invite
-                .headers
-                .get(&HeaderName::FROM)
-                .unwrap_or_default()
-                .to_owned(),
-        );
-        ack.headers.push(HeaderName::TO, remote_party.clone());
-        ack.headers.push(HeaderName::CALL_ID, id.call_id.clone());
-        ack.headers.push(HeaderName::CSEQ, "1 ACK");
+        let ack = dialog.request(Method::Ack, &branch);
         self.layer.send_stateless(d.peer, ack.to_bytes());
         let answer = std::str::from_utf8(&resp.body)
             .ok()
@@ -497,34 +437,13 @@ impl Focus {
                 .and_then(|spec| self.media.join_reserved(room, d.token, &spec).ok()),
             _ => None,
         };
-        let local_party = d
-            .invite
-            .headers
-            .get(&HeaderName::FROM)
-            .unwrap_or_default()
-            .to_owned();
         let call = Call {
             room: d.room.clone(),
             leg: joined.map(|(leg, _)| leg),
             state: CallState::Confirmed,
             invite: d.invite.clone(),
             invite_tx: tx,
-            peer: d.peer,
-            remote_party,
-            local_party,
-            remote_target,
-            route_set: {
-                // A UAC's route set is the Record-Route in reverse (RFC 3261 §12.1.2).
-                let mut r: Vec<String> = resp
-                    .headers
-                    .get_all(&HeaderName::RECORD_ROUTE)
-                    .map(str::to_owned)
-                    .collect();
-                r.reverse();
-                r
-            },
-            local_cseq: 1,
-            remote_cseq: 0,
+            dialog,
             sdp_session: 0,
             sdp_version: 1,
             codec: negotiated.as_ref().map(|n| n.codec),
@@ -532,7 +451,6 @@ impl Focus {
             local_media: joined
                 .map(|(_, a)| a)
                 .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0))),
-            local_host: d.local_host.clone(),
             answer_at: None,
             pending_answer: None,
             timer: None,
@@ -605,30 +523,27 @@ impl Focus {
                 headers,
                 Some(("message/sipfrag;version=2.0", body)),
             ),
-            Referrer::Own(o) => {
+            Referrer::Own(id) => {
                 let branch = self.new_branch();
-                // CSeq only has to grow within this dialog: one counter serves them all.
-                self.refer_notify_seq += 1;
-                let parts = DialogParts {
-                    target: &o.target,
-                    transport: o.peer.transport,
-                    local_host: &o.local_host,
-                    local_party: &o.local_party,
-                    remote_party: &o.remote_party,
-                    call_id: &o.call_id,
-                    route_set: &[],
-                    room: &o.room,
+                let Some(own) = self.refer_dialogs.get_mut(id) else {
+                    return;
                 };
-                let mut n =
-                    in_dialog_request(&parts, Method::Notify, self.refer_notify_seq, &branch);
+                let mut n = own.request(Method::Notify, &branch);
+                let peer = own.peer;
                 for (k, v) in headers {
                     n.headers.push(k, v);
                 }
                 n.headers
                     .push(HeaderName::CONTENT_TYPE, "message/sipfrag;version=2.0");
                 n.body = body.into();
-                let peer = o.peer;
-                let _ = self.layer.send_request(now, n, peer);
+                if last {
+                    self.refer_dialogs.remove(id);
+                }
+                n.headers
+                    .push(HeaderName::new("User-Agent"), self.config.server.clone());
+                if let Err(e) = self.layer.send_request(now, n, peer) {
+                    tracing::debug!(error = %e, "could not send a sipfrag NOTIFY");
+                }
             }
         }
     }

@@ -149,7 +149,7 @@ impl Focus {
     fn hands_changed(&mut self, now: Instant, room: &str, changed: &[DialogId]) {
         for id in changed {
             if let Some(c) = self.calls.get(id) {
-                let who = crate::conference_doc::aor(&c.remote_party);
+                let who = crate::conference_doc::aor(&c.dialog.remote_party);
                 self.room_changed(now, room, &who);
             }
         }

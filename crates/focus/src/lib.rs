@@ -47,7 +47,6 @@ mod media;
 mod message;
 mod pin_entry;
 mod policy;
-mod request;
 mod resolve;
 mod responder;
 mod room_events;

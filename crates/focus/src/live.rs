@@ -114,8 +114,8 @@ impl Focus {
         let c = self.calls.get(id)?;
         Some(ParticipantInfo {
             id: id.local_tag.clone(),
-            uri: aor(&c.remote_party),
-            display_name: sip::header::NameAddr::parse(&c.remote_party)
+            uri: aor(&c.dialog.remote_party),
+            display_name: sip::header::NameAddr::parse(&c.dialog.remote_party)
                 .ok()
                 .and_then(|n| n.display)
                 .unwrap_or_default(),

@@ -42,7 +42,7 @@ impl Focus {
         let call = self
             .calls
             .iter()
-            .find(|(_, c)| c.room == room && aor(&c.remote_party) == aor_from)
+            .find(|(_, c)| c.room == room && aor(&c.dialog.remote_party) == aor_from)
             .map(|(k, _)| k.clone());
         Requester {
             tag,
@@ -117,19 +117,20 @@ impl Focus {
             let Some(c) = self.calls.get(&id) else {
                 continue;
             };
-            let mut m = Request::new(Method::Message, c.remote_target.clone());
+            let mut m = Request::new(Method::Message, c.dialog.remote_target.clone());
             m.headers.push(
                 HeaderName::VIA,
                 format!(
                     "SIP/2.0/{} {};branch={branch};rport",
-                    c.peer.transport.via_token(),
-                    c.local_host
+                    c.dialog.peer.transport.via_token(),
+                    c.dialog.local_host
                 ),
             );
             m.headers.push(HeaderName::MAX_FORWARDS, "70");
             m.headers
                 .push(HeaderName::FROM, format!("{display_from};tag={tag}"));
-            m.headers.push(HeaderName::TO, c.remote_party.clone());
+            m.headers
+                .push(HeaderName::TO, c.dialog.remote_party.clone());
             m.headers.push(HeaderName::CALL_ID, call_id);
             m.headers.push(HeaderName::CSEQ, "1 MESSAGE");
             m.headers.push(
@@ -140,7 +141,7 @@ impl Focus {
                     .to_owned(),
             );
             m.body = req.body.clone();
-            let peer = c.peer;
+            let peer = c.dialog.peer;
             if let Err(e) = self.layer.send_request(now, m, peer) {
                 tracing::debug!(error = %e, "could not relay MESSAGE");
             }

@@ -69,7 +69,10 @@ impl Focus {
     /// Updated after; NOTIFY subscribers are told too.
     pub(crate) fn call_changed(&mut self, now: Instant, id: &DialogId) {
         let Some(c) = self.calls.get(id) else { return };
-        let (room, who) = (c.room.clone(), crate::conference_doc::aor(&c.remote_party));
+        let (room, who) = (
+            c.room.clone(),
+            crate::conference_doc::aor(&c.dialog.remote_party),
+        );
         let first = c.control.announced.is_none();
         self.room_changed(now, &room, &who);
         if let Some(info) = self.participant_info(id) {

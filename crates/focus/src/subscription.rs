@@ -14,7 +14,6 @@ use sip::{HeaderName, Method, Request};
 use crate::call::DialogId;
 use crate::conference_doc::aor;
 use crate::core::Focus;
-use crate::request::{in_dialog_request, DialogParts};
 
 /// Why a subscription ended, for the final NOTIFY's Subscription-State.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,14 +30,8 @@ pub(crate) struct Subscription {
     pub(crate) room: String,
     /// The room URI as subscribed (the documents' `entity`).
     pub(crate) entity: String,
-    pub(crate) remote_party: String,
-    pub(crate) local_party: String,
-    pub(crate) remote_target: sip::Uri,
-    pub(crate) route_set: Vec<String>,
-    pub(crate) peer: Peer,
-    pub(crate) local_host: String,
-    pub(crate) local_cseq: u32,
-    pub(crate) remote_cseq: u32,
+    /// The subscription's dialog (RFC 6665 §4.1.2.4).
+    pub(crate) dialog: sip::dialog::Dialog,
     pub(crate) expires_at: Instant,
     /// Version of the last document sent (0: none yet).
     pub(crate) version: u32,
@@ -68,53 +61,27 @@ impl Focus {
             None => return,
         };
         let local_tag = self.new_tag();
-        let id = DialogId {
-            call_id: req.headers.call_id().unwrap_or_default().to_owned(),
-            local_tag: local_tag.clone(),
-            remote_tag: req
-                .headers
-                .from()
-                .and_then(|f| f.tag().map(str::to_owned))
-                .unwrap_or_default(),
-        };
         let local_host = self.local_host(&req);
+        let contact = format!("<sip:{room}@{local_host}>;isfocus");
+        let local = sip::dialog::Local {
+            peer: source,
+            host: local_host,
+            contact: contact.clone(),
+        };
+        let Some(dialog) = sip::dialog::Dialog::uas(&req, &local_tag, local) else {
+            return;
+        };
+        let id = dialog.id.clone();
         let entity = format!("sip:{room}@{}", req.uri.host_str());
         let headers = vec![
             (HeaderName::EXPIRES, expires.to_string()),
-            (
-                HeaderName::CONTACT,
-                format!("<sip:{room}@{local_host}>;isfocus"),
-            ),
+            (HeaderName::CONTACT, contact),
         ];
         self.reply_tagged(now, tx, &req, 200, "OK", &headers, None, &local_tag);
         let sub = Subscription {
             room,
             entity,
-            remote_party: req
-                .headers
-                .get(&HeaderName::FROM)
-                .unwrap_or_default()
-                .to_owned(),
-            local_party: format!(
-                "{};tag={local_tag}",
-                req.headers.get(&HeaderName::TO).unwrap_or_default()
-            ),
-            remote_target: req
-                .headers
-                .contacts()
-                .first()
-                .and_then(|c| c.addr())
-                .map(|a| a.uri.clone())
-                .unwrap_or_else(|| req.uri.clone()),
-            route_set: req
-                .headers
-                .get_all(&HeaderName::RECORD_ROUTE)
-                .map(str::to_owned)
-                .collect(),
-            peer: source,
-            local_host,
-            local_cseq: 0,
-            remote_cseq: req.headers.cseq().map(|c| c.seq).unwrap_or(0),
+            dialog,
             expires_at: now + Duration::from_secs(expires as u64),
             version: 0,
             changed: BTreeSet::new(),
@@ -185,7 +152,7 @@ impl Focus {
         let participant = self
             .calls
             .values()
-            .any(|c| c.room == room && aor(&c.remote_party) == who);
+            .any(|c| c.room == room && aor(&c.dialog.remote_party) == who);
         let is_watcher = |w: &String| w == "*" || *w == who;
         let watcher = self.config.watchers.iter().any(is_watcher)
             || self
@@ -239,6 +206,24 @@ impl Focus {
             );
             return;
         }
+        let checked = self
+            .subscriptions
+            .get_mut(id)
+            .map(|s| s.dialog.handle_request(&req));
+        if let Some(Err(e)) = checked {
+            // RFC 3261 §12.2.2: an out-of-order refresh is refused.
+            self.reply_tagged(
+                now,
+                tx,
+                &req,
+                500,
+                &format!("Server Internal Error: {e}"),
+                &[],
+                None,
+                &tag,
+            );
+            return;
+        }
         let Some(expires) = self.negotiate_expires(now, tx, &req) else {
             return;
         };
@@ -253,7 +238,6 @@ impl Focus {
             &tag,
         );
         if let Some(s) = self.subscriptions.get_mut(id) {
-            s.remote_cseq = req.headers.cseq().map(|c| c.seq).unwrap_or(s.remote_cseq);
             s.expires_at = now + Duration::from_secs(expires as u64);
         }
         if expires == 0 {
@@ -365,18 +349,7 @@ impl Focus {
         let Some(s) = self.subscriptions.get_mut(id) else {
             return;
         };
-        s.local_cseq += 1;
-        let parts = DialogParts {
-            target: &s.remote_target,
-            transport: s.peer.transport,
-            local_host: &s.local_host,
-            local_party: &s.local_party,
-            remote_party: &s.remote_party,
-            call_id: &id.call_id,
-            route_set: &s.route_set,
-            room: &s.room,
-        };
-        let mut req = in_dialog_request(&parts, Method::Notify, s.local_cseq, &branch);
+        let mut req = s.dialog.request(Method::Notify, &branch);
         req.headers.push(HeaderName::EVENT, "conference");
         req.headers.push(HeaderName::SUBSCRIPTION_STATE, state);
         if let Some(b) = body {
@@ -384,7 +357,7 @@ impl Focus {
                 .push(HeaderName::CONTENT_TYPE, "application/conference-info+xml");
             req.body = b.into_bytes().into();
         }
-        let peer = s.peer;
+        let peer = s.dialog.peer;
         match self.layer.send_request(now, req, peer) {
             Ok(tx) => {
                 self.event_stats.notifies += 1;

@@ -414,3 +414,60 @@ fn a_subscription_from_its_first_notify_to_its_last() {
     );
     assert_eq!(final_of(&p.send(5080, refresh)).0, 481);
 }
+
+#[test]
+fn a_refer_outside_a_dialog_gets_its_own_and_the_ack_follows_the_route_set() {
+    let mut p = Phone::new(config());
+    let _tag = dial_in(&mut p, "alice", 5080, "c8");
+    // Alice REFERs from another port, outside her call: a new dialog.
+    let refer = request(
+        "REFER",
+        "alice",
+        5084,
+        "r8",
+        None,
+        1,
+        "Refer-To: <sip:carol@127.0.0.1:5090>\r\n",
+        "",
+    );
+    let out = p.send(5084, refer);
+    assert_eq!(final_of(&out).0, 202);
+    let (_, invite) = requests(&out, Method::Invite).into_iter().next().unwrap();
+    // Carol answers through a record-routing proxy.
+    let mut ok = Response::to_request(invite, 200, "OK", Some("carol8"));
+    ok.headers
+        .push(sip::HeaderName::RECORD_ROUTE, "<sip:127.0.0.1:5070;lr>");
+    ok.headers
+        .push(sip::HeaderName::CONTACT, "<sip:carol@127.0.0.1:5090>");
+    ok.headers
+        .push(sip::HeaderName::CONTENT_TYPE, "application/sdp");
+    ok.body = sdp(5091, "sendrecv").into_bytes().into();
+    let done = p.send(5090, Message::Response(ok));
+    let out: Vec<_> = out.into_iter().chain(done).collect();
+    let (_, ack) = requests(&out, Method::Ack).into_iter().next().unwrap();
+    assert_eq!(
+        header(&Message::Request(ack.clone()), "Route"),
+        ["<sip:127.0.0.1:5070;lr>"],
+        "the ACK for a 2xx follows the route set (RFC 3261 §13.2.2.4)"
+    );
+    assert_eq!(ack.headers.cseq().unwrap().seq, 1);
+    // The sipfrag NOTIFYs go back where the REFER came from, in the
+    // REFER's dialog, with a CSeq that grows.
+    let notifies = requests(&out, Method::Notify);
+    let seqs: Vec<(u16, u32, String)> = notifies
+        .iter()
+        .map(|(port, n)| {
+            (
+                *port,
+                n.headers.cseq().unwrap().seq,
+                n.headers.call_id().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seqs,
+        [(5084, 1, "r8".to_owned()), (5084, 2, "r8".to_owned())],
+        "{out:#?}"
+    );
+    assert_eq!(p.focus.room_size("big"), 2);
+}

@@ -10,6 +10,8 @@
 //! * [`transaction`] is a sans-IO implementation of RFC 3261 §17 with the
 //!   RFC 6026 fixes: time and datagrams are inputs, timers and datagrams are
 //!   outputs, so tests drive it on a fake clock.
+//! * [`dialog`] keeps what a dialog shares (RFC 3261 §12) and builds and
+//!   checks the requests inside it.
 //! * [`routing`] stamps RFC 3581 `received`/`rport` and finds where a
 //!   response goes (§18.2.2); [`limits`] is the per-source rate limit.
 //!
@@ -18,6 +20,7 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+pub mod dialog;
 mod error;
 mod framing;
 pub mod header;
