@@ -60,23 +60,36 @@ pub fn free_port() -> u16 {
 /// for UDP and TCP on 127.0.0.1, for peers that open several ports around
 /// the one they are given (baresip: SIP, its TLS beside it, RTP ranges,
 /// its console 1000 above). Taken below the ephemeral range, so that
-/// sockets other processes open meanwhile do not land in it.
+/// sockets other processes open meanwhile do not land in it; each call in
+/// a process starts past the block the last one returned, so that tests
+/// running at once in it never get the same block.
 pub fn free_span(len: u16) -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
     let free = |port: u16| {
         UdpSocket::bind(("127.0.0.1", port)).is_ok()
             && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
     };
-    // Start somewhere that depends on the process, so that test binaries
-    // running at once look in different places.
-    let mut base = 11000 + (std::process::id() % 70) as u16 * 100;
+    let step = len.div_ceil(100).max(1) * 100;
+    // Test binaries running at once start in different places.
+    let _ = NEXT.compare_exchange(
+        0,
+        11000 + (std::process::id() % 60) as u16 * 100,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
     loop {
+        let base = NEXT.fetch_add(step, Ordering::SeqCst);
+        if base + len > 17900 {
+            NEXT.store(11000, Ordering::SeqCst);
+            continue;
+        }
         if (base..base + len)
             .chain(base + 1000..base + 1000 + len)
             .all(free)
         {
             return base;
         }
-        base = if base >= 17900 { 11000 } else { base + 100 };
     }
 }
 

@@ -1,7 +1,7 @@
 //! The conference-info documents the focus publishes (RFC 4575): the full
 //! state of a room, or a partial one naming only the users that changed.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use conference_info::{
     ConferenceInfo, ConferenceState, Description, Element, Endpoint, EndpointStatus, JoiningMethod,
@@ -126,40 +126,43 @@ impl Focus {
     /// Users of a room, by AOR, built from its calls.
     fn room_users(&self, room: &str, only: Option<&BTreeSet<String>>) -> Vec<User> {
         let mut users: Vec<User> = Vec::new();
-        let mut calls: Vec<(&DialogId, &Call)> =
-            self.calls.iter().filter(|(_, c)| c.room == room).collect();
-        calls.sort_by(|a, b| a.0.call_id.cmp(&b.0.call_id));
-        for (id, c) in calls {
+        // Where each AOR's user is in `users`: one user per AOR, whatever
+        // the number of its calls, without a scan per call.
+        let mut at: HashMap<String, usize> = HashMap::new();
+        for (id, c) in self.room_calls(room) {
             let aor = aor(&c.dialog.remote_party);
             if only.is_some_and(|o| !o.contains(&aor)) {
                 continue;
             }
             let ep = endpoint_of(id, c, self.endpoint_status(id, c));
-            match users
-                .iter_mut()
-                .find(|u| u.entity.as_deref() == Some(aor.as_str()))
-            {
-                Some(u) => u.endpoints.push(ep),
-                None => users.push(User {
-                    entity: Some(aor.clone()),
-                    display_text: sip::header::NameAddr::parse(&c.dialog.remote_party)
-                        .ok()
-                        .and_then(|n| n.display),
-                    roles: vec![c.control.role.as_str().into()],
-                    endpoints: vec![ep],
-                    ..Default::default()
-                }),
+            match at.get(&aor) {
+                Some(&i) => users[i].endpoints.push(ep),
+                None => {
+                    at.insert(aor.clone(), users.len());
+                    users.push(User {
+                        entity: Some(aor.clone()),
+                        display_text: sip::header::NameAddr::parse(&c.dialog.remote_party)
+                            .ok()
+                            .and_then(|n| n.display),
+                        roles: vec![c.control.role.as_str().into()],
+                        endpoints: vec![ep],
+                        ..Default::default()
+                    })
+                }
             }
         }
         // Calls the focus is placing: dialing-out, then alerting.
-        for d in self.dialouts.values().filter(|d| d.room == room) {
-            if only.is_some_and(|o| !o.contains(&d.user))
-                || users
-                    .iter()
-                    .any(|u| u.entity.as_deref() == Some(d.user.as_str()))
-            {
+        let placing = self
+            .rooms
+            .get(room)
+            .into_iter()
+            .flat_map(|r| r.dialouts.iter())
+            .filter_map(|tx| self.dialouts.get(tx));
+        for d in placing {
+            if only.is_some_and(|o| !o.contains(&d.user)) || at.contains_key(&d.user) {
                 continue;
             }
+            at.insert(d.user.clone(), users.len());
             users.push(User {
                 entity: Some(d.user.clone()),
                 roles: vec!["participant".into()],
@@ -183,10 +186,7 @@ impl Focus {
         if let Some(only) = only {
             // Users that changed and have no call left are gone.
             for aor in only {
-                if !users
-                    .iter()
-                    .any(|u| u.entity.as_deref() == Some(aor.as_str()))
-                {
+                if !at.contains_key(aor) {
                     users.push(User {
                         entity: Some(aor.clone()),
                         state: State::Deleted,
@@ -208,10 +208,8 @@ impl Focus {
             return Vec::new();
         };
         // One pass over the calls, whatever the number of hands.
-        let users: std::collections::HashMap<&str, &str> = self
-            .calls
-            .iter()
-            .filter(|(_, c)| c.room == room)
+        let users: HashMap<&str, &str> = self
+            .room_calls(room)
             .map(|(id, c)| (id.local_tag.as_str(), c.dialog.remote_party.as_str()))
             .collect();
         r.hands
@@ -229,9 +227,8 @@ impl Focus {
         changed: Option<&BTreeSet<String>>,
     ) -> ConferenceInfo {
         let count = self
-            .calls
-            .values()
-            .filter(|c| c.room == room && c.state != CallState::Ringing)
+            .room_calls(room)
+            .filter(|(_, c)| c.state != CallState::Ringing)
             .count() as u32;
         let full = changed.is_none();
         ConferenceInfo {

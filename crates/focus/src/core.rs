@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use media_server::mixer::{ParticipantId, RoomId};
+use media_server::mixer::ParticipantId;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use sip::routing::response_target;
 use sip::transaction::{Event, Peer, TransactionLayer, Transmit, TxId};
@@ -38,12 +38,6 @@ pub struct FocusStats {
     pub calls_ended: u64,
 }
 
-pub(crate) struct RoomEntry {
-    pub(crate) media: RoomId,
-    pub(crate) members: usize,
-    pub(crate) hands: crate::hands::Hands,
-}
-
 /// The sans-IO focus.
 pub struct Focus {
     pub(crate) config: FocusConfig,
@@ -51,19 +45,21 @@ pub struct Focus {
     pub(crate) rng: StdRng,
     pub(crate) stats: FocusStats,
     pub(crate) media: Box<dyn MediaPort>,
-    pub(crate) rooms: HashMap<String, RoomEntry>,
+    /// Rooms by name: each owns its policy, media, floor, hands and the
+    /// index of its calls, subscriptions and dial-outs.
+    pub(crate) rooms: HashMap<String, crate::room::Room>,
     pub(crate) calls: HashMap<DialogId, Call>,
     pub(crate) by_invite_tx: HashMap<TxId, DialogId>,
     pub(crate) by_leg: HashMap<ParticipantId, DialogId>,
+    /// How many calls each source address has open.
+    pub(crate) calls_by_ip: HashMap<IpAddr, usize>,
     pub(crate) next_check: Option<Instant>,
     pub(crate) subscriptions: HashMap<DialogId, crate::subscription::Subscription>,
     pub(crate) by_notify_tx: HashMap<TxId, DialogId>,
     pub(crate) event_stats: crate::subscription::EventStats,
     pub(crate) dialouts: HashMap<TxId, crate::dialout::DialOut>,
-    pub(crate) policies: HashMap<String, crate::policy::RoomPolicy>,
     /// Dialogs that REFERs outside a dialog created, until their last sipfrag NOTIFY.
     pub(crate) refer_dialogs: HashMap<DialogId, sip::dialog::Dialog>,
-    pub(crate) floors: HashMap<String, crate::floor::Floor>,
     pub(crate) room_events: std::collections::VecDeque<crate::room_events::RoomEvent>,
     pub(crate) resolver: crate::resolve::Resolver,
     pub(crate) media_retry: crate::media::MediaRetry,
@@ -71,6 +67,8 @@ pub struct Focus {
     /// changed user or None for the room itself), and since when.
     pub(crate) fanout: Vec<(String, Option<String>)>,
     pub(crate) fanout_at: Option<Instant>,
+    /// Deadlines of calls and subscriptions, soonest first.
+    pub(crate) timers: crate::timers::Timers,
 }
 
 const CHECK_EVERY: Duration = Duration::from_secs(1);
@@ -88,19 +86,19 @@ impl Focus {
             calls: HashMap::new(),
             by_invite_tx: HashMap::new(),
             by_leg: HashMap::new(),
+            calls_by_ip: HashMap::new(),
             next_check: None,
             subscriptions: HashMap::new(),
             by_notify_tx: HashMap::new(),
             event_stats: Default::default(),
             dialouts: HashMap::new(),
-            policies: HashMap::new(),
             refer_dialogs: HashMap::new(),
-            floors: HashMap::new(),
             room_events: Default::default(),
             resolver: Default::default(),
             media_retry: Default::default(),
             fanout: Vec::new(),
             fanout_at: None,
+            timers: Default::default(),
         }
     }
 
@@ -116,7 +114,7 @@ impl Focus {
 
     /// Participants in a room (0 if it does not exist).
     pub fn room_size(&self, room: &str) -> usize {
-        self.rooms.get(room).map(|r| r.members).unwrap_or(0)
+        self.rooms.get(room).map(|r| r.calls.len()).unwrap_or(0)
     }
 
     /// Feeds one received message (or the parser's failure to read one).
@@ -161,17 +159,8 @@ impl Focus {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.layer.handle_timeout(now);
         self.process_events(now);
-        let due: Vec<DialogId> = self
-            .calls
-            .iter()
-            .filter(|(_, c)| c.answer_at.is_some_and(|t| t <= now))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for id in due {
-            self.send_delayed_answer(now, &id);
-        }
-        self.subscription_timers(now);
-        self.pin_timers(now);
+        self.handle_fanout(now);
+        self.fire_timers(now);
         self.retry_media(now);
         if self.next_check.is_some_and(|t| t <= now) {
             self.next_check = None;
@@ -187,15 +176,16 @@ impl Focus {
     fn shrink(&mut self) {
         use sip::transaction::shrink_map;
         self.layer.shrink();
+        self.timers.shrink();
         shrink_map(&mut self.rooms);
         shrink_map(&mut self.calls);
         shrink_map(&mut self.by_invite_tx);
         shrink_map(&mut self.by_leg);
+        shrink_map(&mut self.calls_by_ip);
         shrink_map(&mut self.subscriptions);
         shrink_map(&mut self.by_notify_tx);
         shrink_map(&mut self.dialouts);
         shrink_map(&mut self.refer_dialogs);
-        shrink_map(&mut self.floors);
         if sip::transaction::sparse(self.room_events.len(), self.room_events.capacity()) {
             self.room_events.shrink_to(self.room_events.len() * 2);
         }
@@ -203,13 +193,11 @@ impl Focus {
 
     /// When to call [`Focus::handle_timeout`] next.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
-        let answers = self.calls.values().filter_map(|c| c.answer_at).min();
         [
             self.layer.poll_timeout(),
             self.next_check,
-            answers,
-            self.subscription_deadline(),
-            self.pin_deadline(),
+            self.timers.next(),
+            self.fanout_at,
             self.media_retry.at,
         ]
         .into_iter()

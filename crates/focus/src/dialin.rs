@@ -8,8 +8,9 @@ use sip::transaction::{Peer, TxId};
 use sip::{HeaderName, Request};
 
 use crate::call::{Call, CallState, DialogId, SessionTimer};
-use crate::core::{Focus, RoomEntry};
+use crate::core::Focus;
 use crate::media::{mixer_direction, MediaSpec};
+use crate::timers::Timer;
 
 /// A refusal: status, reason phrase, extra headers.
 type Refusal = (u16, String, Vec<(HeaderName, String)>);
@@ -44,9 +45,7 @@ impl Focus {
                     vec![],
                 )
             })?;
-        let mut exists = self.rooms.contains_key(&room)
-            || self.config.rooms.contains(&room)
-            || self.policies.contains_key(&room);
+        let mut exists = self.room_known(&room) || self.config.rooms.contains(&room);
         if self.config.factory.as_deref() == Some(room.as_str()) {
             // RFC 4579 §5.4: the conference factory makes a new ad-hoc room.
             room = format!("adhoc-{:08x}", rand::Rng::random::<u32>(&mut self.rng));
@@ -65,12 +64,7 @@ impl Focus {
         if self.room_size(&room) >= max_size {
             return Err((486, format!("Busy Here: room {room} is full"), vec![]));
         }
-        let from_source = self
-            .calls
-            .values()
-            .filter(|c| c.dialog.peer.addr.ip() == source.addr.ip())
-            .count();
-        if from_source >= self.config.max_calls_per_source {
+        if self.calls_from(source.addr.ip()) >= self.config.max_calls_per_source {
             return Err((
                 503,
                 "Service Unavailable: too many calls from this address".into(),
@@ -113,26 +107,9 @@ impl Focus {
         };
 
         // Media: open the room if needed, then the leg (or a reserved port for our offer).
-        let media_room = match self.rooms.get(&room) {
-            Some(r) => r.media,
-            None => {
-                let talkers = self.policy(&room).and_then(|p| p.talkers_mixed);
-                // Changes later reach the open room through set_max_talkers.
-                let id = self
-                    .media
-                    .open_room(self.config.max_room_size, talkers)
-                    .map_err(|e| (503, format!("Service Unavailable: {e}"), vec![]))?;
-                self.rooms.insert(
-                    room.clone(),
-                    RoomEntry {
-                        media: id,
-                        members: 0,
-                        hands: Default::default(),
-                    },
-                );
-                id
-            }
-        };
+        let media_room = self
+            .open_media(&room)
+            .map_err(|e| (503, format!("Service Unavailable: {e}"), vec![]))?;
         let local_tag = self.new_tag();
         let session_id: u64 = rand::Rng::random::<u32>(&mut self.rng) as u64;
         let (leg, sdp_body, codec, reservation, local_media) = match (&offer, &negotiated) {
@@ -232,14 +209,11 @@ impl Focus {
             dtmf_star: false,
             control: Default::default(),
         };
-        if let Some(r) = self.rooms.get_mut(&room) {
-            r.members += 1;
-        }
         if let Some(l) = leg {
             self.by_leg.insert(l, id.clone());
         }
         self.by_invite_tx.insert(tx, id.clone());
-        self.calls.insert(id.clone(), call);
+        self.add_call(id.clone(), call);
         if self.config.answer_delay.is_zero() {
             self.answer_now(now, &id, ok);
         } else {
@@ -254,10 +228,12 @@ impl Focus {
                 None,
                 &id.local_tag,
             );
+            let at = now + self.config.answer_delay;
             if let Some(c) = self.calls.get_mut(&id) {
-                c.answer_at = Some(now + self.config.answer_delay);
+                c.answer_at = Some(at);
                 c.pending_answer = Some(ok);
             }
+            self.timers.set(at, Timer::Answer(id));
         }
         Ok(())
     }
@@ -335,14 +311,18 @@ impl Focus {
         }
     }
 
+    /// Closes a room's mixer room once it has no calls, and forgets the
+    /// room when nothing else is left in it.
     pub(crate) fn close_room_if_empty(&mut self, room: &str) {
-        if let Some(r) = self.rooms.get(room) {
-            if r.members == 0 {
-                let media = r.media;
-                self.rooms.remove(room);
-                self.media.close_room(media);
-            }
+        let closing = self
+            .rooms
+            .get_mut(room)
+            .filter(|r| r.calls.is_empty())
+            .and_then(|r| r.media.take());
+        if let Some(media) = closing {
+            self.media.close_room(media);
         }
+        self.forget_if_idle(room);
     }
 
     /// Plays a chime to a call's room, if enabled.
@@ -350,8 +330,12 @@ impl Focus {
         if !self.config.entry_exit_tones {
             return;
         }
-        if let Some(room) = self.calls.get(id).and_then(|c| self.rooms.get(&c.room)) {
-            let media = room.media;
+        let media = self
+            .calls
+            .get(id)
+            .and_then(|c| self.rooms.get(&c.room))
+            .and_then(|r| r.media);
+        if let Some(media) = media {
             self.media.room_tone(media, pattern);
         }
     }
@@ -366,7 +350,7 @@ impl Focus {
             self.chime(id, media_server::mixer::TonePattern::exit());
         }
         let last = self.participant_info(id);
-        let Some(call) = self.calls.remove(id) else {
+        let Some(call) = self.remove_call(id) else {
             return;
         };
         self.stats.calls_ended += 1;
@@ -385,9 +369,6 @@ impl Focus {
             self.media.release(token);
         }
         self.by_invite_tx.remove(&call.invite_tx);
-        if let Some(r) = self.rooms.get_mut(&call.room) {
-            r.members = r.members.saturating_sub(1);
-        }
         self.close_room_if_empty(&call.room);
         if call.state != CallState::Ringing {
             self.room_changed(

@@ -34,7 +34,7 @@ impl Focus {
             let negotiated = answer
                 .as_ref()
                 .and_then(|a| sdp::accept_answer(&self.config.codecs, a).ok());
-            let room = self.rooms.get(&call.room).map(|r| r.media);
+            let room = self.rooms.get(&call.room).and_then(|r| r.media);
             match (negotiated, room) {
                 (Some(n), Some(room)) => {
                     let Some(spec) = MediaSpec::from_negotiated(&n, false) else {

@@ -124,9 +124,8 @@ impl Focus {
         if method.as_deref() == Some("BYE") {
             let who = aor(&format!("<{target}>"));
             let victim = self
-                .calls
-                .iter()
-                .find(|(_, c)| c.room == room && aor(&c.dialog.remote_party) == who)
+                .room_calls(&room)
+                .find(|(_, c)| aor(&c.dialog.remote_party) == who)
                 .map(|(k, _)| k.clone());
             let Some(victim) = victim else {
                 self.reply_tagged(
@@ -354,7 +353,7 @@ impl Focus {
             .send_request(now, inv.clone(), peer)
             .map_err(|_| "SIP/2.0 500 Server Internal Error")?;
         let user = aor(&format!("<{target}>"));
-        self.dialouts.insert(
+        self.add_dialout(
             tx,
             DialOut {
                 room: room.to_owned(),
@@ -391,7 +390,7 @@ impl Focus {
             }
             return true;
         }
-        let Some(d) = self.dialouts.remove(&tx) else {
+        let Some(d) = self.remove_dialout(tx) else {
             return true;
         };
         if resp.status >= 300 {
@@ -431,9 +430,10 @@ impl Focus {
         let negotiated = answer
             .as_ref()
             .and_then(|a| sdp::accept_answer(&self.config.codecs, a).ok());
-        let media_room = self.rooms.get(&d.room).map(|r| r.media);
+        // A dial-out may be the room's first call: its mixer room opens now.
+        let media_room = self.open_media(&d.room);
         let joined = match (negotiated.as_ref(), media_room) {
-            (Some(n), Some(room)) => MediaSpec::from_negotiated(n, false)
+            (Some(n), Ok(room)) => MediaSpec::from_negotiated(n, false)
                 .and_then(|spec| self.media.join_reserved(room, d.token, &spec).ok()),
             _ => None,
         };
@@ -466,18 +466,16 @@ impl Focus {
             control: Default::default(),
         };
         let ok = joined.is_some();
-        if let Some(r) = self.rooms.get_mut(&d.room) {
-            r.members += 1;
-        }
         if let Some((leg, _)) = joined {
             self.by_leg.insert(leg, id.clone());
         }
-        self.calls.insert(id.clone(), call);
+        self.add_call(id.clone(), call);
         if ok {
             self.sipfrag(now, &d.referrer, "SIP/2.0 200 OK", true);
             self.chime(&id, media_server::mixer::TonePattern::entry());
+            let muted = self.policy(&d.room).is_some_and(|p| p.mute_on_entry);
             if let Some(c) = self.calls.get_mut(&id) {
-                c.muted_by_focus = self.policies.get(&d.room).is_some_and(|p| p.mute_on_entry);
+                c.muted_by_focus = muted;
             }
             self.apply_media(now, &id);
             self.call_changed(now, &id);
@@ -493,7 +491,7 @@ impl Focus {
 
     /// A dial-out that got no answer at all.
     pub(crate) fn on_dialout_timeout(&mut self, now: Instant, tx: TxId) -> bool {
-        let Some(d) = self.dialouts.remove(&tx) else {
+        let Some(d) = self.remove_dialout(tx) else {
             return false;
         };
         self.media.release(d.token);

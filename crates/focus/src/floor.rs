@@ -26,7 +26,7 @@ impl Focus {
 
     /// The floor of a room now.
     pub fn floor_info(&self, room: &str) -> FloorInfo {
-        let f = self.floors.get(room);
+        let f = self.rooms.get(room).map(|r| &r.floor);
         FloorInfo {
             policy: self.floor_policy(room),
             holder: f.and_then(|f| f.holder.clone()),
@@ -40,7 +40,7 @@ impl Focus {
     pub(crate) fn floor_blocks(&self, room: &str, tag: &str, role: Role) -> bool {
         self.floor_policy(room) != FloorPolicy::None
             && role != Role::Moderator
-            && self.floors.get(room).and_then(|f| f.holder.as_deref()) != Some(tag)
+            && self.rooms.get(room).and_then(|r| r.floor.holder.as_deref()) != Some(tag)
     }
 
     /// Applies a floor action for participant `id` of `room`.
@@ -61,7 +61,7 @@ impl Focus {
         if policy == FloorPolicy::None {
             return Err(ControlError::NoFloorControl);
         }
-        let f = self.floors.entry(room.to_owned()).or_default();
+        let f = &mut self.room_entry(room).floor;
         let queued = f.queue.iter().position(|q| q == id);
         let holds = f.holder.as_deref() == Some(id);
         match action {
@@ -101,7 +101,7 @@ impl Focus {
         let Some(room) = self.calls.get(id).map(|c| c.room.clone()) else {
             return;
         };
-        let f = self.floors.get(&room);
+        let f = self.rooms.get(&room).map(|r| &r.floor);
         let involved = f.is_some_and(|f| {
             f.holder.as_deref() == Some(id.local_tag.as_str())
                 || f.queue.iter().any(|q| *q == id.local_tag)
@@ -119,7 +119,7 @@ impl Focus {
     /// A participant left: it gives up the floor and its place in line.
     pub(crate) fn floor_left(&mut self, now: Instant, room: &str, tag: &str) {
         let first_come = self.floor_policy(room) == FloorPolicy::FirstCome;
-        let Some(f) = self.floors.get_mut(room) else {
+        let Some(f) = self.rooms.get_mut(room).map(|r| &mut r.floor) else {
             return;
         };
         let held = f.holder.as_deref() == Some(tag);
@@ -141,7 +141,9 @@ impl Focus {
     /// The room's floor policy may have changed: none clears the floor.
     pub(crate) fn floor_policy_changed(&mut self, now: Instant, room: &str) {
         if self.floor_policy(room) == FloorPolicy::None {
-            self.floors.remove(room);
+            if let Some(r) = self.rooms.get_mut(room) {
+                r.floor = Floor::default();
+            }
         }
         self.floor_changed(now, room);
     }

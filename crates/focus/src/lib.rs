@@ -49,8 +49,10 @@ mod pin_entry;
 mod policy;
 mod resolve;
 mod responder;
+mod room;
 mod room_events;
 mod subscription;
+mod timers;
 
 pub use crate::conference_doc::{raised_hands_in, CONFAB_NS};
 pub use crate::config::FocusConfig;

@@ -90,13 +90,7 @@ impl Focus {
     /// Re-applies every call of a room; those whose status changed are
     /// announced to subscribers and watchers.
     pub(crate) fn apply_room_media(&mut self, now: Instant, room: &str) {
-        let ids: Vec<DialogId> = self
-            .calls
-            .iter()
-            .filter(|(_, c)| c.room == room)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for id in ids {
+        for id in self.room_call_ids(room) {
             self.apply_media(now, &id);
             let now_status = self.participant_info(&id).map(|p| p.status);
             let told = self
@@ -146,23 +140,22 @@ impl Focus {
 
     /// True when `room` exists: it has calls open, or a policy.
     pub(crate) fn room_known(&self, room: &str) -> bool {
-        self.rooms.contains_key(room) || self.policies.contains_key(room)
+        self.rooms
+            .get(room)
+            .is_some_and(|r| r.media.is_some() || r.policy.is_some())
     }
 
     /// The call of participant `id` in `room`.
     pub(crate) fn find_call(&self, room: &str, id: &str) -> Option<DialogId> {
-        self.calls
-            .iter()
-            .find(|(k, c)| c.room == room && k.local_tag == id)
+        self.room_calls(room)
+            .find(|(k, _)| k.local_tag == id)
             .map(|(k, _)| k.clone())
     }
 
     /// The participants of a room; None when the room has no calls and no policy.
     pub fn participants(&self, room: &str) -> Option<Vec<ParticipantInfo>> {
         let mut out: Vec<ParticipantInfo> = self
-            .calls
-            .iter()
-            .filter(|(_, c)| c.room == room)
+            .room_calls(room)
             .filter_map(|(id, _)| self.participant_info(id))
             .collect();
         if out.is_empty() && !self.room_known(room) {
@@ -174,18 +167,18 @@ impl Focus {
 
     /// Every room with calls open, sorted by name.
     pub fn live_rooms(&self) -> Vec<crate::policy::LiveRoom> {
-        let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
-        for c in self.calls.values() {
-            *counts.entry(c.room.as_str()).or_default() += 1;
-        }
-        counts
-            .into_iter()
-            .map(|(name, participants)| crate::policy::LiveRoom {
-                name: name.to_owned(),
-                participants,
-                has_policy: self.policies.contains_key(name),
+        let mut live: Vec<crate::policy::LiveRoom> = self
+            .rooms
+            .iter()
+            .filter(|(_, r)| !r.calls.is_empty())
+            .map(|(name, r)| crate::policy::LiveRoom {
+                name: name.clone(),
+                participants: r.calls.len(),
+                has_policy: r.policy.is_some(),
             })
-            .collect()
+            .collect();
+        live.sort_by(|a, b| a.name.cmp(&b.name));
+        live
     }
 
     /// Changes a participant; the mixer applies it from its next tick and
@@ -231,11 +224,8 @@ impl Focus {
             return None;
         }
         let ids: Vec<DialogId> = self
-            .calls
-            .iter()
-            .filter(|(_, c)| {
-                c.room == room && c.control.role != Role::Moderator && c.muted_by_focus != on
-            })
+            .room_calls(room)
+            .filter(|(_, c)| c.control.role != Role::Moderator && c.muted_by_focus != on)
             .map(|(k, _)| k.clone())
             .collect();
         for id in &ids {

@@ -12,9 +12,8 @@ use crate::core::Focus;
 
 impl Focus {
     fn moderator_present(&self, room: &str) -> bool {
-        self.calls
-            .values()
-            .any(|c| c.room == room && c.control.role == Role::Moderator && !c.control.in_lobby())
+        self.room_calls(room)
+            .any(|(_, c)| c.control.role == Role::Moderator && !c.control.in_lobby())
     }
 
     /// Holds an admitted call in the lobby when its room waits for a
@@ -45,9 +44,8 @@ impl Focus {
     /// A moderator is in (or the room no longer waits): everyone waiting joins.
     pub(crate) fn open_lobby(&mut self, now: Instant, room: &str) {
         let waiting: Vec<DialogId> = self
-            .calls
-            .iter()
-            .filter(|(_, c)| c.room == room && c.control.waiting)
+            .room_calls(room)
+            .filter(|(_, c)| c.control.waiting)
             .map(|(k, _)| k.clone())
             .collect();
         for id in waiting {

@@ -40,9 +40,8 @@ impl Focus {
             .map(aor)
             .unwrap_or_default();
         let call = self
-            .calls
-            .iter()
-            .find(|(_, c)| c.room == room && aor(&c.dialog.remote_party) == aor_from)
+            .room_calls(&room)
+            .find(|(_, c)| aor(&c.dialog.remote_party) == aor_from)
             .map(|(k, _)| k.clone());
         Requester {
             tag,
@@ -103,9 +102,8 @@ impl Focus {
             Err(_) => format!("<{sender}>"),
         };
         let targets: Vec<DialogId> = self
-            .calls
-            .iter()
-            .filter(|(k, c)| c.room == room && **k != sender_call)
+            .room_calls(&room)
+            .filter(|(k, _)| **k != sender_call)
             .map(|(k, _)| k.clone())
             .collect();
         for id in targets {

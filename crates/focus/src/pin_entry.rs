@@ -31,12 +31,15 @@ impl Focus {
         let Some(c) = self.calls.get_mut(id) else {
             return;
         };
+        let deadline = now + PIN_TIMEOUT;
         c.control.pin = Some(PinEntry {
             digits: String::new(),
             failures: 0,
-            deadline: now + PIN_TIMEOUT,
+            deadline,
         });
         let leg = c.leg;
+        self.timers
+            .set(deadline, crate::timers::Timer::Pin(id.clone()));
         self.apply_media(now, id);
         if let Some(leg) = leg {
             self.media.tone(leg, TonePattern::pin_prompt());
@@ -116,25 +119,16 @@ impl Focus {
         }
     }
 
-    /// Ends calls whose PIN did not come in time.
-    pub(crate) fn pin_timers(&mut self, now: Instant) {
-        let late: Vec<DialogId> = self
+    /// The PIN prompt's time is up for a call, if it is still at it.
+    pub(crate) fn pin_timeout(&mut self, now: Instant, id: &DialogId) {
+        let late = self
             .calls
-            .iter()
-            .filter(|(_, c)| c.control.pin.as_ref().is_some_and(|p| p.deadline <= now))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for id in late {
+            .get(id)
+            .and_then(|c| c.control.pin.as_ref())
+            .is_some_and(|p| p.deadline <= now);
+        if late {
             tracing::info!(call_id = %id.call_id, "no PIN in time");
-            self.end_call(now, &id, Some(("SIP;cause=408", "no PIN entered")));
+            self.end_call(now, id, Some(("SIP;cause=408", "no PIN entered")));
         }
-    }
-
-    /// The next PIN deadline.
-    pub(crate) fn pin_deadline(&self) -> Option<Instant> {
-        self.calls
-            .values()
-            .filter_map(|c| c.control.pin.as_ref().map(|p| p.deadline))
-            .min()
     }
 }

@@ -95,9 +95,9 @@ impl Focus {
         match cmd {
             FocusCommand::UpsertRoom(p) => {
                 let name = p.name.clone();
-                let old = self.policies.insert(name.clone(), p.clone());
+                let old = self.room_entry(&name).policy.replace(p.clone());
                 if let Some(old) = old {
-                    let open = self.rooms.get(&name).map(|r| r.media);
+                    let open = self.rooms.get(&name).and_then(|r| r.media);
                     if let (Some(room), true) = (open, old.talkers_mixed != p.talkers_mixed) {
                         let n = p
                             .talkers_mixed
@@ -117,26 +117,17 @@ impl Focus {
                 self.emit(&name, RoomEventKind::Policy(p));
             }
             FocusCommand::DeleteRoom(name) => {
-                self.policies.remove(&name);
-                self.floors.remove(&name);
-                let calls: Vec<_> = self
-                    .calls
-                    .iter()
-                    .filter(|(_, c)| c.room == name)
-                    .map(|(k, _)| k.clone())
-                    .collect();
-                for id in calls {
+                if let Some(r) = self.rooms.get_mut(&name) {
+                    r.policy = None;
+                    r.floor = Default::default();
+                }
+                for id in self.room_call_ids(&name) {
                     self.end_call(now, &id, Some(("SIP;cause=410", "conference deleted")));
                 }
-                let subs: Vec<_> = self
-                    .subscriptions
-                    .iter()
-                    .filter(|(_, s)| s.room == name)
-                    .map(|(k, _)| k.clone())
-                    .collect();
-                for id in subs {
+                for id in self.room_subscription_ids(&name) {
                     self.end_subscription(now, &id, EndReason::NoResource);
                 }
+                self.forget_if_idle(&name);
                 self.emit(&name, RoomEventKind::Deleted);
             }
             FocusCommand::Participants(room, reply) => {
@@ -228,6 +219,6 @@ impl Focus {
 
     /// The policy of a room, if the policy server has one.
     pub(crate) fn policy(&self, room: &str) -> Option<&RoomPolicy> {
-        self.policies.get(room)
+        self.rooms.get(room)?.policy.as_ref()
     }
 }

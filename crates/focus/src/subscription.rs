@@ -14,6 +14,7 @@ use sip::{HeaderName, Method, Request};
 use crate::call::DialogId;
 use crate::conference_doc::aor;
 use crate::core::Focus;
+use crate::timers::Timer;
 
 /// Why a subscription ended, for the final NOTIFY's Subscription-State.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,7 +89,11 @@ impl Focus {
             last_notify: None,
             notify_due: None,
         };
-        self.subscriptions.insert(id.clone(), sub);
+        self.timers.set(
+            now + Duration::from_secs(expires as u64),
+            Timer::Expiry(id.clone()),
+        );
+        self.add_subscription(id.clone(), sub);
         if expires == 0 {
             // A one-time fetch (RFC 6665 §4.4.3): full state, then terminated.
             self.end_subscription(now, &id, EndReason::Timeout);
@@ -129,10 +134,7 @@ impl Focus {
             return None;
         }
         let room = req.uri.user.clone().unwrap_or_default();
-        if !self.rooms.contains_key(&room)
-            && !self.config.rooms.contains(&room)
-            && !self.policies.contains_key(&room)
-        {
+        if !self.room_known(&room) && !self.config.rooms.contains(&room) {
             self.reply(
                 now,
                 tx,
@@ -150,9 +152,8 @@ impl Focus {
             .map(aor)
             .unwrap_or_default();
         let participant = self
-            .calls
-            .values()
-            .any(|c| c.room == room && aor(&c.dialog.remote_party) == who);
+            .room_calls(&room)
+            .any(|(_, c)| aor(&c.dialog.remote_party) == who);
         let is_watcher = |w: &String| w == "*" || *w == who;
         let watcher = self.config.watchers.iter().any(is_watcher)
             || self
@@ -239,6 +240,7 @@ impl Focus {
         );
         if let Some(s) = self.subscriptions.get_mut(id) {
             s.expires_at = now + Duration::from_secs(expires as u64);
+            self.timers.set(s.expires_at, Timer::Expiry(id.clone()));
         }
         if expires == 0 {
             self.end_subscription(now, id, EndReason::Unsubscribed);
@@ -283,12 +285,7 @@ impl Focus {
     }
 
     fn schedule_notifies(&mut self, now: Instant, room: &str, who: Option<&str>) {
-        let ids: Vec<DialogId> = self
-            .subscriptions
-            .iter()
-            .filter(|(_, s)| s.room == room)
-            .map(|(k, _)| k.clone())
-            .collect();
+        let ids = self.room_subscription_ids(room);
         let min = self.config.notify_min_interval;
         for id in ids {
             let Some(s) = self.subscriptions.get_mut(&id) else {
@@ -302,6 +299,7 @@ impl Focus {
                 self.send_notify(now, &id, false);
             } else if s.notify_due.is_none() {
                 s.notify_due = Some(earliest);
+                self.timers.set(earliest, Timer::Notify(id.clone()));
             }
         }
     }
@@ -341,7 +339,7 @@ impl Focus {
         let body = (reason != EndReason::NoResource)
             .then(|| self.room_document(&room, &entity, version, None).to_xml());
         self.notify(now, id, state, body);
-        self.subscriptions.remove(id);
+        self.remove_subscription(id);
     }
 
     fn notify(&mut self, now: Instant, id: &DialogId, state: &str, body: Option<String>) {
@@ -377,7 +375,7 @@ impl Focus {
         };
         if status >= 300 {
             tracing::info!(status, call_id = %id.call_id, "NOTIFY refused: subscription ended");
-            self.subscriptions.remove(&id);
+            self.remove_subscription(&id);
         }
     }
 
@@ -385,41 +383,31 @@ impl Focus {
     pub(crate) fn on_notify_timeout(&mut self, tx: TxId) {
         if let Some(id) = self.by_notify_tx.remove(&tx) {
             tracing::info!(call_id = %id.call_id, "NOTIFY timed out: subscription ended");
-            self.subscriptions.remove(&id);
+            self.remove_subscription(&id);
         }
     }
 
-    /// Expiries and coalesced NOTIFYs that are due.
-    pub(crate) fn subscription_timers(&mut self, now: Instant) {
-        self.handle_fanout(now);
-        let expired: Vec<DialogId> = self
+    /// A subscription's expiry came up: it ends if it was not refreshed.
+    pub(crate) fn subscription_expiry(&mut self, now: Instant, id: &DialogId) {
+        if self
             .subscriptions
-            .iter()
-            .filter(|(_, s)| s.expires_at <= now)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for id in expired {
-            self.end_subscription(now, &id, EndReason::Timeout);
-        }
-        let due: Vec<DialogId> = self
-            .subscriptions
-            .iter()
-            .filter(|(_, s)| s.notify_due.is_some_and(|t| t <= now))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for id in due {
-            self.send_notify(now, &id, false);
+            .get(id)
+            .is_some_and(|s| s.expires_at <= now)
+        {
+            self.end_subscription(now, id, EndReason::Timeout);
         }
     }
 
-    /// The next subscription deadline.
-    pub(crate) fn subscription_deadline(&self) -> Option<Instant> {
-        self.subscriptions
-            .values()
-            .flat_map(|s| [Some(s.expires_at), s.notify_due])
-            .chain([self.fanout_at])
-            .flatten()
-            .min()
+    /// A coalesced NOTIFY came up: it goes now if still due.
+    pub(crate) fn notify_due(&mut self, now: Instant, id: &DialogId) {
+        let due = self
+            .subscriptions
+            .get(id)
+            .and_then(|s| s.notify_due)
+            .is_some_and(|t| t <= now);
+        if due {
+            self.send_notify(now, id, false);
+        }
     }
 
     /// Counters of the event package.

@@ -471,3 +471,42 @@ fn a_refer_outside_a_dialog_gets_its_own_and_the_ack_follows_the_route_set() {
     );
     assert_eq!(p.focus.room_size("big"), 2);
 }
+
+#[test]
+fn a_moderator_dials_the_first_caller_into_an_empty_room() {
+    let mut p = Phone::new(FocusConfig {
+        // The address the focus calls from, as the binary sets it.
+        sip_host: Some(SERVER.into()),
+        ..config()
+    });
+    p.focus.handle_command(
+        p.now,
+        focus::FocusCommand::UpsertRoom(focus::RoomPolicy {
+            name: "big".into(),
+            ..Default::default()
+        }),
+    );
+    let (tx, mut rx) = tokio::sync::oneshot::channel();
+    p.focus
+        .dial_out_api(p.now, "big", "sip:carol@127.0.0.1:5090", tx);
+    let id = rx.try_recv().expect("answered at once").expect("dialing");
+    let out = sent(&mut p.focus);
+    let (port, invite) = requests(&out, Method::Invite).into_iter().next().unwrap();
+    assert_eq!(port, 5090);
+    let mut ok = Response::to_request(invite, 200, "OK", Some("carol9"));
+    ok.headers
+        .push(sip::HeaderName::CONTACT, "<sip:carol@127.0.0.1:5090>");
+    ok.headers
+        .push(sip::HeaderName::CONTENT_TYPE, "application/sdp");
+    ok.body = sdp(5091, "sendrecv").into_bytes().into();
+    let out = p.send(5090, Message::Response(ok));
+    assert_eq!(requests(&out, Method::Ack).len(), 1);
+    // Its mixer room opened for it: it is in, not refused for want of media.
+    assert_eq!(p.focus.room_size("big"), 1);
+    assert!(requests(&out, Method::Bye).is_empty(), "{out:#?}");
+    let carol = p.focus.participants("big").unwrap();
+    assert_eq!(
+        (carol[0].id.as_str(), carol[0].status.as_str()),
+        (id.as_str(), "connected")
+    );
+}

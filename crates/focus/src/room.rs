@@ -1,0 +1,168 @@
+//! A room owns what is its own: its policy, its mixer room while calls are
+//! open, the index of its calls, subscriptions and dial-outs, its floor
+//! and its raised hands. The focus finds a room's calls through it rather
+//! than by scanning every call for a room name, and forgets a room once
+//! nothing is left in it.
+
+use std::collections::{BTreeSet, HashSet};
+
+use media_server::mixer::RoomId;
+use sip::transaction::TxId;
+
+use crate::call::{Call, DialogId};
+use crate::core::Focus;
+use crate::floor::Floor;
+use crate::hands::Hands;
+use crate::policy::RoomPolicy;
+use crate::subscription::Subscription;
+
+/// One room.
+#[derive(Default)]
+pub(crate) struct Room {
+    /// Its policy from the policy server; None for a room a caller made,
+    /// which ends with its last call.
+    pub(crate) policy: Option<RoomPolicy>,
+    /// Its mixer room, open while it has calls.
+    pub(crate) media: Option<RoomId>,
+    /// Its calls in any state, ordered by Call-ID (the order documents list them in).
+    pub(crate) calls: BTreeSet<DialogId>,
+    /// Its conference-event subscriptions.
+    pub(crate) subscriptions: HashSet<DialogId>,
+    /// The INVITE transactions of the calls the focus is placing into it.
+    pub(crate) dialouts: HashSet<TxId>,
+    pub(crate) floor: Floor,
+    pub(crate) hands: Hands,
+}
+
+impl Room {
+    /// Nothing left to keep it for.
+    fn is_idle(&self) -> bool {
+        self.policy.is_none()
+            && self.media.is_none()
+            && self.calls.is_empty()
+            && self.subscriptions.is_empty()
+            && self.dialouts.is_empty()
+    }
+}
+
+impl Focus {
+    /// The room named `name`, made empty if it is not there.
+    pub(crate) fn room_entry(&mut self, name: &str) -> &mut Room {
+        self.rooms.entry(name.to_owned()).or_default()
+    }
+
+    /// Forgets a room that has nothing left in it.
+    pub(crate) fn forget_if_idle(&mut self, name: &str) {
+        if self.rooms.get(name).is_some_and(Room::is_idle) {
+            self.rooms.remove(name);
+        }
+    }
+
+    /// The room's mixer room, opened if it has none yet.
+    pub(crate) fn open_media(&mut self, name: &str) -> Result<RoomId, String> {
+        if let Some(m) = self.rooms.get(name).and_then(|r| r.media) {
+            return Ok(m);
+        }
+        let talkers = self.policy(name).and_then(|p| p.talkers_mixed);
+        // Changes later reach the open room through set_max_talkers.
+        let m = self.media.open_room(self.config.max_room_size, talkers)?;
+        self.room_entry(name).media = Some(m);
+        Ok(m)
+    }
+
+    /// The calls of a room, ordered by Call-ID.
+    pub(crate) fn room_calls<'a>(
+        &'a self,
+        name: &str,
+    ) -> impl Iterator<Item = (&'a DialogId, &'a Call)> + 'a {
+        self.rooms
+            .get(name)
+            .into_iter()
+            .flat_map(|r| r.calls.iter())
+            .filter_map(|id| self.calls.get(id).map(|c| (id, c)))
+    }
+
+    /// The ids of a room's calls, to act on each.
+    pub(crate) fn room_call_ids(&self, name: &str) -> Vec<DialogId> {
+        self.rooms
+            .get(name)
+            .map(|r| r.calls.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The ids of a room's subscriptions, to act on each.
+    pub(crate) fn room_subscription_ids(&self, name: &str) -> Vec<DialogId> {
+        self.rooms
+            .get(name)
+            .map(|r| r.subscriptions.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// A call joins the focus and its room's index.
+    pub(crate) fn add_call(&mut self, id: DialogId, call: Call) {
+        let room = call.room.clone();
+        self.room_entry(&room).calls.insert(id.clone());
+        *self
+            .calls_by_ip
+            .entry(call.dialog.peer.addr.ip())
+            .or_default() += 1;
+        self.calls.insert(id, call);
+    }
+
+    /// Calls open from one IP address (for the per-source limit).
+    pub(crate) fn calls_from(&self, ip: std::net::IpAddr) -> usize {
+        self.calls_by_ip.get(&ip).copied().unwrap_or(0)
+    }
+
+    /// A call leaves the focus and its room's index.
+    pub(crate) fn remove_call(&mut self, id: &DialogId) -> Option<Call> {
+        let call = self.calls.remove(id)?;
+        if let Some(r) = self.rooms.get_mut(&call.room) {
+            r.calls.remove(id);
+        }
+        let ip = call.dialog.peer.addr.ip();
+        if let Some(n) = self.calls_by_ip.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                self.calls_by_ip.remove(&ip);
+            }
+        }
+        Some(call)
+    }
+
+    /// A subscription joins the focus and its room's index.
+    pub(crate) fn add_subscription(&mut self, id: DialogId, sub: Subscription) {
+        let room = sub.room.clone();
+        self.room_entry(&room).subscriptions.insert(id.clone());
+        self.subscriptions.insert(id, sub);
+    }
+
+    /// A subscription leaves the focus and its room's index.
+    pub(crate) fn remove_subscription(&mut self, id: &DialogId) -> Option<Subscription> {
+        let sub = self.subscriptions.remove(id)?;
+        if let Some(r) = self.rooms.get_mut(&sub.room) {
+            r.subscriptions.remove(id);
+        }
+        self.forget_if_idle(&sub.room);
+        Some(sub)
+    }
+}
+
+impl Focus {
+    /// A dial-out joins the focus and its room's index.
+    pub(crate) fn add_dialout(&mut self, tx: TxId, d: crate::dialout::DialOut) {
+        let room = d.room.clone();
+        self.room_entry(&room).dialouts.insert(tx);
+        self.dialouts.insert(tx, d);
+    }
+
+    /// A dial-out is over (answered, refused or timed out).
+    pub(crate) fn remove_dialout(&mut self, tx: TxId) -> Option<crate::dialout::DialOut> {
+        let d = self.dialouts.remove(&tx)?;
+        if let Some(r) = self.rooms.get_mut(&d.room) {
+            r.dialouts.remove(&tx);
+        }
+        self.forget_if_idle(&d.room);
+        Some(d)
+    }
+}
