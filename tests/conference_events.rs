@@ -26,21 +26,8 @@ async fn server(tweak: impl FnOnce(&mut ServerConfig)) -> Server {
 
 use common::blocking;
 
-fn have_xmllint() -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg("command -v xmllint")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
 fn validate(xml: &str) {
-    if !have_xmllint() {
-        assert!(
-            std::env::var("CONFAB_INTEROP").as_deref() != Ok("1"),
-            "xmllint is required (CONFAB_INTEROP=1)"
-        );
+    if !test_support::peer_tool("xmllint", "libxml2-utils") {
         return;
     }
     let path =

@@ -8,22 +8,7 @@ use std::process::Command;
 use conference_info::*;
 
 fn xmllint() -> bool {
-    let ok = Command::new("sh")
-        .arg("-c")
-        .arg("command -v xmllint")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        assert!(
-            std::env::var("CONFAB_INTEROP").as_deref() != Ok("1"),
-            "xmllint is required (CONFAB_INTEROP=1)"
-        );
-        eprintln!(
-            "SKIPPED: xmllint is not installed (apt-get install libxml2-utils); CI runs this test"
-        );
-    }
-    ok
+    test_support::peer_tool("xmllint", "libxml2-utils")
 }
 
 /// Validates with xmllint; returns its complaint on failure.

@@ -800,16 +800,7 @@ async fn rooms_callers_made_are_listed_shown_and_watched() {
 /// SKIPPED without grpcio-reflection unless CONFAB_INTEROP=1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reflection_client_raises_and_lowers_hands_and_watchers_see_the_line() {
-    let have = std::process::Command::new("python3")
-        .args(["-c", "import grpc_reflection"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have {
-        assert!(
-            std::env::var("CONFAB_INTEROP").as_deref() != Ok("1"),
-            "grpcio-reflection is required (CONFAB_INTEROP=1)"
-        );
-        eprintln!("SKIPPED: grpcio-reflection is not installed (pip install grpcio grpcio-reflection); CI runs this test");
+    if !test_support::python_module("grpc_reflection", "grpcio grpcio-reflection") {
         return;
     }
     let (s, mut g, admin) = start(47000, "hands").await;

@@ -7,6 +7,10 @@ use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+// Each test binary uses some of these.
+#[allow(unused_imports)]
+pub use test_support::{auth, free_port, free_span, peer_tool};
+
 /// A running `confab` process, killed on drop.
 pub struct Server {
     child: Child,
@@ -21,75 +25,6 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// True when the third-party tool `name` (Debian package `package`) is
-/// installed. Without it a test says SKIPPED and passes, unless
-/// `CONFAB_INTEROP=1` (set by `.ci/run`), which makes it a failure.
-pub fn peer_tool(name: &str, package: &str) -> bool {
-    let found = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {name}"))
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !found {
-        if std::env::var("CONFAB_INTEROP").as_deref() == Ok("1") {
-            panic!("{name} is required (CONFAB_INTEROP=1) but not installed");
-        }
-        eprintln!(
-            "SKIPPED: {name} is not installed (apt-get install {package}); CI runs this test"
-        );
-    }
-    found
-}
-
-/// A port free for both UDP and TCP on 127.0.0.1.
-pub fn free_port() -> u16 {
-    loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
-/// A base port `p` such that `p..p+len` and `p+1000..p+1000+len` are free
-/// for UDP and TCP on 127.0.0.1, for peers that open several ports around
-/// the one they are given (baresip: SIP, its TLS beside it, RTP ranges,
-/// its console 1000 above). Taken below the ephemeral range, so that
-/// sockets other processes open meanwhile do not land in it; each call in
-/// a process starts past the block the last one returned, so that tests
-/// running at once in it never get the same block.
-pub fn free_span(len: u16) -> u16 {
-    use std::sync::atomic::{AtomicU16, Ordering};
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let free = |port: u16| {
-        UdpSocket::bind(("127.0.0.1", port)).is_ok()
-            && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
-    };
-    let step = len.div_ceil(100).max(1) * 100;
-    // Test binaries running at once start in different places.
-    let _ = NEXT.compare_exchange(
-        0,
-        11000 + (std::process::id() % 60) as u16 * 100,
-        Ordering::SeqCst,
-        Ordering::SeqCst,
-    );
-    loop {
-        let base = NEXT.fetch_add(step, Ordering::SeqCst);
-        if base + len > 17900 {
-            NEXT.store(11000, Ordering::SeqCst);
-            continue;
-        }
-        if (base..base + len)
-            .chain(base + 1000..base + 1000 + len)
-            .all(free)
-        {
-            return base;
-        }
     }
 }
 
@@ -308,14 +243,4 @@ pub async fn in_process(
 /// Runs blocking test-UA code off the async runtime.
 pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f).await.unwrap()
-}
-
-/// A gRPC request with `authorization: Bearer <token>`.
-pub fn auth<T>(msg: T, token: &str) -> tonic::Request<T> {
-    let mut r = tonic::Request::new(msg);
-    r.metadata_mut().insert(
-        "authorization",
-        tonic::metadata::MetadataValue::try_from(format!("Bearer {token}")).unwrap(),
-    );
-    r
 }

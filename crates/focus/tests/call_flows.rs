@@ -174,16 +174,20 @@ fn a_200_never_acked_is_sent_again_then_the_call_ends() {
 fn re_invite_and_update_put_on_hold_and_resume() {
     let mut p = Phone::new(config());
     let tag = dial_in(&mut p, "alice", 5080, "c3");
-    let hold = request(
-        "INVITE",
-        "alice",
-        5080,
-        "c3",
-        Some(&tag),
-        2,
-        "",
-        &sdp(5081, "sendonly"),
-    );
+    // A new offer inside alice's call.
+    let offer = |method: &str, cseq: u32, direction: &str| {
+        request(
+            method,
+            "alice",
+            5080,
+            "c3",
+            Some(&tag),
+            cseq,
+            "",
+            &sdp(5081, direction),
+        )
+    };
+    let hold = offer("INVITE", 2, "sendonly");
     let (status, ok) = final_of(&p.send(5080, hold));
     assert_eq!(status, 200);
     assert!(body(&ok).contains("a=recvonly"), "{}", body(&ok));
@@ -193,45 +197,18 @@ fn re_invite_and_update_put_on_hold_and_resume() {
     );
     assert_eq!(p.status("alice").as_deref(), Some("on-hold"));
     // Resume by UPDATE (RFC 3311), inside the same dialog.
-    let resume = request(
-        "UPDATE",
-        "alice",
-        5080,
-        "c3",
-        Some(&tag),
-        3,
-        "",
-        &sdp(5081, "sendrecv"),
-    );
+    let resume = offer("UPDATE", 3, "sendrecv");
     let (status, ok) = final_of(&p.send(5080, resume));
     assert_eq!(status, 200);
     assert!(body(&ok).contains("a=sendrecv"), "{}", body(&ok));
     assert_eq!(p.status("alice").as_deref(), Some("connected"));
     // Hold by UPDATE with inactive.
-    let hold = request(
-        "UPDATE",
-        "alice",
-        5080,
-        "c3",
-        Some(&tag),
-        4,
-        "",
-        &sdp(5081, "inactive"),
-    );
+    let hold = offer("UPDATE", 4, "inactive");
     let (_, ok) = final_of(&p.send(5080, hold));
     assert!(body(&ok).contains("a=inactive"), "{}", body(&ok));
     assert_eq!(p.status("alice").as_deref(), Some("on-hold"));
     // A lower CSeq than the last one is refused (RFC 3261 §12.2.2).
-    let stale = request(
-        "INVITE",
-        "alice",
-        5080,
-        "c3",
-        Some(&tag),
-        3,
-        "",
-        &sdp(5081, "sendrecv"),
-    );
+    let stale = offer("INVITE", 3, "sendrecv");
     let (status, _) = final_of(&p.send(5080, stale));
     assert_eq!(status, 500);
 }

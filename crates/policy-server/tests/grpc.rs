@@ -672,16 +672,7 @@ async fn reflection_v1_and_v1alpha_list_and_describe_the_control_and_health_serv
 /// (tests/grpc/reflect.py). SKIPPED without it unless CONFAB_INTEROP=1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpcio_reflection_client_describes_the_api_over_v1alpha() {
-    let have = std::process::Command::new("python3")
-        .args(["-c", "import grpc_reflection"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have {
-        assert!(
-            std::env::var("CONFAB_INTEROP").as_deref() != Ok("1"),
-            "grpcio-reflection is required (CONFAB_INTEROP=1)"
-        );
-        eprintln!("SKIPPED: grpcio-reflection is not installed (pip install grpcio grpcio-reflection); CI runs this test");
+    if !test_support::python_module("grpc_reflection", "grpcio grpcio-reflection") {
         return;
     }
     let dir = data_dir("pyreflect");

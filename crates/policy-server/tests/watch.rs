@@ -14,8 +14,8 @@ use policy_server::pb::conference_control_client::ConferenceControlClient;
 use policy_server::pb::conference_event::Event;
 use policy_server::pb::{self, Conference};
 use policy_server::{PolicyConfig, PolicyServer};
-use tonic::metadata::MetadataValue;
-use tonic::{Code, Request};
+use test_support::auth;
+use tonic::Code;
 
 /// One room, "r", with one participant, "p1".
 struct OneRoom;
@@ -77,15 +77,6 @@ impl Live for OneRoom {
     async fn raised_hands(&self, room: &str) -> Option<Vec<String>> {
         (room == "r").then(|| vec!["p1".into()])
     }
-}
-
-fn auth<T>(msg: T, token: &str) -> Request<T> {
-    let mut r = Request::new(msg);
-    r.metadata_mut().insert(
-        "authorization",
-        MetadataValue::try_from(format!("Bearer {token}")).unwrap(),
-    );
-    r
 }
 
 fn talking(room: &str, n: u32) -> pb::ConferenceEvent {
