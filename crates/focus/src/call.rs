@@ -45,7 +45,7 @@ pub(crate) struct Call {
     pub(crate) awaiting_ack_answer: Option<u64>,
     /// Our RTP address as written in our SDP.
     pub(crate) local_media: std::net::SocketAddr,
-    pub(crate) answer_at: Option<Instant>,
+    /// The 200 held back by `answer_delay`, until its timer sends it.
     pub(crate) pending_answer: Option<sip::Response>,
     pub(crate) timer: Option<SessionTimer>,
     pub(crate) rtp_seen: u64,

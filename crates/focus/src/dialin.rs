@@ -193,7 +193,6 @@ impl Focus {
             codec,
             awaiting_ack_answer: reservation,
             local_media,
-            answer_at: None,
             pending_answer: None,
             timer,
             rtp_seen: 0,
@@ -230,7 +229,6 @@ impl Focus {
             );
             let at = now + self.config.answer_delay;
             if let Some(c) = self.calls.get_mut(&id) {
-                c.answer_at = Some(at);
                 c.pending_answer = Some(ok);
             }
             self.timers.set(at, Timer::Answer(id));
@@ -293,7 +291,6 @@ impl Focus {
             return;
         };
         call.state = CallState::Answered;
-        call.answer_at = None;
         let tx = call.invite_tx;
         self.stats.calls_answered += 1;
         self.stats.answered += 1;

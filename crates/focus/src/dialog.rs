@@ -320,7 +320,23 @@ impl Focus {
         let Some(call) = self.calls.get_mut(id) else {
             return;
         };
-        let mut req = call.dialog.request(method.clone(), &branch);
+        let req = call.dialog.request(method, &branch);
+        // Sent to where the caller's requests come from (it is reachable
+        // there even behind NAT), which for direct calls is the Contact.
+        let peer = call.dialog.peer;
+        self.send_built(now, req, peer, extra, body);
+    }
+
+    /// Adds `extra`, User-Agent and the body to a request a dialog built,
+    /// and sends it to `peer`.
+    pub(crate) fn send_built(
+        &mut self,
+        now: Instant,
+        mut req: Request,
+        peer: Peer,
+        extra: Vec<(HeaderName, String)>,
+        body: Option<(&str, Vec<u8>)>,
+    ) {
         for (n, v) in extra {
             req.headers.push(n, v);
         }
@@ -330,9 +346,7 @@ impl Focus {
             req.headers.push(HeaderName::CONTENT_TYPE, ctype);
             req.body = bytes.into();
         }
-        // Sent to where the caller's requests come from (it is reachable
-        // there even behind NAT), which for direct calls is the Contact.
-        let peer = call.dialog.peer;
+        let method = req.method.clone();
         if let Err(e) = self.layer.send_request(now, req, peer) {
             tracing::debug!(error = %e, "could not send {method}");
         }

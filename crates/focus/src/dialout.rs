@@ -451,7 +451,6 @@ impl Focus {
             local_media: joined
                 .map(|(_, a)| a)
                 .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0))),
-            answer_at: None,
             pending_answer: None,
             timer: None,
             rtp_seen: 0,
@@ -526,22 +525,13 @@ impl Focus {
                 let Some(own) = self.refer_dialogs.get_mut(id) else {
                     return;
                 };
-                let mut n = own.request(Method::Notify, &branch);
+                let notify = own.request(Method::Notify, &branch);
                 let peer = own.peer;
-                for (k, v) in headers {
-                    n.headers.push(k, v);
-                }
-                n.headers
-                    .push(HeaderName::CONTENT_TYPE, "message/sipfrag;version=2.0");
-                n.body = body.into();
                 if last {
                     self.refer_dialogs.remove(id);
                 }
-                n.headers
-                    .push(HeaderName::new("User-Agent"), self.config.server.clone());
-                if let Err(e) = self.layer.send_request(now, n, peer) {
-                    tracing::debug!(error = %e, "could not send a sipfrag NOTIFY");
-                }
+                let body = Some(("message/sipfrag;version=2.0", body));
+                self.send_built(now, notify, peer, headers, body);
             }
         }
     }

@@ -63,16 +63,8 @@ impl Focus {
     pub(crate) fn fire_timers(&mut self, now: Instant) {
         while let Some(timer) = self.timers.pop_due(now) {
             match timer {
-                Timer::Answer(id) => {
-                    let due = self
-                        .calls
-                        .get(&id)
-                        .and_then(|c| c.answer_at)
-                        .is_some_and(|t| t <= now);
-                    if due {
-                        self.send_delayed_answer(now, &id);
-                    }
-                }
+                // Only a call still holding its 200 has one to send.
+                Timer::Answer(id) => self.send_delayed_answer(now, &id),
                 Timer::Pin(id) => self.pin_timeout(now, &id),
                 Timer::Expiry(id) => self.subscription_expiry(now, &id),
                 Timer::Notify(id) => self.notify_due(now, &id),

@@ -81,7 +81,7 @@ impl ConferenceService {
             .await
             .into_iter()
             .find(|l| l.name == room)
-            .map(|l| u32::try_from(l.participants).unwrap_or(u32::MAX))
+            .map(|l| count(l.participants))
     }
 
     fn tell(&self, c: PolicyChange) {
@@ -368,7 +368,7 @@ impl ConferenceControl for ConferenceService {
             .await
             .into_iter()
             .filter(|l| l.name > r.page_token)
-            .map(|l| (l.name, u32::try_from(l.participants).unwrap_or(u32::MAX)))
+            .map(|l| (l.name, count(l.participants)))
             .collect();
         let mut page: Vec<pb::Conference> = stored
             .iter()
@@ -688,7 +688,7 @@ impl ConferenceControl for ConferenceService {
             .mute_all(&r.conference, r.muted)
             .await
             .ok_or_else(|| Status::not_found(format!("no conference {}", r.conference)))?;
-        let changed = u32::try_from(changed).unwrap_or(u32::MAX);
+        let changed = count(changed);
         Ok(Response::new(pb::MuteAllResponse { changed }))
     }
 
@@ -892,15 +892,27 @@ impl ConferenceControl for ConferenceService {
 }
 
 impl ConferenceService {
+    /// The token moderates `room`, and `participant` (field `participant`)
+    /// is a well-formed id.
+    async fn moderator_of_participant<T>(
+        &self,
+        req: &Request<T>,
+        room: &str,
+        participant: &str,
+    ) -> Result<(), Status> {
+        self.moderator_of(req, room).await?;
+        check_participant_id(participant)
+            .map_err(|_| Status::invalid_argument("participant: 1 to 64 letters or digits"))
+    }
+
     async fn floor(
         &self,
         req: Request<pb::FloorRequest>,
         op: FloorAction,
     ) -> Result<Response<pb::Floor>, Status> {
         let r = req.get_ref().clone();
-        self.moderator_of(&req, &r.conference).await?;
-        check_participant_id(&r.participant)
-            .map_err(|_| Status::invalid_argument("participant: 1 to 64 letters or digits"))?;
+        self.moderator_of_participant(&req, &r.conference, &r.participant)
+            .await?;
         self.live()?
             .floor(&r.conference, &r.participant, op)
             .await
@@ -914,15 +926,19 @@ impl ConferenceService {
         action: impl FnOnce(String) -> HandAction,
     ) -> Result<Response<pb::RaisedHands>, Status> {
         let r = req.get_ref().clone();
-        self.moderator_of(&req, &r.conference).await?;
-        check_participant_id(&r.participant)
-            .map_err(|_| Status::invalid_argument("participant: 1 to 64 letters or digits"))?;
+        self.moderator_of_participant(&req, &r.conference, &r.participant)
+            .await?;
         self.live()?
             .hand(&r.conference, action(r.participant.clone()))
             .await
             .map(|h| Response::new(convert::hands(h)))
             .map_err(|e| convert::status(e, &r.conference, &r.participant))
     }
+}
+
+/// A count for a `uint32` field (saturating: no room holds 4 billion).
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 fn role_to_pb(r: Role) -> pb::Role {
