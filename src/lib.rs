@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use focus::{Focus, FocusConfig, MediaServerPort};
+use focus::{Focus, FocusConfig};
 use media_server::{MediaConfig, MediaServer};
 use sip::ParseLimits;
 use sip_transport::{SourceLimits, TransportConfig, Transports};
@@ -125,14 +125,9 @@ impl Server {
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0)
             ^ u64::from(std::process::id());
-        let focus = Focus::new(
-            focus_config,
-            seed,
-            Box::new(MediaServerPort::new(media.clone())),
-        );
+        let focus = Focus::new(focus_config, seed);
         let (stop, stopped) = oneshot::channel::<()>();
         let sip_tcp = transports.tcp_addr();
-        let events = media.subscribe();
         let (policy, commands, room_events) = match config.policy.clone() {
             Some(pc) => {
                 let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -154,7 +149,7 @@ impl Server {
             focus,
             transports,
             inbound,
-            Some(events),
+            media.clone(),
             commands,
             room_events,
             async {

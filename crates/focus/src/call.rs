@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use media_server::mixer::ParticipantId;
+use crate::media::{LegId, PortToken};
 use sip::dialog::Dialog;
 use sip::transaction::TxId;
 use sip::Request;
@@ -32,7 +32,7 @@ pub(crate) struct SessionTimer {
 
 pub(crate) struct Call {
     pub(crate) room: String,
-    pub(crate) leg: Option<ParticipantId>,
+    pub(crate) leg: Option<LegId>,
     pub(crate) state: CallState,
     pub(crate) invite: Request,
     pub(crate) invite_tx: TxId,
@@ -42,7 +42,7 @@ pub(crate) struct Call {
     pub(crate) sdp_version: u64,
     pub(crate) codec: Option<&'static str>,
     /// The reservation behind an offer we sent in a 2xx, answered in the ACK.
-    pub(crate) awaiting_ack_answer: Option<u64>,
+    pub(crate) awaiting_ack_answer: Option<PortToken>,
     /// Our RTP address as written in our SDP.
     pub(crate) local_media: std::net::SocketAddr,
     /// The 200 held back by `answer_delay`, until its timer sends it.

@@ -1,22 +1,22 @@
 //! The focus core: transactions, then rooms and calls above them.
 //!
-//! Sans-IO: messages and time come in through `handle_*`; what to send comes
-//! out of [`Focus::poll_transmit`], and [`Focus::poll_timeout`] says when to
-//! call [`Focus::handle_timeout`]. Media is reached through a [`MediaPort`].
+//! Sans-IO: every input comes through [`Focus::handle_input`], every output
+//! leaves through [`Focus::poll_output`], and [`Focus::poll_timeout`] says
+//! when to feed [`crate::Input::Timeout`]. Media control leaves as commands
+//! for the driver ([`crate::MediaCommand`]); its reports come back as inputs.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use media_server::mixer::ParticipantId;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use sip::routing::response_target;
-use sip::transaction::{Event, Peer, TransactionLayer, Transmit, TxId};
+use sip::transaction::{Event, Peer, TransactionLayer, TxId};
 use sip::{HeaderName, Message, Method, ParseFailure, Request, Response};
 
 use crate::call::{Call, DialogId};
 use crate::config::FocusConfig;
-use crate::media::MediaPort;
+use crate::media::{LegId, MediaControl};
 use crate::responder::answer;
 
 /// Counters.
@@ -44,13 +44,14 @@ pub struct Focus {
     pub(crate) layer: TransactionLayer,
     pub(crate) rng: StdRng,
     pub(crate) stats: FocusStats,
-    pub(crate) media: Box<dyn MediaPort>,
+    /// Media commands for the driver, names for legs and rooms, bound ports.
+    pub(crate) media: MediaControl,
     /// Rooms by name: each owns its policy, media, floor, hands and the
     /// index of its calls, subscriptions and dial-outs.
     pub(crate) rooms: HashMap<String, crate::room::Room>,
     pub(crate) calls: HashMap<DialogId, Call>,
     pub(crate) by_invite_tx: HashMap<TxId, DialogId>,
-    pub(crate) by_leg: HashMap<ParticipantId, DialogId>,
+    pub(crate) by_leg: HashMap<LegId, DialogId>,
     /// How many calls each source address has open.
     pub(crate) calls_by_ip: HashMap<IpAddr, usize>,
     pub(crate) next_check: Option<Instant>,
@@ -62,7 +63,6 @@ pub struct Focus {
     pub(crate) refer_dialogs: HashMap<DialogId, sip::dialog::Dialog>,
     pub(crate) room_events: std::collections::VecDeque<crate::room_events::RoomEvent>,
     pub(crate) resolver: crate::resolve::Resolver,
-    pub(crate) media_retry: crate::media::MediaRetry,
     /// Room changes noted and not yet fanned out to subscribers (room,
     /// changed user or None for the room itself), and since when.
     pub(crate) fanout: Vec<(String, Option<String>)>,
@@ -75,7 +75,10 @@ const CHECK_EVERY: Duration = Duration::from_secs(1);
 
 impl Focus {
     /// A focus whose tags and branches come from an RNG seeded with `seed`.
-    pub fn new(config: FocusConfig, seed: u64, media: Box<dyn MediaPort>) -> Self {
+    pub fn new(config: FocusConfig, seed: u64) -> Self {
+        let mut media = MediaControl::default();
+        // Ports bound ahead, so that the first caller is answered at once.
+        media.top_up(Instant::now());
         Self {
             layer: TransactionLayer::new(config.timers),
             config,
@@ -95,7 +98,6 @@ impl Focus {
             refer_dialogs: HashMap::new(),
             room_events: Default::default(),
             resolver: Default::default(),
-            media_retry: Default::default(),
             fanout: Vec::new(),
             fanout_at: None,
             timers: Default::default(),
@@ -118,7 +120,7 @@ impl Focus {
     }
 
     /// Feeds one received message (or the parser's failure to read one).
-    pub fn handle_message(
+    pub(crate) fn handle_message(
         &mut self,
         now: Instant,
         peer: Peer,
@@ -147,16 +149,8 @@ impl Focus {
         self.process_events(now);
     }
 
-    /// A DTMF key press on a leg, from the media server.
-    pub fn handle_dtmf(&mut self, now: Instant, leg: ParticipantId, digit: char) {
-        if let Some(id) = self.by_leg.get(&leg).cloned() {
-            self.dtmf(now, &id, digit);
-        }
-        self.process_events(now);
-    }
-
     /// Fires due timers.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
         self.layer.handle_timeout(now);
         self.process_events(now);
         self.handle_fanout(now);
@@ -186,28 +180,24 @@ impl Focus {
         shrink_map(&mut self.by_notify_tx);
         shrink_map(&mut self.dialouts);
         shrink_map(&mut self.refer_dialogs);
+        self.media.shrink();
         if sip::transaction::sparse(self.room_events.len(), self.room_events.capacity()) {
             self.room_events.shrink_to(self.room_events.len() * 2);
         }
     }
 
-    /// When to call [`Focus::handle_timeout`] next.
+    /// When to feed [`crate::Input::Timeout`] next.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         [
             self.layer.poll_timeout(),
             self.next_check,
             self.timers.next(),
             self.fanout_at,
-            self.media_retry.at,
+            self.media.retry.at,
         ]
         .into_iter()
         .flatten()
         .min()
-    }
-
-    /// The next message to send.
-    pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.layer.poll_transmit()
     }
 
     pub(crate) fn arm_check(&mut self, now: Instant) {

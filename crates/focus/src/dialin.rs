@@ -9,7 +9,7 @@ use sip::{HeaderName, Request};
 
 use crate::call::{Call, CallState, DialogId, SessionTimer};
 use crate::core::Focus;
-use crate::media::{mixer_direction, MediaSpec};
+use crate::media::{mixer_direction, MediaCommand, MediaSpec};
 use crate::timers::Timer;
 
 /// A refusal: status, reason phrase, extra headers.
@@ -106,41 +106,14 @@ impl Focus {
             None => None,
         };
 
-        // Media: open the room if needed, then the leg (or a reserved port for our offer).
-        let media_room = self
-            .open_media(&room)
-            .map_err(|e| (503, format!("Service Unavailable: {e}"), vec![]))?;
-        let local_tag = self.new_tag();
-        let session_id: u64 = rand::Rng::random::<u32>(&mut self.rng) as u64;
-        let (leg, sdp_body, codec, reservation, local_media) = match (&offer, &negotiated) {
-            (Some(o), Some(n)) => {
-                let spec = MediaSpec::from_negotiated(n, n.rtcp_mux)
-                    .ok_or_else(|| (488, "Not Acceptable Here".to_string(), vec![]))?;
-                let (leg, local) = self.media.join(media_room, &spec).map_err(|e| {
-                    self.close_room_if_empty(&room);
-                    (503, format!("Service Unavailable: {e}"), vec![])
-                })?;
-                let local = std::net::SocketAddr::new(self.media_ip(req, local), local.port());
-                let body = sdp::answer(o, n, local, n.remote_direction.reversed(), session_id, 1);
-                (Some(leg), body, Some(n.codec), None, local)
-            }
-            _ => {
-                let (token, local) = self.media.reserve().map_err(|e| {
-                    self.close_room_if_empty(&room);
-                    (503, format!("Service Unavailable: {e}"), vec![])
-                })?;
-                let local = std::net::SocketAddr::new(self.media_ip(req, local), local.port());
-                let body = sdp::offer(
-                    &self.config.codecs,
-                    local,
-                    sdp::Direction::SendRecv,
-                    session_id,
-                    1,
-                );
-                (None, body, None, Some(token), local)
-            }
+        let spec = match &negotiated {
+            Some(n) => Some(
+                MediaSpec::from_negotiated(n, n.rtcp_mux)
+                    .ok_or_else(|| (488, "Not Acceptable Here".to_string(), vec![]))?,
+            ),
+            None => None,
         };
-
+        let local_tag = self.new_tag();
         let local_host = self.local_host(req);
         let contact = format!(
             "<sip:{}@{};transport={}>;isfocus",
@@ -154,9 +127,47 @@ impl Focus {
             contact: contact.clone(),
         };
         let Some(dialog) = sip::dialog::Dialog::uas(req, &local_tag, local) else {
-            self.close_room_if_empty(&room);
             return Err((400, "Bad Request: no Call-ID or From".into(), vec![]));
         };
+
+        // Media: a bound port for the SDP, the room's mixer room (opened if
+        // needed), and the leg when the offer settled the codec; else the
+        // port waits for the answer in the ACK.
+        let Some((port, bound)) = self.media.take_port(now) else {
+            return Err((
+                503,
+                "Service Unavailable: no free media port".into(),
+                vec![(HeaderName::RETRY_AFTER, "5".into())],
+            ));
+        };
+        let local_media = std::net::SocketAddr::new(self.media_ip(req, bound), bound.port());
+        let session_id: u64 = rand::Rng::random::<u32>(&mut self.rng) as u64;
+        let media_room = self.open_media(&room);
+        let (leg, sdp_body, codec, reservation) = match (&offer, &negotiated, spec) {
+            (Some(o), Some(n), Some(spec)) => {
+                let leg = self.media.new_leg();
+                self.media.send(MediaCommand::Join {
+                    leg,
+                    room: media_room,
+                    port,
+                    spec,
+                });
+                let dir = n.remote_direction.reversed();
+                let body = sdp::answer(o, n, local_media, dir, session_id, 1);
+                (Some(leg), body, Some(n.codec), None)
+            }
+            _ => {
+                let body = sdp::offer(
+                    &self.config.codecs,
+                    local_media,
+                    sdp::Direction::SendRecv,
+                    session_id,
+                    1,
+                );
+                (None, body, None, Some(port))
+            }
+        };
+
         let id = dialog.id.clone();
         let mut headers = vec![
             (HeaderName::CONTACT, contact),
@@ -284,8 +295,8 @@ impl Focus {
         }
         if wants_pin {
             self.start_pin_entry(now, id);
-        } else if !self.hold_in_lobby(now, id) {
-            self.apply_media(now, id);
+        } else if !self.hold_in_lobby(id) {
+            self.apply_media(id);
         }
         let Some(call) = self.calls.get_mut(id) else {
             return;
@@ -316,8 +327,8 @@ impl Focus {
             .get_mut(room)
             .filter(|r| r.calls.is_empty())
             .and_then(|r| r.media.take());
-        if let Some(media) = closing {
-            self.media.close_room(media);
+        if let Some(room) = closing {
+            self.media.send(MediaCommand::CloseRoom { room });
         }
         self.forget_if_idle(room);
     }
@@ -332,8 +343,8 @@ impl Focus {
             .get(id)
             .and_then(|c| self.rooms.get(&c.room))
             .and_then(|r| r.media);
-        if let Some(media) = media {
-            self.media.room_tone(media, pattern);
+        if let Some(room) = media {
+            self.media.send(MediaCommand::RoomTone { room, pattern });
         }
     }
 
@@ -359,11 +370,11 @@ impl Focus {
         self.floor_left(now, &call.room, &id.local_tag);
         self.hand_left(&call.room, &id.local_tag);
         if let Some(leg) = call.leg {
-            self.media.leave(leg);
+            self.media.send(MediaCommand::Leave { leg });
             self.by_leg.remove(&leg);
         }
-        if let Some(token) = call.awaiting_ack_answer {
-            self.media.release(token);
+        if let Some(port) = call.awaiting_ack_answer {
+            self.media.send(MediaCommand::Release { port });
         }
         self.by_invite_tx.remove(&call.invite_tx);
         self.close_room_if_empty(&call.room);

@@ -11,7 +11,7 @@ use sip::{HeaderName, Method, Request};
 use crate::call::{CallState, DialogId};
 use crate::core::Focus;
 use crate::dialin::timer_due;
-use crate::media::{mixer_direction, MediaSpec};
+use crate::media::{mixer_direction, MediaCommand, MediaSpec};
 
 impl Focus {
     /// An ACK outside any INVITE server transaction: the ACK for our 2xx.
@@ -35,28 +35,27 @@ impl Focus {
                 .as_ref()
                 .and_then(|a| sdp::accept_answer(&self.config.codecs, a).ok());
             let room = self.rooms.get(&call.room).and_then(|r| r.media);
-            match (negotiated, room) {
-                (Some(n), Some(room)) => {
-                    let Some(spec) = MediaSpec::from_negotiated(&n, false) else {
-                        return true;
-                    };
-                    match self.media.join_reserved(room, token, &spec) {
-                        Ok((leg, _)) => {
-                            if let Some(c) = self.calls.get_mut(&id) {
-                                c.leg = Some(leg);
-                                c.codec = Some(n.codec);
-                                c.rtp_changed = now;
-                            }
-                            self.by_leg.insert(leg, id.clone());
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "media for the ACK's answer failed");
-                            self.end_call(now, &id, Some(("SIP;cause=500", "media unavailable")));
-                        }
+            let spec = negotiated
+                .as_ref()
+                .and_then(|n| Some((n.codec, MediaSpec::from_negotiated(n, false)?)));
+            match (spec, room) {
+                (Some((codec, spec)), Some(room)) => {
+                    let leg = self.media.new_leg();
+                    self.media.send(MediaCommand::Join {
+                        leg,
+                        room,
+                        port: token,
+                        spec,
+                    });
+                    if let Some(c) = self.calls.get_mut(&id) {
+                        c.leg = Some(leg);
+                        c.codec = Some(codec);
+                        c.rtp_changed = now;
                     }
+                    self.by_leg.insert(leg, id.clone());
                 }
                 _ => {
-                    self.media.release(token);
+                    self.media.send(MediaCommand::Release { port: token });
                     tracing::info!(call_id = %id.call_id, "ACK carried no acceptable answer: ending the call");
                     self.end_call(
                         now,
@@ -245,8 +244,11 @@ impl Focus {
             ));
         }
         if let (Some((dir, remote)), Some(leg)) = (new_direction, leg) {
-            self.media.set_direction(leg, dir);
-            self.media.set_remote(leg, remote);
+            self.media.send(MediaCommand::SetDirection {
+                leg,
+                direction: dir,
+            });
+            self.media.send(MediaCommand::SetRemote { leg, remote });
             let was = self.calls.get(id).map(|c| c.on_hold);
             if let Some(c) = self.calls.get_mut(id) {
                 c.on_hold = dir == Direction::Inactive;
@@ -377,22 +379,17 @@ impl Focus {
                     continue;
                 }
             }
-            let Some(call) = self.calls.get_mut(&id) else {
+            let Some(call) = self.calls.get(&id) else {
                 continue;
             };
-            if let Some(leg) = call.leg {
-                let seen = self.media.packets_in(leg);
-                let call = self.calls.get_mut(&id).expect("present above");
-                if seen != call.rtp_seen {
-                    call.rtp_seen = seen;
-                    call.rtp_changed = now;
-                } else if !call.on_hold
-                    && call.state == CallState::Confirmed
-                    && now.duration_since(call.rtp_changed) >= self.config.rtp_timeout
-                {
-                    tracing::info!(call_id = %id.call_id, "no RTP: ending the call");
-                    self.end_call(now, &id, Some(("SIP;cause=408", "RTP timeout")));
-                }
+            // The counters come from the media side (MediaInput::RtpActivity).
+            if call.leg.is_some()
+                && !call.on_hold
+                && call.state == CallState::Confirmed
+                && now.duration_since(call.rtp_changed) >= self.config.rtp_timeout
+            {
+                tracing::info!(call_id = %id.call_id, "no RTP: ending the call");
+                self.end_call(now, &id, Some(("SIP;cause=408", "RTP timeout")));
             }
         }
         self.arm_check(now);
@@ -423,7 +420,7 @@ impl Focus {
             '6' => {
                 call.self_muted = !call.self_muted;
                 tracing::info!(call_id = %id.call_id, muted = call.self_muted, "self-mute by DTMF");
-                self.apply_media(now, id);
+                self.apply_media(id);
                 self.call_changed(now, id);
             }
             '5' => self.toggle_floor(now, id),
@@ -431,13 +428,13 @@ impl Focus {
             '1' => {
                 let room = call.room.clone();
                 let size = self.room_size(&room);
-                self.media
-                    .tone(leg, media_server::mixer::TonePattern::count(size));
+                let pattern = media_server::mixer::TonePattern::count(size);
+                self.media.send(MediaCommand::Tone { leg, pattern });
             }
             '4' | '7' => {
                 call.volume_db =
                     (call.volume_db + if digit == '7' { 3.0 } else { -3.0 }).clamp(-24.0, 12.0);
-                self.apply_media(now, id);
+                self.apply_media(id);
             }
             _ => {}
         }

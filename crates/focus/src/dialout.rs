@@ -13,7 +13,7 @@ use sip::{HeaderName, Method, Request, Response};
 use crate::call::{Call, CallState, DialogId};
 use crate::conference_doc::aor;
 use crate::core::Focus;
-use crate::media::MediaSpec;
+use crate::media::{MediaCommand, MediaSpec, PortToken};
 use crate::message::Requester;
 use crate::resolve::PendingDial;
 
@@ -41,7 +41,9 @@ pub(crate) struct DialOut {
     pub(crate) room: String,
     pub(crate) user: String,
     pub(crate) invite: Request,
-    pub(crate) token: u64,
+    /// The port our offer named, and its address.
+    pub(crate) token: PortToken,
+    pub(crate) local: SocketAddr,
     pub(crate) peer: Peer,
     pub(crate) local_host: String,
     pub(crate) referred_by: Option<String>,
@@ -298,8 +300,8 @@ impl Focus {
         };
         let (token, local) = self
             .media
-            .reserve()
-            .map_err(|_| "SIP/2.0 503 Service Unavailable")?;
+            .take_port(now)
+            .ok_or("SIP/2.0 503 Service Unavailable")?;
         let media_ip = self
             .config
             .advertise_ip
@@ -348,10 +350,13 @@ impl Focus {
         inv.headers
             .push(HeaderName::CONTENT_TYPE, "application/sdp");
         inv.body = offer.into_bytes().into();
-        let tx = self
-            .layer
-            .send_request(now, inv.clone(), peer)
-            .map_err(|_| "SIP/2.0 500 Server Internal Error")?;
+        let tx = match self.layer.send_request(now, inv.clone(), peer) {
+            Ok(tx) => tx,
+            Err(_) => {
+                self.media.send(MediaCommand::Release { port: token });
+                return Err("SIP/2.0 500 Server Internal Error");
+            }
+        };
         let user = aor(&format!("<{target}>"));
         self.add_dialout(
             tx,
@@ -360,6 +365,7 @@ impl Focus {
                 user: user.clone(),
                 invite: inv,
                 token,
+                local,
                 peer,
                 local_host: local_host.to_owned(),
                 referred_by,
@@ -394,7 +400,7 @@ impl Focus {
             return true;
         };
         if resp.status >= 300 {
-            self.media.release(d.token);
+            self.media.send(MediaCommand::Release { port: d.token });
             self.sipfrag(
                 now,
                 &d.referrer,
@@ -431,15 +437,29 @@ impl Focus {
             .as_ref()
             .and_then(|a| sdp::accept_answer(&self.config.codecs, a).ok());
         // A dial-out may be the room's first call: its mixer room opens now.
-        let media_room = self.open_media(&d.room);
-        let joined = match (negotiated.as_ref(), media_room) {
-            (Some(n), Ok(room)) => MediaSpec::from_negotiated(n, false)
-                .and_then(|spec| self.media.join_reserved(room, d.token, &spec).ok()),
-            _ => None,
+        let spec = negotiated
+            .as_ref()
+            .and_then(|n| MediaSpec::from_negotiated(n, false));
+        let leg = match spec {
+            Some(spec) => {
+                let room = self.open_media(&d.room);
+                let leg = self.media.new_leg();
+                self.media.send(MediaCommand::Join {
+                    leg,
+                    room,
+                    port: d.token,
+                    spec,
+                });
+                Some(leg)
+            }
+            None => {
+                self.media.send(MediaCommand::Release { port: d.token });
+                None
+            }
         };
         let call = Call {
             room: d.room.clone(),
-            leg: joined.map(|(leg, _)| leg),
+            leg,
             state: CallState::Confirmed,
             invite: d.invite.clone(),
             invite_tx: tx,
@@ -448,9 +468,7 @@ impl Focus {
             sdp_version: 1,
             codec: negotiated.as_ref().map(|n| n.codec),
             awaiting_ack_answer: None,
-            local_media: joined
-                .map(|(_, a)| a)
-                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0))),
+            local_media: d.local,
             pending_answer: None,
             timer: None,
             rtp_seen: 0,
@@ -464,8 +482,8 @@ impl Focus {
             dtmf_star: false,
             control: Default::default(),
         };
-        let ok = joined.is_some();
-        if let Some((leg, _)) = joined {
+        let ok = leg.is_some();
+        if let Some(leg) = leg {
             self.by_leg.insert(leg, id.clone());
         }
         self.add_call(id.clone(), call);
@@ -476,7 +494,7 @@ impl Focus {
             if let Some(c) = self.calls.get_mut(&id) {
                 c.muted_by_focus = muted;
             }
-            self.apply_media(now, &id);
+            self.apply_media(&id);
             self.call_changed(now, &id);
         } else {
             self.sipfrag(now, &d.referrer, "SIP/2.0 488 Not Acceptable Here", true);
@@ -493,7 +511,7 @@ impl Focus {
         let Some(d) = self.remove_dialout(tx) else {
             return false;
         };
-        self.media.release(d.token);
+        self.media.send(MediaCommand::Release { port: d.token });
         self.sipfrag(now, &d.referrer, "SIP/2.0 408 Request Timeout", true);
         self.room_changed(now, &d.room, &d.user);
         true

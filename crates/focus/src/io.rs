@@ -1,29 +1,51 @@
 //! The focus driver: it feeds the core from the transports, the media
-//! server's events and the clock, and sends what the core emits. No
-//! protocol decisions here.
+//! server's events, the policy server and the clock, and carries out what
+//! the core asks. No protocol decisions here.
 
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use media_server::mixer::MixerEvent;
+use media_server::MediaServer;
 use sip_transport::{Inbound, Transports};
 use tokio::sync::{broadcast, mpsc};
 
-use crate::Focus;
+use crate::{Focus, Input, MediaDriver, Output};
+
+/// How often the media side's packet counters reach the core, for RTP
+/// timeouts (which are whole seconds).
+const ACTIVITY_EVERY: Duration = Duration::from_secs(1);
 
 /// Runs the focus until `shutdown` resolves.
 pub async fn run(
     mut focus: Focus,
     transports: Transports,
     mut inbound: mpsc::Receiver<Inbound>,
-    mut media_events: Option<broadcast::Receiver<MixerEvent>>,
+    media: Arc<MediaServer>,
     mut commands: Option<mpsc::UnboundedReceiver<crate::FocusCommand>>,
     room_events: Option<broadcast::Sender<crate::RoomEvent>>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
+    let mut media_events = Some(media.subscribe());
+    let mut edge = Edge {
+        media: MediaDriver::new(media),
+        transports,
+        room_events,
+        back: Vec::new(),
+    };
     // Name lookups run as tasks; their answers come back here.
     let (resolved_tx, mut resolved) = mpsc::unbounded_channel::<Resolved>();
+    let mut activity = tokio::time::interval(ACTIVITY_EVERY);
+    activity.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        // What the last input (or the start) asked for goes out first; what
+        // it made due at once (the NOTIFY fan-out after an answer) runs right
+        // after, before the next input.
+        edge.flush(&mut focus, &resolved_tx);
+        if focus.poll_timeout().is_some_and(|t| t <= Instant::now()) {
+            focus.handle_input(Instant::now(), Input::Timeout);
+            edge.flush(&mut focus, &resolved_tx);
+        }
         let deadline = focus.poll_timeout();
         let sleep = async {
             match deadline {
@@ -31,7 +53,7 @@ pub async fn run(
                 None => std::future::pending().await,
             }
         };
-        let media = async {
+        let mixer = async {
             match media_events.as_mut() {
                 Some(rx) => rx.recv().await,
                 None => std::future::pending().await,
@@ -43,74 +65,98 @@ pub async fn run(
                 None => std::future::pending().await,
             }
         };
-        tokio::select! {
+        let input = tokio::select! {
             _ = &mut shutdown => break,
             cmd = command => match cmd {
-                Some(c) => focus.handle_command(Instant::now(), c),
-                None => commands = None,
+                Some(c) => Input::Command(c),
+                None => {
+                    commands = None;
+                    continue;
+                }
             },
             msg = inbound.recv() => match msg {
-                Some(m) => focus.handle_message(Instant::now(), m.peer, m.message),
+                Some(m) => Input::Message { peer: m.peer, message: m.message },
                 None => break,
             },
-            ev = media => match ev {
-                Ok(MixerEvent::Dtmf(_, leg, digit, _)) => focus.handle_dtmf(Instant::now(), leg, digit),
-                Ok(MixerEvent::TalkingStarted(_, leg)) => focus.handle_talking(leg, true),
-                Ok(MixerEvent::TalkingStopped(_, leg)) => focus.handle_talking(leg, false),
-                Ok(_) => {}
-                Err(broadcast::error::RecvError::Lagged(n)) => tracing::warn!(missed = n, "media events lagged"),
-                Err(broadcast::error::RecvError::Closed) => media_events = None,
+            ev = mixer => match ev {
+                Ok(ev) => match edge.media.event(&ev) {
+                    Some(m) => Input::Media(m),
+                    None => continue,
+                },
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "media events lagged");
+                    continue;
+                }
+                Err(broadcast::error::RecvError::Closed) => {
+                    media_events = None;
+                    continue;
+                }
             },
-            Some((id, result)) = resolved.recv() => focus.handle_resolved(Instant::now(), id, result),
-            _ = sleep => focus.handle_timeout(Instant::now()),
-        }
-        // The answers of this input go out first; what the input made due
-        // at once (the NOTIFY fan-out after an answer) runs right after,
-        // before the next input.
-        flush(&mut focus, &transports, &resolved_tx, room_events.as_ref());
-        if focus.fanout_pending() {
-            focus.handle_fanout(Instant::now());
-            flush(&mut focus, &transports, &resolved_tx, room_events.as_ref());
-        }
+            Some((id, result)) = resolved.recv() => Input::Resolved { id, result },
+            _ = activity.tick() => Input::Media(edge.media.activity()),
+            _ = sleep => Input::Timeout,
+        };
+        focus.handle_input(Instant::now(), input);
     }
 }
 
 type Resolved = (u64, Result<std::net::SocketAddr, String>);
 
-/// Hands out what the core produced: name lookups (as tasks), room events
-/// and messages. Never waits: a peer that cannot take a message has it
-/// dropped (counted and logged by the transports; SIP retransmits or times
-/// out).
-fn flush(
-    focus: &mut Focus,
-    transports: &Transports,
-    resolved: &mpsc::UnboundedSender<Resolved>,
-    room_events: Option<&broadcast::Sender<crate::RoomEvent>>,
-) {
-    while let Some(q) = focus.poll_resolve() {
-        let tx = resolved.clone();
-        tokio::spawn(async move {
-            let found = tokio::net::lookup_host((q.host.as_str(), q.port))
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|addrs| {
-                    let all: Vec<_> = addrs.collect();
-                    all.iter()
-                        .find(|a| a.is_ipv4())
-                        .or(all.first())
-                        .copied()
-                        .ok_or_else(|| "no address".to_string())
-                });
-            let _ = tx.send((q.id, found));
-        });
-    }
-    while let Some(ev) = focus.poll_room_event() {
-        if let Some(tx) = room_events {
-            // No watcher is not an error.
-            let _ = tx.send(ev);
+/// Where the core's outputs go.
+struct Edge {
+    media: MediaDriver,
+    transports: Transports,
+    room_events: Option<broadcast::Sender<crate::RoomEvent>>,
+    /// Media reports produced while applying commands, fed back in turn.
+    back: Vec<crate::MediaInput>,
+}
+
+impl Edge {
+    /// Carries out everything the core produced, feeding back what the
+    /// media server reports, until the core has nothing more. Never waits:
+    /// a peer that cannot take a message has it dropped (counted and
+    /// logged by the transports; SIP retransmits or times out).
+    fn flush(&mut self, focus: &mut Focus, resolved: &mpsc::UnboundedSender<Resolved>) {
+        loop {
+            while let Some(out) = focus.poll_output() {
+                match out {
+                    Output::Media(cmd) => self.media.apply(cmd, &mut self.back),
+                    Output::Transmit(t) => {
+                        let _ = self.transports.send(t);
+                    }
+                    Output::Event(ev) => {
+                        if let Some(tx) = &self.room_events {
+                            // No watcher is not an error.
+                            let _ = tx.send(ev);
+                        }
+                    }
+                    Output::Resolve(q) => resolve(q, resolved.clone()),
+                }
+            }
+            if self.back.is_empty() {
+                return;
+            }
+            let now = Instant::now();
+            for report in std::mem::take(&mut self.back) {
+                focus.handle_input(now, Input::Media(report));
+            }
         }
     }
-    while let Some(t) = focus.poll_transmit() {
-        let _ = transports.send(t);
-    }
+}
+
+fn resolve(q: crate::ResolveRequest, tx: mpsc::UnboundedSender<Resolved>) {
+    tokio::spawn(async move {
+        let found = tokio::net::lookup_host((q.host.as_str(), q.port))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|addrs| {
+                let all: Vec<_> = addrs.collect();
+                all.iter()
+                    .find(|a| a.is_ipv4())
+                    .or(all.first())
+                    .copied()
+                    .ok_or_else(|| "no address".to_string())
+            });
+        let _ = tx.send((q.id, found));
+    });
 }

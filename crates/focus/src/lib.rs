@@ -1,16 +1,23 @@
 //! # focus: confab's SIP side
 //!
 //! [`Focus`] is a sans-IO core over the [`sip::transaction`] layer. The
-//! io edge ([`io::run`]) feeds it parsed messages, media events and the
-//! clock, and sends what it emits:
+//! io edge ([`io::run`]) feeds it one [`Input`] at a time and carries out
+//! every [`Output`]; the media server is reached only through the
+//! [`MediaDriver`], which applies the core's media commands and reports
+//! back:
 //!
 //! ```text
 //! loop {
-//!     inbound message ─► focus.handle_message(now, ..)   ┐   drain poll_transmit()
-//!     DTMF, talking   ─► focus.handle_dtmf / _talking    │   drain poll_room_event()
-//!     policy command  ─► focus.handle_command(now, ..)    ├─► drain poll_resolve()
-//!     name looked up  ─► focus.handle_resolved(now, ..)   │   re-arm poll_timeout()
-//!     timer expiry    ─► focus.handle_timeout(now)        ┘
+//!     message, policy command,  ─► focus.handle_input(now, input)
+//!     name looked up, media         │
+//!     report, timer expiry          ▼
+//!     while let Some(out) = focus.poll_output() {
+//!         Media(cmd)   ─► media driver (failures come back as inputs)
+//!         Transmit(t)  ─► transports (never waits on one peer)
+//!         Event(e)     ─► watchers
+//!         Resolve(q)   ─► DNS task
+//!     }
+//!     sleep until focus.poll_timeout()
 //! }
 //! ```
 //!
@@ -40,10 +47,13 @@ mod dialog;
 mod dialout;
 mod floor;
 mod hands;
+mod input_output;
 pub mod io;
 mod live;
 mod lobby;
 mod media;
+mod media_driver;
+mod media_reports;
 mod message;
 mod pin_entry;
 mod policy;
@@ -57,7 +67,12 @@ mod timers;
 pub use crate::conference_doc::{raised_hands_in, CONFAB_NS};
 pub use crate::config::FocusConfig;
 pub use crate::core::{Focus, FocusStats};
-pub use crate::media::{MediaControlError, MediaPort, MediaServerPort, MediaSpec};
+pub use crate::input_output::{Input, Output};
+pub use crate::media::{
+    LegControl, LegId, MediaCommand, MediaControlError, MediaInput, MediaRoomId, MediaSpec,
+    PortToken,
+};
+pub use crate::media_driver::MediaDriver;
 pub use crate::policy::{FocusCommand, Reply, RoomPolicy};
 pub use crate::resolve::ResolveRequest;
 pub use crate::room_events::{RoomEvent, RoomEventKind};

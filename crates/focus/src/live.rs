@@ -7,7 +7,7 @@ use std::time::Instant;
 use crate::call::{Call, CallState, DialogId, Role};
 use crate::conference_doc::aor;
 use crate::core::Focus;
-use crate::media::{MediaControlError, MEDIA_RETRY};
+use crate::media::{LegControl, LegId, MediaCommand, MediaControlError, MEDIA_RETRY};
 
 pub(crate) use control::{ParticipantInfo, ParticipantUpdate};
 
@@ -26,64 +26,85 @@ impl Focus {
 
     /// Tells the mixer what this call's state means for its leg: only what
     /// changed since it was last told. A change the mixer refuses as busy
-    /// (its command queue full, as in "mute all" in a big room) is kept and
-    /// retried about a tick later, so the mixer ends up with what the
-    /// NOTIFYs and the API say.
-    pub(crate) fn apply_media(&mut self, now: Instant, id: &DialogId) {
+    /// (its command queue full, as in "mute all" in a big room) comes back
+    /// as [`crate::media::MediaInput::Refused`] and is retried about a tick
+    /// later, so the mixer ends up with what the NOTIFYs and the API say.
+    pub(crate) fn apply_media(&mut self, id: &DialogId) {
         let Some(c) = self.calls.get(id) else { return };
         let Some(leg) = c.leg else { return };
         let mute = !self.is_heard(id, c);
         let deaf = c.control.deaf || c.control.in_lobby();
         let gain = (c.control.input_gain_db, c.volume_db);
         let mut applied = c.control.applied;
-        let mut busy = false;
-        let mut settle = |r: Result<(), MediaControlError>| match r {
-            Ok(()) => true,
-            Err(MediaControlError::Busy) => {
-                busy = true;
-                false
-            }
-            // The leg is gone: nothing left to tell it.
-            Err(MediaControlError::Gone) => true,
-        };
-        if applied.mute != Some(mute) && settle(self.media.set_mute(leg, mute)) {
-            applied.mute = Some(mute);
-        }
-        if applied.deaf != Some(deaf) && settle(self.media.set_deaf(leg, deaf)) {
-            applied.deaf = Some(deaf);
-        }
-        if applied.gain != Some(gain) && settle(self.media.set_gain(leg, gain.0, gain.1)) {
-            applied.gain = Some(gain);
-        }
+        let mute_changed = applied.mute.replace(mute) != Some(mute);
+        let deaf_changed = applied.deaf.replace(deaf) != Some(deaf);
+        let gain_changed = applied.gain.replace(gain) != Some(gain);
         if let Some(c) = self.calls.get_mut(id) {
             c.control.applied = applied;
         }
-        if busy {
-            self.media_retry.refusals.note();
-            self.media_retry.pending.insert(id.clone());
-            self.media_retry.at.get_or_insert(now + MEDIA_RETRY);
-        } else {
-            self.media_retry.pending.remove(id);
+        let mut send = |change| self.media.send(MediaCommand::Control { leg, change });
+        if mute_changed {
+            send(LegControl::Mute(mute));
         }
+        if deaf_changed {
+            send(LegControl::Deaf(deaf));
+        }
+        if gain_changed {
+            send(LegControl::Gain {
+                input_db: gain.0,
+                output_db: gain.1,
+            });
+        }
+    }
+
+    /// The mixer did not take a change: a busy one is forgotten as applied
+    /// and retried shortly; a gone leg needs nothing more.
+    pub(crate) fn media_refused(
+        &mut self,
+        now: Instant,
+        leg: LegId,
+        change: LegControl,
+        error: MediaControlError,
+    ) {
+        if error != MediaControlError::Busy {
+            return;
+        }
+        let Some(id) = self.by_leg.get(&leg).cloned() else {
+            return;
+        };
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let applied = &mut c.control.applied;
+        match change {
+            LegControl::Mute(_) => applied.mute = None,
+            LegControl::Deaf(_) => applied.deaf = None,
+            LegControl::Gain { .. } => applied.gain = None,
+        }
+        let retry = &mut self.media.retry;
+        retry.refusals.note();
+        retry.pending.insert(id);
+        retry.at.get_or_insert(now + MEDIA_RETRY);
     }
 
     /// Tries again what the mixer refused as busy; reports the refusals at
     /// most once a second, with how many since the last report.
     pub(crate) fn retry_media(&mut self, now: Instant) {
-        if self.media_retry.at.is_none_or(|t| t > now) {
+        let retry = &mut self.media.retry;
+        if retry.at.is_none_or(|t| t > now) {
             return;
         }
-        self.media_retry.at = None;
-        if let Some(refused) = self.media_retry.refusals.poll(now) {
+        retry.at = None;
+        if let Some(refused) = retry.refusals.poll(now) {
             tracing::warn!(
                 refused,
-                pending = self.media_retry.pending.len(),
+                pending = retry.pending.len(),
                 "the mixer's command queue was full; changes are being retried"
             );
         }
-        let pending: Vec<DialogId> = self.media_retry.pending.drain().collect();
+        let pending: Vec<DialogId> = retry.pending.drain().collect();
         for id in pending {
-            self.apply_media(now, &id);
+            self.apply_media(&id);
         }
     }
 
@@ -91,7 +112,7 @@ impl Focus {
     /// announced to subscribers and watchers.
     pub(crate) fn apply_room_media(&mut self, now: Instant, room: &str) {
         for id in self.room_call_ids(room) {
-            self.apply_media(now, &id);
+            self.apply_media(&id);
             let now_status = self.participant_info(&id).map(|p| p.status);
             let told = self
                 .calls
@@ -208,7 +229,7 @@ impl Focus {
         if let Some(g) = update.output_gain_db {
             call.volume_db = g.clamp(*GAIN_RANGE.start(), *GAIN_RANGE.end());
         }
-        self.apply_media(now, &key);
+        self.apply_media(&key);
         self.call_changed(now, &key);
         if made_moderator {
             self.open_lobby(now, room);
@@ -232,7 +253,7 @@ impl Focus {
             if let Some(c) = self.calls.get_mut(id) {
                 c.muted_by_focus = on;
             }
-            self.apply_media(now, id);
+            self.apply_media(id);
             self.call_changed(now, id);
         }
         self.process_events(now);

@@ -9,6 +9,7 @@ use media_server::mixer::TonePattern;
 
 use crate::call::{DialogId, Role};
 use crate::core::Focus;
+use crate::media::MediaCommand;
 
 impl Focus {
     fn moderator_present(&self, room: &str) -> bool {
@@ -18,7 +19,7 @@ impl Focus {
 
     /// Holds an admitted call in the lobby when its room waits for a
     /// moderator that is not there yet; true when it now waits.
-    pub(crate) fn hold_in_lobby(&mut self, now: Instant, id: &DialogId) -> bool {
+    pub(crate) fn hold_in_lobby(&mut self, id: &DialogId) -> bool {
         let Some(c) = self.calls.get(id) else {
             return false;
         };
@@ -34,9 +35,12 @@ impl Focus {
             c.control.waiting = true;
             c.leg
         });
-        self.apply_media(now, id);
+        self.apply_media(id);
         if let Some(leg) = leg {
-            self.media.tone(leg, TonePattern::waiting());
+            self.media.send(MediaCommand::Tone {
+                leg,
+                pattern: TonePattern::waiting(),
+            });
         }
         true
     }
@@ -52,7 +56,7 @@ impl Focus {
             if let Some(c) = self.calls.get_mut(&id) {
                 c.control.waiting = false;
             }
-            self.apply_media(now, &id);
+            self.apply_media(&id);
             self.chime(&id, TonePattern::entry());
             self.call_changed(now, &id);
         }

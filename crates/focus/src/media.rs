@@ -1,15 +1,29 @@
-//! The focus's view of the media server: a small synchronous port, so the
-//! focus core can be driven in tests with a fake one.
+//! The focus's side of media control, sans-IO: what the core asks of the
+//! media server ([`MediaCommand`], an output), what comes back
+//! ([`MediaInput`]: failures, bound ports, DTMF, talking, RTP activity),
+//! and the names the core gives rooms, legs and ports. The driver
+//! ([`crate::media_driver`]) applies the commands to a real media server.
 
+use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use media_server::codec::{CodecKind, OpusConfig};
-use media_server::mixer::{
-    Direction, ParticipantId, ParticipantSettings, RoomId, RoomSettings, TonePattern,
-};
-use media_server::MediaServer;
+use media_server::mixer::{Direction, TonePattern};
+
+use crate::call::DialogId;
+
+/// A mixer room, as the focus names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MediaRoomId(pub u64);
+
+/// A call's media leg, as the focus names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LegId(pub u64);
+
+/// An RTP/RTCP port pair the driver has bound and holds for the focus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PortToken(pub u64);
 
 /// What a call's media leg needs.
 #[derive(Debug, Clone)]
@@ -55,7 +69,7 @@ impl MediaSpec {
     }
 }
 
-/// Why the media server did not take a control change.
+/// Why the media server did not do what the focus asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum MediaControlError {
     /// Its command queue is full for now: try again shortly.
@@ -64,13 +78,266 @@ pub enum MediaControlError {
     /// The leg or room is gone: nothing to retry.
     #[error("no such leg or room")]
     Gone,
+    /// Every RTP port in the configured range is taken.
+    #[error("no free RTP port")]
+    NoPorts,
+    /// A socket, thread or codec could not be set up.
+    #[error("the media server failed")]
+    Failed,
 }
 
-impl From<media_server::MediaError> for MediaControlError {
-    fn from(e: media_server::MediaError) -> Self {
+impl From<&media_server::MediaError> for MediaControlError {
+    fn from(e: &media_server::MediaError) -> Self {
+        use media_server::MediaError as E;
         match e {
-            media_server::MediaError::Busy => MediaControlError::Busy,
-            _ => MediaControlError::Gone,
+            E::Busy => MediaControlError::Busy,
+            E::NoSuchRoom | E::NoSuchParticipant => MediaControlError::Gone,
+            E::NoPorts => MediaControlError::NoPorts,
+            E::Io(_) | E::Codec(_) => MediaControlError::Failed,
+        }
+    }
+}
+
+/// A change to what the mixer does with one leg; only changed values are sent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LegControl {
+    /// The room does not hear it.
+    Mute(bool),
+    /// It hears silence.
+    Deaf(bool),
+    /// What the room hears of it and what it hears, in dB.
+    Gain {
+        /// Input gain.
+        input_db: f32,
+        /// Output gain.
+        output_db: f32,
+    },
+}
+
+/// What the focus asks of the media server (an output of the core).
+#[derive(Debug, Clone)]
+pub enum MediaCommand {
+    /// Bind `count` more port pairs and report each as [`MediaInput::Reserved`].
+    Reserve {
+        /// How many.
+        count: usize,
+    },
+    /// Open a mixing room for `capacity` participants, mixing the
+    /// `talkers` loudest (None: the media server's default).
+    OpenRoom {
+        /// Its name.
+        room: MediaRoomId,
+        /// Most participants.
+        capacity: usize,
+        /// Loudest talkers mixed.
+        talkers: Option<usize>,
+    },
+    /// End a room.
+    CloseRoom {
+        /// Which.
+        room: MediaRoomId,
+    },
+    /// Change how many of the loudest talkers an open room mixes.
+    SetMaxTalkers {
+        /// Which.
+        room: MediaRoomId,
+        /// How many.
+        talkers: usize,
+    },
+    /// Open a leg in a room on a reserved port.
+    Join {
+        /// The leg's name.
+        leg: LegId,
+        /// Its room.
+        room: MediaRoomId,
+        /// The port the SDP named.
+        port: PortToken,
+        /// Codec and the rest.
+        spec: MediaSpec,
+    },
+    /// Give a reserved port back unused.
+    Release {
+        /// Which.
+        port: PortToken,
+    },
+    /// Close a leg.
+    Leave {
+        /// Which.
+        leg: LegId,
+    },
+    /// Change a leg's direction (hold, resume).
+    SetDirection {
+        /// Which.
+        leg: LegId,
+        /// What the mixer does with it.
+        direction: Direction,
+    },
+    /// Change where a leg sends.
+    SetRemote {
+        /// Which.
+        leg: LegId,
+        /// Where.
+        remote: SocketAddr,
+    },
+    /// Mute, deafen or change gains; a refusal comes back as
+    /// [`MediaInput::Refused`].
+    Control {
+        /// Which.
+        leg: LegId,
+        /// What.
+        change: LegControl,
+    },
+    /// Play a tone pattern to a whole room.
+    RoomTone {
+        /// Which.
+        room: MediaRoomId,
+        /// What.
+        pattern: TonePattern,
+    },
+    /// Play a tone pattern to one leg.
+    Tone {
+        /// Which.
+        leg: LegId,
+        /// What.
+        pattern: TonePattern,
+    },
+}
+
+/// What the media side tells the focus (an input of the core).
+#[derive(Debug, Clone)]
+pub enum MediaInput {
+    /// A port pair bound for the focus, for a call to come.
+    Reserved {
+        /// Its token.
+        port: PortToken,
+        /// Its local RTP address.
+        addr: SocketAddr,
+    },
+    /// Binding ports failed.
+    ReserveFailed {
+        /// How many of those asked for.
+        count: usize,
+        /// Why.
+        error: MediaControlError,
+    },
+    /// A mixer room could not be opened.
+    RoomFailed {
+        /// Which.
+        room: MediaRoomId,
+        /// Why.
+        error: MediaControlError,
+    },
+    /// A leg could not be opened: its call ends.
+    JoinFailed {
+        /// Which.
+        leg: LegId,
+        /// Why.
+        error: MediaControlError,
+    },
+    /// A control change was not applied.
+    Refused {
+        /// Which leg.
+        leg: LegId,
+        /// What was asked.
+        change: LegControl,
+        /// Why.
+        error: MediaControlError,
+    },
+    /// A DTMF key press on a leg.
+    Dtmf {
+        /// Which leg.
+        leg: LegId,
+        /// The key.
+        digit: char,
+    },
+    /// A leg started or stopped talking.
+    Talking {
+        /// Which leg.
+        leg: LegId,
+        /// Started (true) or stopped.
+        talking: bool,
+    },
+    /// RTP packets received so far on each leg, for RTP timeouts.
+    RtpActivity(Vec<(LegId, u64)>),
+}
+
+/// The core's media bookkeeping: commands not yet taken by the driver,
+/// names to hand out, the pool of bound ports, and changes to retry.
+#[derive(Debug, Default)]
+pub(crate) struct MediaControl {
+    out: VecDeque<MediaCommand>,
+    next: u64,
+    ports: VecDeque<(PortToken, SocketAddr)>,
+    /// Ports asked for and not reported yet.
+    asked: usize,
+    /// After a failed reservation, no new ask before this.
+    ask_after: Option<Instant>,
+    pub(crate) retry: MediaRetry,
+}
+
+/// Ports kept bound ahead of calls: a burst of INVITEs in one turn of the
+/// driver takes at most this many before the pool is topped up.
+const PORT_POOL: usize = 8;
+/// After the media server could not bind ports, how long before asking again.
+const RESERVE_BACKOFF: Duration = Duration::from_secs(1);
+
+impl MediaControl {
+    pub(crate) fn send(&mut self, cmd: MediaCommand) {
+        self.out.push_back(cmd);
+    }
+
+    pub(crate) fn poll(&mut self) -> Option<MediaCommand> {
+        self.out.pop_front()
+    }
+
+    pub(crate) fn new_leg(&mut self) -> LegId {
+        self.next += 1;
+        LegId(self.next)
+    }
+
+    pub(crate) fn new_room(&mut self) -> MediaRoomId {
+        self.next += 1;
+        MediaRoomId(self.next)
+    }
+
+    /// A bound port for a call's SDP, if the pool has one; asks for more
+    /// when it runs low.
+    pub(crate) fn take_port(&mut self, now: Instant) -> Option<(PortToken, SocketAddr)> {
+        let port = self.ports.pop_front();
+        self.top_up(now);
+        port
+    }
+
+    /// Asks the driver to fill the pool.
+    pub(crate) fn top_up(&mut self, now: Instant) {
+        if self.ask_after.is_some_and(|t| t > now) {
+            return;
+        }
+        let have = self.ports.len() + self.asked;
+        if have <= PORT_POOL / 2 {
+            let count = PORT_POOL - have;
+            self.asked += count;
+            self.send(MediaCommand::Reserve { count });
+        }
+    }
+
+    pub(crate) fn reserved(&mut self, port: PortToken, addr: SocketAddr) {
+        self.asked = self.asked.saturating_sub(1);
+        self.ports.push_back((port, addr));
+    }
+
+    pub(crate) fn reserve_failed(&mut self, now: Instant, count: usize) {
+        self.asked = self.asked.saturating_sub(count);
+        self.ask_after = Some(now + RESERVE_BACKOFF);
+    }
+
+    pub(crate) fn shrink(&mut self) {
+        if sip::transaction::sparse(self.out.len(), self.out.capacity()) {
+            self.out.shrink_to(self.out.len() * 2);
+        }
+        let p = &mut self.retry.pending;
+        if sip::transaction::sparse(p.len(), p.capacity()) {
+            p.shrink_to(p.len() * 2);
         }
     }
 }
@@ -79,84 +346,15 @@ impl From<media_server::MediaError> for MediaControlError {
 /// full), retried shortly; and how often that happened.
 #[derive(Debug, Default)]
 pub(crate) struct MediaRetry {
-    pub(crate) pending: std::collections::HashSet<crate::call::DialogId>,
-    pub(crate) at: Option<std::time::Instant>,
+    pub(crate) pending: HashSet<DialogId>,
+    pub(crate) at: Option<Instant>,
     /// Control changes the mixer refused as busy (each is retried), for
     /// the log.
     pub(crate) refusals: sip::limits::OncePerSecond,
 }
 
 /// How soon a refused change is tried again: about a mixer tick.
-pub(crate) const MEDIA_RETRY: std::time::Duration = std::time::Duration::from_millis(5);
-
-/// The operations the focus needs from a media server.
-pub trait MediaPort: Send {
-    /// Opens a mixing room for `max_size` participants, mixing the
-    /// `talkers` loudest (None: the media server's default).
-    fn open_room(&mut self, max_size: usize, talkers: Option<usize>) -> Result<RoomId, String>;
-    /// Ends a room.
-    fn close_room(&mut self, room: RoomId);
-    /// Changes how many of the loudest talkers an open room mixes.
-    fn set_max_talkers(&mut self, room: RoomId, talkers: usize);
-    /// Opens a leg in a room; returns its id and local RTP address.
-    fn join(
-        &mut self,
-        room: RoomId,
-        spec: &MediaSpec,
-    ) -> Result<(ParticipantId, SocketAddr), String>;
-    /// Binds a port for an offer whose codec the answer will settle; returns a token and the address.
-    fn reserve(&mut self) -> Result<(u64, SocketAddr), String>;
-    /// Opens a leg on a reserved port.
-    fn join_reserved(
-        &mut self,
-        room: RoomId,
-        token: u64,
-        spec: &MediaSpec,
-    ) -> Result<(ParticipantId, SocketAddr), String>;
-    /// Gives a reservation back.
-    fn release(&mut self, token: u64);
-    /// Closes a leg.
-    fn leave(&mut self, leg: ParticipantId);
-    /// Changes direction (hold, resume).
-    fn set_direction(&mut self, leg: ParticipantId, d: Direction);
-    /// Sets where to send.
-    fn set_remote(&mut self, leg: ParticipantId, remote: SocketAddr);
-    /// Mutes or unmutes.
-    fn set_mute(&mut self, leg: ParticipantId, on: bool) -> Result<(), MediaControlError>;
-    /// Deafens (the participant hears silence) or undeafens.
-    fn set_deaf(&mut self, leg: ParticipantId, on: bool) -> Result<(), MediaControlError>;
-    /// Input gain (what the room hears of it) and output gain (what it hears), in dB.
-    fn set_gain(
-        &mut self,
-        leg: ParticipantId,
-        input_db: f32,
-        output_db: f32,
-    ) -> Result<(), MediaControlError>;
-    /// RTP packets received on the leg so far.
-    fn packets_in(&self, leg: ParticipantId) -> u64;
-    /// Plays a tone pattern to a whole room.
-    fn room_tone(&mut self, room: RoomId, pattern: TonePattern);
-    /// Plays a tone pattern to one leg.
-    fn tone(&mut self, leg: ParticipantId, pattern: TonePattern);
-}
-
-/// The real media server behind the port.
-pub struct MediaServerPort {
-    server: Arc<MediaServer>,
-    reservations: std::collections::HashMap<u64, media_server::Reservation>,
-    next: u64,
-}
-
-impl MediaServerPort {
-    /// A port onto `server`.
-    pub fn new(server: Arc<MediaServer>) -> Self {
-        Self {
-            server,
-            reservations: Default::default(),
-            next: 1,
-        }
-    }
-}
+pub(crate) const MEDIA_RETRY: Duration = Duration::from_millis(5);
 
 /// Encoder settings within what an Opus receiver asked for: no more than
 /// its `maxaveragebitrate`, no band above its `maxplaybackrate`, CBR when
@@ -175,122 +373,6 @@ fn opus_config(p: sdp::OpusParams) -> OpusConfig {
         max_playback_rate: p.max_playback_rate.clamp(8_000, 48_000),
         cbr: p.cbr,
         ..d
-    }
-}
-
-fn participant_settings(spec: &MediaSpec) -> ParticipantSettings {
-    let mut s = ParticipantSettings::new(spec.codec);
-    s.payload_type = spec.pt;
-    s.dtmf_payload_type = spec.dtmf_pt;
-    s.dtmf_clock = spec.dtmf_clock;
-    s.opus = spec.opus;
-    s.remote = spec.remote;
-    s.audio_level_ext = spec.audio_level_ext;
-    s.csrc_level_ext = spec.csrc_level_ext;
-    s.direction = spec.direction;
-    s
-}
-
-impl MediaPort for MediaServerPort {
-    fn open_room(&mut self, max_size: usize, talkers: Option<usize>) -> Result<RoomId, String> {
-        let defaults = RoomSettings::default();
-        self.server
-            .create_room(RoomSettings {
-                capacity: max_size,
-                max_talkers: talkers.unwrap_or(defaults.max_talkers),
-                ..defaults
-            })
-            .map_err(|e| e.to_string())
-    }
-    fn close_room(&mut self, room: RoomId) {
-        logged("end room", self.server.end_room(room));
-    }
-    fn set_max_talkers(&mut self, room: RoomId, talkers: usize) {
-        logged("set talkers", self.server.set_max_talkers(room, talkers));
-    }
-    fn join(
-        &mut self,
-        room: RoomId,
-        spec: &MediaSpec,
-    ) -> Result<(ParticipantId, SocketAddr), String> {
-        let ep = self
-            .server
-            .add_participant(room, participant_settings(spec), spec.rtcp_mux)
-            .map_err(|e| e.to_string())?;
-        Ok((ep.id, ep.rtp))
-    }
-    fn reserve(&mut self) -> Result<(u64, SocketAddr), String> {
-        // Offers we make are not muxed: a separate RTCP port always works.
-        let r = self.server.reserve(false).map_err(|e| e.to_string())?;
-        let addr = r.local_addr().ok_or("reserved socket has no address")?;
-        let token = self.next;
-        self.next += 1;
-        self.reservations.insert(token, r);
-        Ok((token, addr))
-    }
-    fn join_reserved(
-        &mut self,
-        room: RoomId,
-        token: u64,
-        spec: &MediaSpec,
-    ) -> Result<(ParticipantId, SocketAddr), String> {
-        let r = self
-            .reservations
-            .remove(&token)
-            .ok_or("no such reservation")?;
-        let ep = self
-            .server
-            .attach(room, participant_settings(spec), r)
-            .map_err(|e| e.to_string())?;
-        Ok((ep.id, ep.rtp))
-    }
-    fn release(&mut self, token: u64) {
-        if let Some(r) = self.reservations.remove(&token) {
-            self.server.release(r);
-        }
-    }
-    fn leave(&mut self, leg: ParticipantId) {
-        logged("remove leg", self.server.remove_participant(leg));
-    }
-    fn set_direction(&mut self, leg: ParticipantId, d: Direction) {
-        logged("set direction", self.server.set_direction(leg, d));
-    }
-    fn set_remote(&mut self, leg: ParticipantId, remote: SocketAddr) {
-        logged("set remote", self.server.set_remote(leg, remote));
-    }
-    fn set_mute(&mut self, leg: ParticipantId, on: bool) -> Result<(), MediaControlError> {
-        Ok(self.server.set_mute(leg, on)?)
-    }
-    fn set_deaf(&mut self, leg: ParticipantId, on: bool) -> Result<(), MediaControlError> {
-        Ok(self.server.set_deaf(leg, on)?)
-    }
-    fn set_gain(
-        &mut self,
-        leg: ParticipantId,
-        input_db: f32,
-        output_db: f32,
-    ) -> Result<(), MediaControlError> {
-        Ok(self.server.set_gain(leg, input_db, output_db)?)
-    }
-    fn room_tone(&mut self, room: RoomId, pattern: TonePattern) {
-        logged("room tone", self.server.room_tone(room, pattern));
-    }
-    fn tone(&mut self, leg: ParticipantId, pattern: TonePattern) {
-        logged("tone", self.server.tone(leg, pattern));
-    }
-    fn packets_in(&self, leg: ParticipantId) -> u64 {
-        self.server
-            .stats(leg)
-            .map(|(s, _)| s.packets_in.load(Ordering::Relaxed))
-            .unwrap_or(0)
-    }
-}
-
-/// A control change the focus does not retry (a tone, a leg's removal):
-/// its failure is logged, never silent.
-fn logged(what: &str, r: Result<(), media_server::MediaError>) {
-    if let Err(e) = r {
-        tracing::warn!(what, error = %e, "media control change not applied");
     }
 }
 

@@ -11,6 +11,7 @@ use media_server::mixer::TonePattern;
 
 use crate::call::{DialogId, PinEntry, Role};
 use crate::core::Focus;
+use crate::media::MediaCommand;
 
 /// How long a caller has to key the PIN.
 const PIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -40,9 +41,12 @@ impl Focus {
         let leg = c.leg;
         self.timers
             .set(deadline, crate::timers::Timer::Pin(id.clone()));
-        self.apply_media(now, id);
+        self.apply_media(id);
         if let Some(leg) = leg {
-            self.media.tone(leg, TonePattern::pin_prompt());
+            self.media.send(MediaCommand::Tone {
+                leg,
+                pattern: TonePattern::pin_prompt(),
+            });
         }
     }
 
@@ -92,11 +96,11 @@ impl Focus {
         tracing::info!(call_id = %id.call_id, role = role.as_str(), "PIN accepted");
         if role == Role::Moderator {
             self.open_lobby(now, &room);
-        } else if self.hold_in_lobby(now, id) {
+        } else if self.hold_in_lobby(id) {
             self.call_changed(now, id);
             return;
         }
-        self.apply_media(now, id);
+        self.apply_media(id);
         self.chime(id, TonePattern::entry());
         self.call_changed(now, id);
     }
@@ -115,7 +119,10 @@ impl Focus {
             return;
         }
         if let Some(leg) = c.leg {
-            self.media.tone(leg, TonePattern::wrong_pin());
+            self.media.send(MediaCommand::Tone {
+                leg,
+                pattern: TonePattern::wrong_pin(),
+            });
         }
     }
 

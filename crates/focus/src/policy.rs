@@ -91,7 +91,7 @@ pub enum FocusCommand {
 
 impl Focus {
     /// Applies a change from the policy server.
-    pub fn handle_command(&mut self, now: Instant, cmd: FocusCommand) {
+    pub(crate) fn handle_command(&mut self, now: Instant, cmd: FocusCommand) {
         match cmd {
             FocusCommand::UpsertRoom(p) => {
                 let name = p.name.clone();
@@ -102,7 +102,8 @@ impl Focus {
                         let n = p
                             .talkers_mixed
                             .unwrap_or(media_server::mixer::RoomSettings::default().max_talkers);
-                        self.media.set_max_talkers(room, n);
+                        self.media
+                            .send(crate::media::MediaCommand::SetMaxTalkers { room, talkers: n });
                     }
                     if old.floor != p.floor {
                         self.floor_policy_changed(now, &name);

@@ -1,7 +1,7 @@
 //! Host names in dial-out targets (REFER and the control API), resolved
-//! without I/O in the core: the focus asks with [`Focus::poll_resolve`],
+//! without I/O in the core: the focus asks with [`crate::Output::Resolve`],
 //! the io edge looks the name up and answers with
-//! [`Focus::handle_resolved`], and the dial-out goes on (or the referrer
+//! [`crate::Input::Resolved`], and the dial-out goes on (or the referrer
 //! hears 604 in its sipfrag NOTIFY, or the API caller gets
 //! [`ControlError::Unresolvable`]). The one resolver of confab.
 
@@ -18,7 +18,7 @@ use crate::policy::Reply;
 /// A name the focus needs an address for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolveRequest {
-    /// Echo it in [`Focus::handle_resolved`].
+    /// Echo it in [`crate::Input::Resolved`].
     pub id: u64,
     /// The host name.
     pub host: String,
@@ -71,12 +71,17 @@ impl Focus {
     }
 
     /// The next name to look up.
-    pub fn poll_resolve(&mut self) -> Option<ResolveRequest> {
+    pub(crate) fn poll_resolve(&mut self) -> Option<ResolveRequest> {
         self.resolver.asked.pop_front()
     }
 
     /// The answer to a [`ResolveRequest`]: an address, or why there is none.
-    pub fn handle_resolved(&mut self, now: Instant, id: u64, result: Result<SocketAddr, String>) {
+    pub(crate) fn handle_resolved(
+        &mut self,
+        now: Instant,
+        id: u64,
+        result: Result<SocketAddr, String>,
+    ) {
         let Some(d) = self.resolver.pending.remove(&id) else {
             return;
         };

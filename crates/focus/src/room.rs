@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 
-use media_server::mixer::RoomId;
+use crate::media::{MediaCommand, MediaRoomId};
 use sip::transaction::TxId;
 
 use crate::call::{Call, DialogId};
@@ -23,7 +23,7 @@ pub(crate) struct Room {
     /// which ends with its last call.
     pub(crate) policy: Option<RoomPolicy>,
     /// Its mixer room, open while it has calls.
-    pub(crate) media: Option<RoomId>,
+    pub(crate) media: Option<MediaRoomId>,
     /// Its calls in any state, ordered by Call-ID (the order documents list them in).
     pub(crate) calls: BTreeSet<DialogId>,
     /// Its conference-event subscriptions.
@@ -59,15 +59,20 @@ impl Focus {
     }
 
     /// The room's mixer room, opened if it has none yet.
-    pub(crate) fn open_media(&mut self, name: &str) -> Result<RoomId, String> {
+    pub(crate) fn open_media(&mut self, name: &str) -> MediaRoomId {
         if let Some(m) = self.rooms.get(name).and_then(|r| r.media) {
-            return Ok(m);
+            return m;
         }
         let talkers = self.policy(name).and_then(|p| p.talkers_mixed);
-        // Changes later reach the open room through set_max_talkers.
-        let m = self.media.open_room(self.config.max_room_size, talkers)?;
-        self.room_entry(name).media = Some(m);
-        Ok(m)
+        // Changes later reach the open room through SetMaxTalkers.
+        let room = self.media.new_room();
+        self.media.send(MediaCommand::OpenRoom {
+            room,
+            capacity: self.config.max_room_size,
+            talkers,
+        });
+        self.room_entry(name).media = Some(room);
+        room
     }
 
     /// The calls of a room, ordered by Call-ID.

@@ -1,8 +1,7 @@
 //! What happens in rooms, as a stream for the control API's watchers: the
 //! same changes the conference-info NOTIFYs carry (join, leave, hold,
 //! mute, role), plus talking and floor changes that NOTIFYs leave out.
-//! The core queues them; the io edge drains them with
-//! [`Focus::poll_room_event`].
+//! The core queues them; they leave as [`crate::Output::Event`].
 
 use std::time::Instant;
 
@@ -51,7 +50,7 @@ pub enum RoomEventKind {
 
 impl Focus {
     /// The next room event, oldest first.
-    pub fn poll_room_event(&mut self) -> Option<RoomEvent> {
+    pub(crate) fn poll_room_event(&mut self) -> Option<RoomEvent> {
         self.room_events.pop_front()
     }
 
@@ -86,15 +85,5 @@ impl Focus {
             };
             self.emit(&room, kind);
         }
-    }
-
-    /// The media server says a leg started or stopped talking.
-    pub fn handle_talking(&mut self, leg: media_server::mixer::ParticipantId, talking: bool) {
-        let Some(id) = self.by_leg.get(&leg) else {
-            return;
-        };
-        let Some(c) = self.calls.get(id) else { return };
-        let (room, tag) = (c.room.clone(), id.local_tag.clone());
-        self.emit(&room, RoomEventKind::Talking { id: tag, talking });
     }
 }

@@ -267,15 +267,9 @@ impl Focus {
         self.fanout_at.get_or_insert(now);
     }
 
-    /// True when changes wait to be fanned out to subscribers: the driver
-    /// then calls [`Focus::handle_fanout`] once the input's answers are sent.
-    pub fn fanout_pending(&self) -> bool {
-        self.fanout_at.is_some()
-    }
-
     /// Sends (or schedules, when coalescing) the NOTIFYs of the changes
     /// noted since the last turn. Also run by [`Focus::handle_timeout`].
-    pub fn handle_fanout(&mut self, now: Instant) {
+    pub(crate) fn handle_fanout(&mut self, now: Instant) {
         if self.fanout_at.take().is_none() {
             return;
         }

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Instant;
 
-use common::{header, parse, peer, request, sdp, sent, FakeMedia};
+use common::{header, message, parse, request, sdp, sent, Edge};
 use focus::{Focus, FocusConfig};
 use sip::Message;
 
@@ -32,30 +32,30 @@ fn relayed(method: &str, call_id: &str, extra: &str, body: &str) -> Message {
     ))
 }
 
-fn focus() -> Focus {
+fn focus() -> (Focus, Edge) {
     let config = FocusConfig {
         entry_exit_tones: false,
         sip_port: Some(5062),
         ..FocusConfig::default()
     };
-    Focus::new(config, 3, Box::new(FakeMedia::default()))
+    common::start(config, 3)
 }
 
 #[test]
 fn the_200_for_invite_and_subscribe_copies_record_route_and_names_our_port() {
-    let mut f = focus();
+    let (mut f, mut edge) = focus();
     let now = Instant::now();
     // The proxy at 127.0.0.1:5060 relays alice's INVITE and SUBSCRIBE.
     let invite = relayed("INVITE", "c1", "", &sdp(40000, "sendrecv"));
-    f.handle_message(now, peer(5060), Ok(invite));
+    f.handle_input(now, message(5060, invite));
     let subscribe = relayed(
         "SUBSCRIBE",
         "s1",
         "Event: conference\r\nExpires: 600\r\nAccept: application/conference-info+xml\r\n",
         "",
     );
-    f.handle_message(now, peer(5060), Ok(subscribe));
-    let out = sent(&mut f);
+    f.handle_input(now, message(5060, subscribe));
+    let out = sent(&mut f, &mut edge, now);
     let ok: Vec<&Message> = out
         .iter()
         .filter_map(|(_, m)| match m {
@@ -95,10 +95,11 @@ fn the_200_for_invite_and_subscribe_copies_record_route_and_names_our_port() {
 
 #[test]
 fn options_allows_what_the_focus_does() {
-    let mut f = focus();
+    let (mut f, mut edge) = focus();
     let options = request("OPTIONS", "alice", 5080, "o1", None, 1, "", "");
-    f.handle_message(Instant::now(), peer(5080), Ok(options));
-    let out = sent(&mut f);
+    let now = Instant::now();
+    f.handle_input(now, message(5080, options));
+    let out = sent(&mut f, &mut edge, now);
     let allow = header(&out[0].1, "Allow").join(", ");
     for m in [
         "INVITE",

@@ -9,27 +9,35 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{header, parse, peer, request, sdp, sent, FakeMedia, SERVER};
-use focus::{Focus, FocusConfig};
+use common::{header, message, parse, request, sdp, sent, Edge, SERVER};
+use focus::{Focus, FocusConfig, Input};
 use sip::{Message, Method, Response};
 
 struct Phone {
     focus: Focus,
+    edge: Edge,
     now: Instant,
 }
 
 impl Phone {
     fn new(config: FocusConfig) -> Self {
+        let (focus, edge) = common::start(config, 7);
         Self {
-            focus: Focus::new(config, 7, Box::new(FakeMedia::default())),
+            focus,
+            edge,
             now: Instant::now(),
         }
     }
 
     fn send(&mut self, port: u16, m: Message) -> Vec<(u16, Message)> {
-        self.focus.handle_message(self.now, peer(port), Ok(m));
-        self.focus.handle_fanout(self.now);
-        sent(&mut self.focus)
+        self.focus.handle_input(self.now, message(port, m));
+        // The answer first, then what it made due (the fan-out), as the driver does.
+        let mut out = sent(&mut self.focus, &mut self.edge, self.now);
+        if self.focus.poll_timeout().is_some_and(|t| t <= self.now) {
+            self.focus.handle_input(self.now, Input::Timeout);
+            out.extend(sent(&mut self.focus, &mut self.edge, self.now));
+        }
+        out
     }
 
     /// Moves the clock on, firing every timer due on the way.
@@ -38,8 +46,8 @@ impl Phone {
         let mut out = Vec::new();
         while let Some(t) = self.focus.poll_timeout().filter(|t| *t <= end) {
             self.now = t.max(self.now);
-            self.focus.handle_timeout(self.now);
-            out.extend(sent(&mut self.focus));
+            self.focus.handle_input(self.now, Input::Timeout);
+            out.extend(sent(&mut self.focus, &mut self.edge, self.now));
         }
         self.now = end;
         out
@@ -456,18 +464,18 @@ fn a_moderator_dials_the_first_caller_into_an_empty_room() {
         sip_host: Some(SERVER.into()),
         ..config()
     });
-    p.focus.handle_command(
+    p.focus.handle_input(
         p.now,
-        focus::FocusCommand::UpsertRoom(focus::RoomPolicy {
+        Input::Command(focus::FocusCommand::UpsertRoom(focus::RoomPolicy {
             name: "big".into(),
             ..Default::default()
-        }),
+        })),
     );
     let (tx, mut rx) = tokio::sync::oneshot::channel();
     p.focus
         .dial_out_api(p.now, "big", "sip:carol@127.0.0.1:5090", tx);
     let id = rx.try_recv().expect("answered at once").expect("dialing");
-    let out = sent(&mut p.focus);
+    let out = sent(&mut p.focus, &mut p.edge, p.now);
     let (port, invite) = requests(&out, Method::Invite).into_iter().next().unwrap();
     assert_eq!(port, 5090);
     let mut ok = Response::to_request(invite, 200, "OK", Some("carol9"));

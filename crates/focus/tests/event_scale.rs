@@ -9,15 +9,16 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use conference_info::ConferenceInfo;
-use focus::{Focus, FocusConfig};
+use focus::{Focus, FocusConfig, Input};
 use sip::{parse_message, Message, ParseLimits, Response};
 
 mod common;
 
-use common::{peer, request, sdp, FakeMedia};
+use common::{message, request, sdp, Edge};
 
 struct World {
     focus: Focus,
+    edge: Edge,
     now: Instant,
     /// Subscriber state by subscription Call-ID.
     states: HashMap<String, Option<ConferenceInfo>>,
@@ -30,7 +31,7 @@ impl World {
     /// Delivers everything the focus sends: answers NOTIFYs with 200 and applies their bodies.
     fn pump(&mut self) {
         let mut replies = Vec::new();
-        while let Some(t) = self.focus.poll_transmit() {
+        for t in self.edge.drain(&mut self.focus, self.now) {
             match parse_message(&t.data, &ParseLimits::default()).unwrap() {
                 Message::Request(r) if r.method == sip::Method::Notify => {
                     self.notifies += 1;
@@ -61,19 +62,20 @@ impl World {
             }
         }
         for (p, r) in replies {
+            let message = Ok(Message::Response(r));
             self.focus
-                .handle_message(self.now, p, Ok(Message::Response(r)));
+                .handle_input(self.now, Input::Message { peer: p, message });
         }
     }
 
     fn step(&mut self, d: Duration) {
         self.now += d;
-        self.focus.handle_timeout(self.now);
+        self.focus.handle_input(self.now, Input::Timeout);
         self.pump();
     }
 
     fn send(&mut self, port: u16, m: Message) {
-        self.focus.handle_message(self.now, peer(port), Ok(m));
+        self.focus.handle_input(self.now, message(port, m));
         self.pump();
     }
 }
@@ -88,8 +90,10 @@ fn world(min_interval: Duration) -> World {
         entry_exit_tones: false,
         ..FocusConfig::default()
     };
+    let (focus, edge) = common::start(config, 7);
     World {
-        focus: Focus::new(config, 7, Box::new(FakeMedia::default())),
+        focus,
+        edge,
         now: Instant::now(),
         states: HashMap::new(),
         call_tags: HashMap::new(),
@@ -239,11 +243,13 @@ fn the_200_leaves_before_the_notifies_for_10_100_1000_subscribers() {
             &sdp(port, "sendrecv"),
         );
         let start = Instant::now();
-        w.focus.handle_message(w.now, peer(port), Ok(invite));
-        let mut out = Vec::new();
-        while let Some(t) = w.focus.poll_transmit() {
-            out.push(parse_message(&t.data, &ParseLimits::default()).unwrap());
-        }
+        w.focus.handle_input(w.now, message(port, invite));
+        let out: Vec<Message> = w
+            .edge
+            .drain(&mut w.focus, w.now)
+            .iter()
+            .map(|t| parse_message(&t.data, &ParseLimits::default()).unwrap())
+            .collect();
         let answered = start.elapsed();
         assert!(
             out.iter()
@@ -257,8 +263,7 @@ fn the_200_leaves_before_the_notifies_for_10_100_1000_subscribers() {
         );
         let due = w.focus.poll_timeout().expect("the fan-out is due");
         assert!(due <= w.now, "due at once");
-        assert!(w.focus.fanout_pending());
-        w.focus.handle_fanout(w.now);
+        w.focus.handle_input(w.now, Input::Timeout);
         w.pump();
         let fanned = start.elapsed();
         assert_eq!(w.notifies - before, n as u64, "one NOTIFY per subscriber");

@@ -5,38 +5,26 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{peer, request, sdp, FakeMedia, Leg, Ring};
+use common::{message, request, sdp, Edge, Leg};
 use focus::{
-    FloorAction, FloorPolicy, Focus, FocusCommand, FocusConfig, ParticipantUpdate, Role,
-    RoomEventKind, RoomPolicy,
+    FloorAction, FloorPolicy, Focus, FocusCommand, FocusConfig, Input, LegId, MediaInput,
+    ParticipantUpdate, Role, RoomEventKind, RoomPolicy,
 };
-use media_server::mixer::{ParticipantId, TonePattern};
+use media_server::mixer::TonePattern;
 use sip::{parse_message, Message, ParseLimits};
 
 struct World {
     focus: Focus,
     now: Instant,
-    legs: Arc<Mutex<HashMap<ParticipantId, Leg>>>,
-    joined: Arc<Mutex<Vec<ParticipantId>>>,
-    talkers: Arc<Mutex<Vec<Option<usize>>>>,
-    ring: Arc<Mutex<Ring>>,
+    edge: Edge,
     /// Requests the focus sent (BYEs), as text.
     sent: Vec<String>,
 }
 
 impl World {
     fn new(policy: RoomPolicy) -> Self {
-        let media = FakeMedia::default();
-        let (legs, joined, talkers, ring) = (
-            media.legs.clone(),
-            media.joined.clone(),
-            media.rooms.clone(),
-            media.ring.clone(),
-        );
         let config = FocusConfig {
             entry_exit_tones: false,
             auto_create: false,
@@ -45,22 +33,29 @@ impl World {
             max_calls_per_source: 1000,
             ..FocusConfig::default()
         };
+        let (focus, edge) = common::start(config, 3);
         let mut w = Self {
-            focus: Focus::new(config, 3, Box::new(media)),
+            focus,
             now: Instant::now(),
-            legs,
-            joined,
-            talkers,
-            ring,
+            edge,
             sent: Vec::new(),
         };
-        w.focus
-            .handle_command(w.now, FocusCommand::UpsertRoom(policy));
+        w.command(FocusCommand::UpsertRoom(policy));
         w
     }
 
+    fn command(&mut self, c: FocusCommand) {
+        self.focus.handle_input(self.now, Input::Command(c));
+        self.pump();
+    }
+
+    fn timeout(&mut self) {
+        self.focus.handle_input(self.now, Input::Timeout);
+        self.pump();
+    }
+
     fn pump(&mut self) {
-        while let Some(t) = self.focus.poll_transmit() {
+        for t in self.edge.drain(&mut self.focus, self.now) {
             if let Ok(Message::Request(_)) = parse_message(&t.data, &ParseLimits::default()) {
                 self.sent
                     .push(String::from_utf8_lossy(&t.data).into_owned());
@@ -69,7 +64,7 @@ impl World {
     }
 
     /// Calls in; returns the new leg.
-    fn call(&mut self, n: u16) -> ParticipantId {
+    fn call(&mut self, n: u16) -> LegId {
         let port = 40000 + n;
         let m = request(
             "INVITE",
@@ -81,20 +76,24 @@ impl World {
             "",
             &sdp(port, "sendrecv"),
         );
-        self.focus.handle_message(self.now, peer(port), Ok(m));
+        self.focus.handle_input(self.now, message(port, m));
         self.pump();
-        *self.joined.lock().unwrap().last().unwrap()
+        *self.edge.media.joined.last().unwrap()
     }
 
-    fn keys(&mut self, leg: ParticipantId, digits: &str) {
-        for d in digits.chars() {
-            self.focus.handle_dtmf(self.now, leg, d);
+    fn keys(&mut self, leg: LegId, digits: &str) {
+        for digit in digits.chars() {
+            let input = Input::Media(MediaInput::Dtmf { leg, digit });
+            self.focus.handle_input(self.now, input);
         }
         self.pump();
     }
 
-    fn leg(&self, leg: ParticipantId) -> Leg {
-        self.legs.lock().unwrap()[&leg].clone()
+    /// What the mixer has been told for a leg, once the focus's pending
+    /// commands reached it.
+    fn leg(&mut self, leg: LegId) -> Leg {
+        self.pump();
+        self.edge.media.legs[&leg].clone()
     }
 
     fn id_of(&self, user: &str) -> String {
@@ -108,9 +107,8 @@ impl World {
     }
 
     fn events(&mut self) -> Vec<RoomEventKind> {
-        std::iter::from_fn(|| self.focus.poll_room_event())
-            .map(|e| e.kind)
-            .collect()
+        self.pump();
+        self.edge.events.drain(..).map(|e| e.kind).collect()
     }
 }
 
@@ -130,7 +128,7 @@ fn pin_entry_roles_and_first_come_floor() {
     let mut w = World::new(policy());
     let a = w.call(1);
     assert_eq!(
-        *w.talkers.lock().unwrap(),
+        w.edge.media.talkers,
         vec![Some(2)],
         "the room mixes the policy's talkers"
     );
@@ -221,9 +219,8 @@ fn pin_entry_roles_and_first_come_floor() {
     // A new talkers_mixed reaches the open room.
     let mut changed = policy();
     changed.talkers_mixed = Some(4);
-    w.focus
-        .handle_command(w.now, FocusCommand::UpsertRoom(changed));
-    assert_eq!(w.talkers.lock().unwrap().last(), Some(&Some(4)));
+    w.command(FocusCommand::UpsertRoom(changed));
+    assert_eq!(w.edge.media.talkers.last(), Some(&Some(4)));
 }
 
 #[test]
@@ -249,13 +246,11 @@ fn no_pin_in_time_or_three_wrong_pins_end_the_call_with_a_reason() {
     assert!(!w.leg(b).open);
     w.sent.clear();
     w.now += Duration::from_secs(29);
-    w.focus.handle_timeout(w.now);
-    w.pump();
+    w.timeout();
     let bye_to_a = |m: &String| m.starts_with("BYE ") && m.contains("Call-ID: c1\r\n");
     assert!(!w.sent.iter().any(bye_to_a), "29 s is still in time");
     w.now += Duration::from_secs(2);
-    w.focus.handle_timeout(w.now);
-    w.pump();
+    w.timeout();
     let bye = w
         .sent
         .iter()
@@ -360,13 +355,10 @@ fn a_room_that_starts_with_its_moderator_holds_callers_until_one_is_in() {
     });
     let a = w.call(1);
     assert!(w.leg(a).muted);
-    w.focus.handle_command(
-        w.now,
-        FocusCommand::UpsertRoom(RoomPolicy {
-            name: "big".into(),
-            ..RoomPolicy::default()
-        }),
-    );
+    w.command(FocusCommand::UpsertRoom(RoomPolicy {
+        name: "big".into(),
+        ..RoomPolicy::default()
+    }));
     assert!(!w.leg(a).muted && !w.leg(a).deaf);
 }
 
@@ -383,25 +375,23 @@ fn mute_all_in_a_room_of_1000_reaches_every_leg_through_a_bounded_ring() {
         max_participants: Some(1000),
         ..RoomPolicy::default()
     });
-    let legs: Vec<ParticipantId> = (0..1000).map(|n| w.call(n)).collect();
-    {
-        let mut ring = w.ring.lock().unwrap();
-        ring.capacity = Some(1024);
-        ring.queued = 600;
-    }
-    let taken = w.ring.lock().unwrap().taken;
+    let legs: Vec<LegId> = (0..1000).map(|n| w.call(n)).collect();
+    let ring = &mut w.edge.media.ring;
+    ring.capacity = Some(1024);
+    ring.queued = 600;
+    let taken = ring.taken;
     assert_eq!(w.focus.mute_all(w.now, "big", true), Some(1000));
-    let refused = w.ring.lock().unwrap().refused;
+    w.pump();
+    let refused = w.edge.media.ring.refused;
     assert!(refused > 0, "the ring was full for some");
     let mut ticks = 0;
     while let Some(at) = w.focus.poll_timeout() {
         if at > w.now + Duration::from_millis(20) || ticks == 10 {
             break;
         }
-        w.ring.lock().unwrap().tick();
+        w.edge.media.ring.tick();
         w.now = at.max(w.now);
-        w.focus.handle_timeout(w.now);
-        w.pump();
+        w.timeout();
         ticks += 1;
     }
     let unmuted = legs.iter().filter(|&&l| !w.leg(l).muted).count();
@@ -409,7 +399,7 @@ fn mute_all_in_a_room_of_1000_reaches_every_leg_through_a_bounded_ring() {
         unmuted, 0,
         "every leg is muted in the mixer ({ticks} ticks)"
     );
-    let r = w.ring.lock().unwrap();
+    let r = &w.edge.media.ring;
     assert_eq!(
         r.taken - taken,
         1000,
@@ -441,7 +431,7 @@ fn raised_hands_in_order_by_key_and_api_in_events_and_documents() {
         "Event: conference\r\nExpires: 3600\r\n",
         "",
     );
-    w.focus.handle_message(w.now, peer(40001), Ok(sub));
+    w.focus.handle_input(w.now, message(40001, sub));
     let mut doc: Option<conference_info::ConferenceInfo> = None;
     // Lets the fan-out and the NOTIFY interval pass, answering each NOTIFY
     // as it comes (so that none is sent again) and applying its document.
@@ -449,7 +439,7 @@ fn raised_hands_in_order_by_key_and_api_in_events_and_documents() {
         for turn in 0..2 {
             if turn == 1 {
                 w.now += Duration::from_secs(2);
-                w.focus.handle_timeout(w.now);
+                w.focus.handle_input(w.now, Input::Timeout);
             }
             w.pump();
             let notifies: Vec<String> = w
@@ -460,8 +450,8 @@ fn raised_hands_in_order_by_key_and_api_in_events_and_documents() {
             for n in notifies {
                 if let Message::Request(req) = common::parse(&n) {
                     let ok = sip::Response::to_request(&req, 200, "OK", None);
-                    w.focus
-                        .handle_message(w.now, peer(40001), Ok(Message::Response(ok)));
+                    let reply = message(40001, Message::Response(ok));
+                    w.focus.handle_input(w.now, reply);
                 }
                 let body = &n[n.find("\r\n\r\n").unwrap() + 4..];
                 let update = conference_info::ConferenceInfo::parse(body).unwrap();

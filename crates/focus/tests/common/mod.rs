@@ -1,15 +1,19 @@
-//! Shared helpers for the focus's in-memory tests: a fake media server that
-//! records what the focus asks of each leg, and SIP message builders.
+//! Shared helpers for the focus's in-memory tests: the test's side of the
+//! core's outputs (a model of the media server that takes the core's media
+//! commands as the real driver does, and reports back), and SIP message
+//! builders.
 #![allow(dead_code)]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
-use focus::Focus;
-use focus::{MediaControlError, MediaPort, MediaSpec};
-use media_server::mixer::{Direction, ParticipantId, RoomId, TonePattern};
-use sip::transaction::{Peer, TransportKind};
+use focus::{
+    Focus, FocusConfig, Input, LegControl, LegId, MediaCommand, MediaControlError, MediaInput,
+    Output, ResolveRequest, RoomEvent,
+};
+use media_server::mixer::TonePattern;
+use sip::transaction::{Peer, Transmit, TransportKind};
 use sip::{parse_message, Message, ParseLimits};
 
 /// What the focus last asked of one leg.
@@ -22,18 +26,23 @@ pub struct Leg {
     pub open: bool,
 }
 
-/// A media server in memory; `legs` is shared so tests can look inside.
-#[derive(Default)]
-pub struct FakeMedia {
-    next: u32,
-    pub legs: Arc<Mutex<HashMap<ParticipantId, Leg>>>,
-    /// Talkers asked for per opened room.
-    pub rooms: Arc<Mutex<Vec<Option<usize>>>>,
+/// The media server as the core's commands leave it.
+#[derive(Debug, Default)]
+pub struct MediaModel {
+    next_port: u64,
+    pub legs: HashMap<LegId, Leg>,
+    /// Talkers asked for, per room opened or changed.
+    pub talkers: Vec<Option<usize>>,
     /// Legs in the order they joined.
-    pub joined: Arc<Mutex<Vec<ParticipantId>>>,
-    /// The mixer's command ring, when a test models one: leg changes
-    /// queued since the last [`Ring::tick`], and how many fit.
-    pub ring: Arc<Mutex<Ring>>,
+    pub joined: Vec<LegId>,
+    /// The mixer's command ring, when a test models one.
+    pub ring: Ring,
+    /// Binding ports fails (every port taken).
+    pub no_ports: bool,
+    /// Opening legs fails.
+    pub joins_fail: bool,
+    /// Ports given back unused.
+    pub released: usize,
 }
 
 /// A model of the media server's bounded command ring.
@@ -54,102 +63,140 @@ impl Ring {
     pub fn tick(&mut self) {
         self.queued = 0;
     }
-    fn take(&mut self) -> Result<(), MediaControlError> {
+    fn take(&mut self) -> bool {
         if self.capacity.is_some_and(|c| self.queued >= c) {
             self.refused += 1;
-            return Err(MediaControlError::Busy);
+            return false;
         }
         self.queued += 1;
         self.taken += 1;
-        Ok(())
+        true
     }
 }
 
-impl FakeMedia {
-    fn leg(&self, id: ParticipantId, f: impl FnOnce(&mut Leg)) {
-        f(self.legs.lock().unwrap().entry(id).or_default());
-    }
-    fn control(
-        &self,
-        id: ParticipantId,
-        f: impl FnOnce(&mut Leg),
-    ) -> Result<(), MediaControlError> {
-        self.ring.lock().unwrap().take()?;
-        self.leg(id, f);
-        Ok(())
+impl MediaModel {
+    /// Applies one command; returns what the media side reports.
+    pub fn apply(&mut self, cmd: MediaCommand) -> Vec<MediaInput> {
+        let mut back = Vec::new();
+        match cmd {
+            MediaCommand::Reserve { count } if self.no_ports => {
+                back.push(MediaInput::ReserveFailed {
+                    count,
+                    error: MediaControlError::NoPorts,
+                });
+            }
+            MediaCommand::Reserve { count } => {
+                for _ in 0..count {
+                    self.next_port += 1;
+                    back.push(MediaInput::Reserved {
+                        port: focus::PortToken(self.next_port),
+                        addr: SocketAddr::from((
+                            [127, 0, 0, 1],
+                            20000 + (self.next_port % 10000) as u16 * 2,
+                        )),
+                    });
+                }
+            }
+            MediaCommand::OpenRoom { talkers, .. } => self.talkers.push(talkers),
+            MediaCommand::SetMaxTalkers { talkers, .. } => self.talkers.push(Some(talkers)),
+            MediaCommand::Join { leg, .. } if self.joins_fail => {
+                back.push(MediaInput::JoinFailed {
+                    leg,
+                    error: MediaControlError::Failed,
+                });
+            }
+            MediaCommand::Join { leg, .. } => {
+                self.legs.entry(leg).or_default().open = true;
+                self.joined.push(leg);
+            }
+            MediaCommand::Leave { leg } => self.legs.entry(leg).or_default().open = false,
+            MediaCommand::Control { leg, change } => {
+                if !self.ring.take() {
+                    back.push(MediaInput::Refused {
+                        leg,
+                        change,
+                        error: MediaControlError::Busy,
+                    });
+                } else {
+                    let l = self.legs.entry(leg).or_default();
+                    match change {
+                        LegControl::Mute(on) => l.muted = on,
+                        LegControl::Deaf(on) => l.deaf = on,
+                        LegControl::Gain {
+                            input_db,
+                            output_db,
+                        } => l.gain = (input_db, output_db),
+                    }
+                }
+            }
+            MediaCommand::Tone { leg, pattern } => {
+                self.legs.entry(leg).or_default().tones.push(pattern)
+            }
+            MediaCommand::Release { .. } => self.released += 1,
+            MediaCommand::CloseRoom { .. }
+            | MediaCommand::SetDirection { .. }
+            | MediaCommand::SetRemote { .. }
+            | MediaCommand::RoomTone { .. } => {}
+        }
+        back
     }
 }
 
-impl MediaPort for FakeMedia {
-    fn open_room(&mut self, _: usize, talkers: Option<usize>) -> Result<RoomId, String> {
-        self.next += 1;
-        self.rooms.lock().unwrap().push(talkers);
-        Ok(RoomId(self.next))
+/// The test's side of the core's outputs.
+#[derive(Debug, Default)]
+pub struct Edge {
+    pub media: MediaModel,
+    pub events: VecDeque<RoomEvent>,
+    pub resolves: Vec<ResolveRequest>,
+}
+
+impl Edge {
+    /// Takes every output, as the driver does: media commands applied (and
+    /// their reports fed back), messages returned, events and lookups kept.
+    pub fn drain(&mut self, f: &mut Focus, now: Instant) -> Vec<Transmit> {
+        let mut out = Vec::new();
+        while let Some(o) = f.poll_output() {
+            match o {
+                Output::Media(cmd) => {
+                    for report in self.media.apply(cmd) {
+                        f.handle_input(now, Input::Media(report));
+                    }
+                }
+                Output::Transmit(t) => out.push(t),
+                Output::Event(e) => self.events.push_back(e),
+                Output::Resolve(q) => self.resolves.push(q),
+            }
+        }
+        out
     }
-    fn close_room(&mut self, _: RoomId) {}
-    fn set_max_talkers(&mut self, _: RoomId, talkers: usize) {
-        self.rooms.lock().unwrap().push(Some(talkers));
-    }
-    fn join(&mut self, _: RoomId, _: &MediaSpec) -> Result<(ParticipantId, SocketAddr), String> {
-        self.next += 1;
-        let id = ParticipantId(self.next);
-        self.leg(id, |l| l.open = true);
-        self.joined.lock().unwrap().push(id);
-        Ok((
-            id,
-            SocketAddr::from(([127, 0, 0, 1], 20000 + (self.next % 10000) as u16)),
-        ))
-    }
-    fn reserve(&mut self) -> Result<(u64, SocketAddr), String> {
-        self.next += 1;
-        let port = 20000 + (self.next % 10000) as u16;
-        Ok((self.next as u64, SocketAddr::from(([127, 0, 0, 1], port))))
-    }
-    fn join_reserved(
-        &mut self,
-        room: RoomId,
-        _: u64,
-        spec: &MediaSpec,
-    ) -> Result<(ParticipantId, SocketAddr), String> {
-        self.join(room, spec)
-    }
-    fn release(&mut self, _: u64) {}
-    fn leave(&mut self, leg: ParticipantId) {
-        self.leg(leg, |l| l.open = false);
-    }
-    fn set_direction(&mut self, _: ParticipantId, _: Direction) {}
-    fn set_remote(&mut self, _: ParticipantId, _: SocketAddr) {}
-    fn set_mute(&mut self, leg: ParticipantId, on: bool) -> Result<(), MediaControlError> {
-        self.control(leg, |l| l.muted = on)
-    }
-    fn set_deaf(&mut self, leg: ParticipantId, on: bool) -> Result<(), MediaControlError> {
-        self.control(leg, |l| l.deaf = on)
-    }
-    fn set_gain(
-        &mut self,
-        leg: ParticipantId,
-        input: f32,
-        output: f32,
-    ) -> Result<(), MediaControlError> {
-        self.control(leg, |l| l.gain = (input, output))
-    }
-    fn packets_in(&self, _: ParticipantId) -> u64 {
-        1
-    }
-    fn room_tone(&mut self, _: RoomId, _: TonePattern) {}
-    fn tone(&mut self, leg: ParticipantId, pattern: TonePattern) {
-        self.leg(leg, |l| l.tones.push(pattern));
+}
+
+/// A focus with its first ports bound, and the edge that takes its outputs.
+pub fn start(config: FocusConfig, seed: u64) -> (Focus, Edge) {
+    let mut f = Focus::new(config, seed);
+    let mut edge = Edge::default();
+    let now = Instant::now();
+    assert!(edge.drain(&mut f, now).is_empty());
+    (f, edge)
+}
+
+/// A message from 127.0.0.1:`port`.
+pub fn message(port: u16, m: Message) -> Input {
+    Input::Message {
+        peer: peer(port),
+        message: Ok(m),
     }
 }
 
 /// Everything the focus sent, parsed, with where it went.
-pub fn sent(f: &mut Focus) -> Vec<(u16, Message)> {
-    let mut out = Vec::new();
-    while let Some(t) = f.poll_transmit() {
-        let m = parse_message(&t.data, &ParseLimits::default()).unwrap();
-        out.push((t.peer.addr.port(), m));
-    }
-    out
+pub fn sent(f: &mut Focus, edge: &mut Edge, now: Instant) -> Vec<(u16, Message)> {
+    edge.drain(f, now)
+        .into_iter()
+        .map(|t| {
+            let m = parse_message(&t.data, &ParseLimits::default()).unwrap();
+            (t.peer.addr.port(), m)
+        })
+        .collect()
 }
 
 pub fn header(m: &Message, name: &str) -> Vec<String> {

@@ -107,6 +107,12 @@ impl Reservation {
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.rtp.local_addr().ok()
     }
+
+    /// The same port with RTCP on it (RFC 5761): the RTCP socket is closed.
+    pub fn muxed(mut self) -> Self {
+        self.rtcp = None;
+        self
+    }
 }
 
 struct MixerHandle {
