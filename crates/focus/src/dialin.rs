@@ -15,6 +15,23 @@ use crate::timers::Timer;
 /// A refusal: status, reason phrase, extra headers.
 type Refusal = (u16, String, Vec<(HeaderName, String)>);
 
+/// An INVITE's offer, negotiated, and the leg it asks for.
+struct Offer {
+    session: sdp::Session,
+    negotiated: sdp::Negotiated,
+    spec: MediaSpec,
+}
+
+/// What a new call's media is: its leg (or the port kept for the ACK's
+/// answer), our SDP, and our address in it.
+struct CallMedia {
+    leg: Option<crate::media::LegId>,
+    sdp: String,
+    awaiting_ack_answer: Option<crate::media::PortToken>,
+    local: std::net::SocketAddr,
+    session_id: u64,
+}
+
 impl Focus {
     pub(crate) fn on_invite(&mut self, now: Instant, tx: TxId, req: Request, source: Peer) {
         match self.admit(now, tx, &req, source) {
@@ -26,6 +43,11 @@ impl Focus {
         }
     }
 
+    /// Admission in steps: the room and its limits, the session timer, the
+    /// offer, the dialog, the media; then the call exists and is answered
+    /// (or rings first when an answer delay is configured). A step that
+    /// refuses leaves nothing behind: the port is only taken once nothing
+    /// after it can fail.
     fn admit(
         &mut self,
         now: Instant,
@@ -33,6 +55,81 @@ impl Focus {
         req: &Request,
         source: Peer,
     ) -> Result<(), Refusal> {
+        let room = self.admit_room(req, source)?;
+        let timer = self.session_timer(now, req)?;
+        let offer = self.read_offer(req)?;
+        let (dialog, contact) = self.uas_dialog(req, &room, source)?;
+        let media = self.call_media(now, req, &room, offer.as_ref())?;
+        let id = dialog.id.clone();
+        let headers = self.answer_headers(req, contact, timer.as_ref());
+        let ok = self.build_response(
+            req,
+            200,
+            "OK",
+            &headers,
+            Some(("application/sdp", media.sdp)),
+            &id.local_tag,
+        );
+        let call = Call {
+            room,
+            leg: media.leg,
+            state: CallState::Ringing,
+            invite: req.clone(),
+            invite_tx: tx,
+            dialog,
+            sdp_session: media.session_id,
+            sdp_version: 1,
+            codec: offer.as_ref().map(|o| o.negotiated.codec),
+            awaiting_ack_answer: media.awaiting_ack_answer,
+            local_media: media.local,
+            pending_answer: None,
+            timer,
+            rtp_seen: 0,
+            rtp_changed: now,
+            on_hold: offer.as_ref().is_some_and(|o| {
+                mixer_direction(o.negotiated.remote_direction)
+                    == media_server::mixer::Direction::Inactive
+            }),
+            self_muted: false,
+            muted_by_focus: false,
+            dialed_out: false,
+            referred_by: None,
+            volume_db: 0.0,
+            dtmf_star: false,
+            control: Default::default(),
+        };
+        if let Some(l) = media.leg {
+            self.by_leg.insert(l, id.clone());
+        }
+        self.by_invite_tx.insert(tx, id.clone());
+        self.add_call(id.clone(), call);
+        if self.config.answer_delay.is_zero() {
+            self.answer_now(now, &id, ok);
+        } else {
+            let ringing_headers = vec![(HeaderName::CONTACT, headers[0].1.clone())];
+            self.reply_tagged(
+                now,
+                tx,
+                req,
+                180,
+                "Ringing",
+                &ringing_headers,
+                None,
+                &id.local_tag,
+            );
+            let at = now + self.config.answer_delay;
+            if let Some(c) = self.calls.get_mut(&id) {
+                c.pending_answer = Some(ok);
+            }
+            self.timers.set(at, Timer::Answer(id));
+        }
+        Ok(())
+    }
+
+    /// The room the INVITE asks for (a new ad-hoc one from the factory
+    /// URI), if it exists or may be created, is not locked or full, and
+    /// the source has not too many calls.
+    fn admit_room(&mut self, req: &Request, source: Peer) -> Result<String, Refusal> {
         let mut room = req
             .uri
             .user
@@ -71,53 +168,59 @@ impl Focus {
                 vec![(HeaderName::RETRY_AFTER, "30".into())],
             ));
         }
-        let timer = self.session_timer(now, req)?;
+        Ok(room)
+    }
 
-        // Offer/answer: the offer is in the INVITE, or we make one.
-        let has_body = !req.body.is_empty();
-        let offer = if has_body {
-            match req.headers.content_type().as_deref() {
-                Some("application/sdp") => {}
-                other => {
-                    return Err((
-                        415,
-                        format!("Unsupported Media Type {}", other.unwrap_or("(none)")),
-                        vec![(HeaderName::ACCEPT, "application/sdp".into())],
-                    ))
-                }
+    /// The INVITE's SDP offer, negotiated against our codecs (RFC 3264);
+    /// None when it has no body and we make the offer.
+    fn read_offer(&self, req: &Request) -> Result<Option<Offer>, Refusal> {
+        if req.body.is_empty() {
+            return Ok(None);
+        }
+        match req.headers.content_type().as_deref() {
+            Some("application/sdp") => {}
+            other => {
+                return Err((
+                    415,
+                    format!("Unsupported Media Type {}", other.unwrap_or("(none)")),
+                    vec![(HeaderName::ACCEPT, "application/sdp".into())],
+                ))
             }
-            let text = std::str::from_utf8(&req.body)
-                .map_err(|_| (400, "Bad Request: SDP is not UTF-8".to_string(), vec![]))?;
-            let session = sdp::Session::parse(text)
-                .map_err(|e| (400, format!("Bad Request: {e}"), vec![]))?;
-            Some(session)
-        } else {
-            None
-        };
-        let negotiated = match &offer {
-            Some(o) => Some(sdp::negotiate(o, &self.config.codecs).map_err(|e| {
-                let host = self.local_host(req);
-                (
-                    488,
-                    "Not Acceptable Here".to_string(),
-                    vec![(HeaderName::WARNING, format!("305 {host} \"{e}\""))],
-                )
-            })?),
-            None => None,
-        };
+        }
+        let text = std::str::from_utf8(&req.body)
+            .map_err(|_| (400, "Bad Request: SDP is not UTF-8".to_string(), vec![]))?;
+        let session =
+            sdp::Session::parse(text).map_err(|e| (400, format!("Bad Request: {e}"), vec![]))?;
+        let negotiated = sdp::negotiate(&session, &self.config.codecs).map_err(|e| {
+            let host = self.local_host(req);
+            (
+                488,
+                "Not Acceptable Here".to_string(),
+                vec![(HeaderName::WARNING, format!("305 {host} \"{e}\""))],
+            )
+        })?;
+        let spec = MediaSpec::from_negotiated(&negotiated, negotiated.rtcp_mux)
+            .ok_or_else(|| (488, "Not Acceptable Here".to_string(), vec![]))?;
+        Ok(Some(Offer {
+            session,
+            negotiated,
+            spec,
+        }))
+    }
 
-        let spec = match &negotiated {
-            Some(n) => Some(
-                MediaSpec::from_negotiated(n, n.rtcp_mux)
-                    .ok_or_else(|| (488, "Not Acceptable Here".to_string(), vec![]))?,
-            ),
-            None => None,
-        };
+    /// The call's dialog, with our `isfocus` Contact on the transport the
+    /// INVITE came over (RFC 4579).
+    fn uas_dialog(
+        &mut self,
+        req: &Request,
+        room: &str,
+        source: Peer,
+    ) -> Result<(sip::dialog::Dialog, String), Refusal> {
         let local_tag = self.new_tag();
         let local_host = self.local_host(req);
         let contact = format!(
             "<sip:{}@{};transport={}>;isfocus",
-            escape_user(&room),
+            escape_user(room),
             local_host,
             source.transport.via_token().to_ascii_lowercase()
         );
@@ -126,13 +229,21 @@ impl Focus {
             host: local_host,
             contact: contact.clone(),
         };
-        let Some(dialog) = sip::dialog::Dialog::uas(req, &local_tag, local) else {
-            return Err((400, "Bad Request: no Call-ID or From".into(), vec![]));
-        };
+        let dialog = sip::dialog::Dialog::uas(req, &local_tag, local)
+            .ok_or_else(|| (400, "Bad Request: no Call-ID or From".into(), vec![]))?;
+        Ok((dialog, contact))
+    }
 
-        // Media: a bound port for the SDP, the room's mixer room (opened if
-        // needed), and the leg when the offer settled the codec; else the
-        // port waits for the answer in the ACK.
+    /// Media: a bound port for the SDP, the room's mixer room (opened if
+    /// needed), and the leg when the offer settled the codec; else the
+    /// port waits for the answer in the ACK.
+    fn call_media(
+        &mut self,
+        now: Instant,
+        req: &Request,
+        room: &str,
+        offer: Option<&Offer>,
+    ) -> Result<CallMedia, Refusal> {
         let Some((port, bound)) = self.media.take_port(now) else {
             return Err((
                 503,
@@ -140,41 +251,58 @@ impl Focus {
                 vec![(HeaderName::RETRY_AFTER, "5".into())],
             ));
         };
-        let local_media = std::net::SocketAddr::new(self.media_ip(req, bound), bound.port());
+        let local = std::net::SocketAddr::new(self.media_ip(req, bound), bound.port());
         let session_id: u64 = rand::Rng::random::<u32>(&mut self.rng) as u64;
-        let media_room = self.open_media(&room);
-        let (leg, sdp_body, codec, reservation) = match (&offer, &negotiated, spec) {
-            (Some(o), Some(n), Some(spec)) => {
+        let media_room = self.open_media(room);
+        Ok(match offer {
+            Some(o) => {
                 let leg = self.media.new_leg();
                 self.media.send(MediaCommand::Join {
                     leg,
                     room: media_room,
                     port,
-                    spec,
+                    spec: o.spec.clone(),
                 });
+                let n = &o.negotiated;
                 let dir = n.remote_direction.reversed();
-                let body = sdp::answer(o, n, local_media, dir, session_id, 1);
-                (Some(leg), body, Some(n.codec), None)
+                CallMedia {
+                    leg: Some(leg),
+                    sdp: sdp::answer(&o.session, n, local, dir, session_id, 1),
+                    awaiting_ack_answer: None,
+                    local,
+                    session_id,
+                }
             }
-            _ => {
-                let body = sdp::offer(
+            None => CallMedia {
+                leg: None,
+                sdp: sdp::offer(
                     &self.config.codecs,
-                    local_media,
+                    local,
                     sdp::Direction::SendRecv,
                     session_id,
                     1,
-                );
-                (None, body, None, Some(port))
-            }
-        };
+                ),
+                awaiting_ack_answer: Some(port),
+                local,
+                session_id,
+            },
+        })
+    }
 
-        let id = dialog.id.clone();
+    /// The 200's headers: Contact first (the 180 reuses it), what we allow
+    /// and support, and the session timer when one runs.
+    fn answer_headers(
+        &self,
+        req: &Request,
+        contact: String,
+        timer: Option<&SessionTimer>,
+    ) -> Vec<(HeaderName, String)> {
         let mut headers = vec![
             (HeaderName::CONTACT, contact),
             (HeaderName::ALLOW, self.config.allow.join(", ")),
             (HeaderName::SUPPORTED, self.config.supported.join(", ")),
         ];
-        if let Some(t) = &timer {
+        if let Some(t) = timer {
             let who = if t.we_refresh { "uas" } else { "uac" };
             headers.push((
                 HeaderName::SESSION_EXPIRES,
@@ -184,67 +312,7 @@ impl Focus {
                 headers.push((HeaderName::REQUIRE, "timer".into()));
             }
         }
-        let ok = self.build_response(
-            req,
-            200,
-            "OK",
-            &headers,
-            Some(("application/sdp", sdp_body)),
-            &id.local_tag,
-        );
-        let call = Call {
-            room: room.clone(),
-            leg,
-            state: CallState::Ringing,
-            invite: req.clone(),
-            invite_tx: tx,
-            dialog,
-            sdp_session: session_id,
-            sdp_version: 1,
-            codec,
-            awaiting_ack_answer: reservation,
-            local_media,
-            pending_answer: None,
-            timer,
-            rtp_seen: 0,
-            rtp_changed: now,
-            on_hold: negotiated.as_ref().is_some_and(|n| {
-                mixer_direction(n.remote_direction) == media_server::mixer::Direction::Inactive
-            }),
-            self_muted: false,
-            muted_by_focus: false,
-            dialed_out: false,
-            referred_by: None,
-            volume_db: 0.0,
-            dtmf_star: false,
-            control: Default::default(),
-        };
-        if let Some(l) = leg {
-            self.by_leg.insert(l, id.clone());
-        }
-        self.by_invite_tx.insert(tx, id.clone());
-        self.add_call(id.clone(), call);
-        if self.config.answer_delay.is_zero() {
-            self.answer_now(now, &id, ok);
-        } else {
-            let ringing_headers = vec![(HeaderName::CONTACT, headers[0].1.clone())];
-            self.reply_tagged(
-                now,
-                tx,
-                req,
-                180,
-                "Ringing",
-                &ringing_headers,
-                None,
-                &id.local_tag,
-            );
-            let at = now + self.config.answer_delay;
-            if let Some(c) = self.calls.get_mut(&id) {
-                c.pending_answer = Some(ok);
-            }
-            self.timers.set(at, Timer::Answer(id));
-        }
-        Ok(())
+        headers
     }
 
     /// RFC 4028: checks the offered interval and decides who refreshes.

@@ -57,6 +57,7 @@ mod media_reports;
 mod message;
 mod pin_entry;
 mod policy;
+mod refer;
 mod resolve;
 mod responder;
 mod room;

@@ -12,8 +12,9 @@ use std::time::Instant;
 use control::ControlError;
 
 use crate::core::Focus;
-use crate::dialout::{refused, DialTarget, Referrer};
+use crate::dialout::{refused, DialTarget};
 use crate::policy::Reply;
+use crate::refer::Referrer;
 
 /// A name the focus needs an address for.
 #[derive(Debug, Clone, PartialEq, Eq)]
