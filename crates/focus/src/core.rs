@@ -243,7 +243,7 @@ impl Focus {
                 }
                 Event::Response { tx, response } => {
                     if !self.on_dialout_response(now, tx, &response) {
-                        self.on_notify_response(tx, response.status);
+                        self.on_notify_response(now, tx, response.status);
                     }
                 }
                 Event::Timeout { tx } => {
@@ -260,7 +260,12 @@ impl Focus {
         if let Some(id) = DialogId::of_request(&request) {
             if self.calls.contains_key(&id) {
                 self.in_dialog(now, tx, request, &id, source);
-            } else if self.subscriptions.contains_key(&id) && request.method == Method::Subscribe {
+            } else if request.method == Method::Subscribe
+                && self
+                    .subscriptions
+                    .get(&id)
+                    .is_some_and(|s| s.state != crate::subscription::SubState::Terminated)
+            {
                 self.on_resubscribe(now, tx, request, &id);
             } else if request.method == Method::Cancel || request.method == Method::Options {
                 self.reply_unrouted(now, tx, &request);

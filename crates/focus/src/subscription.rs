@@ -4,6 +4,12 @@
 //! document with `version` one more than the last (scoped to the
 //! subscription, starting at 1). Changes closer together than the minimum
 //! interval are coalesced into one NOTIFY, never lost.
+//!
+//! A subscription is [`SubState::Pending`] until the subscriber has taken
+//! its first, full document (changes meanwhile wait, so that no partial
+//! document can overtake the full one), then [`SubState::Active`], and
+//! [`SubState::Terminated`] once its final NOTIFY is out, until that NOTIFY
+//! is answered or times out.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -27,6 +33,25 @@ pub(crate) enum EndReason {
     NoResource,
 }
 
+/// Where a subscription is (RFC 6665 §4.2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SubState {
+    /// Accepted; the NOTIFY with the full state is out and not answered yet.
+    Pending {
+        /// That NOTIFY's transaction.
+        first: TxId,
+    },
+    /// Changes go out as partial documents, no closer than the minimum
+    /// interval.
+    Active {
+        /// When coalesced changes go out, if some wait.
+        notify_due: Option<Instant>,
+    },
+    /// The final NOTIFY is out: nothing more is sent, and a SUBSCRIBE in
+    /// its dialog gets 481. Forgotten once that NOTIFY is answered.
+    Terminated,
+}
+
 pub(crate) struct Subscription {
     pub(crate) room: String,
     /// The room URI as subscribed (the documents' `entity`).
@@ -39,7 +64,7 @@ pub(crate) struct Subscription {
     /// Users changed since the last NOTIFY.
     pub(crate) changed: BTreeSet<String>,
     pub(crate) last_notify: Option<Instant>,
-    pub(crate) notify_due: Option<Instant>,
+    pub(crate) state: SubState,
 }
 
 /// Counters of the event package.
@@ -87,7 +112,8 @@ impl Focus {
             version: 0,
             changed: BTreeSet::new(),
             last_notify: None,
-            notify_due: None,
+            // Until the first NOTIFY is out just below.
+            state: SubState::Active { notify_due: None },
         };
         self.timers.set(
             now + Duration::from_secs(expires as u64),
@@ -279,22 +305,34 @@ impl Focus {
     }
 
     fn schedule_notifies(&mut self, now: Instant, room: &str, who: Option<&str>) {
-        let ids = self.room_subscription_ids(room);
-        let min = self.config.notify_min_interval;
-        for id in ids {
-            let Some(s) = self.subscriptions.get_mut(&id) else {
-                continue;
-            };
-            if let Some(who) = who {
+        for id in self.room_subscription_ids(room) {
+            if let (Some(who), Some(s)) = (who, self.subscriptions.get_mut(&id)) {
                 s.changed.insert(who.to_owned());
             }
-            let earliest = s.last_notify.map(|t| t + min).unwrap_or(now);
-            if earliest <= now && s.notify_due.is_none() {
-                self.send_notify(now, &id, false);
-            } else if s.notify_due.is_none() {
-                s.notify_due = Some(earliest);
-                self.timers.set(earliest, Timer::Notify(id.clone()));
-            }
+            self.schedule_notify(now, &id);
+        }
+    }
+
+    /// An active subscription's changes go out now, or at the end of its
+    /// minimum interval; a pending one's wait for its first NOTIFY's answer.
+    fn schedule_notify(&mut self, now: Instant, id: &DialogId) {
+        let Some(s) = self.subscriptions.get_mut(id) else {
+            return;
+        };
+        let SubState::Active { notify_due: None } = s.state else {
+            return;
+        };
+        let earliest = s
+            .last_notify
+            .map(|t| t + self.config.notify_min_interval)
+            .unwrap_or(now);
+        if earliest <= now {
+            self.send_notify(now, id, false);
+        } else {
+            s.state = SubState::Active {
+                notify_due: Some(earliest),
+            };
+            self.timers.set(earliest, Timer::Notify(id.clone()));
         }
     }
 
@@ -303,19 +341,29 @@ impl Focus {
         let Some(s) = self.subscriptions.get_mut(id) else {
             return;
         };
+        if s.state == SubState::Terminated {
+            return;
+        }
         s.version += 1;
-        s.notify_due = None;
         s.last_notify = Some(now);
+        // While the full state is unanswered, only the full state is sent.
         let changed = std::mem::take(&mut s.changed);
+        let full = full || changed.is_empty() || matches!(s.state, SubState::Pending { .. });
         let (room, entity, version) = (s.room.clone(), s.entity.clone(), s.version);
         let remaining = s.expires_at.saturating_duration_since(now).as_secs();
-        let doc = if full || changed.is_empty() {
+        let doc = if full {
             self.room_document(&room, &entity, version, None)
         } else {
             self.room_document(&room, &entity, version, Some(&changed))
         };
         let state = format!("active;expires={remaining}");
-        self.notify(now, id, &state, Some(doc.to_xml()));
+        let tx = self.notify(now, id, &state, Some(doc.to_xml()));
+        if let Some(s) = self.subscriptions.get_mut(id) {
+            s.state = match tx {
+                Some(first) if full => SubState::Pending { first },
+                _ => SubState::Active { notify_due: None },
+            };
+        }
     }
 
     /// Ends a subscription with a final NOTIFY (full state, RFC 6665 §4.2.2).
@@ -323,6 +371,9 @@ impl Focus {
         let Some(s) = self.subscriptions.get_mut(id) else {
             return;
         };
+        if s.state == SubState::Terminated {
+            return;
+        }
         s.version += 1;
         let (room, entity, version) = (s.room.clone(), s.entity.clone(), s.version);
         let state = match reason {
@@ -332,15 +383,35 @@ impl Focus {
         };
         let body = (reason != EndReason::NoResource)
             .then(|| self.room_document(&room, &entity, version, None).to_xml());
-        self.notify(now, id, state, body);
-        self.remove_subscription(id);
+        let sent = self.notify(now, id, state, body);
+        // Out of the room's index at once: it hears no more changes.
+        let room = self.subscriptions.get(id).map(|s| s.room.clone());
+        match (sent, room) {
+            (Some(_), Some(room)) => {
+                if let Some(s) = self.subscriptions.get_mut(id) {
+                    s.state = SubState::Terminated;
+                }
+                if let Some(r) = self.rooms.get_mut(&room) {
+                    r.subscriptions.remove(id);
+                }
+                self.forget_if_idle(&room);
+            }
+            _ => {
+                self.remove_subscription(id);
+            }
+        }
     }
 
-    fn notify(&mut self, now: Instant, id: &DialogId, state: &str, body: Option<String>) {
+    /// Sends one NOTIFY in a subscription's dialog; its transaction.
+    fn notify(
+        &mut self,
+        now: Instant,
+        id: &DialogId,
+        state: &str,
+        body: Option<String>,
+    ) -> Option<TxId> {
         let branch = self.new_branch();
-        let Some(s) = self.subscriptions.get_mut(id) else {
-            return;
-        };
+        let s = self.subscriptions.get_mut(id)?;
         let mut req = s.dialog.request(Method::Notify, &branch);
         req.headers.push(HeaderName::EVENT, "conference");
         req.headers.push(HeaderName::SUBSCRIPTION_STATE, state);
@@ -354,22 +425,43 @@ impl Focus {
             Ok(tx) => {
                 self.event_stats.notifies += 1;
                 self.by_notify_tx.insert(tx, id.clone());
+                Some(tx)
             }
-            Err(e) => tracing::debug!(error = %e, "could not send NOTIFY"),
+            Err(e) => {
+                tracing::debug!(error = %e, "could not send NOTIFY");
+                None
+            }
         }
     }
 
     /// A response to one of our NOTIFYs: 481 or a failure ends the subscription (RFC 6665 §4.2.2).
-    pub(crate) fn on_notify_response(&mut self, tx: TxId, status: u16) {
+    pub(crate) fn on_notify_response(&mut self, now: Instant, tx: TxId, status: u16) {
         if status < 200 {
             return;
         }
         let Some(id) = self.by_notify_tx.remove(&tx) else {
             return;
         };
+        let Some(s) = self.subscriptions.get_mut(&id) else {
+            return;
+        };
         if status >= 300 {
             tracing::info!(status, call_id = %id.call_id, "NOTIFY refused: subscription ended");
             self.remove_subscription(&id);
+            return;
+        }
+        match s.state {
+            SubState::Terminated => {
+                self.remove_subscription(&id);
+            }
+            SubState::Pending { first } if first == tx => {
+                // The full state was taken: what changed meanwhile follows.
+                s.state = SubState::Active { notify_due: None };
+                if !s.changed.is_empty() {
+                    self.schedule_notify(now, &id);
+                }
+            }
+            _ => {}
         }
     }
 
@@ -394,11 +486,9 @@ impl Focus {
 
     /// A coalesced NOTIFY came up: it goes now if still due.
     pub(crate) fn notify_due(&mut self, now: Instant, id: &DialogId) {
-        let due = self
-            .subscriptions
-            .get(id)
-            .and_then(|s| s.notify_due)
-            .is_some_and(|t| t <= now);
+        let due = self.subscriptions.get(id).is_some_and(
+            |s| matches!(s.state, SubState::Active { notify_due: Some(t) } if t <= now),
+        );
         if due {
             self.send_notify(now, id, false);
         }
@@ -406,8 +496,13 @@ impl Focus {
 
     /// Counters of the event package.
     pub fn event_stats(&self) -> EventStats {
+        let ended = self
+            .subscriptions
+            .values()
+            .filter(|s| s.state == SubState::Terminated)
+            .count();
         EventStats {
-            subscriptions: self.subscriptions.len(),
+            subscriptions: self.subscriptions.len() - ended,
             ..self.event_stats
         }
     }

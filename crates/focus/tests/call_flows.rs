@@ -400,6 +400,102 @@ fn a_subscription_from_its_first_notify_to_its_last() {
     assert_eq!(final_of(&p.send(5080, refresh)).0, 481);
 }
 
+/// A subscription is pending until its full document is answered: a
+/// change meanwhile waits (a partial document must never overtake the full
+/// one over UDP) and follows at once when the 200 arrives; after its final
+/// NOTIFY it is terminated, and no longer counted.
+#[test]
+fn changes_wait_until_the_full_state_is_taken() {
+    let mut p = Phone::new(config());
+    dial_in(&mut p, "alice", 5080, "c8");
+    let sub = request(
+        "SUBSCRIBE",
+        "alice",
+        5080,
+        "s8",
+        None,
+        1,
+        "Event: conference\r\nExpires: 60\r\n",
+        "",
+    );
+    let out = p.send(5080, sub);
+    let sub_tag = to_tag(&final_of(&out).1);
+    let full = requests(&out, Method::Notify)[0].1.clone();
+    assert_eq!(p.focus.event_stats().subscriptions, 1);
+    // Bob joins before alice answered the full document: nothing yet.
+    let invite = request(
+        "INVITE",
+        "bob",
+        5082,
+        "c9",
+        None,
+        1,
+        "",
+        &sdp(5083, "sendrecv"),
+    );
+    let mut out = p.send(5082, invite);
+    out.extend(p.wait(Duration::from_millis(300)));
+    let early: Vec<_> = requests(&out, Method::Notify)
+        .into_iter()
+        .filter(|(_, n)| n.headers.call_id() == Some("s8") && n.headers.cseq().unwrap().seq > 1)
+        .collect();
+    assert!(
+        early.is_empty(),
+        "no partial before the full is taken: {early:#?}"
+    );
+    // The 200 for the full document lets bob's join out, as version 2.
+    let out = p.send(
+        5080,
+        Message::Response(Response::to_request(&full, 200, "OK", None)),
+    );
+    let partial = requests(&out, Method::Notify);
+    assert_eq!(partial.len(), 1, "{out:#?}");
+    let doc = body_of(partial[0].1);
+    assert!(
+        doc.contains("state=\"partial\"") && doc.contains("version=\"2\""),
+        "{doc}"
+    );
+    assert!(doc.contains("sip:bob@example.com"), "{doc}");
+    let partial = partial[0].1.clone();
+    p.send(
+        5080,
+        Message::Response(Response::to_request(&partial, 200, "OK", None)),
+    );
+    // Unsubscribing: the final NOTIFY, then the dialog is over (481).
+    let unsub = request(
+        "SUBSCRIBE",
+        "alice",
+        5080,
+        "s8",
+        Some(&sub_tag),
+        2,
+        "Event: conference\r\nExpires: 0\r\n",
+        "",
+    );
+    let out = p.send(5080, unsub);
+    let last = requests(&out, Method::Notify);
+    assert_eq!(
+        last[0].1.headers.get(&sip::HeaderName::SUBSCRIPTION_STATE),
+        Some("terminated")
+    );
+    assert_eq!(p.focus.event_stats().subscriptions, 0);
+    let again = request(
+        "SUBSCRIBE",
+        "alice",
+        5080,
+        "s8",
+        Some(&sub_tag),
+        3,
+        "Event: conference\r\nExpires: 60\r\n",
+        "",
+    );
+    assert_eq!(final_of(&p.send(5080, again)).0, 481);
+}
+
+fn body_of(r: &sip::Request) -> String {
+    String::from_utf8_lossy(&r.body).into_owned()
+}
+
 #[test]
 fn a_refer_outside_a_dialog_gets_its_own_and_the_ack_follows_the_route_set() {
     let mut p = Phone::new(config());
