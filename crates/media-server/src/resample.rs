@@ -51,6 +51,14 @@ impl Resampler {
         self.out_frames
     }
 
+    /// Forgets the filter's history, for a stream that resumes after chunks
+    /// that were not resampled.
+    pub fn reset(&mut self) {
+        if let Some(r) = self.inner.as_mut() {
+            r.reset();
+        }
+    }
+
     /// Resamples one chunk: `input` has [`Self::input_len`] samples, `output`
     /// receives [`Self::output_len`]. Short input is padded with silence.
     pub fn process(&mut self, input: &[i16], output: &mut [i32]) {

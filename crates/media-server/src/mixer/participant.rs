@@ -100,6 +100,8 @@ pub struct Participant {
     /// This tick's input at 48 kHz, after input gain.
     pub(crate) frame: Box<[i32; FRAME]>,
     pub(crate) has_audio: bool,
+    /// `frame` holds this tick's audio (the participant may be mixed).
+    frame_fresh: bool,
     pub(crate) level_dbov: f32,
     /// Level for RFC 6465 (0 loud … 127 silent).
     pub(crate) level_6464: u8,
@@ -160,6 +162,7 @@ impl Participant {
             out_resampler,
             frame: Box::new([0; FRAME]),
             has_audio: false,
+            frame_fresh: false,
             level_dbov: -127.0,
             level_6464: 127,
             ext_level: None,
@@ -285,18 +288,17 @@ impl Participant {
             self.level_6464 = 127;
             return self.vad.update(false);
         }
-        self.in_resampler
-            .process(&self.fifo[..need], &mut self.frame[..]);
-        self.fifo.copy_within(need..self.fifo_len, 0);
-        self.fifo_len -= need;
-        let mut energy = 0f64;
-        for s in self.frame.iter_mut() {
-            if self.gain_in != 1.0 {
-                *s = (*s as f32 * self.gain_in) as i32;
-            }
-            energy += (*s as f64) * (*s as f64);
-        }
-        let mean = energy / FRAME as f64;
+        // The level at the codec's own rate: a quiet participant (most of a
+        // big room) is never resampled to 48 kHz; only a possible talker is.
+        let gain = self.gain_in as f64;
+        let energy: f64 = self.fifo[..need]
+            .iter()
+            .map(|&s| {
+                let v = s as f64 * gain;
+                v * v
+            })
+            .sum();
+        let mean = energy / need as f64;
         self.level_dbov = if mean > 0.0 {
             (10.0 * (mean / (32768.0 * 32768.0)).log10()) as f32
         } else {
@@ -310,7 +312,27 @@ impl Participant {
         self.level_6464 = (-self.level_dbov).clamp(0.0, 127.0) as u8;
         self.has_audio = true;
         let loud = !self.muted && self.level_dbov > threshold_dbov;
-        self.vad.update(loud)
+        let change = self.vad.update(loud);
+        // `frame` is read only for selected talkers, and selection needs
+        // the VAD's talking state, so it is fresh whenever it is read.
+        let candidate = loud || self.vad.talking || self.selected;
+        if candidate {
+            if !self.frame_fresh {
+                // Its filter history is from before the gap: start clean.
+                self.in_resampler.reset();
+            }
+            self.in_resampler
+                .process(&self.fifo[..need], &mut self.frame[..]);
+            if self.gain_in != 1.0 {
+                for s in self.frame.iter_mut() {
+                    *s = (*s as f32 * self.gain_in) as i32;
+                }
+            }
+        }
+        self.frame_fresh = candidate;
+        self.fifo.copy_within(need..self.fifo_len, 0);
+        self.fifo_len -= need;
+        change
     }
 
     /// True when the participant should be sent audio this tick.
