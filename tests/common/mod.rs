@@ -31,6 +31,17 @@ impl Drop for Server {
 impl Server {
     /// Starts the binary with extra flags and waits until it answers OPTIONS.
     pub fn start(extra: &[&str]) -> Self {
+        // A port picked free can be taken before confab binds it (another
+        // test's server binds its RTP ports ahead of calls): try again.
+        for _ in 0..4 {
+            if let Some(s) = Self::try_start(extra) {
+                return s;
+            }
+        }
+        Self::try_start(extra).expect("confab did not start")
+    }
+
+    fn try_start(extra: &[&str]) -> Option<Self> {
         let port = free_port();
         let sip: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let grpc: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
@@ -56,7 +67,7 @@ impl Server {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start confab");
-        let server = Self {
+        let mut server = Self {
             child,
             sip,
             grpc,
@@ -69,9 +80,13 @@ impl Server {
             if client.recv_timeout(Duration::from_millis(200)).is_some() {
                 break;
             }
+            if server.child.try_wait().ok().flatten().is_some() {
+                // It exited: most likely a port was taken meanwhile.
+                return None;
+            }
             assert!(Instant::now() < deadline, "confab did not start");
         }
-        server
+        Some(server)
     }
 }
 
@@ -227,17 +242,36 @@ pub async fn in_process(
     rtp_base: u16,
     tweak: impl FnOnce(&mut confab::ServerConfig),
 ) -> confab::Server {
-    let port = free_port();
     let mut c = confab::ServerConfig {
-        sip_listen: format!("127.0.0.1:{port}").parse().unwrap(),
         tcp: false,
         ..confab::ServerConfig::default()
-    }
-    .media_ip_from_sip();
-    c.media.port_min = rtp_base + (port % 50) * 200;
-    c.media.port_max = c.media.port_min + 198;
+    };
     tweak(&mut c);
-    confab::Server::start(c).await.unwrap()
+    // A port picked free can be taken before the server binds it (another
+    // test's server binds its RTP ports ahead of calls): try again.
+    let mut tries = 0;
+    loop {
+        let port = free_port();
+        let mut c = confab::ServerConfig {
+            sip_listen: format!("127.0.0.1:{port}").parse().unwrap(),
+            ..c.clone()
+        }
+        .media_ip_from_sip();
+        c.media.port_min = rtp_base + (port % 50) * 200;
+        c.media.port_max = c.media.port_min + 198;
+        match confab::Server::start(c).await {
+            Ok(s) => return s,
+            Err(e) if tries < 4 && addr_in_use(&e) => tries += 1,
+            Err(e) => panic!("server did not start: {e:#}"),
+        }
+    }
+}
+
+fn addr_in_use(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::AddrInUse)
+    })
 }
 
 /// Runs blocking test-UA code off the async runtime.
