@@ -129,12 +129,15 @@ impl Focus {
         // Where each AOR's user is in `users`: one user per AOR, whatever
         // the number of its calls, without a scan per call.
         let mut at: HashMap<String, usize> = HashMap::new();
-        for (id, c) in self.room_calls(room) {
+        let Some(r) = self.rooms.get(room) else {
+            return users;
+        };
+        for (id, c) in r.calls.iter() {
             let aor = aor(&c.dialog.remote_party);
             if only.is_some_and(|o| !o.contains(&aor)) {
                 continue;
             }
-            let ep = endpoint_of(id, c, self.endpoint_status(id, c));
+            let ep = endpoint_of(id, c, r.endpoint_status(id, c));
             match at.get(&aor) {
                 Some(&i) => users[i].endpoints.push(ep),
                 None => {

@@ -14,7 +14,7 @@ use sip::routing::response_target;
 use sip::transaction::{Event, Peer, TransactionLayer, TxId};
 use sip::{HeaderName, Message, Method, ParseFailure, Request, Response};
 
-use crate::call::{Call, DialogId};
+use crate::call::DialogId;
 use crate::config::FocusConfig;
 use crate::media::{LegId, MediaControl};
 use crate::responder::answer;
@@ -46,16 +46,18 @@ pub struct Focus {
     pub(crate) stats: FocusStats,
     /// Media commands for the driver, names for legs and rooms, bound ports.
     pub(crate) media: MediaControl,
-    /// Rooms by name: each owns its policy, media, floor, hands and the
-    /// index of its calls, subscriptions and dial-outs.
+    /// Rooms by name: each owns its policy, media, floor, hands, calls
+    /// and subscriptions, and the index of the dial-outs placed into it.
     pub(crate) rooms: HashMap<String, crate::room::Room>,
-    pub(crate) calls: HashMap<DialogId, Call>,
+    /// The room that holds each call.
+    pub(crate) call_rooms: HashMap<DialogId, String>,
     pub(crate) by_invite_tx: HashMap<TxId, DialogId>,
     pub(crate) by_leg: HashMap<LegId, DialogId>,
     /// How many calls each source address has open.
     pub(crate) calls_by_ip: HashMap<IpAddr, usize>,
     pub(crate) next_check: Option<Instant>,
-    pub(crate) subscriptions: HashMap<DialogId, crate::subscription::Subscription>,
+    /// The room that holds each subscription.
+    pub(crate) subscription_rooms: HashMap<DialogId, String>,
     pub(crate) by_notify_tx: HashMap<TxId, DialogId>,
     pub(crate) event_stats: crate::subscription::EventStats,
     pub(crate) dialouts: HashMap<TxId, crate::dialout::DialOut>,
@@ -86,12 +88,12 @@ impl Focus {
             stats: FocusStats::default(),
             media,
             rooms: HashMap::new(),
-            calls: HashMap::new(),
+            call_rooms: HashMap::new(),
             by_invite_tx: HashMap::new(),
             by_leg: HashMap::new(),
             calls_by_ip: HashMap::new(),
             next_check: None,
-            subscriptions: HashMap::new(),
+            subscription_rooms: HashMap::new(),
             by_notify_tx: HashMap::new(),
             event_stats: Default::default(),
             dialouts: HashMap::new(),
@@ -111,7 +113,7 @@ impl Focus {
 
     /// Calls in progress.
     pub fn call_count(&self) -> usize {
-        self.calls.len()
+        self.call_rooms.len()
     }
 
     /// Participants in a room (0 if it does not exist).
@@ -172,11 +174,11 @@ impl Focus {
         self.layer.shrink();
         self.timers.shrink();
         shrink_map(&mut self.rooms);
-        shrink_map(&mut self.calls);
+        shrink_map(&mut self.call_rooms);
         shrink_map(&mut self.by_invite_tx);
         shrink_map(&mut self.by_leg);
         shrink_map(&mut self.calls_by_ip);
-        shrink_map(&mut self.subscriptions);
+        shrink_map(&mut self.subscription_rooms);
         shrink_map(&mut self.by_notify_tx);
         shrink_map(&mut self.dialouts);
         shrink_map(&mut self.refer_dialogs);
@@ -202,8 +204,8 @@ impl Focus {
 
     pub(crate) fn arm_check(&mut self, now: Instant) {
         // Calls need their timers checked; a burst's leftovers need shrinking.
-        let slack = self.layer.has_slack() || self.calls.capacity() > 256;
-        if self.next_check.is_none() && (!self.calls.is_empty() || slack) {
+        let slack = self.layer.has_slack() || self.call_rooms.capacity() > 256;
+        if self.next_check.is_none() && (!self.call_rooms.is_empty() || slack) {
             self.next_check = Some(now + CHECK_EVERY);
         }
     }
@@ -231,7 +233,7 @@ impl Focus {
                 }
                 Event::AckTimeout { call_id, .. } => {
                     let ids: Vec<DialogId> = self
-                        .calls
+                        .call_rooms
                         .keys()
                         .filter(|k| k.call_id == call_id)
                         .cloned()
@@ -258,12 +260,11 @@ impl Focus {
 
     fn on_request(&mut self, now: Instant, tx: TxId, request: Request, source: Peer) {
         if let Some(id) = DialogId::of_request(&request) {
-            if self.calls.contains_key(&id) {
+            if self.has_call(&id) {
                 self.in_dialog(now, tx, request, &id, source);
             } else if request.method == Method::Subscribe
                 && self
-                    .subscriptions
-                    .get(&id)
+                    .subscription(&id)
                     .is_some_and(|s| s.state != crate::subscription::SubState::Terminated)
             {
                 self.on_resubscribe(now, tx, request, &id);
@@ -314,11 +315,10 @@ impl Focus {
                 self.reply(now, tx, cancel, 200, "OK", &[], None);
                 if let Some(id) = self.by_invite_tx.get(&itx).cloned() {
                     if self
-                        .calls
-                        .get(&id)
+                        .call(&id)
                         .is_some_and(|c| c.state == crate::call::CallState::Ringing)
                     {
-                        if let Some(call) = self.calls.get(&id) {
+                        if let Some(call) = self.call(&id) {
                             let inv = call.invite.clone();
                             let tag = id.local_tag.clone();
                             self.reply_tagged(

@@ -118,7 +118,7 @@ impl Focus {
                 &id.local_tag,
             );
             let at = now + self.config.answer_delay;
-            if let Some(c) = self.calls.get_mut(&id) {
+            if let Some(c) = self.call_mut(&id) {
                 c.pending_answer = Some(ok);
             }
             self.timers.set(at, Timer::Answer(id));
@@ -348,17 +348,13 @@ impl Focus {
     }
 
     pub(crate) fn answer_now(&mut self, now: Instant, id: &DialogId, ok: sip::Response) {
-        let room = self
-            .calls
-            .get(id)
-            .map(|c| c.room.clone())
-            .unwrap_or_default();
+        let room = self.call(id).map(|c| c.room.clone()).unwrap_or_default();
         let wants_pin = self.room_wants_pin(&room);
         if !wants_pin {
             self.chime(id, media_server::mixer::TonePattern::entry());
         }
         let mute = self.policy(&room).is_some_and(|p| p.mute_on_entry);
-        if let Some(c) = self.calls.get_mut(id) {
+        if let Some(c) = self.call_mut(id) {
             c.muted_by_focus = mute;
         }
         if wants_pin {
@@ -366,7 +362,7 @@ impl Focus {
         } else if !self.hold_in_lobby(id) {
             self.apply_media(id);
         }
-        let Some(call) = self.calls.get_mut(id) else {
+        let Some(call) = self.call_mut(id) else {
             return;
         };
         call.state = CallState::Answered;
@@ -376,12 +372,12 @@ impl Focus {
         if let Err(e) = self.layer.respond(now, tx, ok) {
             tracing::debug!(error = %e, "could not send 200");
         }
-        tracing::info!(call_id = %id.call_id, room = %self.calls.get(id).map(|c| c.room.as_str()).unwrap_or(""), "call answered");
+        tracing::info!(call_id = %id.call_id, room = %self.call(id).map(|c| c.room.as_str()).unwrap_or(""), "call answered");
         self.call_changed(now, id);
     }
 
     pub(crate) fn send_delayed_answer(&mut self, now: Instant, id: &DialogId) {
-        let ok = self.calls.get_mut(id).and_then(|c| c.pending_answer.take());
+        let ok = self.call_mut(id).and_then(|c| c.pending_answer.take());
         if let Some(ok) = ok {
             self.answer_now(now, id, ok);
         }
@@ -407,8 +403,7 @@ impl Focus {
             return;
         }
         let media = self
-            .calls
-            .get(id)
+            .call(id)
             .and_then(|c| self.rooms.get(&c.room))
             .and_then(|r| r.media);
         if let Some(room) = media {
@@ -418,11 +413,7 @@ impl Focus {
 
     /// Forgets a call and releases its media (no signalling).
     pub(crate) fn drop_call(&mut self, now: Instant, id: &DialogId) {
-        if self
-            .calls
-            .get(id)
-            .is_some_and(|c| c.state != CallState::Ringing)
-        {
+        if self.call(id).is_some_and(|c| c.state != CallState::Ringing) {
             self.chime(id, media_server::mixer::TonePattern::exit());
         }
         let last = self.participant_info(id);

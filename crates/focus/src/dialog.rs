@@ -20,7 +20,14 @@ impl Focus {
         let Some(id) = DialogId::of_request(ack) else {
             return false;
         };
-        let Some(call) = self.calls.get_mut(&id) else {
+        let Some(room) = self.call_rooms.get(&id) else {
+            return false;
+        };
+        let Some(r) = self.rooms.get_mut(room) else {
+            return false;
+        };
+        let media_room = r.media;
+        let Some(call) = r.calls.get_mut(&id) else {
             return false;
         };
         if call.state == CallState::Answered {
@@ -34,7 +41,7 @@ impl Focus {
             let negotiated = answer
                 .as_ref()
                 .and_then(|a| sdp::accept_answer(&self.config.codecs, a).ok());
-            let room = self.rooms.get(&call.room).and_then(|r| r.media);
+            let room = media_room;
             let spec = negotiated
                 .as_ref()
                 .and_then(|n| Some((n.codec, MediaSpec::from_negotiated(n, false)?)));
@@ -47,7 +54,7 @@ impl Focus {
                         port: token,
                         spec,
                     });
-                    if let Some(c) = self.calls.get_mut(&id) {
+                    if let Some(c) = self.call_mut(&id) {
                         c.leg = Some(leg);
                         c.codec = Some(codec);
                         c.rtp_changed = now;
@@ -77,10 +84,7 @@ impl Focus {
         source: Peer,
     ) {
         let tag = id.local_tag.clone();
-        let checked = self
-            .calls
-            .get_mut(id)
-            .map(|c| c.dialog.handle_request(&req));
+        let checked = self.call_mut(id).map(|c| c.dialog.handle_request(&req));
         if let Some(Err(e)) = checked {
             // §12.2.2: an out-of-order request is refused.
             tracing::debug!(call_id = %id.call_id, error = %e, "in-dialog request refused");
@@ -132,7 +136,7 @@ impl Focus {
     /// session refresh, or both.
     fn modify(&mut self, now: Instant, tx: TxId, req: &Request, id: &DialogId) {
         let tag = id.local_tag.clone();
-        let Some(call) = self.calls.get(id) else {
+        let Some(call) = self.call(id) else {
             return;
         };
         if call.state == CallState::Ringing || call.awaiting_ack_answer.is_some() {
@@ -208,14 +212,14 @@ impl Focus {
                     return;
                 }
             };
-            let Some(call) = self.calls.get_mut(id) else {
+            let Some(call) = self.call_mut(id) else {
                 return;
             };
             call.sdp_version += 1;
             new_direction = Some((mixer_direction(n.remote_direction), n.remote));
             body = Some((offer, n));
         }
-        let Some(call) = self.calls.get_mut(id) else {
+        let Some(call) = self.call_mut(id) else {
             return;
         };
         if let Some(t) = call.timer.as_mut() {
@@ -249,8 +253,8 @@ impl Focus {
                 direction: dir,
             });
             self.media.send(MediaCommand::SetRemote { leg, remote });
-            let was = self.calls.get(id).map(|c| c.on_hold);
-            if let Some(c) = self.calls.get_mut(id) {
+            let was = self.call(id).map(|c| c.on_hold);
+            if let Some(c) = self.call_mut(id) {
                 c.on_hold = dir == Direction::Inactive;
                 c.rtp_changed = now;
             }
@@ -262,7 +266,7 @@ impl Focus {
             (HeaderName::ALLOW, self.config.allow.join(", ")),
             (HeaderName::SUPPORTED, self.config.supported.join(", ")),
         ];
-        if let Some(c) = self.calls.get(id) {
+        if let Some(c) = self.call(id) {
             headers.insert(0, (HeaderName::CONTACT, c.dialog.contact.clone()));
         }
         if let Some(h) = timer_header {
@@ -274,7 +278,7 @@ impl Focus {
 
     /// Ends a call from our side: BYE with a Reason (RFC 3326), or 487 if unanswered.
     pub(crate) fn end_call(&mut self, now: Instant, id: &DialogId, reason: Option<(&str, &str)>) {
-        let Some(call) = self.calls.get(id) else {
+        let Some(call) = self.call(id) else {
             return;
         };
         if call.state == CallState::Ringing {
@@ -319,7 +323,7 @@ impl Focus {
         body: Option<(&str, Vec<u8>)>,
     ) {
         let branch = self.new_branch();
-        let Some(call) = self.calls.get_mut(id) else {
+        let Some(call) = self.call_mut(id) else {
             return;
         };
         let req = call.dialog.request(method, &branch);
@@ -356,9 +360,9 @@ impl Focus {
 
     /// Once a second: session timers and RTP timeouts.
     pub(crate) fn check_calls(&mut self, now: Instant) {
-        let ids: Vec<DialogId> = self.calls.keys().cloned().collect();
+        let ids: Vec<DialogId> = self.call_rooms.keys().cloned().collect();
         for id in ids {
-            let Some(call) = self.calls.get_mut(&id) else {
+            let Some(call) = self.call_mut(&id) else {
                 continue;
             };
             if let Some(t) = call.timer {
@@ -379,7 +383,7 @@ impl Focus {
                     continue;
                 }
             }
-            let Some(call) = self.calls.get(&id) else {
+            let Some(call) = self.call(&id) else {
                 continue;
             };
             // The counters come from the media side (MediaInput::RtpActivity).
@@ -398,14 +402,14 @@ impl Focus {
     /// DTMF caller controls: `*6` toggles self-mute, `*4`/`*7` lower/raise
     /// what the caller hears by 3 dB, `*1` beeps the room size (up to 8).
     pub(crate) fn dtmf(&mut self, now: Instant, id: &DialogId, digit: char) {
-        if self.calls.get(id).is_some_and(|c| c.control.pin.is_some()) {
+        if self.call(id).is_some_and(|c| c.control.pin.is_some()) {
             self.pin_digit(now, id, digit);
             return;
         }
         if !self.config.dtmf_controls {
             return;
         }
-        let Some(call) = self.calls.get_mut(id) else {
+        let Some(call) = self.call_mut(id) else {
             return;
         };
         let Some(leg) = call.leg else { return };

@@ -328,7 +328,7 @@ impl Focus {
             self.sipfrag(now, &d.referrer, "SIP/2.0 200 OK", true);
             self.chime(&id, media_server::mixer::TonePattern::entry());
             let muted = self.policy(&d.room).is_some_and(|p| p.mute_on_entry);
-            if let Some(c) = self.calls.get_mut(&id) {
+            if let Some(c) = self.call_mut(&id) {
                 c.muted_by_focus = muted;
             }
             self.apply_media(&id);

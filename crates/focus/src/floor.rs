@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use crate::call::{DialogId, Role};
 use crate::core::Focus;
+use crate::room::Room;
 use crate::room_events::RoomEventKind;
 
 pub(crate) use control::{ControlError, FloorAction, FloorInfo, FloorPolicy};
@@ -19,58 +20,51 @@ pub(crate) struct Floor {
     queue: VecDeque<String>,
 }
 
-impl Focus {
-    fn floor_policy(&self, room: &str) -> FloorPolicy {
-        self.policy(room).map(|p| p.floor).unwrap_or_default()
+impl Room {
+    fn floor_policy(&self) -> FloorPolicy {
+        self.policy.as_ref().map(|p| p.floor).unwrap_or_default()
     }
 
-    /// The floor of a room now.
-    pub fn floor_info(&self, room: &str) -> FloorInfo {
-        let f = self.rooms.get(room).map(|r| &r.floor);
+    /// Its floor now.
+    pub(crate) fn floor_info(&self) -> FloorInfo {
         FloorInfo {
-            policy: self.floor_policy(room),
-            holder: f.and_then(|f| f.holder.clone()),
-            queue: f
-                .map(|f| f.queue.iter().cloned().collect())
-                .unwrap_or_default(),
+            policy: self.floor_policy(),
+            holder: self.floor.holder.clone(),
+            queue: self.floor.queue.iter().cloned().collect(),
         }
     }
 
     /// True when floor control keeps this participant out of the mix.
-    pub(crate) fn floor_blocks(&self, room: &str, tag: &str, role: Role) -> bool {
-        self.floor_policy(room) != FloorPolicy::None
+    pub(crate) fn floor_blocks(&self, tag: &str, role: Role) -> bool {
+        self.floor_policy() != FloorPolicy::None
             && role != Role::Moderator
-            && self.rooms.get(room).and_then(|r| r.floor.holder.as_deref()) != Some(tag)
+            && self.floor.holder.as_deref() != Some(tag)
     }
 
-    /// Applies a floor action for participant `id` of `room`.
-    pub fn floor_action(
-        &mut self,
-        now: Instant,
-        room: &str,
-        id: &str,
-        action: FloorAction,
-    ) -> Result<FloorInfo, ControlError> {
-        if !self.room_known(room) {
-            return Err(ControlError::NoRoom);
-        }
-        if self.find_call(room, id).is_none() {
+    /// True when participant `tag` holds the floor or waits for it.
+    fn floor_involves(&self, tag: &str) -> bool {
+        self.floor.holder.as_deref() == Some(tag) || self.floor.queue.iter().any(|q| q == tag)
+    }
+
+    /// Applies a floor action for participant `tag`.
+    fn floor_action(&mut self, tag: &str, action: FloorAction) -> Result<(), ControlError> {
+        if self.find_call(tag).is_none() {
             return Err(ControlError::NoParticipant);
         }
-        let policy = self.floor_policy(room);
+        let policy = self.floor_policy();
         if policy == FloorPolicy::None {
             return Err(ControlError::NoFloorControl);
         }
-        let f = &mut self.room_entry(room).floor;
-        let queued = f.queue.iter().position(|q| q == id);
-        let holds = f.holder.as_deref() == Some(id);
+        let f = &mut self.floor;
+        let queued = f.queue.iter().position(|q| q == tag);
+        let holds = f.holder.as_deref() == Some(tag);
         match action {
             FloorAction::Request if holds || queued.is_some() => {}
             FloorAction::Request => {
                 if policy == FloorPolicy::FirstCome && f.holder.is_none() {
-                    f.holder = Some(id.to_owned());
+                    f.holder = Some(tag.to_owned());
                 } else {
-                    f.queue.push_back(id.to_owned());
+                    f.queue.push_back(tag.to_owned());
                 }
             }
             FloorAction::Release | FloorAction::Deny => {
@@ -86,26 +80,73 @@ impl Focus {
                 if let Some(i) = queued {
                     f.queue.remove(i);
                 }
-                f.holder = Some(id.to_owned());
+                f.holder = Some(tag.to_owned());
             }
         }
         if policy == FloorPolicy::FirstCome && f.holder.is_none() {
             f.holder = f.queue.pop_front();
         }
+        Ok(())
+    }
+
+    /// Participant `tag` left: it gives up the floor and its place in
+    /// line. True when the floor changed.
+    fn floor_left(&mut self, tag: &str) -> bool {
+        let first_come = self.floor_policy() == FloorPolicy::FirstCome;
+        let f = &mut self.floor;
+        let held = f.holder.as_deref() == Some(tag);
+        let queued = f.queue.len();
+        f.queue.retain(|q| q != tag);
+        if !held && f.queue.len() == queued {
+            return false;
+        }
+        if held {
+            f.holder = if first_come {
+                f.queue.pop_front()
+            } else {
+                None
+            };
+        }
+        true
+    }
+}
+
+impl Focus {
+    /// The floor of a room now.
+    pub fn floor_info(&self, room: &str) -> FloorInfo {
+        self.rooms
+            .get(room)
+            .map(Room::floor_info)
+            .unwrap_or_default()
+    }
+
+    /// Applies a floor action for participant `id` of `room`.
+    pub fn floor_action(
+        &mut self,
+        now: Instant,
+        room: &str,
+        id: &str,
+        action: FloorAction,
+    ) -> Result<FloorInfo, ControlError> {
+        let r = self
+            .rooms
+            .get_mut(room)
+            .filter(|r| r.is_known())
+            .ok_or(ControlError::NoRoom)?;
+        r.floor_action(id, action)?;
         self.floor_changed(now, room);
         Ok(self.floor_info(room))
     }
 
     /// `*5`: asks for the floor, or gives it back when held or asked for.
     pub(crate) fn toggle_floor(&mut self, now: Instant, id: &DialogId) {
-        let Some(room) = self.calls.get(id).map(|c| c.room.clone()) else {
+        let Some(room) = self.call(id).map(|c| c.room.clone()) else {
             return;
         };
-        let f = self.rooms.get(&room).map(|r| &r.floor);
-        let involved = f.is_some_and(|f| {
-            f.holder.as_deref() == Some(id.local_tag.as_str())
-                || f.queue.iter().any(|q| *q == id.local_tag)
-        });
+        let involved = self
+            .rooms
+            .get(&room)
+            .is_some_and(|r| r.floor_involves(&id.local_tag));
         let action = if involved {
             FloorAction::Release
         } else {
@@ -118,30 +159,15 @@ impl Focus {
 
     /// A participant left: it gives up the floor and its place in line.
     pub(crate) fn floor_left(&mut self, now: Instant, room: &str, tag: &str) {
-        let first_come = self.floor_policy(room) == FloorPolicy::FirstCome;
-        let Some(f) = self.rooms.get_mut(room).map(|r| &mut r.floor) else {
-            return;
-        };
-        let held = f.holder.as_deref() == Some(tag);
-        let queued = f.queue.len();
-        f.queue.retain(|q| q != tag);
-        if !held && f.queue.len() == queued {
-            return;
+        if self.rooms.get_mut(room).is_some_and(|r| r.floor_left(tag)) {
+            self.floor_changed(now, room);
         }
-        if held {
-            f.holder = if first_come {
-                f.queue.pop_front()
-            } else {
-                None
-            };
-        }
-        self.floor_changed(now, room);
     }
 
     /// The room's floor policy may have changed: none clears the floor.
     pub(crate) fn floor_policy_changed(&mut self, now: Instant, room: &str) {
-        if self.floor_policy(room) == FloorPolicy::None {
-            if let Some(r) = self.rooms.get_mut(room) {
+        if let Some(r) = self.rooms.get_mut(room) {
+            if r.floor_policy() == FloorPolicy::None {
                 r.floor = Floor::default();
             }
         }

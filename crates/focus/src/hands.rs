@@ -11,6 +11,7 @@ use control::{ControlError, HandAction};
 
 use crate::call::DialogId;
 use crate::core::Focus;
+use crate::room::Room;
 use crate::room_events::RoomEventKind;
 
 /// A room's raised hands, first raised first (participant ids).
@@ -51,21 +52,37 @@ impl Hands {
     }
 }
 
+impl Room {
+    /// Its raised hands, first raised first.
+    pub(crate) fn raised_hands(&self) -> Vec<String> {
+        self.hands.iter().map(str::to_owned).collect()
+    }
+
+    /// Raises or lowers hands; the calls whose hand moved, None when the
+    /// line is as it was.
+    fn hand_action(&mut self, action: HandAction) -> Result<Option<Vec<DialogId>>, ControlError> {
+        let moved: Vec<DialogId> = match &action {
+            HandAction::Raise { participant } | HandAction::Lower { participant } => {
+                vec![self
+                    .find_call(participant)
+                    .ok_or(ControlError::NoParticipant)?]
+            }
+            HandAction::LowerAll => self
+                .hands
+                .iter()
+                .filter_map(|p| self.find_call(p))
+                .collect(),
+        };
+        Ok(self.hands.apply(&action).then_some(moved))
+    }
+}
+
 impl Focus {
     /// The raised hands of a room, first raised first; None when there is
     /// no such room.
     pub fn raised_hands(&self, room: &str) -> Option<Vec<String>> {
-        if !self.room_known(room) {
-            return None;
-        }
-        Some(self.hands_of(room))
-    }
-
-    fn hands_of(&self, room: &str) -> Vec<String> {
-        self.rooms
-            .get(room)
-            .map(|r| r.hands.iter().map(str::to_owned).collect())
-            .unwrap_or_default()
+        let r = self.rooms.get(room).filter(|r| r.is_known())?;
+        Some(r.raised_hands())
     }
 
     /// Raises or lowers hands in a room; the line after it.
@@ -75,44 +92,28 @@ impl Focus {
         room: &str,
         action: HandAction,
     ) -> Result<Vec<String>, ControlError> {
-        if !self.room_known(room) {
-            return Err(ControlError::NoRoom);
+        let r = self
+            .rooms
+            .get_mut(room)
+            .filter(|r| r.is_known())
+            .ok_or(ControlError::NoRoom)?;
+        if let Some(moved) = r.hand_action(action)? {
+            self.hands_changed(now, room, &moved);
         }
-        let who = match &action {
-            HandAction::Raise { participant } | HandAction::Lower { participant } => {
-                let Some(call) = self.find_call(room, participant) else {
-                    return Err(ControlError::NoParticipant);
-                };
-                Some(call)
-            }
-            HandAction::LowerAll => None,
-        };
-        // A room with no calls has no hands to lower.
-        let Some(entry) = self.rooms.get_mut(room) else {
-            return Ok(Vec::new());
-        };
-        let lowered: Vec<String> = match action {
-            HandAction::LowerAll => entry.hands.iter().map(str::to_owned).collect(),
-            _ => Vec::new(),
-        };
-        if entry.hands.apply(&action) {
-            match who {
-                Some(id) => self.hands_changed(now, room, &[id]),
-                None => {
-                    let ids: Vec<DialogId> = lowered
-                        .iter()
-                        .filter_map(|p| self.find_call(room, p))
-                        .collect();
-                    self.hands_changed(now, room, &ids);
-                }
-            }
-        }
-        Ok(self.hands_of(room))
+        Ok(self.raised_hands(room).unwrap_or_default())
+    }
+
+    /// A room's line, whether or not it is still known.
+    fn line_of(&self, room: &str) -> Vec<String> {
+        self.rooms
+            .get(room)
+            .map(Room::raised_hands)
+            .unwrap_or_default()
     }
 
     /// `*9`: raises the caller's hand, or lowers it when raised.
     pub(crate) fn toggle_hand(&mut self, now: Instant, id: &DialogId) {
-        let Some(room) = self.calls.get(id).map(|c| c.room.clone()) else {
+        let Some(room) = self.call(id).map(|c| c.room.clone()) else {
             return;
         };
         let participant = id.local_tag.clone();
@@ -139,7 +140,7 @@ impl Focus {
             .get_mut(room)
             .is_some_and(|r| r.hands.lower(participant));
         if lowered {
-            let line = self.hands_of(room);
+            let line = self.line_of(room);
             self.emit(room, RoomEventKind::Hands(line));
         }
     }
@@ -148,12 +149,12 @@ impl Focus {
     /// moved (the document carries the whole line with any change).
     fn hands_changed(&mut self, now: Instant, room: &str, changed: &[DialogId]) {
         for id in changed {
-            if let Some(c) = self.calls.get(id) {
+            if let Some(c) = self.call(id) {
                 let who = crate::conference_doc::aor(&c.dialog.remote_party);
                 self.room_changed(now, room, &who);
             }
         }
-        let line = self.hands_of(room);
+        let line = self.line_of(room);
         self.emit(room, RoomEventKind::Hands(line));
     }
 }

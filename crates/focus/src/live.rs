@@ -8,12 +8,13 @@ use crate::call::{Call, CallState, DialogId, Role};
 use crate::conference_doc::aor;
 use crate::core::Focus;
 use crate::media::{LegControl, LegId, MediaCommand, MediaControlError, MEDIA_RETRY};
+use crate::room::Room;
 
 pub(crate) use control::{ParticipantInfo, ParticipantUpdate};
 
 const GAIN_RANGE: std::ops::RangeInclusive<f32> = -60.0..=24.0;
 
-impl Focus {
+impl Room {
     /// True when the room hears this call: not muted by anyone, not a
     /// listener, past the PIN, and not kept out by floor control.
     pub(crate) fn is_heard(&self, id: &DialogId, c: &Call) -> bool {
@@ -21,25 +22,125 @@ impl Focus {
             || c.muted_by_focus
             || c.control.role == Role::Listener
             || c.control.in_lobby()
-            || self.floor_blocks(&c.room, &id.local_tag, c.control.role))
+            || self.floor_blocks(&id.local_tag, c.control.role))
     }
 
+    /// RFC 4575 status of a call's endpoint.
+    pub(crate) fn endpoint_status(
+        &self,
+        id: &DialogId,
+        c: &Call,
+    ) -> conference_info::EndpointStatus {
+        use conference_info::EndpointStatus as S;
+        match c.state {
+            CallState::Ringing => S::DialingIn,
+            _ if c.control.in_lobby() => S::Pending,
+            _ if c.on_hold => S::OnHold,
+            _ if !self.is_heard(id, c) => S::MutedViaFocus,
+            _ => S::Connected,
+        }
+    }
+
+    /// The participant behind one of its calls, as moderators see it.
+    pub(crate) fn participant_info(&self, id: &DialogId) -> Option<ParticipantInfo> {
+        let c = self.calls.get(id)?;
+        Some(ParticipantInfo {
+            id: id.local_tag.clone(),
+            uri: aor(&c.dialog.remote_party),
+            display_name: sip::header::NameAddr::parse(&c.dialog.remote_party)
+                .ok()
+                .and_then(|n| n.display)
+                .unwrap_or_default(),
+            status: self.endpoint_status(id, c).as_str().to_owned(),
+            muted: c.muted_by_focus,
+            deaf: c.control.deaf,
+            role: c.control.role,
+            input_gain_db: c.control.input_gain_db,
+            output_gain_db: c.volume_db,
+        })
+    }
+
+    /// Its participants, by URI then id.
+    pub(crate) fn participants(&self) -> Vec<ParticipantInfo> {
+        let mut out: Vec<ParticipantInfo> = self
+            .calls
+            .keys()
+            .filter_map(|id| self.participant_info(id))
+            .collect();
+        out.sort_by(|a, b| a.uri.cmp(&b.uri).then(a.id.cmp(&b.id)));
+        out
+    }
+
+    /// True when the room exists for moderators: it has calls open, or a policy.
+    pub(crate) fn is_known(&self) -> bool {
+        self.media.is_some() || self.policy.is_some()
+    }
+
+    /// The call of participant `tag`.
+    pub(crate) fn find_call(&self, tag: &str) -> Option<DialogId> {
+        self.calls.keys().find(|k| k.local_tag == tag).cloned()
+    }
+
+    /// Changes participant `tag`; its call, and whether it was made a
+    /// moderator. None when there is no such participant.
+    fn update_participant(
+        &mut self,
+        tag: &str,
+        update: &ParticipantUpdate,
+    ) -> Option<(DialogId, bool)> {
+        let key = self.find_call(tag)?;
+        let call = self.calls.get_mut(&key)?;
+        if let Some(m) = update.muted {
+            call.muted_by_focus = m;
+        }
+        if let Some(d) = update.deaf {
+            call.control.deaf = d;
+        }
+        if let Some(r) = update.role {
+            call.control.role = r;
+        }
+        if let Some(g) = update.input_gain_db {
+            call.control.input_gain_db = g.clamp(*GAIN_RANGE.start(), *GAIN_RANGE.end());
+        }
+        if let Some(g) = update.output_gain_db {
+            call.volume_db = g.clamp(*GAIN_RANGE.start(), *GAIN_RANGE.end());
+        }
+        Some((key, update.role == Some(Role::Moderator)))
+    }
+
+    /// Mutes (or unmutes) everyone but the moderators; the calls it changed.
+    fn mute_all(&mut self, on: bool) -> Vec<DialogId> {
+        let mut changed = Vec::new();
+        for (id, c) in self.calls.iter_mut() {
+            if c.control.role != Role::Moderator && c.muted_by_focus != on {
+                c.muted_by_focus = on;
+                changed.push(id.clone());
+            }
+        }
+        changed
+    }
+}
+
+impl Focus {
     /// Tells the mixer what this call's state means for its leg: only what
     /// changed since it was last told. A change the mixer refuses as busy
     /// (its command queue full, as in "mute all" in a big room) comes back
     /// as [`crate::media::MediaInput::Refused`] and is retried about a tick
     /// later, so the mixer ends up with what the NOTIFYs and the API say.
     pub(crate) fn apply_media(&mut self, id: &DialogId) {
-        let Some(c) = self.calls.get(id) else { return };
+        let Some(room) = self.call_rooms.get(id).and_then(|r| self.rooms.get(r)) else {
+            return;
+        };
+        let Some(c) = room.calls.get(id) else { return };
         let Some(leg) = c.leg else { return };
-        let mute = !self.is_heard(id, c);
+        let mute = !room.is_heard(id, c);
         let deaf = c.control.deaf || c.control.in_lobby();
         let gain = (c.control.input_gain_db, c.volume_db);
         let mut applied = c.control.applied;
         let mute_changed = applied.mute.replace(mute) != Some(mute);
         let deaf_changed = applied.deaf.replace(deaf) != Some(deaf);
         let gain_changed = applied.gain.replace(gain) != Some(gain);
-        if let Some(c) = self.calls.get_mut(id) {
+        if let Some(c) = self.call_mut(id) {
             c.control.applied = applied;
         }
         let mut send = |change| self.media.send(MediaCommand::Control { leg, change });
@@ -72,7 +173,7 @@ impl Focus {
         let Some(id) = self.by_leg.get(&leg).cloned() else {
             return;
         };
-        let Some(c) = self.calls.get_mut(&id) else {
+        let Some(c) = self.call_mut(&id) else {
             return;
         };
         let applied = &mut c.control.applied;
@@ -114,10 +215,7 @@ impl Focus {
         for id in self.room_call_ids(room) {
             self.apply_media(&id);
             let now_status = self.participant_info(&id).map(|p| p.status);
-            let told = self
-                .calls
-                .get(&id)
-                .and_then(|c| c.control.announced.clone());
+            let told = self.call(&id).and_then(|c| c.control.announced.clone());
             if told.is_some() && now_status != told {
                 self.call_changed(now, &id);
             }
@@ -126,64 +224,26 @@ impl Focus {
 
     /// The participant behind a call, as moderators see it.
     pub(crate) fn participant_info(&self, id: &DialogId) -> Option<ParticipantInfo> {
-        let c = self.calls.get(id)?;
-        Some(ParticipantInfo {
-            id: id.local_tag.clone(),
-            uri: aor(&c.dialog.remote_party),
-            display_name: sip::header::NameAddr::parse(&c.dialog.remote_party)
-                .ok()
-                .and_then(|n| n.display)
-                .unwrap_or_default(),
-            status: self.endpoint_status(id, c).as_str().to_owned(),
-            muted: c.muted_by_focus,
-            deaf: c.control.deaf,
-            role: c.control.role,
-            input_gain_db: c.control.input_gain_db,
-            output_gain_db: c.volume_db,
-        })
-    }
-
-    /// RFC 4575 status of a call's endpoint.
-    pub(crate) fn endpoint_status(
-        &self,
-        id: &DialogId,
-        c: &Call,
-    ) -> conference_info::EndpointStatus {
-        use conference_info::EndpointStatus as S;
-        match c.state {
-            CallState::Ringing => S::DialingIn,
-            _ if c.control.in_lobby() => S::Pending,
-            _ if c.on_hold => S::OnHold,
-            _ if !self.is_heard(id, c) => S::MutedViaFocus,
-            _ => S::Connected,
-        }
+        self.rooms
+            .get(self.call_rooms.get(id)?)?
+            .participant_info(id)
     }
 
     /// True when `room` exists: it has calls open, or a policy.
     pub(crate) fn room_known(&self, room: &str) -> bool {
-        self.rooms
-            .get(room)
-            .is_some_and(|r| r.media.is_some() || r.policy.is_some())
+        self.rooms.get(room).is_some_and(Room::is_known)
     }
 
     /// The call of participant `id` in `room`.
     pub(crate) fn find_call(&self, room: &str, id: &str) -> Option<DialogId> {
-        self.room_calls(room)
-            .find(|(k, _)| k.local_tag == id)
-            .map(|(k, _)| k.clone())
+        self.rooms.get(room)?.find_call(id)
     }
 
     /// The participants of a room; None when the room has no calls and no policy.
     pub fn participants(&self, room: &str) -> Option<Vec<ParticipantInfo>> {
-        let mut out: Vec<ParticipantInfo> = self
-            .room_calls(room)
-            .filter_map(|(id, _)| self.participant_info(id))
-            .collect();
-        if out.is_empty() && !self.room_known(room) {
-            return None;
-        }
-        out.sort_by(|a, b| a.uri.cmp(&b.uri).then(a.id.cmp(&b.id)));
-        Some(out)
+        let r = self.rooms.get(room)?;
+        let out = r.participants();
+        (!out.is_empty() || r.is_known()).then_some(out)
     }
 
     /// Every room with calls open, sorted by name.
@@ -211,24 +271,7 @@ impl Focus {
         id: &str,
         update: ParticipantUpdate,
     ) -> Option<ParticipantInfo> {
-        let key = self.find_call(room, id)?;
-        let call = self.calls.get_mut(&key)?;
-        if let Some(m) = update.muted {
-            call.muted_by_focus = m;
-        }
-        if let Some(d) = update.deaf {
-            call.control.deaf = d;
-        }
-        let made_moderator = update.role == Some(Role::Moderator);
-        if let Some(r) = update.role {
-            call.control.role = r;
-        }
-        if let Some(g) = update.input_gain_db {
-            call.control.input_gain_db = g.clamp(*GAIN_RANGE.start(), *GAIN_RANGE.end());
-        }
-        if let Some(g) = update.output_gain_db {
-            call.volume_db = g.clamp(*GAIN_RANGE.start(), *GAIN_RANGE.end());
-        }
+        let (key, made_moderator) = self.rooms.get_mut(room)?.update_participant(id, &update)?;
         self.apply_media(&key);
         self.call_changed(now, &key);
         if made_moderator {
@@ -241,23 +284,14 @@ impl Focus {
     /// Mutes (or unmutes) everyone in the room but its moderators; returns
     /// how many participants it changed.
     pub fn mute_all(&mut self, now: Instant, room: &str, on: bool) -> Option<usize> {
-        if !self.room_known(room) {
-            return None;
-        }
-        let ids: Vec<DialogId> = self
-            .room_calls(room)
-            .filter(|(_, c)| c.control.role != Role::Moderator && c.muted_by_focus != on)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for id in &ids {
-            if let Some(c) = self.calls.get_mut(id) {
-                c.muted_by_focus = on;
-            }
+        let r = self.rooms.get_mut(room).filter(|r| r.is_known())?;
+        let changed = r.mute_all(on);
+        for id in &changed {
             self.apply_media(id);
             self.call_changed(now, id);
         }
         self.process_events(now);
-        Some(ids.len())
+        Some(changed.len())
     }
 
     /// Removes a participant with BYE; false when there is no such call.

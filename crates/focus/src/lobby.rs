@@ -20,7 +20,7 @@ impl Focus {
     /// Holds an admitted call in the lobby when its room waits for a
     /// moderator that is not there yet; true when it now waits.
     pub(crate) fn hold_in_lobby(&mut self, id: &DialogId) -> bool {
-        let Some(c) = self.calls.get(id) else {
+        let Some(c) = self.call(id) else {
             return false;
         };
         let room = c.room.clone();
@@ -31,7 +31,7 @@ impl Focus {
         if !waits {
             return false;
         }
-        let leg = self.calls.get_mut(id).and_then(|c| {
+        let leg = self.call_mut(id).and_then(|c| {
             c.control.waiting = true;
             c.leg
         });
@@ -53,7 +53,7 @@ impl Focus {
             .map(|(k, _)| k.clone())
             .collect();
         for id in waiting {
-            if let Some(c) = self.calls.get_mut(&id) {
+            if let Some(c) = self.call_mut(&id) {
                 c.control.waiting = false;
             }
             self.apply_media(&id);

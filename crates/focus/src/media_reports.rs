@@ -30,7 +30,7 @@ impl Focus {
             MediaInput::JoinFailed { leg, error } => {
                 if let Some(id) = self.by_leg.remove(&leg) {
                     tracing::warn!(call_id = %id.call_id, %error, "media leg did not open: ending the call");
-                    if let Some(c) = self.calls.get_mut(&id) {
+                    if let Some(c) = self.call_mut(&id) {
                         c.leg = None;
                     }
                     self.end_call(now, &id, Some(("SIP;cause=503", "media unavailable")));
@@ -48,14 +48,16 @@ impl Focus {
                 let Some(id) = self.by_leg.get(&leg) else {
                     return;
                 };
-                let Some(c) = self.calls.get(id) else { return };
+                let Some(c) = self.call(id) else { return };
                 let (room, tag) = (c.room.clone(), id.local_tag.clone());
                 self.emit(&room, RoomEventKind::Talking { id: tag, talking });
             }
             MediaInput::RtpActivity(counts) => {
                 for (leg, seen) in counts {
-                    let Some(c) = self.by_leg.get(&leg).and_then(|id| self.calls.get_mut(id))
-                    else {
+                    let Some(id) = self.by_leg.get(&leg).cloned() else {
+                        continue;
+                    };
+                    let Some(c) = self.call_mut(&id) else {
                         continue;
                     };
                     if seen != c.rtp_seen {

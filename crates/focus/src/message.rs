@@ -30,7 +30,7 @@ impl Focus {
         let tag = dialog
             .map(|d| d.local_tag.clone())
             .unwrap_or_else(|| self.new_tag());
-        let room = match dialog.and_then(|d| self.calls.get(d)) {
+        let room = match dialog.and_then(|d| self.call(d)) {
             Some(c) => c.room.clone(),
             None => req.uri.user.clone().unwrap_or_default(),
         };
@@ -112,7 +112,7 @@ impl Focus {
                 self.new_tag(),
                 format!("{:016x}@confab", rand::Rng::random::<u64>(&mut self.rng)),
             );
-            let Some(c) = self.calls.get(&id) else {
+            let Some(c) = self.call(&id) else {
                 continue;
             };
             let mut m = Request::new(Method::Message, c.dialog.remote_target.clone());

@@ -29,7 +29,7 @@ impl Focus {
 
     /// Holds an answered call at the PIN prompt.
     pub(crate) fn start_pin_entry(&mut self, now: Instant, id: &DialogId) {
-        let Some(c) = self.calls.get_mut(id) else {
+        let Some(c) = self.call_mut(id) else {
             return;
         };
         let deadline = now + PIN_TIMEOUT;
@@ -52,7 +52,7 @@ impl Focus {
 
     /// A digit from a caller at the PIN prompt.
     pub(crate) fn pin_digit(&mut self, now: Instant, id: &DialogId, digit: char) {
-        let Some(c) = self.calls.get_mut(id) else {
+        let Some(c) = self.call_mut(id) else {
             return;
         };
         let Some(entry) = c.control.pin.as_mut() else {
@@ -87,7 +87,7 @@ impl Focus {
     }
 
     fn admit_with_pin(&mut self, now: Instant, id: &DialogId, role: Role) {
-        let Some(c) = self.calls.get_mut(id) else {
+        let Some(c) = self.call_mut(id) else {
             return;
         };
         c.control.pin = None;
@@ -106,7 +106,7 @@ impl Focus {
     }
 
     fn wrong_pin(&mut self, now: Instant, id: &DialogId) {
-        let Some(c) = self.calls.get_mut(id) else {
+        let Some(c) = self.call_mut(id) else {
             return;
         };
         let Some(entry) = c.control.pin.as_mut() else {
@@ -129,8 +129,7 @@ impl Focus {
     /// The PIN prompt's time is up for a call, if it is still at it.
     pub(crate) fn pin_timeout(&mut self, now: Instant, id: &DialogId) {
         let late = self
-            .calls
-            .get(id)
+            .call(id)
             .and_then(|c| c.control.pin.as_ref())
             .is_some_and(|p| p.deadline <= now);
         if late {

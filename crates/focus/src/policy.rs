@@ -186,7 +186,7 @@ impl Focus {
         referrer: &DialogId,
         removing: bool,
     ) -> Option<&'static str> {
-        let c = self.calls.get(referrer)?;
+        let c = self.call(referrer)?;
         if c.control.pin.is_some() {
             return Some("Forbidden: enter the room's PIN first");
         }
@@ -208,7 +208,7 @@ impl Focus {
 
     /// Why a participant's MESSAGE to the room is refused, if it is.
     pub(crate) fn message_refusal(&self, sender: &DialogId) -> Option<&'static str> {
-        let c = self.calls.get(sender)?;
+        let c = self.call(sender)?;
         if c.control.pin.is_some() {
             return Some("Forbidden: enter the room's PIN first");
         }

@@ -1,10 +1,10 @@
 //! A room owns what is its own: its policy, its mixer room while calls are
-//! open, the index of its calls, subscriptions and dial-outs, its floor
-//! and its raised hands. The focus finds a room's calls through it rather
-//! than by scanning every call for a room name, and forgets a room once
-//! nothing is left in it.
+//! open, its calls and subscriptions, the dial-outs placed into it, its
+//! floor and its raised hands. The focus keeps only an index from a
+//! dialog to the room that holds it, and forgets a room once nothing is
+//! left in it.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::media::{MediaCommand, MediaRoomId};
 use sip::transaction::TxId;
@@ -14,7 +14,7 @@ use crate::core::Focus;
 use crate::floor::Floor;
 use crate::hands::Hands;
 use crate::policy::RoomPolicy;
-use crate::subscription::Subscription;
+use crate::subscription::{SubState, Subscription};
 
 /// One room.
 #[derive(Default)]
@@ -25,9 +25,9 @@ pub(crate) struct Room {
     /// Its mixer room, open while it has calls.
     pub(crate) media: Option<MediaRoomId>,
     /// Its calls in any state, ordered by Call-ID (the order documents list them in).
-    pub(crate) calls: BTreeSet<DialogId>,
+    pub(crate) calls: BTreeMap<DialogId, Call>,
     /// Its conference-event subscriptions.
-    pub(crate) subscriptions: HashSet<DialogId>,
+    pub(crate) subscriptions: HashMap<DialogId, Subscription>,
     /// The INVITE transactions of the calls the focus is placing into it.
     pub(crate) dialouts: HashSet<TxId>,
     pub(crate) floor: Floor,
@@ -84,34 +84,56 @@ impl Focus {
             .get(name)
             .into_iter()
             .flat_map(|r| r.calls.iter())
-            .filter_map(|id| self.calls.get(id).map(|c| (id, c)))
     }
 
     /// The ids of a room's calls, to act on each.
     pub(crate) fn room_call_ids(&self, name: &str) -> Vec<DialogId> {
         self.rooms
             .get(name)
-            .map(|r| r.calls.iter().cloned().collect())
+            .map(|r| r.calls.keys().cloned().collect())
             .unwrap_or_default()
     }
 
-    /// The ids of a room's subscriptions, to act on each.
+    /// The ids of a room's live subscriptions (not terminated), to act on each.
     pub(crate) fn room_subscription_ids(&self, name: &str) -> Vec<DialogId> {
         self.rooms
             .get(name)
-            .map(|r| r.subscriptions.iter().cloned().collect())
+            .map(|r| {
+                r.subscriptions
+                    .iter()
+                    .filter(|(_, s)| s.state != SubState::Terminated)
+                    .map(|(id, _)| id.clone())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
-    /// A call joins the focus and its room's index.
+    /// A call, found through the room that holds it.
+    pub(crate) fn call(&self, id: &DialogId) -> Option<&Call> {
+        let room = self.call_rooms.get(id)?;
+        self.rooms.get(room)?.calls.get(id)
+    }
+
+    /// A call to change, found through the room that holds it.
+    pub(crate) fn call_mut(&mut self, id: &DialogId) -> Option<&mut Call> {
+        let room = self.call_rooms.get(id)?;
+        self.rooms.get_mut(room)?.calls.get_mut(id)
+    }
+
+    /// True when the focus has this call.
+    pub(crate) fn has_call(&self, id: &DialogId) -> bool {
+        self.call_rooms.contains_key(id)
+    }
+
+    /// A call joins its room, and the index.
     pub(crate) fn add_call(&mut self, id: DialogId, call: Call) {
-        let room = call.room.clone();
-        self.room_entry(&room).calls.insert(id.clone());
         *self
             .calls_by_ip
             .entry(call.dialog.peer.addr.ip())
             .or_default() += 1;
-        self.calls.insert(id, call);
+        self.call_rooms.insert(id.clone(), call.room.clone());
+        let room = call.room.clone();
+        self.room_entry(&room).calls.insert(id, call);
     }
 
     /// Calls open from one IP address (for the per-source limit).
@@ -119,12 +141,10 @@ impl Focus {
         self.calls_by_ip.get(&ip).copied().unwrap_or(0)
     }
 
-    /// A call leaves the focus and its room's index.
+    /// A call leaves its room and the index.
     pub(crate) fn remove_call(&mut self, id: &DialogId) -> Option<Call> {
-        let call = self.calls.remove(id)?;
-        if let Some(r) = self.rooms.get_mut(&call.room) {
-            r.calls.remove(id);
-        }
+        let room = self.call_rooms.remove(id)?;
+        let call = self.rooms.get_mut(&room)?.calls.remove(id)?;
         let ip = call.dialog.peer.addr.ip();
         if let Some(n) = self.calls_by_ip.get_mut(&ip) {
             *n -= 1;
@@ -135,20 +155,30 @@ impl Focus {
         Some(call)
     }
 
-    /// A subscription joins the focus and its room's index.
-    pub(crate) fn add_subscription(&mut self, id: DialogId, sub: Subscription) {
-        let room = sub.room.clone();
-        self.room_entry(&room).subscriptions.insert(id.clone());
-        self.subscriptions.insert(id, sub);
+    /// A subscription, found through the room that holds it.
+    pub(crate) fn subscription(&self, id: &DialogId) -> Option<&Subscription> {
+        let room = self.subscription_rooms.get(id)?;
+        self.rooms.get(room)?.subscriptions.get(id)
     }
 
-    /// A subscription leaves the focus and its room's index.
+    /// A subscription to change, found through the room that holds it.
+    pub(crate) fn subscription_mut(&mut self, id: &DialogId) -> Option<&mut Subscription> {
+        let room = self.subscription_rooms.get(id)?;
+        self.rooms.get_mut(room)?.subscriptions.get_mut(id)
+    }
+
+    /// A subscription joins its room, and the index.
+    pub(crate) fn add_subscription(&mut self, id: DialogId, sub: Subscription) {
+        self.subscription_rooms.insert(id.clone(), sub.room.clone());
+        let room = sub.room.clone();
+        self.room_entry(&room).subscriptions.insert(id, sub);
+    }
+
+    /// A subscription leaves its room and the index.
     pub(crate) fn remove_subscription(&mut self, id: &DialogId) -> Option<Subscription> {
-        let sub = self.subscriptions.remove(id)?;
-        if let Some(r) = self.rooms.get_mut(&sub.room) {
-            r.subscriptions.remove(id);
-        }
-        self.forget_if_idle(&sub.room);
+        let room = self.subscription_rooms.remove(id)?;
+        let sub = self.rooms.get_mut(&room)?.subscriptions.remove(id)?;
+        self.forget_if_idle(&room);
         Some(sub)
     }
 }

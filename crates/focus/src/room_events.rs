@@ -67,7 +67,7 @@ impl Focus {
     /// A call's participant changed: watchers hear Joined the first time,
     /// Updated after; NOTIFY subscribers are told too.
     pub(crate) fn call_changed(&mut self, now: Instant, id: &DialogId) {
-        let Some(c) = self.calls.get(id) else { return };
+        let Some(c) = self.call(id) else { return };
         let (room, who) = (
             c.room.clone(),
             crate::conference_doc::aor(&c.dialog.remote_party),
@@ -75,7 +75,7 @@ impl Focus {
         let first = c.control.announced.is_none();
         self.room_changed(now, &room, &who);
         if let Some(info) = self.participant_info(id) {
-            if let Some(c) = self.calls.get_mut(id) {
+            if let Some(c) = self.call_mut(id) {
                 c.control.announced = Some(info.status.clone());
             }
             let kind = if first {

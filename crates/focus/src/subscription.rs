@@ -234,8 +234,7 @@ impl Focus {
             return;
         }
         let checked = self
-            .subscriptions
-            .get_mut(id)
+            .subscription_mut(id)
             .map(|s| s.dialog.handle_request(&req));
         if let Some(Err(e)) = checked {
             // RFC 3261 §12.2.2: an out-of-order refresh is refused.
@@ -264,9 +263,10 @@ impl Focus {
             None,
             &tag,
         );
-        if let Some(s) = self.subscriptions.get_mut(id) {
-            s.expires_at = now + Duration::from_secs(expires as u64);
-            self.timers.set(s.expires_at, Timer::Expiry(id.clone()));
+        let expires_at = now + Duration::from_secs(expires as u64);
+        if let Some(s) = self.subscription_mut(id) {
+            s.expires_at = expires_at;
+            self.timers.set(expires_at, Timer::Expiry(id.clone()));
         }
         if expires == 0 {
             self.end_subscription(now, id, EndReason::Unsubscribed);
@@ -306,7 +306,7 @@ impl Focus {
 
     fn schedule_notifies(&mut self, now: Instant, room: &str, who: Option<&str>) {
         for id in self.room_subscription_ids(room) {
-            if let (Some(who), Some(s)) = (who, self.subscriptions.get_mut(&id)) {
+            if let (Some(who), Some(s)) = (who, self.subscription_mut(&id)) {
                 s.changed.insert(who.to_owned());
             }
             self.schedule_notify(now, &id);
@@ -316,16 +316,14 @@ impl Focus {
     /// An active subscription's changes go out now, or at the end of its
     /// minimum interval; a pending one's wait for its first NOTIFY's answer.
     fn schedule_notify(&mut self, now: Instant, id: &DialogId) {
-        let Some(s) = self.subscriptions.get_mut(id) else {
+        let min_interval = self.config.notify_min_interval;
+        let Some(s) = self.subscription_mut(id) else {
             return;
         };
         let SubState::Active { notify_due: None } = s.state else {
             return;
         };
-        let earliest = s
-            .last_notify
-            .map(|t| t + self.config.notify_min_interval)
-            .unwrap_or(now);
+        let earliest = s.last_notify.map(|t| t + min_interval).unwrap_or(now);
         if earliest <= now {
             self.send_notify(now, id, false);
         } else {
@@ -338,7 +336,7 @@ impl Focus {
 
     /// Sends the next NOTIFY of a subscription: full, or the changed users.
     pub(crate) fn send_notify(&mut self, now: Instant, id: &DialogId, full: bool) {
-        let Some(s) = self.subscriptions.get_mut(id) else {
+        let Some(s) = self.subscription_mut(id) else {
             return;
         };
         if s.state == SubState::Terminated {
@@ -358,7 +356,7 @@ impl Focus {
         };
         let state = format!("active;expires={remaining}");
         let tx = self.notify(now, id, &state, Some(doc.to_xml()));
-        if let Some(s) = self.subscriptions.get_mut(id) {
+        if let Some(s) = self.subscription_mut(id) {
             s.state = match tx {
                 Some(first) if full => SubState::Pending { first },
                 _ => SubState::Active { notify_due: None },
@@ -368,7 +366,7 @@ impl Focus {
 
     /// Ends a subscription with a final NOTIFY (full state, RFC 6665 §4.2.2).
     pub(crate) fn end_subscription(&mut self, now: Instant, id: &DialogId, reason: EndReason) {
-        let Some(s) = self.subscriptions.get_mut(id) else {
+        let Some(s) = self.subscription_mut(id) else {
             return;
         };
         if s.state == SubState::Terminated {
@@ -384,19 +382,15 @@ impl Focus {
         let body = (reason != EndReason::NoResource)
             .then(|| self.room_document(&room, &entity, version, None).to_xml());
         let sent = self.notify(now, id, state, body);
-        // Out of the room's index at once: it hears no more changes.
-        let room = self.subscriptions.get(id).map(|s| s.room.clone());
-        match (sent, room) {
-            (Some(_), Some(room)) => {
-                if let Some(s) = self.subscriptions.get_mut(id) {
+        // Terminated at once: it hears no more changes, and is kept only
+        // until its final NOTIFY is answered.
+        match sent {
+            Some(_) => {
+                if let Some(s) = self.subscription_mut(id) {
                     s.state = SubState::Terminated;
                 }
-                if let Some(r) = self.rooms.get_mut(&room) {
-                    r.subscriptions.remove(id);
-                }
-                self.forget_if_idle(&room);
             }
-            _ => {
+            None => {
                 self.remove_subscription(id);
             }
         }
@@ -411,7 +405,7 @@ impl Focus {
         body: Option<String>,
     ) -> Option<TxId> {
         let branch = self.new_branch();
-        let s = self.subscriptions.get_mut(id)?;
+        let s = self.subscription_mut(id)?;
         let mut req = s.dialog.request(Method::Notify, &branch);
         req.headers.push(HeaderName::EVENT, "conference");
         req.headers.push(HeaderName::SUBSCRIPTION_STATE, state);
@@ -442,7 +436,7 @@ impl Focus {
         let Some(id) = self.by_notify_tx.remove(&tx) else {
             return;
         };
-        let Some(s) = self.subscriptions.get_mut(&id) else {
+        let Some(s) = self.subscription_mut(&id) else {
             return;
         };
         if status >= 300 {
@@ -475,18 +469,14 @@ impl Focus {
 
     /// A subscription's expiry came up: it ends if it was not refreshed.
     pub(crate) fn subscription_expiry(&mut self, now: Instant, id: &DialogId) {
-        if self
-            .subscriptions
-            .get(id)
-            .is_some_and(|s| s.expires_at <= now)
-        {
+        if self.subscription(id).is_some_and(|s| s.expires_at <= now) {
             self.end_subscription(now, id, EndReason::Timeout);
         }
     }
 
     /// A coalesced NOTIFY came up: it goes now if still due.
     pub(crate) fn notify_due(&mut self, now: Instant, id: &DialogId) {
-        let due = self.subscriptions.get(id).is_some_and(
+        let due = self.subscription(id).is_some_and(
             |s| matches!(s.state, SubState::Active { notify_due: Some(t) } if t <= now),
         );
         if due {
@@ -497,12 +487,13 @@ impl Focus {
     /// Counters of the event package.
     pub fn event_stats(&self) -> EventStats {
         let ended = self
-            .subscriptions
+            .rooms
             .values()
+            .flat_map(|r| r.subscriptions.values())
             .filter(|s| s.state == SubState::Terminated)
             .count();
         EventStats {
-            subscriptions: self.subscriptions.len() - ended,
+            subscriptions: self.subscription_rooms.len() - ended,
             ..self.event_stats
         }
     }
