@@ -33,7 +33,7 @@ use reference as imp;
 use system as imp;
 
 pub use counting::{count_heap_calls, live_heap_bytes, CountingAlloc};
-pub use packet::{packet_samples, Mode, SilkFlags, Toc};
+pub use packet::{activity, packet_samples, Activity, Mode, SilkFlags, Toc};
 pub use scratch::{scratch_stats, ScratchAlloc, ScratchStats};
 
 use thiserror::Error;

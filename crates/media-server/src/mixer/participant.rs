@@ -107,6 +107,8 @@ pub struct Participant {
     pub(crate) level_6464: u8,
     ext_level: Option<u8>,
     pub(crate) vad: Vad,
+    /// An Opus stream left undecoded while quiet (None for other codecs).
+    idle: Option<Box<IdleOpus>>,
     pub(crate) selected: bool,
     pub(crate) muted: bool,
     pub(crate) deaf: bool,
@@ -117,6 +119,24 @@ pub struct Participant {
     /// Tones for this participant only (they force an individual encode while playing).
     pub(crate) tone: super::tone_player::TonePlayer,
 }
+
+/// A quiet Opus stream whose packets the mixer does not decode: the
+/// packets' own voice-activity flags, DTX or RFC 6464 levels say there is
+/// nothing to hear. The decoder is brought up to date (reset, then fed the
+/// last skipped packet) when the stream is decoded again.
+struct IdleOpus {
+    /// The decoder has missed packets since it last decoded.
+    stale: bool,
+    /// Packets skipped in a row; every [`FORCED_DECODE_EVERY`]th is decoded
+    /// anyway, so that a loud stream its encoder calls inactive (a steady
+    /// tone can look like noise to a VAD) is still heard.
+    run: u32,
+    last: [u8; crate::jitter::MAX_PAYLOAD],
+    last_len: usize,
+}
+
+/// One packet in 25 (half a second of 20 ms packets) of a quiet stream is decoded.
+const FORCED_DECODE_EVERY: u32 = 25;
 
 /// Scratch for encoding one packet.
 pub(crate) const PACKET_BUF: usize = 1500;
@@ -167,6 +187,14 @@ impl Participant {
             level_6464: 127,
             ext_level: None,
             vad: Vad::default(),
+            idle: (kind == CodecKind::Opus).then(|| {
+                Box::new(IdleOpus {
+                    stale: false,
+                    run: 0,
+                    last: [0; crate::jitter::MAX_PAYLOAD],
+                    last_len: 0,
+                })
+            }),
             selected: false,
             muted: false,
             deaf: false,
@@ -246,22 +274,46 @@ impl Participant {
         }
         let kind = self.kind();
         let need = (kind.pcm_rate() / 50) as usize;
-        // RFC 6464: a silent, unselected G.711 stream need not be decoded.
-        let skip = matches!(kind, CodecKind::Pcmu | CodecKind::Pcma)
-            && !self.selected
-            && self.ext_level.is_some_and(|l| -(l as f32) < threshold_dbov);
+        // RFC 6464 says silence: a stream that is not being mixed need not
+        // be decoded (a G.711 decode is cheap; an Opus one is not).
+        let quiet_ext = self.ext_level.is_some_and(|l| -(l as f32) < threshold_dbov);
+        // Only a stream that was no candidate last tick may go undecoded.
+        let may_skip = !self.selected && !self.vad.talking;
         let ptime_samples = need;
+        let mut skipped = false;
         while self.fifo_len < need {
             let room = self.fifo.len() - self.fifo_len;
-            let (jitter, decoder, decoded) =
-                (&mut self.jitter, &mut self.decoder, &mut self.decoded);
+            let (jitter, decoder, decoded, idle) = (
+                &mut self.jitter,
+                &mut self.decoder,
+                &mut self.decoded,
+                &mut self.idle,
+            );
             let n = match jitter.pop() {
                 Pop::Packet { payload, .. } => {
+                    let skip = may_skip
+                        && match idle {
+                            None => matches!(kind, CodecKind::Pcmu | CodecKind::Pcma) && quiet_ext,
+                            Some(idle) => idle.may_skip(payload, quiet_ext),
+                        };
                     if skip {
                         self.stats.decode_skipped.fetch_add(1, Ordering::Relaxed);
-                        decoded[..ptime_samples].fill(0);
-                        ptime_samples
+                        skipped = true;
+                        let n = match idle {
+                            Some(idle) => {
+                                idle.skipped(payload);
+                                opus_codec::packet_samples(payload)
+                                    .unwrap_or(ptime_samples)
+                                    .min(decoded.len())
+                            }
+                            None => ptime_samples,
+                        };
+                        decoded[..n].fill(0);
+                        n
                     } else {
+                        if let Some(idle) = idle {
+                            idle.catch_up(decoder, decoded);
+                        }
                         match decoder.decode(payload, &mut decoded[..]) {
                             Ok(n) => n,
                             Err(_) => {
@@ -271,9 +323,19 @@ impl Participant {
                         }
                     }
                 }
-                Pop::Lost { next: Some(next) } if kind == CodecKind::Opus => decoder
-                    .decode_fec(next, &mut decoded[..ptime_samples])
-                    .unwrap_or_else(|_| decoder.conceal(&mut decoded[..ptime_samples])),
+                // A loss in a stream left undecoded is silence too.
+                Pop::Lost { .. } if idle.as_ref().is_some_and(|i| i.stale) && may_skip => {
+                    decoded[..ptime_samples].fill(0);
+                    ptime_samples
+                }
+                Pop::Lost { next: Some(next) } if kind == CodecKind::Opus => {
+                    if let Some(idle) = idle {
+                        idle.catch_up(decoder, decoded);
+                    }
+                    decoder
+                        .decode_fec(next, &mut decoded[..ptime_samples])
+                        .unwrap_or_else(|_| decoder.conceal(&mut decoded[..ptime_samples]))
+                }
                 Pop::Lost { .. } => decoder.conceal(&mut decoded[..ptime_samples]),
                 Pop::Empty => break,
             };
@@ -281,6 +343,7 @@ impl Participant {
             self.fifo[self.fifo_len..self.fifo_len + n].copy_from_slice(&self.decoded[..n]);
             self.fifo_len += n;
         }
+        let skip = skipped;
         if self.fifo_len < need {
             // Underrun or not started: no audio this tick.
             self.has_audio = false;
@@ -343,5 +406,47 @@ impl Participant {
     /// Applies a direction change.
     pub(crate) fn set_direction(&mut self, d: Direction) {
         self.settings.direction = d;
+    }
+}
+
+impl IdleOpus {
+    /// True when this packet need not be decoded: DTX, no voice flagged
+    /// by the encoder, or RFC 6464 silence; but not when a forced decode
+    /// is due.
+    fn may_skip(&self, packet: &[u8], quiet_ext: bool) -> bool {
+        if self.run + 1 >= FORCED_DECODE_EVERY {
+            return false;
+        }
+        quiet_ext
+            || matches!(
+                opus_codec::activity(packet),
+                Ok(opus_codec::Activity::Silent | opus_codec::Activity::Inactive)
+            )
+    }
+
+    /// Keeps the packet to warm the decoder with later.
+    fn skipped(&mut self, packet: &[u8]) {
+        let n = packet.len().min(self.last.len());
+        self.last[..n].copy_from_slice(&packet[..n]);
+        self.last_len = n;
+        self.stale = true;
+        self.run += 1;
+    }
+
+    /// Before a decode: a decoder that missed packets starts clean and
+    /// takes the last one it missed, so that the packet decoded next
+    /// continues from state close to the encoder's (output discarded).
+    fn catch_up(&mut self, decoder: &mut Decoder, scratch: &mut [i16]) {
+        self.run = 0;
+        if !self.stale {
+            return;
+        }
+        self.stale = false;
+        decoder.reset();
+        if self.last_len > 0 {
+            // A failure leaves a clean decoder, which is what reset gave.
+            let _ = decoder.decode(&self.last[..self.last_len], scratch);
+            self.last_len = 0;
+        }
     }
 }

@@ -5,4 +5,5 @@
 # Needs opus-tools (Debian: apt-get install opus-tools).
 set -eu
 cd "$(dirname "$0")/../.."
+# CONFAB_FIXTURES=name1,name2 rewrites only those cases.
 exec cargo test -p media-server --test opus_interop write_fixtures -- --ignored --nocapture

@@ -38,6 +38,8 @@ struct Case {
     bitrate_kbps: u32,
     args: &'static [&'static str],
     gaps: bool,
+    /// Length of the signal.
+    secs: f64,
 }
 
 const fn case(name: &'static str, freqs: &'static [f64], rate: u32, frame_ms: u32) -> Case {
@@ -49,6 +51,7 @@ const fn case(name: &'static str, freqs: &'static [f64], rate: u32, frame_ms: u3
         bitrate_kbps: 32,
         args: &[],
         gaps: false,
+        secs: SECS,
     }
 }
 
@@ -84,6 +87,13 @@ const CASES: &[Case] = &[
         args: DTX,
         gaps: true,
         ..case("tone850_48k_dtx", &[850.0], 48_000, 20)
+    },
+    // On, off, on: the talker comes back after DTX.
+    Case {
+        args: DTX,
+        gaps: true,
+        secs: 3.0,
+        ..case("tone850_48k_dtx_resume", &[850.0], 48_000, 20)
     },
     case("speech_48k_20ms", &[], 48_000, 20),
     case("speech_16k_20ms", &[], 16_000, 20),
@@ -126,9 +136,9 @@ fn scratch(name: &str) -> PathBuf {
 
 fn source(c: &Case) -> Vec<i16> {
     if c.freqs.is_empty() {
-        signals::speech(c.rate, SECS)
+        signals::speech(c.rate, c.secs)
     } else {
-        signals::tones(c.freqs, c.rate, SECS, AMP, c.gaps)
+        signals::tones(c.freqs, c.rate, c.secs, AMP, c.gaps)
     }
 }
 
@@ -481,9 +491,21 @@ fn write_fixtures() {
     );
     let dir = fixtures();
     std::fs::create_dir_all(&dir).unwrap();
+    // CONFAB_FIXTURES=a,b writes only those and keeps the others' files.
+    let only = std::env::var("CONFAB_FIXTURES").ok();
     let mut tsv =
         String::from("# case\trms dBFS\ttone dBFS,... (opusdec --rate 48000 --no-dither)\n");
     for c in CASES {
+        if only
+            .as_ref()
+            .is_some_and(|o| !o.split(',').any(|n| n == c.name))
+        {
+            let file = std::fs::read(dir.join(format!("{}.opus", c.name))).unwrap();
+            let (rms, tones) = measure(&opusdec(&file), c.freqs);
+            let tones: Vec<String> = tones.iter().map(|t| format!("{t:.3}")).collect();
+            tsv.push_str(&format!("{}\t{rms:.3}\t{}\n", c.name, tones.join(",")));
+            continue;
+        }
         let file = opusenc(c);
         std::fs::write(dir.join(format!("{}.opus", c.name)), &file).unwrap();
         let (rms, tones) = measure(&opusdec(&file), c.freqs);
@@ -609,7 +631,7 @@ fn forty_and_sixty_ms_opus_packets_are_heard_steadily() {
 
 #[test]
 fn a_dtx_phone_in_silence_is_not_loss_nor_a_talker() {
-    let (heard, stats, talking) = room_with_opus_talker("tone850_48k_dtx");
+    let (heard, stats, talking) = room_with_opus_talker("tone850_48k_dtx_resume");
     let lost = stats.lost.load(std::sync::atomic::Ordering::Relaxed);
     let errors = stats
         .decode_errors
@@ -621,9 +643,65 @@ fn a_dtx_phone_in_silence_is_not_loss_nor_a_talker() {
     assert_eq!((lost, errors), (0, 0));
     assert_close("850 Hz before DTX", tone, sent_db());
     assert!(gap < -60.0, "the DTX gap is heard at {gap:.2} dBFS");
+    // The gap went undecoded, and the decoder caught up for the tone after it.
+    let skipped = stats
+        .decode_skipped
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let after = tone_db(&heard[8000 * 9 / 4..8000 * 11 / 4], 8000, 850.0);
+    eprintln!("dtx: heard {} samples; {skipped} packets left undecoded, tone after the gap {after:.2} dBFS", heard.len());
+    assert!(skipped > 0, "no packet of the gap was left undecoded");
+    assert_close("850 Hz after DTX", after, sent_db());
     assert_eq!(talking.first(), Some(&true));
     assert!(
         talking.contains(&false),
         "the talker never stopped in DTX: {talking:?}"
     );
+}
+
+/// What libopus's encoder flagged, read without decoding: its packets'
+/// voice-activity bits and DTX frames, against the signal it was given.
+#[test]
+fn packet_activity_follows_what_libopus_encoded() {
+    use opus_codec::Activity;
+    // One second of 850 Hz, one of silence (DTX), one of 850 Hz: 50 packets a second.
+    let file = std::fs::read(fixtures().join("tone850_48k_dtx_resume.opus")).unwrap();
+    let packets = ogg::read(&file).packets;
+    let count = |range: std::ops::Range<usize>, want: &[Activity]| {
+        packets[range]
+            .iter()
+            .filter(|p| opus_codec::activity(p).is_ok_and(|a| want.contains(&a)))
+            .count()
+    };
+    let seq: String = packets
+        .iter()
+        .map(|p| match opus_codec::activity(p) {
+            Ok(Activity::Active) => 'A',
+            Ok(Activity::Inactive) => 'i',
+            Ok(Activity::Silent) => '.',
+            Ok(Activity::Unknown) => '?',
+            Err(_) => 'X',
+        })
+        .collect();
+    eprintln!("activity: {seq}");
+    // A steady tone starts as voice; after about half a second the
+    // encoder's VAD may take it for noise, which is why the mixer decodes
+    // every possible talker and one quiet packet in 25.
+    let onset = count(0..25, &[Activity::Active, Activity::Unknown]);
+    let quiet = count(65..100, &[Activity::Silent, Activity::Inactive]);
+    let back = count(100..125, &[Activity::Active, Activity::Unknown]);
+    eprintln!("activity: onset {onset}/25 voice, silence {quiet}/35 quiet, back {back}/25 voice");
+    assert_eq!(onset, 25, "a tone's onset read as quiet");
+    assert_eq!(quiet, 35, "silence read as voice");
+    assert!(back >= 20, "the tone's return read as quiet");
+    // Speech and every tone fixture parse; none is malformed.
+    for c in CASES {
+        let file = std::fs::read(fixtures().join(format!("{}.opus", c.name))).unwrap();
+        for p in ogg::read(&file).packets {
+            assert!(
+                opus_codec::activity(&p).is_ok(),
+                "{}: a packet read as malformed",
+                c.name
+            );
+        }
+    }
 }
