@@ -1,7 +1,9 @@
-//! One mixer tick of one room: 3 talkers and N listeners, N = 10, 100,
-//! 1,000 and 10,000, all on G.711 or all on Opus. Listeners share one
-//! encoding per codec, so the cost should grow with N only by a header
-//! write and a send each. Also prints the memory held per participant.
+//! One mixer tick with every participant sending, as in a real room: the
+//! talkers send tones, everyone else low-level noise (G.711: ±24 linear;
+//! Opus: white noise at -54 dBFS through the reference encoder, as
+//! `../shared/bench` sends). Two layouts: one room of N with 3 talkers, and
+//! rooms of 5 with one talker each. Reported per tick; divide by N for the
+//! cost per participant. Also prints the memory held per participant.
 
 use std::alloc::System;
 use std::net::SocketAddr;
@@ -31,19 +33,38 @@ impl PacketOut for Sink {
     }
 }
 
-/// Pre-encoded frames: (length, payload).
-type Frames = Vec<(usize, [u8; MAX_PAYLOAD])>;
+/// Pre-encoded frames, replayed in a loop: (length, payload).
+type Frames = Arc<Vec<(usize, [u8; MAX_PAYLOAD])>>;
+
+/// Frames in each pre-encoded loop (one second).
+const LOOP: usize = 50;
+/// Distinct noise streams; participants share them round-robin.
+const NOISE_STREAMS: usize = 8;
+
+/// How the participants are laid out.
+#[derive(Clone, Copy)]
+enum Layout {
+    /// One room of N, 3 talkers.
+    OneRoom,
+    /// Rooms of 5, one talker each.
+    RoomsOf5,
+}
+
+struct Sender {
+    input: rtrb::Producer<InPacket>,
+    frames: Frames,
+    ssrc: u32,
+}
 
 struct Setup {
     mixer: Mixer,
-    talkers: Vec<(rtrb::Producer<InPacket>, Frames)>,
+    senders: Vec<Sender>,
     kind: CodecKind,
     _keep: (
         rtrb::Producer<Command>,
         rtrb::Consumer<media_server::mixer::MixerEvent>,
         rtrb::Consumer<media_server::mixer::Garbage>,
     ),
-    listener_inputs: Vec<rtrb::Producer<InPacket>>,
 }
 
 fn participant(id: u32, kind: CodecKind) -> (Participant, rtrb::Producer<InPacket>) {
@@ -66,73 +87,115 @@ fn participant(id: u32, kind: CodecKind) -> (Participant, rtrb::Producer<InPacke
     (p, tx)
 }
 
-fn setup(kind: CodecKind, listeners: usize) -> Setup {
-    let (mut commands, cmd_rx) = rtrb::RingBuffer::new(listeners + 16);
-    let (ev_tx, events) = rtrb::RingBuffer::new(1024);
+/// One second of a signal through a fresh encoder.
+fn encode(kind: CodecKind, mut sample: impl FnMut(usize) -> f64) -> Frames {
+    let mut enc = Encoder::new(kind, &OpusConfig::default()).expect("encoder");
+    let len = (kind.pcm_rate() / 50) as usize;
+    let frames = (0..LOOP)
+        .map(|f| {
+            let pcm: Vec<i16> = (0..len).map(|n| sample(f * len + n) as i16).collect();
+            let mut buf = [0u8; MAX_PAYLOAD];
+            let n = enc.encode(&pcm, &mut buf).expect("encode");
+            (n, buf)
+        })
+        .collect();
+    Arc::new(frames)
+}
+
+fn tone(kind: CodecKind, freq: f64) -> Frames {
+    let rate = kind.pcm_rate() as f64;
+    encode(kind, |n| {
+        6000.0 * (2.0 * std::f64::consts::PI * freq * n as f64 / rate).sin()
+    })
+}
+
+fn noise(kind: CodecKind, seed: u32) -> Frames {
+    // G.711 as rtpload sends it (±24 linear); Opus at -54 dBFS RMS.
+    let amp = match kind {
+        CodecKind::Opus => 32768.0 * 10f64.powf(-54.0 / 20.0) * 3f64.sqrt(),
+        _ => 24.0,
+    };
+    let mut x = seed.wrapping_mul(2_654_435_761).max(1);
+    encode(kind, move |_| {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        (x as f64 / u32::MAX as f64 * 2.0 - 1.0) * amp
+    })
+}
+
+fn setup(kind: CodecKind, layout: Layout, n: usize) -> Setup {
+    let room_size = match layout {
+        Layout::OneRoom => n,
+        Layout::RoomsOf5 => 5,
+    };
+    let talkers_per_room = match layout {
+        Layout::OneRoom => 3,
+        Layout::RoomsOf5 => 1,
+    };
+    let rooms = n.div_ceil(room_size);
+    let (mut commands, cmd_rx) = rtrb::RingBuffer::new(n + rooms + 16);
+    let (ev_tx, events) = rtrb::RingBuffer::new(4 * n + 1024);
     let (g_tx, garbage) = rtrb::RingBuffer::new(16);
-    let mixer = Mixer::new(1, cmd_rx, ev_tx, g_tx);
-    let room = Room::new(
-        RoomId(1),
-        RoomSettings {
-            capacity: listeners + 3,
-            ..RoomSettings::default()
-        },
-    )
-    .expect("room");
-    let _ = commands.push(Command::AddRoom(Box::new(room)));
-    let mut talkers = Vec::new();
-    for (i, freq) in [440.0, 1000.0, 2200.0].into_iter().enumerate() {
-        let (p, tx) = participant(i as u32 + 1, kind);
-        let _ = commands.push(Command::AddParticipant(RoomId(1), Box::new(p)));
-        let mut enc = Encoder::new(kind, &OpusConfig::default()).expect("encoder");
-        let rate = kind.pcm_rate();
-        let len = (rate / 50) as usize;
-        let frames = (0..50)
-            .map(|f| {
-                let pcm: Vec<i16> = (0..len)
-                    .map(|n| {
-                        (6000.0
-                            * (2.0 * std::f64::consts::PI * freq * (f * len + n) as f64
-                                / rate as f64)
-                                .sin()) as i16
-                    })
-                    .collect();
-                let mut buf = [0u8; MAX_PAYLOAD];
-                let n = enc.encode(&pcm, &mut buf).expect("encode");
-                (n, buf)
-            })
-            .collect();
-        talkers.push((tx, frames));
-    }
-    let mut listener_inputs = Vec::new();
-    for i in 0..listeners {
-        let (p, tx) = participant(100 + i as u32, kind);
-        let added = commands
-            .push(Command::AddParticipant(RoomId(1), Box::new(p)))
-            .is_ok();
-        assert!(added, "command ring sized for every participant");
-        listener_inputs.push(tx);
+    let mixer = Mixer::new(rooms, cmd_rx, ev_tx, g_tx);
+    let tones: Vec<Frames> = [450.0, 650.0, 850.0]
+        .into_iter()
+        .map(|f| tone(kind, f))
+        .collect();
+    let noises: Vec<Frames> = (0..NOISE_STREAMS as u32)
+        .map(|s| noise(kind, s + 1))
+        .collect();
+    let mut senders = Vec::new();
+    for r in 0..rooms {
+        let room = Room::new(
+            RoomId(r as u32 + 1),
+            RoomSettings {
+                capacity: room_size,
+                ..RoomSettings::default()
+            },
+        )
+        .expect("room");
+        assert!(commands.push(Command::AddRoom(Box::new(room))).is_ok());
+        for k in 0..room_size.min(n - r * room_size) {
+            let id = (r * room_size + k) as u32 + 1;
+            let (p, input) = participant(id, kind);
+            assert!(
+                commands
+                    .push(Command::AddParticipant(RoomId(r as u32 + 1), Box::new(p)))
+                    .is_ok(),
+                "command ring sized for every participant"
+            );
+            let frames = match tones.get(k).filter(|_| k < talkers_per_room) {
+                Some(t) => t.clone(),
+                None => noises[id as usize % NOISE_STREAMS].clone(),
+            };
+            senders.push(Sender {
+                input,
+                frames,
+                ssrc: 0x1000 + id,
+            });
+        }
     }
     Setup {
         mixer,
-        talkers,
+        senders,
         kind,
         _keep: (commands, events, garbage),
-        listener_inputs,
     }
 }
 
 fn feed(s: &mut Setup, tick: u64, now: Instant) {
     let kind = s.kind;
-    for (t, (tx, frames)) in s.talkers.iter_mut().enumerate() {
-        let (len, payload) = frames[tick as usize % frames.len()];
-        let _ = tx.push(InPacket {
+    for (i, sender) in s.senders.iter_mut().enumerate() {
+        // Streams start at different points of their loop.
+        let (len, payload) = sender.frames[(tick as usize + i) % LOOP];
+        let _ = sender.input.push(InPacket {
             seq: tick as u16,
             timestamp: (tick as u32).wrapping_mul(kind.rtp_clock() / 50),
             payload_type: kind.static_payload_type().unwrap_or(111),
-            ssrc: 100 + t as u32,
+            ssrc: sender.ssrc,
             audio_level: None,
-            source: SocketAddr::from(([127, 0, 0, 1], 10_001 + t as u16)),
+            source: SocketAddr::from(([127, 0, 0, 1], 20_000 + (i % 40_000) as u16)),
             arrival: now,
             len: len as u16,
             payload,
@@ -141,13 +204,29 @@ fn feed(s: &mut Setup, tick: u64, now: Instant) {
 }
 
 fn bench(c: &mut Criterion) {
-    let mut g = c.benchmark_group("mixer tick, 3 talkers + N listeners");
-    g.sample_size(20)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
-    for kind in [CodecKind::Pcmu, CodecKind::Opus] {
-        for n in [10usize, 100, 1_000, 10_000] {
-            let mut s = setup(kind, n);
+    let cases: [(Layout, &str, CodecKind, &[usize]); 4] = [
+        (
+            Layout::OneRoom,
+            "one room",
+            CodecKind::Pcmu,
+            &[100, 1_000, 5_000],
+        ),
+        (Layout::OneRoom, "one room", CodecKind::Opus, &[100, 1_000]),
+        (
+            Layout::RoomsOf5,
+            "rooms of 5",
+            CodecKind::Pcmu,
+            &[100, 1_000],
+        ),
+        (Layout::RoomsOf5, "rooms of 5", CodecKind::Opus, &[100, 500]),
+    ];
+    for (layout, name, kind, sizes) in cases {
+        let mut g = c.benchmark_group(format!("mixer tick, {name}, everyone sending"));
+        g.sample_size(10)
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(3));
+        for &n in sizes {
+            let mut s = setup(kind, layout, n);
             let mut tick = 0u64;
             let mut now = Instant::now();
             // Warm up: rooms open, jitter buffers fill, talkers are selected.
@@ -157,7 +236,7 @@ fn bench(c: &mut Criterion) {
                 tick += 1;
                 now += Duration::from_millis(20);
             }
-            assert_eq!(s.mixer.participant_count(), n + 3);
+            assert_eq!(s.mixer.participant_count(), n);
             g.bench_with_input(BenchmarkId::new(kind.name(), n), &n, |b, _| {
                 b.iter_custom(|iters| {
                     let mut total = Duration::ZERO;
@@ -172,12 +251,13 @@ fn bench(c: &mut Criterion) {
                     total
                 })
             });
+            // A lone talker hears the shared silence; three hear mix-minus.
             let stats = s.mixer.room_stats(RoomId(1)).expect("room");
-            assert!(stats.group_encodes > 0 && stats.own_encodes > 0);
-            drop(s.listener_inputs.drain(..));
+            assert!(stats.group_encodes > 0);
+            assert_eq!(stats.own_encodes > 0, matches!(layout, Layout::OneRoom));
         }
+        g.finish();
     }
-    g.finish();
     for kind in [CodecKind::Pcmu, CodecKind::G722, CodecKind::Opus] {
         let before = opus_codec::live_heap_bytes();
         let made: Vec<_> = (0..200).map(|i| participant(i, kind)).collect();

@@ -277,6 +277,12 @@ impl Encoder {
         }
         self.inner.encode(pcm, per_channel, out)
     }
+
+    /// Forgets the audio encoded so far (settings stay): the next frame
+    /// starts a stream afresh, as after a gap.
+    pub fn reset(&mut self) -> Result<(), Error> {
+        self.inner.reset()
+    }
 }
 
 /// An Opus decoder: packets in, PCM out at its own rate.

@@ -110,6 +110,19 @@ impl Encoder {
         });
         check(n).map(|n| n as usize)
     }
+
+    pub(crate) fn reset(&mut self) -> Result<(), Error> {
+        // SAFETY: `st` is live; OPUS_RESET_STATE takes no argument (and an
+        // empty argument list does not allocate).
+        let code = scoped(|| unsafe {
+            unsafe_opus::opus_encoder_ctl_impl(
+                self.st.as_ptr(),
+                unsafe_opus::OPUS_RESET_STATE,
+                VarArgs::new(vec![]),
+            )
+        });
+        check(code).map(|_| ())
+    }
 }
 
 impl Drop for Encoder {

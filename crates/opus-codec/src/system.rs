@@ -64,6 +64,10 @@ impl Encoder {
     ) -> Result<usize, Error> {
         self.0.encode(pcm, out).map_err(map)
     }
+
+    pub(crate) fn reset(&mut self) -> Result<(), Error> {
+        self.0.reset_state().map_err(map)
+    }
 }
 
 pub(crate) struct Decoder {

@@ -273,6 +273,15 @@ impl Encoder {
             EncoderState::Opus(e) => e.encode(pcm, out),
         }
     }
+
+    /// Starts the stream afresh (after frames it did not encode).
+    pub fn reset(&mut self) {
+        match &mut self.state {
+            EncoderState::G711 => {}
+            EncoderState::G722(e) => **e = G722Encoder::default(),
+            EncoderState::Opus(e) => e.reset(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -75,6 +75,12 @@ impl OpusEncoder {
     pub(crate) fn encode(&mut self, pcm: &[i16], out: &mut [u8]) -> Result<usize, CodecError> {
         self.0.encode(pcm, out).map_err(err)
     }
+
+    pub(crate) fn reset(&mut self) {
+        // As for the decoder: a failure leaves the old state, which only
+        // costs a less clean start.
+        let _ = self.0.reset();
+    }
 }
 
 pub(crate) struct OpusDecoder(opus_codec::Decoder);

@@ -97,6 +97,8 @@ pub struct Participant {
     in_resampler: Resampler,
     pub(crate) out_resampler: Resampler,
     pub(crate) encoder: Encoder,
+    /// Its own encoder has not run since it last heard the shared silence.
+    pub(crate) own_idle: bool,
     /// This tick's input at 48 kHz, after input gain.
     pub(crate) frame: Box<[i32; FRAME]>,
     pub(crate) has_audio: bool,
@@ -168,6 +170,7 @@ impl Participant {
             id,
             remote: settings.remote,
             encoder: Encoder::new(kind, &settings.opus)?,
+            own_idle: false,
             decoder: Decoder::new(kind)?,
             settings,
             input,

@@ -13,16 +13,112 @@ use super::FRAME;
 /// A talker already selected keeps its place unless a newcomer is louder by this much.
 const HYSTERESIS_DB: f32 = 6.0;
 
-/// One shared encoder per codec: the full mix, and silence for deaf receivers.
+/// One shared encoder per codec: the full mix, and silence for deaf
+/// receivers and lone talkers.
 struct Group {
     kind: CodecKind,
     mix: Encoder,
-    silence: Encoder,
+    silence: Silence,
     resampler: Resampler,
     mix_len: Option<usize>,
-    silence_len: Option<usize>,
     mix_payload: Box<[u8; PACKET_BUF]>,
-    silence_payload: Box<[u8; PACKET_BUF]>,
+}
+
+/// The encoding of silence. An encoder fed only zeros settles into a short
+/// cycle of packets (G.711: one; libopus: two pairs, as CELT's noise seed
+/// turns); once the last packets have repeated with a period of up to
+/// [`MAX_PERIOD`] three times over, the cycle is replayed without encoding.
+struct Silence {
+    encoder: Encoder,
+    /// The last packets, by encode count modulo [`HISTORY`].
+    history: Box<[[u8; SILENCE_SLOT]; HISTORY]>,
+    lens: [usize; HISTORY],
+    /// Packets encoded.
+    encoded: usize,
+    /// Once settled: the cycle's period, and packets replayed.
+    cycle: Option<(usize, usize)>,
+    /// This tick's packet: its slot in `history`, or None when not made yet.
+    current: Option<usize>,
+    /// Scratch for a packet longer than a slot (never cached).
+    long: Box<[u8; PACKET_BUF]>,
+    long_len: usize,
+}
+
+const MAX_PERIOD: usize = 4;
+const HISTORY: usize = 3 * MAX_PERIOD;
+/// Silence packets are short; a longer one (CBR at a high rate) is never cached.
+const SILENCE_SLOT: usize = 256;
+
+impl Silence {
+    fn new(encoder: Encoder) -> Self {
+        Self {
+            encoder,
+            history: Box::new([[0; SILENCE_SLOT]; HISTORY]),
+            lens: [0; HISTORY],
+            encoded: 0,
+            cycle: None,
+            current: None,
+            long: Box::new([0; PACKET_BUF]),
+            long_len: 0,
+        }
+    }
+
+    /// A new tick: the next packet is made when first asked for.
+    fn next_tick(&mut self) {
+        self.current = None;
+    }
+
+    /// This tick's silence packet; `pcm` is scratch for the zeros.
+    fn packet(&mut self, pcm: &mut [i16], stats: &mut RoomStats) -> &[u8] {
+        let slot = match self.current {
+            Some(slot) => slot,
+            None => {
+                let slot = self.make(pcm, stats);
+                self.current = Some(slot);
+                slot
+            }
+        };
+        if slot == usize::MAX {
+            return &self.long[..self.long_len];
+        }
+        &self.history[slot][..self.lens[slot]]
+    }
+
+    /// Replays the settled cycle, or encodes; the slot of the packet
+    /// (usize::MAX for one too long to keep).
+    fn make(&mut self, pcm: &mut [i16], stats: &mut RoomStats) -> usize {
+        if let Some((period, replayed)) = self.cycle.as_mut() {
+            let slot = (self.encoded - *period + *replayed % *period) % HISTORY;
+            *replayed += 1;
+            return slot;
+        }
+        pcm.fill(0);
+        stats.group_encodes += 1;
+        let n = self.encoder.encode(pcm, &mut self.long[..]).unwrap_or(0);
+        if n > SILENCE_SLOT {
+            // Nothing to cache; start over once packets are short again.
+            self.encoded = 0;
+            self.long_len = n;
+            return usize::MAX;
+        }
+        let slot = self.encoded % HISTORY;
+        self.history[slot][..n].copy_from_slice(&self.long[..n]);
+        self.lens[slot] = n;
+        self.encoded += 1;
+        self.cycle = (1..=MAX_PERIOD).find(|&p| self.repeats(p)).map(|p| (p, 0));
+        slot
+    }
+
+    /// True when the last 3·`period` packets are one cycle of `period` thrice.
+    fn repeats(&self, period: usize) -> bool {
+        let span = 3 * period;
+        self.encoded >= span
+            && (0..span - period).all(|k| {
+                let a = (self.encoded - 1 - k) % HISTORY;
+                let b = (self.encoded - 1 - k - period) % HISTORY;
+                self.history[a][..self.lens[a]] == self.history[b][..self.lens[b]]
+            })
+    }
 }
 
 impl Group {
@@ -30,13 +126,11 @@ impl Group {
         Ok(Self {
             kind,
             mix: Encoder::new(kind, opus)?,
-            silence: Encoder::new(kind, opus)?,
+            silence: Silence::new(Encoder::new(kind, opus)?),
             resampler: Resampler::new(super::MIX_RATE, kind.pcm_rate())
                 .map_err(crate::codec::CodecError::Init)?,
             mix_len: None,
-            silence_len: None,
             mix_payload: Box::new([0; PACKET_BUF]),
-            silence_payload: Box::new([0; PACKET_BUF]),
         })
     }
 }
@@ -64,6 +158,8 @@ pub struct Room {
     limited: Box<[i16; FRAME]>,
     resampled: Box<[i32; FRAME]>,
     pcm: Box<[i16; FRAME]>,
+    /// A receiver's own mix (mix-minus), built before it is encoded.
+    scratch: Box<[i32; FRAME]>,
     packet: Box<[u8; PACKET_BUF]>,
     talkers: [usize; MAX_TALKERS],
     talker_count: usize,
@@ -88,6 +184,7 @@ impl Room {
             limited: Box::new([0; FRAME]),
             resampled: Box::new([0; FRAME]),
             pcm: Box::new([0; FRAME]),
+            scratch: Box::new([0; FRAME]),
             packet: Box::new([0; PACKET_BUF]),
             talkers: [0; MAX_TALKERS],
             talker_count: 0,
@@ -123,7 +220,7 @@ impl Room {
         self.mix_talkers();
         for g in self.groups.iter_mut() {
             g.mix_len = None;
-            g.silence_len = None;
+            g.silence.next_tick();
         }
         let mut csrcs = [(0u32, 127u8); MAX_TALKERS];
         let mut n_csrcs = 0;
@@ -191,6 +288,7 @@ impl Room {
             pcm,
             packet,
             stats,
+            scratch,
             ..
         } = self;
         let p = &mut participants[i];
@@ -216,17 +314,34 @@ impl Room {
         // An Opus receiver that asked for other settings (bitrate, band,
         // FEC, CBR) than the room's shared stream gets its own stream.
         let custom = kind == CodecKind::Opus && p.settings.opus != settings.opus;
-        if p.tone.active() || (!p.deaf && (p.selected || p.gain_out != 1.0 || custom)) {
-            // Mix-minus: everyone mixed but this participant, through its own
-            // encoder, plus any tone meant for this participant alone (a
-            // deaf one, such as a caller entering a PIN, hears only that).
-            let mut own_mix = [0i32; FRAME];
+        let mut own = p.tone.active() || (!p.deaf && (p.selected || p.gain_out != 1.0 || custom));
+        let own_mix = &mut **scratch;
+        if own {
+            // Mix-minus: everyone mixed but this participant, plus any tone
+            // meant for this participant alone (a deaf one, such as a
+            // caller entering a PIN, hears only that).
+            own_mix.fill(0);
             if !p.deaf {
                 for ((o, m), own) in own_mix.iter_mut().zip(mix.iter()).zip(p.frame.iter()) {
                     *o = if p.selected { *m - *own } else { *m };
                 }
             }
-            p.tone.add_to(&mut own_mix);
+            p.tone.add_to(own_mix);
+            // The only talker of a quiet room hears silence: the group's
+            // shared silence serves it, not an encode of its own (in rooms
+            // of a few, one talker at a time is the common case).
+            if !custom && own_mix.iter().all(|&v| v == 0) {
+                own = false;
+                p.own_idle = true;
+            }
+        }
+        if own {
+            if p.own_idle {
+                // Its encoder and resampler last ran before the gap.
+                p.encoder.reset();
+                p.out_resampler.reset();
+                p.own_idle = false;
+            }
             for (l, v) in limited.iter_mut().zip(own_mix.iter()) {
                 *l = limit((*v as f32 * p.gain_out) as i32);
             }
@@ -249,17 +364,10 @@ impl Room {
         } else {
             let g = &mut groups[kind.index()];
             debug_assert_eq!(g.kind, kind);
-            let (len, payload) = if p.deaf {
-                if g.silence_len.is_none() {
-                    pcm[..frame_len].fill(0);
-                    g.silence_len = Some(
-                        g.silence
-                            .encode(&pcm[..frame_len], &mut g.silence_payload[..])
-                            .unwrap_or(0),
-                    );
-                    stats.group_encodes += 1;
-                }
-                (g.silence_len.unwrap_or(0), &g.silence_payload[..])
+            let hears_silence = p.deaf || p.selected || p.tone.active();
+            let (len, payload) = if hears_silence {
+                let payload = g.silence.packet(&mut pcm[..frame_len], stats);
+                (payload.len(), payload)
             } else {
                 if g.mix_len.is_none() {
                     for (l, m) in limited.iter_mut().zip(mix.iter()) {

@@ -538,3 +538,40 @@ fn room_tone_reaches_listeners_and_participant_tone_only_its_target() {
     let hc = goertzel(&c.heard(), 8000, 880.0);
     assert!(hc < 10.0, "C hears the beeps meant for A: {hc}");
 }
+
+#[test]
+fn a_lone_talker_gets_the_shared_silence_then_its_own_mix_again() {
+    for kind in [CodecKind::Opus, CodecKind::Pcmu] {
+        let mut b = Bench::new(RoomSettings::default());
+        let mut a = b.phone(kind, 440.0);
+        let mut c = b.phone(kind, 1000.0);
+        let mut listener = b.phone(kind, 0.0);
+        b.run(&mut [&mut a], 20);
+        let before = b.mixer.room_stats(b.room).unwrap();
+        b.run(&mut [&mut a], 50);
+        let alone = b.mixer.room_stats(b.room).unwrap();
+        assert_eq!(
+            alone.own_encodes, before.own_encodes,
+            "{kind:?}: a lone talker's silence was encoded for it alone"
+        );
+        // One mix per tick; silence only until its packet settles.
+        let group = alone.group_encodes - before.group_encodes;
+        assert!(
+            (50..=60).contains(&group),
+            "{kind:?}: {group} group encodes in 50 ticks"
+        );
+        let heard = a.heard();
+        assert!(
+            heard.iter().skip(heard.len() / 2).all(|&s| s.abs() < 64),
+            "{kind:?}: the lone talker hears more than silence"
+        );
+        // A second talker: each hears the other through its own encoder,
+        // started afresh.
+        b.run(&mut [&mut a, &mut c], 100);
+        let both = b.mixer.room_stats(b.room).unwrap();
+        assert!(both.own_encodes - alone.own_encodes >= 2 * 90);
+        assert_hears(&mut a, &[1000.0], &[440.0]);
+        assert_hears(&mut c, &[440.0], &[1000.0]);
+        assert_hears(&mut listener, &[440.0, 1000.0], &[]);
+    }
+}
