@@ -19,9 +19,10 @@ use rand::Rng;
 use thiserror::Error;
 use tokio::sync::{broadcast, oneshot};
 
+use crate::codec::{CodecKind, OpusConfig};
 use crate::mixer::{
-    Command, Direction, Mixer, MixerEvent, Participant, ParticipantId, ParticipantSettings,
-    ParticipantStats, Room, RoomId, RoomSettings,
+    CodecGroup, Command, Direction, Mixer, MixerEvent, Participant, ParticipantId,
+    ParticipantSettings, ParticipantStats, Room, RoomId, RoomSettings,
 };
 use endpoint::{EndpointTask, UdpOut};
 
@@ -121,6 +122,15 @@ struct MixerHandle {
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
+/// A room as the control side knows it.
+struct RoomEntry {
+    mixer: usize,
+    /// The room's Opus settings, for its shared Opus encoders.
+    opus: OpusConfig,
+    /// The codecs whose shared encoders the room has (by `CodecKind::index`).
+    codecs: [bool; 4],
+}
+
 struct Entry {
     mixer: usize,
     room: RoomId,
@@ -139,7 +149,7 @@ pub struct MediaServer {
     stop: Arc<AtomicBool>,
     ports: Mutex<BTreeSet<u16>>,
     next_id: AtomicU32,
-    rooms: Mutex<HashMap<RoomId, usize>>,
+    rooms: Mutex<HashMap<RoomId, RoomEntry>>,
     participants: Mutex<HashMap<ParticipantId, Entry>>,
     events: broadcast::Sender<MixerEvent>,
 }
@@ -194,11 +204,19 @@ impl MediaServer {
         let id = RoomId(self.next_id.fetch_add(1, Ordering::Relaxed));
         let mut rooms = self.rooms.lock().map_err(|_| MediaError::Busy)?;
         let mixer = (0..self.mixers.len())
-            .min_by_key(|m| rooms.values().filter(|v| *v == m).count())
+            .min_by_key(|m| rooms.values().filter(|v| v.mixer == *m).count())
             .unwrap_or(0);
-        let room = Room::new(id, settings)?;
+        let opus = settings.opus;
+        let room = Room::without_codecs(id, settings);
         self.send(mixer, Command::AddRoom(Box::new(room)))?;
-        rooms.insert(id, mixer);
+        rooms.insert(
+            id,
+            RoomEntry {
+                mixer,
+                opus,
+                codecs: [false; 4],
+            },
+        );
         Ok(id)
     }
 
@@ -209,7 +227,8 @@ impl MediaServer {
             .lock()
             .map_err(|_| MediaError::Busy)?
             .remove(&room)
-            .ok_or(MediaError::NoSuchRoom)?;
+            .ok_or(MediaError::NoSuchRoom)?
+            .mixer;
         let ids: Vec<ParticipantId> = self
             .participants
             .lock()
@@ -266,12 +285,7 @@ impl MediaServer {
         rtcp_std: Option<std::net::UdpSocket>,
         port: u16,
     ) -> Result<EndpointInfo, MediaError> {
-        let mixer = *self
-            .rooms
-            .lock()
-            .map_err(|_| MediaError::Busy)?
-            .get(&room)
-            .ok_or(MediaError::NoSuchRoom)?;
+        let mixer = self.room_ready_for(room, settings.codec)?;
         let local = rtp_std.local_addr()?;
         let out = rtp_std.try_clone()?;
         let rtp = tokio::net::UdpSocket::from_std(rtp_std)?;
@@ -395,8 +409,22 @@ impl MediaServer {
             .lock()
             .map_err(|_| MediaError::Busy)?
             .get(&room)
-            .copied()
+            .map(|r| r.mixer)
             .ok_or(MediaError::NoSuchRoom)
+    }
+
+    /// The mixer of a room that has shared encoders for `codec`: they are
+    /// added with its first participant of that codec (under the lock, so
+    /// that they reach the mixer before any such participant).
+    fn room_ready_for(&self, room: RoomId, codec: CodecKind) -> Result<usize, MediaError> {
+        let mut rooms = self.rooms.lock().map_err(|_| MediaError::Busy)?;
+        let entry = rooms.get_mut(&room).ok_or(MediaError::NoSuchRoom)?;
+        if !entry.codecs[codec.index()] {
+            let group = CodecGroup::new(codec, &entry.opus)?;
+            self.send(entry.mixer, Command::AddCodec(room, Box::new(group)))?;
+            entry.codecs[codec.index()] = true;
+        }
+        Ok(entry.mixer)
     }
 
     fn mixer_of(&self, id: ParticipantId) -> Result<usize, MediaError> {

@@ -9,7 +9,7 @@ use crate::codec::{CodecKind, OpusConfig};
 use crate::jitter::MAX_PAYLOAD;
 
 use super::participant::Participant;
-use super::room::Room;
+use super::room::{CodecGroup, Room};
 
 /// A room, unique within a media server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -143,6 +143,9 @@ pub enum Command {
     AddRoom(Box<Room>),
     /// Ends a room: its participants are returned.
     EndRoom(RoomId),
+    /// Adds a codec's shared encoders to a room (before its first
+    /// participant of that codec).
+    AddCodec(RoomId, Box<CodecGroup>),
     /// Adds a participant to a room.
     AddParticipant(RoomId, Box<Participant>),
     /// Removes a participant.
@@ -189,4 +192,6 @@ pub enum Garbage {
     Participant(Box<Participant>),
     /// An ended room.
     Room(Box<Room>),
+    /// Shared encoders a room did not need.
+    Codec(Box<CodecGroup>),
 }

@@ -20,7 +20,7 @@ pub use control::{
     RoomSettings, MAX_TALKERS,
 };
 pub use participant::{Participant, ParticipantStats};
-pub use room::{Room, RoomStats};
+pub use room::{CodecGroup, Room, RoomStats};
 pub use tone_player::{TonePattern, MAX_SEGMENTS};
 
 use std::net::SocketAddr;
@@ -152,6 +152,15 @@ impl Mixer {
                 if let Some(pos) = self.rooms.iter().position(|r| r.id == id) {
                     let room = self.rooms.swap_remove(pos);
                     self.give_back(Garbage::Room(room));
+                }
+            }
+            Command::AddCodec(room_id, group) => {
+                let spare = match self.rooms.iter_mut().find(|r| r.id == room_id) {
+                    Some(room) => room.add_codec(group),
+                    None => Some(group),
+                };
+                if let Some(g) = spare {
+                    self.give_back(Garbage::Codec(g));
                 }
             }
             Command::AddParticipant(room_id, p) => {

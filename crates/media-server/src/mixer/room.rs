@@ -121,6 +121,16 @@ impl Silence {
     }
 }
 
+/// A codec's shared encoders for a room, built on the control side.
+pub struct CodecGroup(Group);
+
+impl CodecGroup {
+    /// The shared encoders of `kind`, with the room's Opus settings.
+    pub fn new(kind: CodecKind, opus: &OpusConfig) -> Result<Self, crate::codec::CodecError> {
+        Group::new(kind, opus).map(Self)
+    }
+}
+
 impl Group {
     fn new(kind: CodecKind, opus: &OpusConfig) -> Result<Self, crate::codec::CodecError> {
         Ok(Self {
@@ -153,7 +163,10 @@ pub struct Room {
     // Boxed on the control side; the tick moves only the pointer in and out.
     #[allow(clippy::vec_box)]
     pub(crate) participants: Vec<Box<Participant>>,
-    groups: Vec<Group>,
+    /// The shared encoders, by codec; a codec's is added with its first
+    /// participant ([`Command::AddCodec`]), so a room holds only what its
+    /// participants use.
+    groups: [Option<Box<Group>>; 4],
     mix: Box<[i32; FRAME]>,
     limited: Box<[i16; FRAME]>,
     resampled: Box<[i32; FRAME]>,
@@ -169,17 +182,26 @@ pub struct Room {
 }
 
 impl Room {
-    /// A room with space reserved for `settings.capacity` participants.
+    /// A room with space reserved for `settings.capacity` participants,
+    /// ready for every codec (tests and benches; the media server adds
+    /// each codec's shared encoders with its first participant).
     pub fn new(id: RoomId, settings: RoomSettings) -> Result<Self, crate::codec::CodecError> {
-        let groups = CodecKind::ALL
-            .iter()
-            .map(|&k| Group::new(k, &settings.opus))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self {
+        let mut room = Self::without_codecs(id, settings);
+        for kind in CodecKind::ALL {
+            let group = CodecGroup::new(kind, &room.settings.opus)?;
+            room.add_codec(Box::new(group));
+        }
+        Ok(room)
+    }
+
+    /// A room with space reserved for `settings.capacity` participants and
+    /// no codec yet: see [`Command::AddCodec`].
+    pub fn without_codecs(id: RoomId, settings: RoomSettings) -> Self {
+        Self {
             id,
             participants: Vec::with_capacity(settings.capacity),
             settings,
-            groups,
+            groups: Default::default(),
             mix: Box::new([0; FRAME]),
             limited: Box::new([0; FRAME]),
             resampled: Box::new([0; FRAME]),
@@ -190,7 +212,19 @@ impl Room {
             talker_count: 0,
             stats: RoomStats::default(),
             tone: Default::default(),
-        })
+        }
+    }
+
+    /// Adds a codec's shared encoders; an encoder already there is
+    /// returned (to be freed off the mixer thread).
+    pub(crate) fn add_codec(&mut self, group: Box<CodecGroup>) -> Option<Box<CodecGroup>> {
+        let slot = &mut self.groups[group.0.kind.index()];
+        if slot.is_some() {
+            return Some(group);
+        }
+        let CodecGroup(g) = *group;
+        *slot = Some(Box::new(g));
+        None
     }
 
     /// The room's id.
@@ -218,7 +252,7 @@ impl Room {
         }
         self.select_talkers();
         self.mix_talkers();
-        for g in self.groups.iter_mut() {
+        for g in self.groups.iter_mut().flatten() {
             g.mix_len = None;
             g.silence.next_tick();
         }
@@ -362,7 +396,13 @@ impl Room {
                 .unwrap_or(0);
             stats.own_encodes += 1;
         } else {
-            let g = &mut groups[kind.index()];
+            let Some(g) = groups[kind.index()].as_mut() else {
+                // No shared encoder for its codec (it came without one).
+                p.stats
+                    .send_errors
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return;
+            };
             debug_assert_eq!(g.kind, kind);
             let hears_silence = p.deaf || p.selected || p.tone.active();
             let (len, payload) = if hears_silence {

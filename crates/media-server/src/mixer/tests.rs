@@ -575,3 +575,33 @@ fn a_lone_talker_gets_the_shared_silence_then_its_own_mix_again() {
         assert_hears(&mut listener, &[440.0, 1000.0], &[]);
     }
 }
+
+#[test]
+fn a_room_holds_shared_encoders_only_for_codecs_added() {
+    let mut b = Bench::new(RoomSettings::default());
+    // A second room, made without codecs, as the media server makes them.
+    let room = RoomId(2);
+    b.cmd(Command::AddRoom(Box::new(Room::without_codecs(
+        room,
+        RoomSettings::default(),
+    ))));
+    b.room = room;
+    let mut a = b.phone(CodecKind::Pcmu, 440.0);
+    let mut c = b.phone(CodecKind::Pcmu, 1000.0);
+    let mut listener = b.phone(CodecKind::Pcmu, 0.0);
+    b.run(&mut [&mut a, &mut c], 20);
+    // No shared PCMU encoder yet: the talkers' own mixes go out, the
+    // listener's shared one cannot, and that is counted.
+    assert!(listener.heard().is_empty());
+    let errors = &listener.stats.send_errors;
+    assert!(errors.load(std::sync::atomic::Ordering::Relaxed) > 0);
+    let group = CodecGroup::new(CodecKind::Pcmu, &OpusConfig::default()).unwrap();
+    b.cmd(Command::AddCodec(room, Box::new(group)));
+    // A second one for the same codec is handed back.
+    let again = CodecGroup::new(CodecKind::Pcmu, &OpusConfig::default()).unwrap();
+    b.cmd(Command::AddCodec(room, Box::new(again)));
+    b.run(&mut [&mut a, &mut c], 100);
+    assert!(matches!(b._garbage.pop(), Ok(Garbage::Codec(_))));
+    assert_hears(&mut a, &[1000.0], &[440.0]);
+    assert_hears(&mut listener, &[440.0, 1000.0], &[]);
+}
