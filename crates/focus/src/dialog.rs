@@ -13,6 +13,9 @@ use crate::core::Focus;
 use crate::dialin::timer_due;
 use crate::media::{mixer_direction, MediaCommand, MediaSpec};
 
+/// A request refused: status, reason and the headers that explain it.
+struct Refused(u16, String, Vec<(HeaderName, String)>);
+
 impl Focus {
     /// An ACK outside any INVITE server transaction: the ACK for our 2xx.
     /// Returns true when it belonged to a call.
@@ -136,131 +139,41 @@ impl Focus {
     /// session refresh, or both.
     fn modify(&mut self, now: Instant, tx: TxId, req: &Request, id: &DialogId) {
         let tag = id.local_tag.clone();
-        let Some(call) = self.call(id) else {
-            return;
+        let offer = match self.read_modify(req, id) {
+            Ok(offer) => offer,
+            Err(Refused(status, reason, headers)) => {
+                self.reply_tagged(now, tx, req, status, &reason, &headers, None, &tag);
+                return;
+            }
         };
-        if call.state == CallState::Ringing || call.awaiting_ack_answer.is_some() {
-            // An offer while ours is outstanding (RFC 3261 §14.2): glare.
-            self.reply_tagged(
-                now,
-                tx,
-                req,
-                491,
-                "Request Pending",
-                &[(HeaderName::RETRY_AFTER, "1".into())],
-                None,
-                &tag,
-            );
-            return;
-        }
-        // Session refresh.
-        if let Some(se) = req.headers.session_expires() {
-            if se.interval < self.config.min_se {
-                self.reply_tagged(
-                    now,
-                    tx,
-                    req,
-                    422,
-                    "Session Interval Too Small",
-                    &[(HeaderName::MIN_SE, self.config.min_se.to_string())],
-                    None,
-                    &tag,
-                );
-                return;
-            }
-        }
-        let mut body = None;
-        let mut new_direction = None;
-        if !req.body.is_empty() {
-            let parsed = std::str::from_utf8(&req.body).ok().map(sdp::Session::parse);
-            let offer = match parsed {
-                Some(Ok(o)) => o,
-                _ => {
-                    self.reply_tagged(
-                        now,
-                        tx,
-                        req,
-                        400,
-                        "Bad Request: malformed SDP",
-                        &[],
-                        None,
-                        &tag,
-                    );
-                    return;
-                }
-            };
-            // Keep the codec in use when the new offer still has it.
-            let mut prefs = self.config.codecs.clone();
-            if let Some(cur) = call.codec {
-                prefs.codecs.retain(|c| c.name == cur);
-            }
-            let n = match sdp::negotiate(&offer, &prefs) {
-                Ok(n) => n,
-                Err(e) => {
-                    let host = call.dialog.local_host.clone();
-                    // The session goes on as it was (§14.2).
-                    self.reply_tagged(
-                        now,
-                        tx,
-                        req,
-                        488,
-                        "Not Acceptable Here",
-                        &[(HeaderName::WARNING, format!("305 {host} \"{e}\""))],
-                        None,
-                        &tag,
-                    );
-                    return;
-                }
-            };
-            let Some(call) = self.call_mut(id) else {
-                return;
-            };
-            call.sdp_version += 1;
-            new_direction = Some((mixer_direction(n.remote_direction), n.remote));
-            body = Some((offer, n));
-        }
         let Some(call) = self.call_mut(id) else {
             return;
         };
+        if offer.is_some() {
+            call.sdp_version += 1;
+        }
         if let Some(t) = call.timer.as_mut() {
             t.due = timer_due(now, t.interval, t.we_refresh);
         }
         let timer_header = call.timer.map(|t| {
+            let refresher = if t.we_refresh { "uas" } else { "uac" };
             (
                 HeaderName::SESSION_EXPIRES,
-                format!(
-                    "{};refresher={}",
-                    t.interval,
-                    if t.we_refresh { "uas" } else { "uac" }
-                ),
+                format!("{};refresher={refresher}", t.interval),
             )
         });
-        let leg = call.leg;
-        let mut sdp_text = None;
-        if let Some((offer, n)) = &body {
-            sdp_text = Some(sdp::answer(
+        let answer = offer.as_ref().map(|(offer, n)| {
+            sdp::answer(
                 offer,
                 n,
                 call.local_media,
                 n.remote_direction.reversed(),
                 call.sdp_session,
                 call.sdp_version,
-            ));
-        }
-        if let (Some((dir, remote)), Some(leg)) = (new_direction, leg) {
-            self.media.send(MediaCommand::SetDirection {
-                leg,
-                direction: dir,
-            });
-            self.media.send(MediaCommand::SetRemote { leg, remote });
-            let was = self.call(id).map(|c| c.on_hold);
-            if let Some(c) = self.call_mut(id) {
-                c.on_hold = dir == Direction::Inactive;
-                c.rtp_changed = now;
-            }
-            if was != Some(dir == Direction::Inactive) {
-                self.call_changed(now, id);
-            }
+            )
+        });
+        if let Some((_, n)) = &offer {
+            self.redirect_media(now, id, mixer_direction(n.remote_direction), n.remote);
         }
         let mut headers = vec![
             (HeaderName::ALLOW, self.config.allow.join(", ")),
@@ -269,11 +182,84 @@ impl Focus {
         if let Some(c) = self.call(id) {
             headers.insert(0, (HeaderName::CONTACT, c.dialog.contact.clone()));
         }
-        if let Some(h) = timer_header {
-            headers.push(h);
-        }
-        let body = sdp_text.map(|t| ("application/sdp", t));
+        headers.extend(timer_header);
+        let body = answer.map(|t| ("application/sdp", t));
         self.reply_tagged(now, tx, req, 200, "OK", &headers, body, &tag);
+    }
+
+    /// Checks a re-INVITE or UPDATE: no offer of ours outstanding, a
+    /// session interval not too small, and an offer (if any) that parses
+    /// and still fits what the focus speaks (the codec in use first).
+    fn read_modify(
+        &self,
+        req: &Request,
+        id: &DialogId,
+    ) -> Result<Option<(sdp::Session, sdp::Negotiated)>, Refused> {
+        let Some(call) = self.call(id) else {
+            return Ok(None);
+        };
+        if call.state == CallState::Ringing || call.awaiting_ack_answer.is_some() {
+            // An offer while ours is outstanding (RFC 3261 §14.2): glare.
+            let retry = vec![(HeaderName::RETRY_AFTER, "1".into())];
+            return Err(Refused(491, "Request Pending".into(), retry));
+        }
+        if let Some(se) = req.headers.session_expires() {
+            if se.interval < self.config.min_se {
+                let min = vec![(HeaderName::MIN_SE, self.config.min_se.to_string())];
+                return Err(Refused(422, "Session Interval Too Small".into(), min));
+            }
+        }
+        if req.body.is_empty() {
+            return Ok(None);
+        }
+        let parsed = std::str::from_utf8(&req.body).ok().map(sdp::Session::parse);
+        let Some(Ok(offer)) = parsed else {
+            return Err(Refused(
+                400,
+                "Bad Request: malformed SDP".into(),
+                Vec::new(),
+            ));
+        };
+        // Keep the codec in use when the new offer still has it.
+        let mut prefs = self.config.codecs.clone();
+        if let Some(cur) = call.codec {
+            prefs.codecs.retain(|c| c.name == cur);
+        }
+        match sdp::negotiate(&offer, &prefs) {
+            Ok(n) => Ok(Some((offer, n))),
+            Err(e) => {
+                // The session goes on as it was (§14.2).
+                let host = &call.dialog.local_host;
+                let warning = vec![(HeaderName::WARNING, format!("305 {host} \"{e}\""))];
+                Err(Refused(488, "Not Acceptable Here".into(), warning))
+            }
+        }
+    }
+
+    /// A new offer's direction and address reach the call's leg; a change
+    /// of hold is announced.
+    fn redirect_media(
+        &mut self,
+        now: Instant,
+        id: &DialogId,
+        direction: Direction,
+        remote: std::net::SocketAddr,
+    ) {
+        let Some(call) = self.call_mut(id) else {
+            return;
+        };
+        let Some(leg) = call.leg else {
+            return;
+        };
+        let was_held = call.on_hold;
+        call.on_hold = direction == Direction::Inactive;
+        call.rtp_changed = now;
+        self.media
+            .send(MediaCommand::SetDirection { leg, direction });
+        self.media.send(MediaCommand::SetRemote { leg, remote });
+        if was_held != (direction == Direction::Inactive) {
+            self.call_changed(now, id);
+        }
     }
 
     /// Ends a call from our side: BYE with a Reason (RFC 3326), or 487 if unanswered.

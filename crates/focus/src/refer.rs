@@ -28,8 +28,21 @@ pub(crate) enum Referrer {
     Api,
 }
 
+/// What a REFER asks for, once checked.
+enum ReferAction {
+    /// `method=BYE`: remove this participant's call.
+    Remove(DialogId),
+    /// Call the target into the room.
+    Invite(sip::Uri),
+}
+
+/// A REFER refused: the status and reason to answer with.
+type Refusal = (u16, String);
+
 impl Focus {
-    /// A REFER for a room, in a participant's call or to the room URI.
+    /// A REFER for a room, in a participant's call or to the room URI:
+    /// checked, accepted with 202, then carried out while the referrer
+    /// hears how it goes.
     pub(crate) fn on_refer(
         &mut self,
         now: Instant,
@@ -38,118 +51,120 @@ impl Focus {
         dialog: Option<&DialogId>,
         source: Peer,
     ) {
-        let Requester {
-            tag,
-            room,
-            aor: referrer_aor,
-            call,
-        } = self.requester(req, dialog);
-        let Some(referrer_call) = call else {
-            self.reply_tagged(
-                now,
-                tx,
-                req,
-                403,
-                "Forbidden: only participants may refer",
-                &[],
-                None,
-                &tag,
-            );
-            return;
+        let requester = self.requester(req, dialog);
+        let tag = requester.tag.clone();
+        let action = match self.read_refer(req, &requester) {
+            Ok(action) => action,
+            Err((status, reason)) => {
+                self.reply_tagged(now, tx, req, status, &reason, &[], None, &tag);
+                return;
+            }
+        };
+        let local_host = self.local_host(req);
+        let referrer = self.referrer_of(req, dialog, source, &requester.room, &tag, &local_host);
+        self.reply_tagged(now, tx, req, 202, "Accepted", &[], None, &tag);
+        match action {
+            ReferAction::Remove(victim) => {
+                self.end_call(
+                    now,
+                    &victim,
+                    Some(("SIP;cause=200", "removed by a participant")),
+                );
+                self.sipfrag(now, &referrer, "SIP/2.0 200 OK", true);
+            }
+            ReferAction::Invite(target) => {
+                self.sipfrag(now, &referrer, "SIP/2.0 100 Trying", false);
+                let referred_by = req
+                    .headers
+                    .referred_by()
+                    .map(|r| r.uri.to_string())
+                    .or(Some(requester.aor));
+                self.refer_invite(
+                    now,
+                    requester.room,
+                    target,
+                    referred_by,
+                    referrer,
+                    local_host,
+                );
+            }
+        }
+    }
+
+    /// Checks a REFER: from a participant allowed to refer, with a
+    /// Refer-To whose method the focus carries out, naming someone in the
+    /// room when it removes.
+    fn read_refer(&self, req: &Request, requester: &Requester) -> Result<ReferAction, Refusal> {
+        let refuse = |status: u16, reason: &str| (status, reason.to_owned());
+        let Some(call) = &requester.call else {
+            return Err(refuse(403, "Forbidden: only participants may refer"));
         };
         let Some(refer_to) = req.headers.refer_to() else {
-            self.reply_tagged(
-                now,
-                tx,
-                req,
-                400,
-                "Bad Request: missing or malformed Refer-To",
-                &[],
-                None,
-                &tag,
-            );
-            return;
+            return Err(refuse(400, "Bad Request: missing or malformed Refer-To"));
         };
         let mut target = refer_to.uri.clone();
         let method = target.params.value("method").map(str::to_ascii_uppercase);
         let removing = method.as_deref() == Some("BYE");
-        if let Some(why) = self.refer_refusal(&room, &referrer_call, removing) {
-            self.reply_tagged(now, tx, req, 403, why, &[], None, &tag);
-            return;
+        if let Some(why) = self.refer_refusal(&requester.room, call, removing) {
+            return Err(refuse(403, why));
         }
         target.params.remove("method");
         target.headers.clear();
-        let local_host = self.local_host(req);
-        let referrer = match dialog {
-            Some(d) => Referrer::Call(d.clone()),
-            None => {
-                // A REFER outside a dialog makes one: the implicit
-                // subscription's, for the sipfrag NOTIFYs (RFC 3515 §2.4.1).
-                let local = sip::dialog::Local {
-                    peer: source,
-                    host: local_host.clone(),
-                    contact: format!("<sip:{room}@{local_host}>;isfocus"),
-                };
-                match sip::dialog::Dialog::uas(req, &tag, local) {
-                    Some(own) => {
-                        let id = own.id.clone();
-                        self.refer_dialogs.insert(id.clone(), own);
-                        Referrer::Own(id)
-                    }
-                    None => Referrer::Api,
-                }
+        match method.as_deref() {
+            None | Some("INVITE") => Ok(ReferAction::Invite(target)),
+            Some("BYE") => {
+                let who = aor(&format!("<{target}>"));
+                self.room_calls(&requester.room)
+                    .find(|(_, c)| aor(&c.dialog.remote_party) == who)
+                    .map(|(k, _)| ReferAction::Remove(k.clone()))
+                    .ok_or_else(|| refuse(404, &format!("Not Found: {who} is not in the room")))
             }
+            Some(_) => Err(refuse(501, "Not Implemented: Refer-To method")),
+        }
+    }
+
+    /// Where the sipfrag NOTIFYs go: the referrer's call, or, for a REFER
+    /// outside a dialog, the dialog of its implicit subscription (RFC 3515
+    /// §2.4.1), made here.
+    fn referrer_of(
+        &mut self,
+        req: &Request,
+        dialog: Option<&DialogId>,
+        source: Peer,
+        room: &str,
+        tag: &str,
+        local_host: &str,
+    ) -> Referrer {
+        if let Some(d) = dialog {
+            return Referrer::Call(d.clone());
+        }
+        let local = sip::dialog::Local {
+            peer: source,
+            host: local_host.to_owned(),
+            contact: format!("<sip:{room}@{local_host}>;isfocus"),
         };
-        if method.as_deref() == Some("BYE") {
-            let who = aor(&format!("<{target}>"));
-            let victim = self
-                .room_calls(&room)
-                .find(|(_, c)| aor(&c.dialog.remote_party) == who)
-                .map(|(k, _)| k.clone());
-            let Some(victim) = victim else {
-                self.reply_tagged(
-                    now,
-                    tx,
-                    req,
-                    404,
-                    &format!("Not Found: {who} is not in the room"),
-                    &[],
-                    None,
-                    &tag,
-                );
-                return;
-            };
-            self.reply_tagged(now, tx, req, 202, "Accepted", &[], None, &tag);
-            self.end_call(
-                now,
-                &victim,
-                Some(("SIP;cause=200", "removed by a participant")),
-            );
-            self.sipfrag(now, &referrer, "SIP/2.0 200 OK", true);
-            return;
+        match sip::dialog::Dialog::uas(req, tag, local) {
+            Some(own) => {
+                let id = own.id.clone();
+                self.refer_dialogs.insert(id.clone(), own);
+                Referrer::Own(id)
+            }
+            None => Referrer::Api,
         }
-        if method.as_deref().is_some_and(|m| m != "INVITE") {
-            self.reply_tagged(
-                now,
-                tx,
-                req,
-                501,
-                "Not Implemented: Refer-To method",
-                &[],
-                None,
-                &tag,
-            );
-            return;
-        }
-        self.reply_tagged(now, tx, req, 202, "Accepted", &[], None, &tag);
-        self.sipfrag(now, &referrer, "SIP/2.0 100 Trying", false);
-        let referred_by = req
-            .headers
-            .referred_by()
-            .map(|r| r.uri.to_string())
-            .or(Some(referrer_aor));
+    }
+
+    /// Calls a referred target into the room: a name is looked up at the
+    /// io edge first (the core does no DNS).
+    fn refer_invite(
+        &mut self,
+        now: Instant,
+        room: String,
+        target: sip::Uri,
+        referred_by: Option<String>,
+        referrer: Referrer,
+        local_host: String,
+    ) {
         if let Some(sip::Host::Name(host)) = &target.host {
-            // The core does no DNS: the io edge looks the name up first.
             let (host, port) = (host.clone(), target.port.unwrap_or(5060));
             let dial = PendingDial {
                 room,
@@ -164,13 +179,14 @@ impl Focus {
             }
             return;
         }
+        let target = DialTarget {
+            uri: target,
+            resolved: None,
+        };
         if let Err(status) = self.dial_out(
             now,
             &room,
-            DialTarget {
-                uri: target,
-                resolved: None,
-            },
+            target,
             referred_by,
             referrer.clone(),
             &local_host,
