@@ -591,3 +591,36 @@ fn a_moderator_dials_the_first_caller_into_an_empty_room() {
         (id.as_str(), "connected")
     );
 }
+
+#[test]
+fn a_refer_the_focus_cannot_carry_out_is_refused_with_its_reason() {
+    let mut p = Phone::new(config());
+    let _tag = dial_in(&mut p, "alice", 5080, "c9");
+    let refer = |call_id: &str, refer_to: &str| {
+        request(
+            "REFER",
+            "alice",
+            5084,
+            call_id,
+            None,
+            1,
+            &format!("Refer-To: {refer_to}\r\n"),
+            "",
+        )
+    };
+    let cases = [
+        ("r9a", "<sip:bob@example.com;method=BYE>", 404),
+        ("r9b", "<sip:bob@example.com;method=OPTIONS>", 501),
+        ("r9c", "<sip:alice@example.com;method=BYE>", 202),
+    ];
+    for (call_id, refer_to, status) in cases {
+        let out = p.send(5084, refer(call_id, refer_to));
+        let (got, reason) = final_of(&out);
+        assert_eq!(got, status, "{refer_to}: {reason:?}");
+        if status != 202 {
+            // Refused before anything was made: no sipfrag NOTIFY.
+            assert!(requests(&out, Method::Notify).is_empty(), "{out:#?}");
+        }
+    }
+    assert_eq!(p.focus.room_size("big"), 0, "alice removed herself");
+}
