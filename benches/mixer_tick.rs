@@ -251,10 +251,8 @@ fn bench(c: &mut Criterion) {
                     total
                 })
             });
-            // A lone talker hears the shared silence; three hear mix-minus.
             let stats = s.mixer.room_stats(RoomId(1)).expect("room");
-            assert!(stats.group_encodes > 0);
-            assert_eq!(stats.own_encodes > 0, matches!(layout, Layout::OneRoom));
+            assert!(stats.group_encodes > 0, "nothing was encoded");
         }
         g.finish();
     }
