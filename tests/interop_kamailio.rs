@@ -286,7 +286,8 @@ async fn calls_and_subscriptions_through_kamailio_last_and_end_from_either_side(
 
     // The watcher first, then two callers into its room: one hangs up after
     // 65 s, the other is hung up on by the focus after 62 s.
-    let watcher = sipp(&sipp_dir, proxy, "proxy_subscribe.xml", "proxied", &[]);
+    // -aa: SIPp answers a NOTIFY that overtook the SUBSCRIBE's 200.
+    let watcher = sipp(&sipp_dir, proxy, "proxy_subscribe.xml", "proxied", &["-aa"]);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let started = Instant::now();
     let caller = sipp(
