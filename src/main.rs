@@ -93,9 +93,9 @@ struct Args {
     /// gRPC requests per second each API token may make (twice that in a burst).
     #[arg(long, default_value_t = 1000.0)]
     grpc_rate: f64,
-    /// Mixer threads.
-    #[arg(long, default_value_t = 1)]
-    mixer_threads: usize,
+    /// Mixer threads; rooms are spread over them [default: one per core].
+    #[arg(long)]
+    mixer_threads: Option<usize>,
     /// Log filter (tracing EnvFilter syntax); RUST_LOG overrides it.
     #[arg(long, default_value = "info")]
     log: String,
@@ -118,7 +118,12 @@ fn config(args: &Args) -> anyhow::Result<ServerConfig> {
     .media_ip_from_sip();
     c.media.port_min = lo.trim().parse()?;
     c.media.port_max = hi.trim().parse()?;
-    c.media.mixer_threads = args.mixer_threads;
+    // Many rooms use every core; one room lives on one thread either way.
+    c.media.mixer_threads = args.mixer_threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
     let f = &mut c.focus;
     f.timers.t1 = Duration::from_millis(args.t1_ms);
     f.advertise_ip = args.advertise_ip;
