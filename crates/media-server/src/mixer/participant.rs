@@ -346,7 +346,6 @@ impl Participant {
             self.fifo[self.fifo_len..self.fifo_len + n].copy_from_slice(&self.decoded[..n]);
             self.fifo_len += n;
         }
-        let skip = skipped;
         if self.fifo_len < need {
             // Underrun or not started: no audio this tick.
             self.has_audio = false;
@@ -370,7 +369,7 @@ impl Participant {
         } else {
             -127.0
         };
-        if skip {
+        if skipped {
             if let Some(l) = self.ext_level {
                 self.level_dbov = -(l as f32);
             }

@@ -37,11 +37,20 @@ struct Silence {
     encoded: usize,
     /// Once settled: the cycle's period, and packets replayed.
     cycle: Option<(usize, usize)>,
-    /// This tick's packet: its slot in `history`, or None when not made yet.
-    current: Option<usize>,
+    /// This tick's packet, or None when not made yet.
+    current: Option<SilencePacket>,
     /// Scratch for a packet longer than a slot (never cached).
     long: Box<[u8; PACKET_BUF]>,
     long_len: usize,
+}
+
+/// Where a tick's silence packet is.
+#[derive(Clone, Copy)]
+enum SilencePacket {
+    /// In `history`, at this slot.
+    Kept(usize),
+    /// In `long`: too long to keep.
+    Long,
 }
 
 const MAX_PERIOD: usize = 4;
@@ -70,27 +79,26 @@ impl Silence {
 
     /// This tick's silence packet; `pcm` is scratch for the zeros.
     fn packet(&mut self, pcm: &mut [i16], stats: &mut RoomStats) -> &[u8] {
-        let slot = match self.current {
-            Some(slot) => slot,
+        let packet = match self.current {
+            Some(packet) => packet,
             None => {
-                let slot = self.make(pcm, stats);
-                self.current = Some(slot);
-                slot
+                let packet = self.make(pcm, stats);
+                self.current = Some(packet);
+                packet
             }
         };
-        if slot == usize::MAX {
-            return &self.long[..self.long_len];
+        match packet {
+            SilencePacket::Kept(slot) => &self.history[slot][..self.lens[slot]],
+            SilencePacket::Long => &self.long[..self.long_len],
         }
-        &self.history[slot][..self.lens[slot]]
     }
 
-    /// Replays the settled cycle, or encodes; the slot of the packet
-    /// (usize::MAX for one too long to keep).
-    fn make(&mut self, pcm: &mut [i16], stats: &mut RoomStats) -> usize {
+    /// Replays the settled cycle, or encodes.
+    fn make(&mut self, pcm: &mut [i16], stats: &mut RoomStats) -> SilencePacket {
         if let Some((period, replayed)) = self.cycle.as_mut() {
             let slot = (self.encoded - *period + *replayed % *period) % HISTORY;
             *replayed += 1;
-            return slot;
+            return SilencePacket::Kept(slot);
         }
         pcm.fill(0);
         stats.group_encodes += 1;
@@ -99,14 +107,14 @@ impl Silence {
             // Nothing to cache; start over once packets are short again.
             self.encoded = 0;
             self.long_len = n;
-            return usize::MAX;
+            return SilencePacket::Long;
         }
         let slot = self.encoded % HISTORY;
         self.history[slot][..n].copy_from_slice(&self.long[..n]);
         self.lens[slot] = n;
         self.encoded += 1;
         self.cycle = (1..=MAX_PERIOD).find(|&p| self.repeats(p)).map(|p| (p, 0));
-        slot
+        SilencePacket::Kept(slot)
     }
 
     /// True when the last 3·`period` packets are one cycle of `period` thrice.
