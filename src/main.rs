@@ -96,6 +96,9 @@ struct Args {
     /// Mixer threads; rooms are spread over them [default: one per core].
     #[arg(long)]
     mixer_threads: Option<usize>,
+    /// RTP receive threads; participants are spread over them [default: one per core].
+    #[arg(long)]
+    rtp_rx_threads: Option<usize>,
     /// Log filter (tracing EnvFilter syntax); RUST_LOG overrides it.
     #[arg(long, default_value = "info")]
     log: String,
@@ -118,12 +121,13 @@ fn config(args: &Args) -> anyhow::Result<ServerConfig> {
     .media_ip_from_sip();
     c.media.port_min = lo.trim().parse()?;
     c.media.port_max = hi.trim().parse()?;
-    // Many rooms use every core; one room lives on one thread either way.
-    c.media.mixer_threads = args.mixer_threads.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
+    // Many rooms use every core; one room lives on one mixer thread, but
+    // its participants' receiving is spread over every receive thread.
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    c.media.mixer_threads = args.mixer_threads.unwrap_or(cores);
+    c.media.rx_threads = args.rtp_rx_threads.unwrap_or(cores);
     let f = &mut c.focus;
     f.timers.t1 = Duration::from_millis(args.t1_ms);
     f.advertise_ip = args.advertise_ip;

@@ -11,14 +11,14 @@
 //!   once per talker, and writes RTP. No lock, allocation or blocking call
 //!   in steady state (the pure-Rust libopus allocates inside its calls).
 //! * [`rtcp`]: reception statistics and SR/RR/BYE, sans-IO.
-//! * [`io`]: the edge. [`MediaServer`] binds RTP ports, runs a tokio task
-//!   per endpoint and one OS thread per mixer that ticks on an absolute
-//!   20 ms deadline:
+//! * [`io`]: the edge. [`MediaServer`] binds RTP ports, spreads them over
+//!   receive threads that drain each with one `recvmmsg` per tick, and runs
+//!   one OS thread per mixer that ticks on an absolute 20 ms deadline:
 //!
 //! ```text
-//! socket task ──InPacket ring──► mixer thread ──non-blocking send_to──► network
-//! control API ──Command ring───►      │
-//!             ◄──MixerEvent ring──────┘ (talking, DTMF) ──► pump thread ──► broadcast
+//! receive thread ──InPacket ring──► mixer thread ──non-blocking send_to──► network
+//! control API ────Command ring────►      │
+//!             ◄───MixerEvent ring────────┘ (talking, DTMF) ──► pump thread ──► broadcast
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

@@ -26,6 +26,7 @@ pub struct MixerThreadStats {
 pub(crate) fn spawn_mixer(
     index: usize,
     mut mixer: Mixer,
+    first: Instant,
     period: Duration,
     stop: Arc<AtomicBool>,
     stats: Arc<MixerThreadStats>,
@@ -33,7 +34,7 @@ pub(crate) fn spawn_mixer(
     std::thread::Builder::new()
         .name(format!("confab-mixer-{index}"))
         .spawn(move || {
-            let mut deadline = Instant::now() + period;
+            let mut deadline = first;
             while !stop.load(Ordering::Relaxed) {
                 let now = Instant::now();
                 if deadline > now {

@@ -1,13 +1,15 @@
 //! The media server's edge: sockets, threads and the control handle.
-//! [`MediaServer`] opens RTP endpoints from a port range, runs one tokio
-//! task per endpoint for receiving, one OS thread per mixer for ticking,
-//! and passes control to the mixers through their command rings.
+//! [`MediaServer`] opens RTP endpoints from a port range, spreads their
+//! receiving over a few receive threads that poll once per tick, runs one
+//! OS thread per mixer for ticking, and passes control to the mixers
+//! through their command rings.
 
-mod endpoint;
 mod mixer_thread;
+mod receiver;
+mod rx_thread;
 
-pub use endpoint::EndpointStats;
 pub use mixer_thread::MixerThreadStats;
+pub use receiver::EndpointStats;
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -17,14 +19,15 @@ use std::time::Duration;
 
 use rand::Rng;
 use thiserror::Error;
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::broadcast;
 
 use crate::codec::{CodecKind, OpusConfig};
 use crate::mixer::{
     CodecGroup, Command, Direction, Mixer, MixerEvent, Participant, ParticipantId,
     ParticipantSettings, ParticipantStats, Room, RoomId, RoomSettings,
 };
-use endpoint::{EndpointTask, UdpOut};
+use receiver::{ReceiverConfig, RtpReceiver, UdpOut};
+use rx_thread::RxCommand;
 
 /// Media server settings.
 #[derive(Debug, Clone)]
@@ -37,13 +40,15 @@ pub struct MediaConfig {
     pub port_max: u16,
     /// Mixer threads; rooms are spread over them.
     pub mixer_threads: usize,
+    /// Receive threads; participants are spread over them.
+    pub rx_threads: usize,
     /// Rooms one mixer thread serves at most.
     pub rooms_per_mixer: usize,
     /// Tick period (20 ms).
     pub tick: Duration,
     /// RTCP report interval.
     pub rtcp_interval: Duration,
-    /// Packets buffered between a socket task and its mixer.
+    /// Packets buffered between a receive thread and its mixer.
     pub input_ring: usize,
 }
 
@@ -54,6 +59,7 @@ impl Default for MediaConfig {
             port_min: 20000,
             port_max: 29999,
             mixer_threads: 1,
+            rx_threads: 1,
             rooms_per_mixer: 1024,
             tick: Duration::from_millis(20),
             rtcp_interval: Duration::from_secs(5),
@@ -133,19 +139,24 @@ struct RoomEntry {
 
 struct Entry {
     mixer: usize,
+    /// The receive thread that polls its ports.
+    rx: usize,
     room: RoomId,
     port: u16,
-    stop: Option<oneshot::Sender<()>>,
     stats: Arc<ParticipantStats>,
     endpoint: Arc<EndpointStats>,
-    /// Tells the endpoint task where a new SDP says the phone sends from.
-    signalled: tokio::sync::watch::Sender<Option<SocketAddr>>,
+}
+
+struct RxHandle {
+    commands: std::sync::mpsc::Sender<RxCommand>,
+    thread: std::thread::JoinHandle<()>,
 }
 
 /// The running media server.
 pub struct MediaServer {
     config: MediaConfig,
     mixers: Vec<MixerHandle>,
+    receivers: Vec<RxHandle>,
     stop: Arc<AtomicBool>,
     ports: Mutex<BTreeSet<u16>>,
     next_id: AtomicU32,
@@ -159,6 +170,8 @@ impl MediaServer {
     pub fn start(config: MediaConfig) -> Result<Self, MediaError> {
         let stop = Arc::new(AtomicBool::new(false));
         let (events, _) = broadcast::channel(4096);
+        // Mixers tick and receive threads poll on one schedule.
+        let epoch = std::time::Instant::now() + config.tick;
         let mut mixers = Vec::new();
         for i in 0..config.mixer_threads.max(1) {
             let (cmd_tx, cmd_rx) = rtrb::RingBuffer::new(1024);
@@ -166,7 +179,14 @@ impl MediaServer {
             let (g_tx, g_rx) = rtrb::RingBuffer::new(1024);
             let mixer = Mixer::new(config.rooms_per_mixer, cmd_rx, ev_tx, g_tx);
             let stats = Arc::new(MixerThreadStats::default());
-            let t1 = mixer_thread::spawn_mixer(i, mixer, config.tick, stop.clone(), stats.clone())?;
+            let t1 = mixer_thread::spawn_mixer(
+                i,
+                mixer,
+                epoch,
+                config.tick,
+                stop.clone(),
+                stats.clone(),
+            )?;
             let t2 = mixer_thread::spawn_pump(i, ev_rx, g_rx, events.clone(), stop.clone())?;
             mixers.push(MixerHandle {
                 commands: Mutex::new(cmd_tx),
@@ -174,9 +194,19 @@ impl MediaServer {
                 threads: vec![t1, t2],
             });
         }
+        let mut receivers = Vec::new();
+        for i in 0..config.rx_threads.max(1) {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let thread = rx_thread::spawn_rx(i, rx, epoch, config.tick, stop.clone())?;
+            receivers.push(RxHandle {
+                commands: tx,
+                thread,
+            });
+        }
         Ok(Self {
             config,
             mixers,
+            receivers,
             stop,
             ports: Mutex::new(BTreeSet::new()),
             next_id: AtomicU32::new(1),
@@ -250,8 +280,7 @@ impl MediaServer {
         Ok(Reservation { rtp, rtcp, port })
     }
 
-    /// Opens an endpoint and adds a participant to a room. Must be called
-    /// from within a tokio runtime (it spawns the endpoint's task).
+    /// Opens an endpoint and adds a participant to a room.
     pub fn add_participant(
         &self,
         room: RoomId,
@@ -262,7 +291,7 @@ impl MediaServer {
         self.attach(room, settings, r)
     }
 
-    /// Adds a participant on a reserved endpoint. Must be called within a tokio runtime.
+    /// Adds a participant on a reserved endpoint.
     pub fn attach(
         &self,
         room: RoomId,
@@ -288,10 +317,10 @@ impl MediaServer {
         let mixer = self.room_ready_for(room, settings.codec)?;
         let local = rtp_std.local_addr()?;
         let out = rtp_std.try_clone()?;
-        let rtp = tokio::net::UdpSocket::from_std(rtp_std)?;
+        rx_thread::stamp_arrivals(&rtp_std)?;
         let rtcp_local = rtcp_std.as_ref().and_then(|s| s.local_addr().ok());
-        let rtcp = rtcp_std.map(tokio::net::UdpSocket::from_std).transpose()?;
         let id = ParticipantId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        let rx = id.0 as usize % self.receivers.len();
         let (ring_tx, ring_rx) = rtrb::RingBuffer::new(self.config.input_ring.max(4));
         let stats = Arc::new(ParticipantStats::default());
         let endpoint_stats = Arc::new(EndpointStats::default());
@@ -299,18 +328,22 @@ impl MediaServer {
             let mut rng = rand::rng();
             (rng.random::<u32>(), rng.random::<u16>())
         };
-        let (signalled_tx, signalled_rx) = tokio::sync::watch::channel(settings.remote);
-        let task = EndpointTask {
-            payload_types: (settings.payload_type, settings.dtmf_payload_type),
-            signalled: signalled_rx,
-            rtp,
-            rtcp,
-            audio_level_ext: settings.audio_level_ext,
-            clock_rate: settings.codec.rtp_clock(),
-            stats: endpoint_stats.clone(),
-            mixer_stats: stats.clone(),
-            report_interval: self.config.rtcp_interval,
-        };
+        let receiver = RtpReceiver::new(
+            ReceiverConfig {
+                id,
+                rtp: rtp_std,
+                rtcp: rtcp_std,
+                ring: ring_tx,
+                payload_types: (settings.payload_type, settings.dtmf_payload_type),
+                signalled: settings.remote,
+                audio_level_ext: settings.audio_level_ext,
+                clock_rate: settings.codec.rtp_clock(),
+                stats: endpoint_stats.clone(),
+                mixer_stats: stats.clone(),
+                report_interval: self.config.rtcp_interval,
+            },
+            std::time::Instant::now(),
+        );
         let participant = Participant::new(
             id,
             settings,
@@ -322,8 +355,10 @@ impl MediaServer {
         )?;
         stats.last_ssrc.store(ssrc as u64, Ordering::Relaxed);
         self.send(mixer, Command::AddParticipant(room, Box::new(participant)))?;
-        let (stop_tx, stop_rx) = oneshot::channel();
-        tokio::spawn(task.run(ring_tx, stop_rx));
+        self.receivers[rx]
+            .commands
+            .send(RxCommand::Add(Box::new(receiver)))
+            .map_err(|_| MediaError::Busy)?;
         self.participants
             .lock()
             .map_err(|_| MediaError::Busy)?
@@ -331,12 +366,11 @@ impl MediaServer {
                 id,
                 Entry {
                     mixer,
+                    rx,
                     room,
                     port,
-                    stop: Some(stop_tx),
                     stats,
                     endpoint: endpoint_stats,
-                    signalled: signalled_tx,
                 },
             );
         Ok(EndpointInfo {
@@ -388,10 +422,10 @@ impl MediaServer {
     }
 
     fn close_endpoint(&self, id: ParticipantId) -> Option<Entry> {
-        let mut entry = self.participants.lock().ok()?.remove(&id)?;
-        if let Some(stop) = entry.stop.take() {
-            let _ = stop.send(());
-        }
+        let entry = self.participants.lock().ok()?.remove(&id)?;
+        let _ = self.receivers[entry.rx]
+            .commands
+            .send(RxCommand::Remove(id));
         self.release_port(entry.port);
         Some(entry)
     }
@@ -492,7 +526,9 @@ impl MediaServer {
             .map_err(|_| MediaError::Busy)?
             .get(&id)
         {
-            e.signalled.send_replace(Some(addr));
+            let _ = self.receivers[e.rx]
+                .commands
+                .send(RxCommand::Signalled(id, addr));
         }
         self.send(self.mixer_of(id)?, Command::Remote(id, addr))
     }
@@ -540,6 +576,9 @@ impl Drop for MediaServer {
             for t in m.threads {
                 let _ = t.join();
             }
+        }
+        for r in self.receivers.drain(..) {
+            let _ = r.thread.join();
         }
     }
 }

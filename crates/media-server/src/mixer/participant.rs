@@ -21,7 +21,7 @@ pub struct ParticipantStats {
     /// RTP packets taken from the input ring.
     pub packets_in: AtomicU64,
     /// Packets with a payload type that is neither the codec's nor DTMF
-    /// (dropped by the endpoint task, or by the mixer for its own callers).
+    /// (dropped by the receive thread, or by the mixer for its own callers).
     pub foreign_payload: AtomicU64,
     /// Packets that failed to decode.
     pub decode_errors: AtomicU64,
@@ -32,7 +32,7 @@ pub struct ParticipantStats {
     /// Sends that failed (socket full, no route).
     pub send_errors: AtomicU64,
     /// Times the sending address changed by latching (symmetric RTP;
-    /// counted by the endpoint task).
+    /// counted by the receive thread).
     pub latches: AtomicU64,
     /// Packets from a source other than the latched one, dropped by the
     /// endpoint task before they were queued.
@@ -85,7 +85,7 @@ pub struct Participant {
     input: rtrb::Consumer<InPacket>,
     pub(crate) out: Box<dyn PacketOut>,
     /// Where to send: the SDP's address, then where the stream comes from
-    /// (the endpoint task queues only the source it latched).
+    /// (the receive thread queues only the source it latched).
     pub(crate) remote: Option<SocketAddr>,
     in_ssrc: Option<u32>,
     jitter: JitterBuffer,
@@ -233,7 +233,7 @@ impl Participant {
                 self.stats.foreign_payload.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            // Symmetric RTP (RFC 4961): the endpoint task queued only the
+            // Symmetric RTP (RFC 4961): the receive thread queued only the
             // source it latched to, so the stream's source is where to send.
             self.remote = Some(pkt.source);
             let payload = &pkt.payload[..pkt.len as usize];
