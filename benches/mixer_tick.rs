@@ -83,6 +83,7 @@ fn participant(id: u32, kind: CodecKind) -> (Participant, rtrb::Producer<InPacke
         0,
         Arc::default(),
     )
+    .and_then(|p| p.with_kit())
     .expect("participant");
     (p, tx)
 }

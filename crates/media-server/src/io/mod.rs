@@ -135,6 +135,8 @@ struct RoomEntry {
     opus: OpusConfig,
     /// The codecs whose shared encoders the room has (by `CodecKind::index`).
     codecs: [bool; 4],
+    /// Talker kits sent to the room, by codec.
+    kits: [usize; 4],
 }
 
 struct Entry {
@@ -245,6 +247,7 @@ impl MediaServer {
                 mixer,
                 opus,
                 codecs: [false; 4],
+                kits: [0; 4],
             },
         );
         Ok(id)
@@ -314,7 +317,7 @@ impl MediaServer {
         rtcp_std: Option<std::net::UdpSocket>,
         port: u16,
     ) -> Result<EndpointInfo, MediaError> {
-        let mixer = self.room_ready_for(room, settings.codec)?;
+        let (mixer, bring_kit) = self.room_ready_for(room, settings.codec)?;
         let local = rtp_std.local_addr()?;
         let out = rtp_std.try_clone()?;
         rx_thread::stamp_arrivals(&rtp_std)?;
@@ -353,6 +356,11 @@ impl MediaServer {
             seq,
             stats.clone(),
         )?;
+        let participant = if bring_kit {
+            participant.with_kit()?
+        } else {
+            participant
+        };
         stats.last_ssrc.store(ssrc as u64, Ordering::Relaxed);
         self.send(mixer, Command::AddParticipant(room, Box::new(participant)))?;
         self.receivers[rx]
@@ -449,8 +457,9 @@ impl MediaServer {
 
     /// The mixer of a room that has shared encoders for `codec`: they are
     /// added with its first participant of that codec (under the lock, so
-    /// that they reach the mixer before any such participant).
-    fn room_ready_for(&self, room: RoomId, codec: CodecKind) -> Result<usize, MediaError> {
+    /// that they reach the mixer before any such participant); and whether
+    /// the participant brings a talker kit (until the room has enough).
+    fn room_ready_for(&self, room: RoomId, codec: CodecKind) -> Result<(usize, bool), MediaError> {
         let mut rooms = self.rooms.lock().map_err(|_| MediaError::Busy)?;
         let entry = rooms.get_mut(&room).ok_or(MediaError::NoSuchRoom)?;
         if !entry.codecs[codec.index()] {
@@ -458,7 +467,11 @@ impl MediaServer {
             self.send(entry.mixer, Command::AddCodec(room, Box::new(group)))?;
             entry.codecs[codec.index()] = true;
         }
-        Ok(entry.mixer)
+        let bring = entry.kits[codec.index()] < crate::mixer::KITS_PER_CODEC;
+        if bring {
+            entry.kits[codec.index()] += 1;
+        }
+        Ok((entry.mixer, bring))
     }
 
     fn mixer_of(&self, id: ParticipantId) -> Result<usize, MediaError> {

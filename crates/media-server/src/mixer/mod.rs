@@ -13,6 +13,7 @@ mod control;
 mod participant;
 mod room;
 mod rtp_out;
+mod talker_kit;
 mod tone_player;
 
 pub use control::{
@@ -21,6 +22,7 @@ pub use control::{
 };
 pub use participant::{Participant, ParticipantStats};
 pub use room::{CodecGroup, Room, RoomStats};
+pub use talker_kit::{TalkerKit, KITS_PER_CODEC};
 pub use tone_player::{TonePattern, MAX_SEGMENTS};
 
 use std::net::SocketAddr;
@@ -167,7 +169,7 @@ impl Mixer {
                 let pid = p.id;
                 match self.rooms.iter_mut().find(|r| r.id == room_id) {
                     Some(room) if room.participants.len() < room.participants.capacity() => {
-                        room.participants.push(p)
+                        room.admit(p)
                     }
                     _ => {
                         self.give_back(Garbage::Participant(p));
@@ -179,7 +181,7 @@ impl Mixer {
                 let mut removed = None;
                 for room in self.rooms.iter_mut() {
                     if let Some(pos) = room.participants.iter().position(|p| p.id == id) {
-                        let p = room.participants.swap_remove(pos);
+                        let p = room.dismiss(pos);
                         removed = Some((room.id, p));
                         break;
                     }

@@ -1,7 +1,8 @@
 //! One participant as the mixer thread owns it: its input ring, jitter
-//! buffer, decoder, resamplers, talk detection and its own encoder (used
-//! while it is a mixed talker and hears a mix-minus). Built on the control
-//! side; nothing here allocates after construction.
+//! buffer, decoder, talk detection and its own encoder (used while it is a
+//! mixed talker and hears a mix-minus); the resamplers and 48 kHz frame are
+//! a kit it borrows from the room while it may be mixed. Built on the
+//! control side; nothing here allocates after construction.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,10 +10,10 @@ use std::sync::Arc;
 
 use crate::codec::{CodecKind, Decoder, DtmfDetector, Encoder, MAX_FRAME_SAMPLES};
 use crate::jitter::{JitterBuffer, JitterConfig, Pop};
-use crate::resample::Resampler;
 
 use super::control::{Direction, InPacket, ParticipantId, ParticipantSettings};
 use super::rtp_out::RtpOut;
+use super::talker_kit::{KitPool, TalkerKit};
 use super::{PacketOut, FRAME};
 
 /// Counters shared with the control side (atomics: no lock in the tick).
@@ -94,16 +95,18 @@ pub struct Participant {
     fifo: Box<[i16]>,
     fifo_len: usize,
     decoded: Box<[i16]>,
-    in_resampler: Resampler,
-    pub(crate) out_resampler: Resampler,
+    /// Resamplers and the 48 kHz frame, lent by the room while it may be
+    /// mixed or hears a stream of its own.
+    pub(crate) kit: Option<Box<TalkerKit>>,
+    /// A kit it brings for the room's pool.
+    pub(crate) spare: Option<Box<TalkerKit>>,
     pub(crate) encoder: Encoder,
     /// Its own encoder has not run since it last heard the shared silence.
     pub(crate) own_idle: bool,
-    /// This tick's input at 48 kHz, after input gain.
-    pub(crate) frame: Box<[i32; FRAME]>,
     pub(crate) has_audio: bool,
-    /// `frame` holds this tick's audio (the participant may be mixed).
-    frame_fresh: bool,
+    /// Its kit's frame holds this tick's audio at 48 kHz after input gain
+    /// (the participant may be mixed).
+    pub(crate) frame_fresh: bool,
     pub(crate) level_dbov: f32,
     /// Level for RFC 6465 (0 loud … 127 silent).
     pub(crate) level_6464: u8,
@@ -162,10 +165,8 @@ impl Participant {
             ptime_ms: 20,
             clock_rate: kind.rtp_clock(),
         });
-        let in_resampler =
-            Resampler::new(rate, super::MIX_RATE).map_err(crate::codec::CodecError::Init)?;
-        let out_resampler =
-            Resampler::new(super::MIX_RATE, rate).map_err(crate::codec::CodecError::Init)?;
+        // Buffers for the longest packet of this codec (120 ms), not of any.
+        let max_frame = (rate as usize * 120 / 1000).min(MAX_FRAME_SAMPLES);
         Ok(Self {
             id,
             remote: settings.remote,
@@ -178,12 +179,11 @@ impl Participant {
             in_ssrc: None,
             jitter,
             dtmf: DtmfDetector::default(),
-            fifo: vec![0; 2 * MAX_FRAME_SAMPLES].into_boxed_slice(),
+            fifo: vec![0; 2 * max_frame].into_boxed_slice(),
             fifo_len: 0,
-            decoded: vec![0; MAX_FRAME_SAMPLES].into_boxed_slice(),
-            in_resampler,
-            out_resampler,
-            frame: Box::new([0; FRAME]),
+            decoded: vec![0; max_frame].into_boxed_slice(),
+            kit: None,
+            spare: None,
             has_audio: false,
             frame_fresh: false,
             level_dbov: -127.0,
@@ -209,6 +209,13 @@ impl Participant {
         })
     }
 
+    /// The participant brings a kit for its room's pool: the control side
+    /// sends one with each participant until the room has enough.
+    pub fn with_kit(mut self) -> Result<Self, crate::codec::CodecError> {
+        self.spare = Some(Box::new(TalkerKit::new(self.kind())?));
+        Ok(self)
+    }
+
     /// The participant's id.
     pub fn id(&self) -> ParticipantId {
         self.id
@@ -225,40 +232,46 @@ impl Participant {
 
     /// Drains the input ring into the jitter buffer. Returns a completed DTMF press.
     pub(crate) fn drain_input(&mut self, dtmf_out: &mut impl FnMut(char, u32)) {
-        while let Ok(pkt) = self.input.pop() {
-            self.stats.packets_in.fetch_add(1, Ordering::Relaxed);
-            let ours = pkt.payload_type == self.settings.payload_type
-                || Some(pkt.payload_type) == self.settings.dtmf_payload_type;
-            if !ours {
-                self.stats.foreign_payload.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-            // Symmetric RTP (RFC 4961): the receive thread queued only the
-            // source it latched to, so the stream's source is where to send.
-            self.remote = Some(pkt.source);
-            let payload = &pkt.payload[..pkt.len as usize];
-            if Some(pkt.payload_type) == self.settings.dtmf_payload_type {
-                if let Some(d) = self
-                    .dtmf
-                    .push(pkt.timestamp, payload, self.settings.dtmf_clock)
-                {
-                    dtmf_out(d.digit, d.duration_ms);
+        // Read in place: a packet is ~700 bytes, not worth a copy out of the ring.
+        let waiting = self.input.slots();
+        if let Ok(chunk) = self.input.read_chunk(waiting) {
+            let (a, b) = chunk.as_slices();
+            for pkt in a.iter().chain(b) {
+                self.stats.packets_in.fetch_add(1, Ordering::Relaxed);
+                let ours = pkt.payload_type == self.settings.payload_type
+                    || Some(pkt.payload_type) == self.settings.dtmf_payload_type;
+                if !ours {
+                    self.stats.foreign_payload.fetch_add(1, Ordering::Relaxed);
+                    continue;
                 }
-                continue;
-            }
-            if self.in_ssrc != Some(pkt.ssrc) {
-                if self.in_ssrc.is_some() {
-                    // A new stream (phone restarted it): start its buffer afresh.
-                    self.stats.ssrc_changes.fetch_add(1, Ordering::Relaxed);
-                    self.jitter.restart();
-                    self.decoder.reset();
-                    self.fifo_len = 0;
+                // Symmetric RTP (RFC 4961): the receive thread queued only the
+                // source it latched to, so the stream's source is where to send.
+                self.remote = Some(pkt.source);
+                let payload = &pkt.payload[..pkt.len as usize];
+                if Some(pkt.payload_type) == self.settings.dtmf_payload_type {
+                    if let Some(d) =
+                        self.dtmf
+                            .push(pkt.timestamp, payload, self.settings.dtmf_clock)
+                    {
+                        dtmf_out(d.digit, d.duration_ms);
+                    }
+                    continue;
                 }
-                self.in_ssrc = Some(pkt.ssrc);
+                if self.in_ssrc != Some(pkt.ssrc) {
+                    if self.in_ssrc.is_some() {
+                        // A new stream (phone restarted it): start its buffer afresh.
+                        self.stats.ssrc_changes.fetch_add(1, Ordering::Relaxed);
+                        self.jitter.restart();
+                        self.decoder.reset();
+                        self.fifo_len = 0;
+                    }
+                    self.in_ssrc = Some(pkt.ssrc);
+                }
+                self.ext_level = pkt.audio_level;
+                self.jitter
+                    .push(pkt.seq, pkt.timestamp, payload, pkt.arrival);
             }
-            self.ext_level = pkt.audio_level;
-            self.jitter
-                .push(pkt.seq, pkt.timestamp, payload, pkt.arrival);
+            chunk.commit_all();
         }
         let js = self.jitter.stats();
         self.stats.lost.store(js.lost, Ordering::Relaxed);
@@ -270,9 +283,10 @@ impl Participant {
     /// Produces this tick's 48 kHz input frame into `self.frame`; sets
     /// `has_audio`, the level and talk state. Returns Some(talking) when the
     /// talk state changes.
-    pub(crate) fn pull_frame(&mut self, threshold_dbov: f32) -> Option<bool> {
+    pub(crate) fn pull_frame(&mut self, threshold_dbov: f32, kits: &mut KitPool) -> Option<bool> {
         if !self.settings.direction.sends() {
             self.has_audio = false;
+            self.frame_fresh = false;
             return self.vad.update(false);
         }
         let kind = self.kind();
@@ -349,21 +363,23 @@ impl Participant {
         if self.fifo_len < need {
             // Underrun or not started: no audio this tick.
             self.has_audio = false;
+            self.frame_fresh = false;
             self.level_dbov = -127.0;
             self.level_6464 = 127;
             return self.vad.update(false);
         }
         // The level at the codec's own rate: a quiet participant (most of a
         // big room) is never resampled to 48 kHz; only a possible talker is.
+        // Integer squares (exact, and they vectorize); the gain once.
         let gain = self.gain_in as f64;
-        let energy: f64 = self.fifo[..need]
+        let energy: i64 = self.fifo[..need]
             .iter()
             .map(|&s| {
-                let v = s as f64 * gain;
+                let v = s as i64;
                 v * v
             })
             .sum();
-        let mean = energy / need as f64;
+        let mean = energy as f64 * gain * gain / need as f64;
         self.level_dbov = if mean > 0.0 {
             (10.0 * (mean / (32768.0 * 32768.0)).log10()) as f32
         } else {
@@ -381,23 +397,48 @@ impl Participant {
         // `frame` is read only for selected talkers, and selection needs
         // the VAD's talking state, so it is fresh whenever it is read.
         let candidate = loud || self.vad.talking || self.selected;
-        if candidate {
-            if !self.frame_fresh {
-                // Its filter history is from before the gap: start clean.
-                self.in_resampler.reset();
-            }
-            self.in_resampler
-                .process(&self.fifo[..need], &mut self.frame[..]);
-            if self.gain_in != 1.0 {
-                for s in self.frame.iter_mut() {
-                    *s = (*s as f32 * self.gain_in) as i32;
-                }
-            }
+        if candidate && self.kit.is_none() {
+            // None left: it cannot be mixed this tick (the pool outnumbers
+            // the talkers mixed, so only a crowd of candidates runs short).
+            self.kit = self.spare.take().or_else(|| kits.take());
+            self.own_idle = true;
         }
-        self.frame_fresh = candidate;
+        let fresh = match self.kit.as_deref_mut() {
+            Some(kit) if candidate => {
+                if !self.frame_fresh {
+                    // Its filter history is from before the gap: start clean.
+                    kit.in_resampler.reset();
+                }
+                kit.in_resampler
+                    .process(&self.fifo[..need], &mut kit.frame[..]);
+                if self.gain_in != 1.0 {
+                    for s in kit.frame.iter_mut() {
+                        *s = (*s as f32 * self.gain_in) as i32;
+                    }
+                }
+                true
+            }
+            _ => false,
+        };
+        self.frame_fresh = fresh;
         self.fifo.copy_within(need..self.fifo_len, 0);
         self.fifo_len -= need;
         change
+    }
+
+    /// This tick's frame at 48 kHz, when it may be mixed.
+    pub(crate) fn frame(&self) -> Option<&[i32; FRAME]> {
+        self.kit
+            .as_deref()
+            .filter(|_| self.frame_fresh)
+            .map(|k| &*k.frame)
+    }
+
+    /// True when it hears a stream of its own: a mix-minus, a tone of its
+    /// own, its own output gain, or Opus settings other than the room's.
+    pub(crate) fn wants_own_stream(&self, room_opus: &crate::codec::OpusConfig) -> bool {
+        let custom = self.kind() == CodecKind::Opus && self.settings.opus != *room_opus;
+        self.tone.active() || (!self.deaf && (self.selected || self.gain_out != 1.0 || custom))
     }
 
     /// True when the participant should be sent audio this tick.

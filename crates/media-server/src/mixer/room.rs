@@ -8,6 +8,7 @@ use crate::resample::Resampler;
 
 use super::control::{MixerEvent, RoomId, RoomSettings, MAX_TALKERS};
 use super::participant::{Participant, PACKET_BUF};
+use super::talker_kit::KitPool;
 use super::FRAME;
 
 /// A talker already selected keeps its place unless a newcomer is louder by this much.
@@ -22,6 +23,8 @@ struct Group {
     resampler: Resampler,
     mix_len: Option<usize>,
     mix_payload: Box<[u8; PACKET_BUF]>,
+    /// Kits not lent out, for this codec's participants.
+    kits: KitPool,
 }
 
 /// The encoding of silence. An encoder fed only zeros settles into a short
@@ -149,6 +152,7 @@ impl Group {
                 .map_err(crate::codec::CodecError::Init)?,
             mix_len: None,
             mix_payload: Box::new([0; PACKET_BUF]),
+            kits: KitPool::new(),
         })
     }
 }
@@ -245,14 +249,42 @@ impl Room {
         self.stats
     }
 
+    /// Takes a participant in (the caller checked capacity), and the kit it brings.
+    pub(crate) fn admit(&mut self, mut p: Box<Participant>) {
+        // Without a group for its codec yet, or into a full pool, it keeps
+        // the kit for itself.
+        if let Some(g) = self.groups[p.kind().index()].as_mut() {
+            if let Some(kit) = p.spare.take() {
+                p.spare = g.kits.give(kit);
+            }
+        }
+        self.participants.push(p);
+    }
+
+    /// Lets participant `pos` go; a kit it holds stays in the room.
+    pub(crate) fn dismiss(&mut self, pos: usize) -> Box<Participant> {
+        let mut p = self.participants.swap_remove(pos);
+        if let Some(g) = self.groups[p.kind().index()].as_mut() {
+            if let Some(kit) = p.kit.take() {
+                p.kit = g.kits.give(kit);
+            }
+        }
+        p
+    }
+
     /// One 20 ms tick.
     pub(crate) fn tick(&mut self, emit: &mut impl FnMut(MixerEvent)) {
         let room = self.id;
         let threshold = self.settings.talk_threshold_dbov;
+        let mut none = KitPool::empty();
         for p in self.participants.iter_mut() {
             let pid = p.id;
             p.drain_input(&mut |digit, ms| emit(MixerEvent::Dtmf(room, pid, digit, ms)));
-            match p.pull_frame(threshold) {
+            let kits = match self.groups[p.kind().index()].as_mut() {
+                Some(g) => &mut g.kits,
+                None => &mut none,
+            };
+            match p.pull_frame(threshold, kits) {
                 Some(true) => emit(MixerEvent::TalkingStarted(room, pid)),
                 Some(false) => emit(MixerEvent::TalkingStopped(room, pid)),
                 None => {}
@@ -274,6 +306,23 @@ impl Room {
         for i in 0..self.participants.len() {
             self.send_to(i, &csrcs[..n_csrcs]);
         }
+        self.return_kits();
+    }
+
+    /// Kits of participants that neither may be mixed nor hear a stream of
+    /// their own go back to the pool.
+    fn return_kits(&mut self) {
+        let room_opus = self.settings.opus;
+        for p in self.participants.iter_mut() {
+            if p.kit.is_none() || p.frame_fresh || p.wants_own_stream(&room_opus) {
+                continue;
+            }
+            if let Some(g) = self.groups[p.kind().index()].as_mut() {
+                if let Some(kit) = p.kit.take() {
+                    p.kit = g.kits.give(kit);
+                }
+            }
+        }
     }
 
     /// Picks up to N talkers, loudest first; the ones already selected get
@@ -283,7 +332,8 @@ impl Room {
         let mut best: [(usize, f32); MAX_TALKERS] = [(usize::MAX, f32::MIN); MAX_TALKERS];
         let mut count = 0;
         for (i, p) in self.participants.iter().enumerate() {
-            if !(p.vad.talking && p.has_audio && !p.muted) {
+            // Without a fresh frame (no kit was free) it cannot be mixed.
+            if !(p.vad.talking && p.has_audio && !p.muted && p.frame_fresh) {
                 continue;
             }
             let score = p.level_dbov + if p.selected { HYSTERESIS_DB } else { 0.0 };
@@ -312,7 +362,10 @@ impl Room {
     fn mix_talkers(&mut self) {
         self.mix.fill(0);
         for &t in &self.talkers[..self.talker_count] {
-            for (m, s) in self.mix.iter_mut().zip(self.participants[t].frame.iter()) {
+            let Some(frame) = self.participants[t].frame() else {
+                continue;
+            };
+            for (m, s) in self.mix.iter_mut().zip(frame.iter()) {
                 *m += *s;
             }
         }
@@ -356,7 +409,17 @@ impl Room {
         // An Opus receiver that asked for other settings (bitrate, band,
         // FEC, CBR) than the room's shared stream gets its own stream.
         let custom = kind == CodecKind::Opus && p.settings.opus != settings.opus;
-        let mut own = p.tone.active() || (!p.deaf && (p.selected || p.gain_out != 1.0 || custom));
+        let mut own = p.wants_own_stream(&settings.opus);
+        if own && p.kit.is_none() {
+            p.kit = p
+                .spare
+                .take()
+                .or_else(|| groups[kind.index()].as_mut().and_then(|g| g.kits.take()));
+            p.own_idle = true;
+        }
+        // No kit free: the shared stream it is (a talker is never here
+        // without one: it was mixed from its kit's frame).
+        own &= p.kit.is_some();
         let own_mix = &mut **scratch;
         if own {
             // Mix-minus: everyone mixed but this participant, plus any tone
@@ -364,8 +427,13 @@ impl Room {
             // caller entering a PIN, hears only that).
             own_mix.fill(0);
             if !p.deaf {
-                for ((o, m), own) in own_mix.iter_mut().zip(mix.iter()).zip(p.frame.iter()) {
-                    *o = if p.selected { *m - *own } else { *m };
+                match p.frame().filter(|_| p.selected) {
+                    Some(frame) => {
+                        for ((o, m), own) in own_mix.iter_mut().zip(mix.iter()).zip(frame.iter()) {
+                            *o = *m - *own;
+                        }
+                    }
+                    None => own_mix.copy_from_slice(&mix[..]),
                 }
             }
             p.tone.add_to(own_mix);
@@ -377,17 +445,17 @@ impl Room {
                 p.own_idle = true;
             }
         }
-        if own {
+        if let Some(kit) = p.kit.as_deref_mut().filter(|_| own) {
             if p.own_idle {
                 // Its encoder and resampler last ran before the gap.
                 p.encoder.reset();
-                p.out_resampler.reset();
+                kit.out_resampler.reset();
                 p.own_idle = false;
             }
             for (l, v) in limited.iter_mut().zip(own_mix.iter()) {
                 *l = limit((*v as f32 * p.gain_out) as i32);
             }
-            p.out_resampler.process(&limited[..], &mut resampled[..]);
+            kit.out_resampler.process(&limited[..], &mut resampled[..]);
             for (o, r) in pcm.iter_mut().zip(resampled.iter()).take(frame_len) {
                 *o = limit(*r);
             }

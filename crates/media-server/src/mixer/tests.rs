@@ -120,6 +120,8 @@ struct Bench {
     now: Instant,
     room: RoomId,
     next_id: u32,
+    /// Phones bring a talker kit for the room's pool.
+    kits: bool,
 }
 
 impl Bench {
@@ -135,6 +137,7 @@ impl Bench {
             now: Instant::now(),
             room: RoomId(1),
             next_id: 1,
+            kits: true,
         };
         let room = Room::new(RoomId(1), settings).unwrap();
         b.cmd(Command::AddRoom(Box::new(room)));
@@ -164,6 +167,7 @@ impl Bench {
             0,
             stats.clone(),
         )
+        .and_then(|p| if self.kits { p.with_kit() } else { Ok(p) })
         .unwrap();
         self.cmd(Command::AddParticipant(self.room, Box::new(p)));
         Phone {
@@ -604,4 +608,28 @@ fn a_room_holds_shared_encoders_only_for_codecs_added() {
     assert!(matches!(b._garbage.pop(), Ok(Garbage::Codec(_))));
     assert_hears(&mut a, &[1000.0], &[440.0]);
     assert_hears(&mut listener, &[440.0, 1000.0], &[]);
+}
+
+#[test]
+fn a_room_lends_its_few_kits_to_whoever_talks() {
+    let mut b = Bench::new(RoomSettings::default());
+    // Two kits in the room, brought by the first two; the rest come without.
+    let mut a = b.phone(CodecKind::Pcmu, 440.0);
+    let mut c = b.phone(CodecKind::Pcmu, 1000.0);
+    b.kits = false;
+    let mut d = b.phone(CodecKind::G722, 700.0);
+    let mut e = b.phone(CodecKind::Pcmu, 1300.0);
+    let mut listener = b.phone(CodecKind::Pcmu, 0.0);
+    b.run(&mut [&mut a, &mut e], 100);
+    // Both kits are lent: to a and to e, which brought none.
+    assert_hears(&mut listener, &[440.0, 1300.0], &[]);
+    assert_hears(&mut a, &[1300.0], &[440.0]);
+    assert_hears(&mut e, &[440.0], &[1300.0]);
+    // a and e fall silent and give their kits back; c takes one. d's codec
+    // has no kits in this room (nobody brought one), so it is not mixed.
+    b.run(&mut [&mut c, &mut d], 100);
+    let _ = listener.heard();
+    b.run(&mut [&mut c, &mut d], 50);
+    assert_hears(&mut listener, &[1000.0], &[440.0, 1300.0, 700.0]);
+    assert_hears(&mut d, &[1000.0], &[700.0]);
 }

@@ -1,0 +1,64 @@
+//! What only a participant being mixed needs: the resampler to 48 kHz and
+//! its frame there, and the resampler back for a mix-minus of its own. Most
+//! of a big room only listens, so a room keeps a few kits per codec and
+//! lends them to whoever may be mixed or needs an encode of its own; each
+//! participant brings one along until the room has enough.
+
+use crate::codec::{CodecError, CodecKind};
+use crate::resample::Resampler;
+
+use super::{FRAME, MIX_RATE};
+
+/// Kits a room keeps per codec: more than the talkers it mixes, for the
+/// candidates and the listeners with a stream of their own.
+pub const KITS_PER_CODEC: usize = 24;
+
+/// Resamplers and a 48 kHz frame for one participant.
+pub struct TalkerKit {
+    pub(crate) in_resampler: Resampler,
+    pub(crate) out_resampler: Resampler,
+    pub(crate) frame: Box<[i32; FRAME]>,
+}
+
+impl TalkerKit {
+    /// A kit for participants of `kind`.
+    pub fn new(kind: CodecKind) -> Result<Self, CodecError> {
+        let rate = kind.pcm_rate();
+        Ok(Self {
+            in_resampler: Resampler::new(rate, MIX_RATE).map_err(CodecError::Init)?,
+            out_resampler: Resampler::new(MIX_RATE, rate).map_err(CodecError::Init)?,
+            frame: Box::new([0; FRAME]),
+        })
+    }
+}
+
+/// A room's kits for one codec, not lent out. Its capacity is reserved up
+/// front, so lending and returning never allocate.
+// Boxed: a kit moves between the pool and participants as a pointer.
+#[allow(clippy::vec_box)]
+pub(crate) struct KitPool(Vec<Box<TalkerKit>>);
+
+impl KitPool {
+    pub(crate) fn new() -> Self {
+        Self(Vec::with_capacity(KITS_PER_CODEC))
+    }
+
+    /// A pool with nothing to lend (a codec the room has no group for).
+    pub(crate) fn empty() -> Self {
+        Self(Vec::new())
+    }
+
+    pub(crate) fn take(&mut self) -> Option<Box<TalkerKit>> {
+        self.0.pop()
+    }
+
+    /// Takes a kit back; returns it when the pool is full.
+    pub(crate) fn give(&mut self, kit: Box<TalkerKit>) -> Option<Box<TalkerKit>> {
+        if self.0.len() < self.0.capacity() {
+            self.0.push(kit);
+            None
+        } else {
+            Some(kit)
+        }
+    }
+}
