@@ -15,7 +15,7 @@ use media_server::codec::{CodecKind, Encoder, OpusConfig};
 use media_server::jitter::MAX_PAYLOAD;
 use media_server::mixer::{
     Command, InPacket, Mixer, PacketOut, Participant, ParticipantId, ParticipantSettings, Room,
-    RoomId, RoomSettings,
+    RoomId, RoomSettings, TalkerKit, KITS_PER_CODEC,
 };
 
 // Under the scratch stack for the Opus codec's temporaries, as in the
@@ -67,7 +67,9 @@ struct Setup {
     ),
 }
 
-fn participant(id: u32, kind: CodecKind) -> (Participant, rtrb::Producer<InPacket>) {
+/// A participant; `kit`: it brings a talker kit, as the first
+/// `KITS_PER_CODEC` of each codec in a room do in the server.
+fn participant(id: u32, kind: CodecKind, kit: bool) -> (Participant, rtrb::Producer<InPacket>) {
     let (tx, rx) = rtrb::RingBuffer::new(32);
     let mut s = ParticipantSettings::new(kind);
     s.remote = Some(SocketAddr::from((
@@ -83,7 +85,7 @@ fn participant(id: u32, kind: CodecKind) -> (Participant, rtrb::Producer<InPacke
         0,
         Arc::default(),
     )
-    .and_then(|p| p.with_kit())
+    .and_then(|p| if kit { p.with_kit() } else { Ok(p) })
     .expect("participant");
     (p, tx)
 }
@@ -159,7 +161,7 @@ fn setup(kind: CodecKind, layout: Layout, n: usize) -> Setup {
         assert!(commands.push(Command::AddRoom(Box::new(room))).is_ok());
         for k in 0..room_size.min(n - r * room_size) {
             let id = (r * room_size + k) as u32 + 1;
-            let (p, input) = participant(id, kind);
+            let (p, input) = participant(id, kind, k < KITS_PER_CODEC);
             assert!(
                 commands
                     .push(Command::AddParticipant(RoomId(r as u32 + 1), Box::new(p)))
@@ -259,13 +261,20 @@ fn bench(c: &mut Criterion) {
     }
     for kind in [CodecKind::Pcmu, CodecKind::G722, CodecKind::Opus] {
         let before = opus_codec::live_heap_bytes();
-        let made: Vec<_> = (0..200).map(|i| participant(i, kind)).collect();
+        // A big room's participant brings no kit; the room's kits are a
+        // fixed cost.
+        let made: Vec<_> = (0..200).map(|i| participant(i, kind, false)).collect();
         let after = opus_codec::live_heap_bytes();
+        let kit = TalkerKit::new(kind).expect("kit");
+        let with_kit = opus_codec::live_heap_bytes();
         println!(
-            "memory per participant, {}: {} KiB",
+            "memory per participant, {}: {} KiB; a room's talker kit {} KiB (up to {} per codec)",
             kind.name(),
-            (after - before) / 200 / 1024
+            (after - before) / 200 / 1024,
+            (with_kit - after) / 1024,
+            KITS_PER_CODEC,
         );
+        drop(kit);
         drop(made);
     }
 }
