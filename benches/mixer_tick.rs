@@ -70,7 +70,8 @@ struct Setup {
 /// A participant; `kit`: it brings a talker kit, as the first
 /// `KITS_PER_CODEC` of each codec in a room do in the server.
 fn participant(id: u32, kind: CodecKind, kit: bool) -> (Participant, rtrb::Producer<InPacket>) {
-    let (tx, rx) = rtrb::RingBuffer::new(32);
+    // As the server sizes it (MediaConfig::input_ring).
+    let (tx, rx) = rtrb::RingBuffer::new(16);
     let mut s = ParticipantSettings::new(kind);
     s.remote = Some(SocketAddr::from((
         [127, 0, 0, 1],
@@ -85,7 +86,15 @@ fn participant(id: u32, kind: CodecKind, kit: bool) -> (Participant, rtrb::Produ
         0,
         Arc::default(),
     )
-    .and_then(|p| if kit { p.with_kit() } else { Ok(p) })
+    .and_then(|p| {
+        if kit {
+            p.with_kit(&OpusConfig::default())
+        } else {
+            Ok(p)
+        }
+    })
+    // The room's settings: the kits' encoders serve it, as in the server.
+    .map(Participant::sharing_kit_encoder)
     .expect("participant");
     (p, tx)
 }
@@ -265,7 +274,7 @@ fn bench(c: &mut Criterion) {
         // fixed cost.
         let made: Vec<_> = (0..200).map(|i| participant(i, kind, false)).collect();
         let after = opus_codec::live_heap_bytes();
-        let kit = TalkerKit::new(kind).expect("kit");
+        let kit = TalkerKit::new(kind, &OpusConfig::default()).expect("kit");
         let with_kit = opus_codec::live_heap_bytes();
         println!(
             "memory per participant, {}: {} KiB; a room's talker kit {} KiB (up to {} per codec)",

@@ -84,7 +84,7 @@ fn run(kinds: &[CodecKind], total: u64) -> (u64, u64) {
             0,
             Arc::default(),
         )
-        .and_then(|p| p.with_kit())
+        .and_then(|p| p.with_kit(&OpusConfig::default()))
         .unwrap();
         assert!(commands
             .push(Command::AddParticipant(RoomId(1), Box::new(p)))

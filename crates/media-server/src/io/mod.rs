@@ -63,7 +63,8 @@ impl Default for MediaConfig {
             rooms_per_mixer: 1024,
             tick: Duration::from_millis(20),
             rtcp_interval: Duration::from_secs(5),
-            input_ring: 32,
+            // A pass of the receive thread brings a tick's packets or a few.
+            input_ring: 16,
         }
     }
 }
@@ -317,7 +318,8 @@ impl MediaServer {
         rtcp_std: Option<std::net::UdpSocket>,
         port: u16,
     ) -> Result<EndpointInfo, MediaError> {
-        let (mixer, bring_kit) = self.room_ready_for(room, settings.codec)?;
+        let (mixer, bring_kit, room_opus) = self.room_ready_for(room, settings.codec)?;
+        let (codec, settings_opus) = (settings.codec, settings.opus);
         let local = rtp_std.local_addr()?;
         let out = rtp_std.try_clone()?;
         rx_thread::stamp_arrivals(&rtp_std)?;
@@ -357,7 +359,13 @@ impl MediaServer {
             stats.clone(),
         )?;
         let participant = if bring_kit {
-            participant.with_kit()?
+            participant.with_kit(&room_opus)?
+        } else {
+            participant
+        };
+        // Its own encoder only for Opus settings other than the room's.
+        let participant = if settings_opus == room_opus || codec != CodecKind::Opus {
+            participant.sharing_kit_encoder()
         } else {
             participant
         };
@@ -458,8 +466,13 @@ impl MediaServer {
     /// The mixer of a room that has shared encoders for `codec`: they are
     /// added with its first participant of that codec (under the lock, so
     /// that they reach the mixer before any such participant); and whether
-    /// the participant brings a talker kit (until the room has enough).
-    fn room_ready_for(&self, room: RoomId, codec: CodecKind) -> Result<(usize, bool), MediaError> {
+    /// the participant brings a talker kit (until the room has enough); and
+    /// the room's Opus settings.
+    fn room_ready_for(
+        &self,
+        room: RoomId,
+        codec: CodecKind,
+    ) -> Result<(usize, bool, OpusConfig), MediaError> {
         let mut rooms = self.rooms.lock().map_err(|_| MediaError::Busy)?;
         let entry = rooms.get_mut(&room).ok_or(MediaError::NoSuchRoom)?;
         if !entry.codecs[codec.index()] {
@@ -471,7 +484,7 @@ impl MediaServer {
         if bring {
             entry.kits[codec.index()] += 1;
         }
-        Ok((entry.mixer, bring))
+        Ok((entry.mixer, bring, entry.opus))
     }
 
     fn mixer_of(&self, id: ParticipantId) -> Result<usize, MediaError> {

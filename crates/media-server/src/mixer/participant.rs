@@ -100,7 +100,9 @@ pub struct Participant {
     pub(crate) kit: Option<Box<TalkerKit>>,
     /// A kit it brings for the room's pool.
     pub(crate) spare: Option<Box<TalkerKit>>,
-    pub(crate) encoder: Encoder,
+    /// Its own encoder, when it asked for Opus settings other than the
+    /// room's; otherwise its kit's encoder serves.
+    pub(crate) encoder: Option<Encoder>,
     /// Its own encoder has not run since it last heard the shared silence.
     pub(crate) own_idle: bool,
     pub(crate) has_audio: bool,
@@ -170,7 +172,7 @@ impl Participant {
         Ok(Self {
             id,
             remote: settings.remote,
-            encoder: Encoder::new(kind, &settings.opus)?,
+            encoder: Some(Encoder::new(kind, &settings.opus)?),
             own_idle: false,
             decoder: Decoder::new(kind)?,
             settings,
@@ -211,9 +213,20 @@ impl Participant {
 
     /// The participant brings a kit for its room's pool: the control side
     /// sends one with each participant until the room has enough.
-    pub fn with_kit(mut self) -> Result<Self, crate::codec::CodecError> {
-        self.spare = Some(Box::new(TalkerKit::new(self.kind())?));
+    pub fn with_kit(
+        mut self,
+        room_opus: &crate::codec::OpusConfig,
+    ) -> Result<Self, crate::codec::CodecError> {
+        self.spare = Some(Box::new(TalkerKit::new(self.kind(), room_opus)?));
         Ok(self)
+    }
+
+    /// The participant encodes with its kit's encoder (the room's settings)
+    /// and keeps none of its own: the control side says so when its
+    /// settings are the room's.
+    pub fn sharing_kit_encoder(mut self) -> Self {
+        self.encoder = None;
+        self
     }
 
     /// The participant's id.

@@ -446,9 +446,13 @@ impl Room {
             }
         }
         if let Some(kit) = p.kit.as_deref_mut().filter(|_| own) {
+            let encoder = match p.encoder.as_mut() {
+                Some(own) => own,
+                None => &mut kit.encoder,
+            };
             if p.own_idle {
                 // Its encoder and resampler last ran before the gap.
-                p.encoder.reset();
+                encoder.reset();
                 kit.out_resampler.reset();
                 p.own_idle = false;
             }
@@ -466,8 +470,7 @@ impl Room {
                 &csrcs[..n],
                 p.settings.csrc_level_ext,
             );
-            payload_len = p
-                .encoder
+            payload_len = encoder
                 .encode(&pcm[..frame_len], &mut packet[header_len..])
                 .unwrap_or(0);
             stats.own_encodes += 1;

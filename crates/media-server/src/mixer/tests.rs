@@ -167,7 +167,15 @@ impl Bench {
             0,
             stats.clone(),
         )
-        .and_then(|p| if self.kits { p.with_kit() } else { Ok(p) })
+        .and_then(|p| {
+            if self.kits {
+                p.with_kit(&OpusConfig::default())
+            } else {
+                Ok(p)
+            }
+        })
+        // The room's settings: the kits' encoders serve it.
+        .map(Participant::sharing_kit_encoder)
         .unwrap();
         self.cmd(Command::AddParticipant(self.room, Box::new(p)));
         Phone {

@@ -404,7 +404,7 @@ fn opusdec_hears_three_talkers_in_a_room_mix() {
             0,
             Arc::default(),
         )
-        .and_then(|p| p.with_kit())
+        .and_then(|p| p.with_kit(&OpusConfig::default()))
         .unwrap();
         assert!(commands
             .push(MixCommand::AddParticipant(RoomId(1), Box::new(p)))
@@ -550,7 +550,7 @@ fn room_with_opus_talker(fixture: &str) -> (Vec<i16>, Arc<ParticipantStats>, Vec
                 Arc::default()
             },
         )
-        .and_then(|p| p.with_kit())
+        .and_then(|p| p.with_kit(&OpusConfig::default()))
         .unwrap();
         assert!(commands
             .push(MixCommand::AddParticipant(RoomId(1), Box::new(p)))
