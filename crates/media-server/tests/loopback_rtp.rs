@@ -430,3 +430,81 @@ async fn a_burst_from_a_stranger_does_not_touch_the_stream() {
     check(&a, &loud_a, &[1000.0], &[440.0, 2200.0]);
     check(&a, &quiet_a, &[1000.0], &[440.0]);
 }
+
+/// RTCP on its own port: the phone's receiver report is read (its block
+/// about our stream is kept), our reports go back to where RTCP came from,
+/// and leaving sends a BYE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rtcp_on_its_own_port_goes_both_ways_and_ends_with_a_bye() {
+    use media_server::rtcp::{self, ReportBlock};
+    use std::sync::atomic::Ordering;
+    let ms = MediaServer::start(MediaConfig {
+        bind_ip: [127, 0, 0, 1].into(),
+        port_min: 36000,
+        port_max: 36400,
+        rtcp_interval: Duration::from_millis(300),
+        ..MediaConfig::default()
+    })
+    .unwrap();
+    let room = ms.create_room(RoomSettings::default()).unwrap();
+    let rtp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let rtcp_sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut s = ParticipantSettings::new(CodecKind::Pcmu);
+    s.remote = Some(rtp.local_addr().unwrap());
+    let ep = ms.add_participant(room, s, false).unwrap();
+    let server_rtcp = ep.rtcp.expect("a separate RTCP port");
+    // A second of silence from the phone; the first packet back names our SSRC.
+    let mut ours = None;
+    let mut buf = [0u8; 2048];
+    for seq in 0..50u16 {
+        let mut pkt = vec![0x80, 0];
+        pkt.extend_from_slice(&seq.to_be_bytes());
+        pkt.extend_from_slice(&(seq as u32 * 160).to_be_bytes());
+        pkt.extend_from_slice(&0x1234_5678u32.to_be_bytes());
+        pkt.extend_from_slice(&[0xFF; 160]);
+        rtp.send_to(&pkt, ep.rtp).await.unwrap();
+        if let Ok(Ok((n, _))) =
+            tokio::time::timeout(Duration::from_millis(20), rtp.recv_from(&mut buf)).await
+        {
+            if n >= 12 && ours.is_none() {
+                ours = Some(u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]));
+            }
+        }
+    }
+    let ours = ours.expect("the mixer sent RTP");
+    let block = ReportBlock {
+        ssrc: ours,
+        fraction_lost: 64,
+        ..ReportBlock::default()
+    };
+    let rr = rtcp::receiver_report(0x1234_5678, Some(&block));
+    rtcp_sock.send_to(&rr, server_rtcp).await.unwrap();
+    // Our reports come to the port the phone's RTCP came from.
+    let mut report = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while report.is_none() && tokio::time::Instant::now() < deadline {
+        if let Ok(Ok((n, _))) =
+            tokio::time::timeout(Duration::from_millis(200), rtcp_sock.recv_from(&mut buf)).await
+        {
+            report = rtcp::parse(&buf[..n]);
+        }
+    }
+    let report = report.expect("a report from the server");
+    assert_eq!(report.sender_reports, 1, "we send, so a sender report");
+    let seen = report.blocks.iter().find(|b| b.ssrc == 0x1234_5678);
+    assert!(seen.is_some_and(|b| b.highest_seq >= 40), "{report:?}");
+    let (_, stats) = ms.stats(ep.id).unwrap();
+    assert!(stats.rtcp_in.load(Ordering::Relaxed) >= 1);
+    assert_eq!(stats.peer_fraction_lost.load(Ordering::Relaxed), 64);
+    ms.remove_participant(ep.id).unwrap();
+    let mut bye = false;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while !bye && tokio::time::Instant::now() < deadline {
+        if let Ok(Ok((n, _))) =
+            tokio::time::timeout(Duration::from_millis(200), rtcp_sock.recv_from(&mut buf)).await
+        {
+            bye = rtcp::parse(&buf[..n]).is_some_and(|i| i.bye);
+        }
+    }
+    assert!(bye, "leaving sends a BYE");
+}

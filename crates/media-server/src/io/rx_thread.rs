@@ -230,3 +230,53 @@ fn poll_rtcp(r: &mut RtpReceiver, buf: &mut [u8]) {
     }
     r.rtcp = Some(sock);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Datagrams sent 30 ms apart and drained in one pass keep their own
+    /// arrival times: the kernel's stamps, not the poll's.
+    #[test]
+    fn one_pass_takes_each_datagram_with_its_kernel_arrival_time() {
+        let rx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        rx.set_nonblocking(true).expect("nonblocking");
+        stamp_arrivals(&rx).expect("SO_TIMESTAMPNS");
+        let tx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let to = rx.local_addr().expect("addr");
+        for i in 0..3u8 {
+            tx.send_to(&[i; 100], to).expect("send");
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        let mut batch = Batch::new();
+        let mut got = Vec::new();
+        let (now, wall) = clocks();
+        batch.drain(rx.as_raw_fd(), MAX_PER_PASS, |data, from, stamp| {
+            got.push((data.to_vec(), from, arrival(stamp, now, wall)));
+        });
+        assert_eq!(got.len(), 3);
+        for (i, (data, from, _)) in got.iter().enumerate() {
+            assert_eq!(data, &vec![i as u8; 100]);
+            assert_eq!(*from, tx.local_addr().expect("addr"));
+        }
+        let gaps: Vec<Duration> = got.windows(2).map(|w| w[1].2 - w[0].2).collect();
+        for g in &gaps {
+            assert!(
+                (Duration::from_millis(25)..Duration::from_millis(60)).contains(g),
+                "arrivals {gaps:?} apart, sent 30 ms apart"
+            );
+        }
+        assert!(got[2].2 <= now, "stamped before the poll");
+    }
+
+    #[test]
+    fn no_stamp_means_the_poll_time_and_a_future_stamp_is_clamped() {
+        let (now, wall) = clocks();
+        assert_eq!(arrival(None, now, wall), now);
+        let ahead = TimeSpec::new(wall.as_secs() as i64 + 5, 0);
+        assert_eq!(arrival(Some(ahead), now, wall), now);
+        let before = wall - Duration::from_millis(7);
+        let ts = TimeSpec::new(before.as_secs() as i64, before.subsec_nanos() as i64);
+        assert_eq!(now - arrival(Some(ts), now, wall), Duration::from_millis(7));
+    }
+}
