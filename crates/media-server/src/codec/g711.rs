@@ -41,11 +41,13 @@ static ULAW_DECODE: [i16; 256] = build(false);
 static ALAW_DECODE: [i16; 256] = build(true);
 
 /// Decodes one µ-law byte.
+#[inline]
 pub fn ulaw_decode(u: u8) -> i16 {
     ULAW_DECODE[u as usize]
 }
 
 /// Decodes one A-law byte.
+#[inline]
 pub fn alaw_decode(a: u8) -> i16 {
     ALAW_DECODE[a as usize]
 }

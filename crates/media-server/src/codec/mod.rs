@@ -98,7 +98,9 @@ impl CodecKind {
 pub struct Decoder {
     kind: CodecKind,
     state: DecoderState,
-    last: Box<[i16; MAX_FRAME_SAMPLES]>,
+    /// The last frame decoded, for concealment: as long as this codec's
+    /// longest packet (120 ms at its rate).
+    last: Box<[i16]>,
     last_len: usize,
     fade: i32,
 }
@@ -120,7 +122,8 @@ impl Decoder {
         Ok(Self {
             kind,
             state,
-            last: Box::new([0; MAX_FRAME_SAMPLES]),
+            last: vec![0; (kind.pcm_rate() as usize * 120 / 1000).min(MAX_FRAME_SAMPLES)]
+                .into_boxed_slice(),
             last_len: 0,
             fade: 0,
         })
@@ -136,13 +139,15 @@ impl Decoder {
         let n = match &mut self.state {
             DecoderState::G711 => {
                 let n = payload.len().min(out.len());
-                let table = if self.kind == CodecKind::Pcmu {
-                    ulaw_decode
+                // One loop per law, so the table lookup is inlined.
+                if self.kind == CodecKind::Pcmu {
+                    for (o, &b) in out.iter_mut().zip(&payload[..n]) {
+                        *o = ulaw_decode(b);
+                    }
                 } else {
-                    alaw_decode
-                };
-                for (o, &b) in out.iter_mut().zip(&payload[..n]) {
-                    *o = table(b);
+                    for (o, &b) in out.iter_mut().zip(&payload[..n]) {
+                        *o = alaw_decode(b);
+                    }
                 }
                 n
             }
@@ -219,7 +224,7 @@ impl Decoder {
     }
 
     fn remember(&mut self, pcm: &[i16]) {
-        let n = pcm.len().min(MAX_FRAME_SAMPLES);
+        let n = pcm.len().min(self.last.len());
         self.last[..n].copy_from_slice(&pcm[..n]);
         self.last_len = n;
         self.fade = 0;

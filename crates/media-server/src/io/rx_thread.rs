@@ -39,11 +39,13 @@ const MAX_PER_PASS: usize = 64;
 const LEAD: Duration = Duration::from_millis(3);
 /// A separate RTCP port is polled every this many passes (RTCP comes every
 /// few seconds; its timing does not matter).
-const RTCP_EVERY: u64 = 10;
+const RTCP_EVERY: u64 = 50;
 /// Largest datagram read; a longer one is cut and then refused as oversized.
 const DATAGRAM: usize = 2048;
 
-/// Asks the kernel to stamp each datagram's arrival on this socket.
+/// Asks the kernel to stamp each datagram's arrival on this socket. (The
+/// stack starts stamping a moment after the first socket asks; datagrams
+/// before that are stamped when read, which is what polling gave anyway.)
 pub(crate) fn stamp_arrivals(sock: &UdpSocket) -> std::io::Result<()> {
     setsockopt(sock.as_raw_fd(), sockopt::ReceiveTimestampns, &true).map_err(std::io::Error::from)
 }
@@ -244,6 +246,11 @@ mod tests {
         stamp_arrivals(&rx).expect("SO_TIMESTAMPNS");
         let tx = UdpSocket::bind("127.0.0.1:0").expect("bind");
         let to = rx.local_addr().expect("addr");
+        // The kernel turns stamping on for the whole stack a moment after
+        // the first socket asks (a deferred static key); until then a
+        // datagram is stamped when read. Wait that out, as a server long up
+        // has.
+        std::thread::sleep(Duration::from_millis(50));
         for i in 0..3u8 {
             tx.send_to(&[i; 100], to).expect("send");
             std::thread::sleep(Duration::from_millis(30));

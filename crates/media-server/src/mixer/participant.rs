@@ -312,13 +312,17 @@ impl Participant {
         let ptime_samples = need;
         let mut skipped = false;
         while self.fifo_len < need {
-            let room = self.fifo.len() - self.fifo_len;
+            // Decoded straight into the fifo's tail, which always has room
+            // for the longest packet (the fifo holds two, and less than a
+            // frame is left in it); `decoded` is scratch for warming up.
+            let cap = self.decoded.len();
             let (jitter, decoder, decoded, idle) = (
                 &mut self.jitter,
                 &mut self.decoder,
                 &mut self.decoded,
                 &mut self.idle,
             );
+            let out = &mut self.fifo[self.fifo_len..self.fifo_len + cap];
             let n = match jitter.pop() {
                 Pop::Packet { payload, .. } => {
                     let skip = may_skip
@@ -334,28 +338,28 @@ impl Participant {
                                 idle.skipped(payload);
                                 opus_codec::packet_samples(payload)
                                     .unwrap_or(ptime_samples)
-                                    .min(decoded.len())
+                                    .min(cap)
                             }
                             None => ptime_samples,
                         };
-                        decoded[..n].fill(0);
+                        out[..n].fill(0);
                         n
                     } else {
                         if let Some(idle) = idle {
                             idle.catch_up(decoder, decoded);
                         }
-                        match decoder.decode(payload, &mut decoded[..]) {
+                        match decoder.decode(payload, out) {
                             Ok(n) => n,
                             Err(_) => {
                                 self.stats.decode_errors.fetch_add(1, Ordering::Relaxed);
-                                decoder.conceal(&mut decoded[..ptime_samples])
+                                decoder.conceal(&mut out[..ptime_samples])
                             }
                         }
                     }
                 }
                 // A loss in a stream left undecoded is silence too.
                 Pop::Lost { .. } if idle.as_ref().is_some_and(|i| i.stale) && may_skip => {
-                    decoded[..ptime_samples].fill(0);
+                    out[..ptime_samples].fill(0);
                     ptime_samples
                 }
                 Pop::Lost { next: Some(next) } if kind == CodecKind::Opus => {
@@ -363,15 +367,13 @@ impl Participant {
                         idle.catch_up(decoder, decoded);
                     }
                     decoder
-                        .decode_fec(next, &mut decoded[..ptime_samples])
-                        .unwrap_or_else(|_| decoder.conceal(&mut decoded[..ptime_samples]))
+                        .decode_fec(next, &mut out[..ptime_samples])
+                        .unwrap_or_else(|_| decoder.conceal(&mut out[..ptime_samples]))
                 }
-                Pop::Lost { .. } => decoder.conceal(&mut decoded[..ptime_samples]),
+                Pop::Lost { .. } => decoder.conceal(&mut out[..ptime_samples]),
                 Pop::Empty => break,
             };
-            let n = n.min(room);
-            self.fifo[self.fifo_len..self.fifo_len + n].copy_from_slice(&self.decoded[..n]);
-            self.fifo_len += n;
+            self.fifo_len += n.min(cap);
         }
         if self.fifo_len < need {
             // Underrun or not started: no audio this tick.
