@@ -25,6 +25,8 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Each start makes a fresh directory: leave none behind.
+        let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }
 
