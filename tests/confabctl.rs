@@ -262,3 +262,37 @@ async fn confabctl_moderates_a_room_of_the_running_server() {
     assert!(rooms.as_array().unwrap().is_empty());
     drop((a, b));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confabctl_manages_sip_users() {
+    let s = Server::start(&[]);
+    let added = ctl(&s, &["user", "add", "alice", "--password", "correct horse"])
+        .await
+        .unwrap();
+    assert!(added.contains("added user alice"), "{added}");
+    let dup = ctl(&s, &["user", "add", "alice", "--password", "correct horse"]).await;
+    assert!(dup.is_err(), "a second alice is refused");
+    let short = ctl(&s, &["user", "add", "bob", "--password", "short"]).await;
+    assert!(
+        short.is_err_and(|e| e.to_string().contains("password")),
+        "a short password is refused, naming the field"
+    );
+    let table = ctl(&s, &["user", "list"]).await.unwrap();
+    assert!(
+        table.contains("alice") && table.contains("confab"),
+        "{table}"
+    );
+    let list = json(&s, &["user", "list"]).await;
+    assert_eq!(list[0]["name"], "alice");
+    assert!(list[0].get("password").is_none() && list[0].get("ha1").is_none());
+    let set = ctl(
+        &s,
+        &["user", "passwd", "alice", "--password", "battery staple"],
+    )
+    .await
+    .unwrap();
+    assert!(set.contains("password set for alice"), "{set}");
+    let gone = json(&s, &["user", "remove", "alice"]).await;
+    assert_eq!(gone["removed"], "alice");
+    assert_eq!(json(&s, &["user", "list"]).await, Value::Array(vec![]));
+}

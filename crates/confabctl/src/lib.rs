@@ -156,6 +156,34 @@ enum Command {
         #[command(subcommand)]
         action: TokenCmd,
     },
+    /// SIP users for digest authentication (admin): list, add, set a
+    /// password, remove. Only HA1 values are stored.
+    User {
+        #[command(subcommand)]
+        action: UserCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCmd {
+    /// Lists users (names and realm; never a password).
+    List,
+    /// Adds a user; the password is read from stdin unless given.
+    Add {
+        name: String,
+        /// The password (visible to other local users in the process
+        /// list: prefer stdin).
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Sets a user's password (read from stdin unless given).
+    Passwd {
+        name: String,
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Removes a user.
+    Remove { name: String },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -604,6 +632,7 @@ where
             }
         }
         Command::Token { action } => token(&mut c, out, json, action).await?,
+        Command::User { action } => user(&mut c, out, json, action).await?,
         Command::Blueprints => {
             let all = c
                 .list_blueprints(pb::ListBlueprintsRequest {})
@@ -704,6 +733,91 @@ async fn token(
         }
     }
     Ok(())
+}
+
+async fn user(
+    c: &mut Client,
+    out: &mut dyn Write,
+    json: bool,
+    action: &UserCmd,
+) -> anyhow::Result<()> {
+    match action {
+        UserCmd::List => {
+            let all = c
+                .list_users(pb::ListUsersRequest {})
+                .await
+                .map_err(status)?
+                .into_inner()
+                .users;
+            if json {
+                emit(out, &Value::Array(all.iter().map(render::user).collect()))?;
+            } else {
+                let rows: Vec<Vec<String>> = all
+                    .iter()
+                    .map(|u| vec![u.name.clone(), u.realm.clone()])
+                    .collect();
+                write!(out, "{}", render::table(&["NAME", "REALM"], &rows))?;
+            }
+        }
+        UserCmd::Add { name, password } => {
+            let password = password_or_stdin(password.as_deref())?;
+            let u = c
+                .create_user(pb::CreateUserRequest {
+                    name: name.clone(),
+                    password,
+                })
+                .await
+                .map_err(status)?
+                .into_inner();
+            done(
+                out,
+                json,
+                render::user(&u),
+                &format!("added user {}", u.name),
+            )?;
+        }
+        UserCmd::Passwd { name, password } => {
+            let password = password_or_stdin(password.as_deref())?;
+            let u = c
+                .set_user_password(pb::SetUserPasswordRequest {
+                    name: name.clone(),
+                    password,
+                })
+                .await
+                .map_err(status)?
+                .into_inner();
+            done(
+                out,
+                json,
+                render::user(&u),
+                &format!("password set for {}", u.name),
+            )?;
+        }
+        UserCmd::Remove { name } => {
+            c.delete_user(pb::DeleteUserRequest { name: name.clone() })
+                .await
+                .map_err(status)?;
+            done(
+                out,
+                json,
+                json!({"removed": name}),
+                &format!("removed user {name}"),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The given password, or the first line of stdin.
+fn password_or_stdin(given: Option<&str>) -> anyhow::Result<String> {
+    if let Some(p) = given {
+        return Ok(p.to_owned());
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let p = line.trim_end_matches(['\r', '\n']).to_owned();
+    anyhow::ensure!(!p.is_empty(), "no password on stdin");
+    Ok(p)
 }
 
 fn floor_pb(f: FloorPolicyArg) -> pb::FloorPolicy {

@@ -35,6 +35,16 @@ pub fn token(t: &pb::TokenInfo) -> Value {
     })
 }
 
+/// A SIP user (never a password or HA1) as JSON.
+pub fn user(u: &pb::User) -> Value {
+    json!({
+        "name": u.name,
+        "realm": u.realm,
+        "created_at": u.created_at,
+        "updated_at": u.updated_at,
+    })
+}
+
 /// A floor policy's name.
 pub fn floor_policy_name(v: i32) -> &'static str {
     match pb::FloorPolicy::try_from(v) {

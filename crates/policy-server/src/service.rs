@@ -16,6 +16,7 @@ use crate::pb;
 use crate::pb::conference_control_server::ConferenceControl;
 use crate::rate_limit::RateLimiter;
 use crate::store::{new_token, Principal, Role, Room, Store, StoreError};
+use sip_auth::Credentials;
 
 /// A room's policy changed (the focus applies these).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,6 +180,41 @@ fn internal(e: StoreError) -> Status {
             tracing::error!(error = %other, "store failure");
             Status::internal("store failure")
         }
+    }
+}
+
+/// The realm the stored HA1 values are for: the one confab's digest
+/// challenges name.
+pub const SIP_REALM: &str = "confab";
+
+/// A SIP user name: the user part of a SIP URI, unescaped characters only.
+fn check_user_name(name: &str) -> Result<(), Status> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.!~*'()+".contains(c))
+    {
+        return Err(Status::invalid_argument(
+            "name: 1 to 64 letters, digits or -_.!~*'()+",
+        ));
+    }
+    Ok(())
+}
+
+fn check_password(password: &str) -> Result<(), Status> {
+    if !(8..=256).contains(&password.len()) {
+        return Err(Status::invalid_argument("password: 8 to 256 bytes"));
+    }
+    Ok(())
+}
+
+fn user_to_pb(u: &crate::store::UserRow) -> pb::User {
+    pb::User {
+        name: u.name.clone(),
+        realm: u.realm.clone(),
+        created_at: u.created_at,
+        updated_at: u.updated_at,
     }
 }
 
@@ -499,6 +535,81 @@ impl ConferenceControl for ConferenceService {
             .await
             .map_err(internal)?;
         Ok(Response::new(pb::CreateTokenResponse { token, id }))
+    }
+
+    async fn create_user(
+        &self,
+        req: Request<pb::CreateUserRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        let who = self.admin(&req, "creating users").await?;
+        let r = req.into_inner();
+        check_user_name(&r.name)?;
+        check_password(&r.password)?;
+        let creds = Credentials::from_password(&r.name, SIP_REALM, &r.password);
+        let row = self
+            .store
+            .create_user(&r.name, SIP_REALM, &creds)
+            .await
+            .map_err(|e| match e {
+                StoreError::AlreadyExists => {
+                    Status::already_exists(format!("user {} exists", r.name))
+                }
+                other => internal(other),
+            })?;
+        tracing::info!(user = %r.name, by = %who.id, "user created");
+        Ok(Response::new(user_to_pb(&row)))
+    }
+
+    async fn list_users(
+        &self,
+        req: Request<pb::ListUsersRequest>,
+    ) -> Result<Response<pb::ListUsersResponse>, Status> {
+        self.admin(&req, "listing users").await?;
+        let users = self
+            .store
+            .users()
+            .await
+            .map_err(internal)?
+            .iter()
+            .map(user_to_pb)
+            .collect();
+        Ok(Response::new(pb::ListUsersResponse { users }))
+    }
+
+    async fn set_user_password(
+        &self,
+        req: Request<pb::SetUserPasswordRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        let who = self.admin(&req, "setting passwords").await?;
+        let r = req.into_inner();
+        check_user_name(&r.name)?;
+        check_password(&r.password)?;
+        let creds = Credentials::from_password(&r.name, SIP_REALM, &r.password);
+        let row = self
+            .store
+            .set_user_credentials(&r.name, SIP_REALM, &creds)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => Status::not_found(format!("no user {}", r.name)),
+                other => internal(other),
+            })?;
+        tracing::info!(user = %r.name, by = %who.id, "password set");
+        Ok(Response::new(user_to_pb(&row)))
+    }
+
+    async fn delete_user(
+        &self,
+        req: Request<pb::DeleteUserRequest>,
+    ) -> Result<Response<pb::DeleteUserResponse>, Status> {
+        let who = self.admin(&req, "deleting users").await?;
+        let name = req.into_inner().name;
+        check_user_name(&name)?;
+        self.store.delete_user(&name).await.map_err(|e| match e {
+            StoreError::NotFound => Status::not_found(format!("no user {name}")),
+            other => internal(other),
+        })?;
+        tracing::info!(user = %name, by = %who.id, "user deleted");
+        Ok(Response::new(pb::DeleteUserResponse {}))
     }
 
     async fn list_tokens(

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 use sha2::{Digest, Sha256};
+use sip_auth::Credentials;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -120,6 +121,34 @@ impl Role {
             "viewer" => Some(Role::Viewer),
             _ => None,
         }
+    }
+}
+
+/// A SIP user as stored.
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    /// The user name (the user part of their SIP URI, and the digest username).
+    pub name: String,
+    /// The realm the HA1 values are for.
+    pub realm: String,
+    /// The HA1 values.
+    pub credentials: Credentials,
+    /// Seconds since the epoch.
+    pub created_at: i64,
+    /// When the password last changed.
+    pub updated_at: i64,
+}
+
+fn user_row(r: &sqlx::sqlite::SqliteRow) -> UserRow {
+    UserRow {
+        name: r.get("name"),
+        realm: r.get("realm"),
+        credentials: Credentials {
+            ha1_md5: r.get("ha1_md5"),
+            ha1_sha256: r.get("ha1_sha256"),
+        },
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
     }
 }
 
@@ -278,6 +307,97 @@ impl Store {
     pub async fn delete_token(&self, id: &str) -> Result<(), StoreError> {
         let res = sqlx::query("DELETE FROM tokens WHERE id = ?")
             .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if res.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Adds a SIP user with its HA1 values for `realm`.
+    pub async fn create_user(
+        &self,
+        name: &str,
+        realm: &str,
+        creds: &Credentials,
+    ) -> Result<UserRow, StoreError> {
+        let now = now_secs();
+        let res = sqlx::query(
+            "INSERT INTO users (name, realm, ha1_md5, ha1_sha256, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(name)
+        .bind(realm)
+        .bind(&creds.ha1_md5)
+        .bind(&creds.ha1_sha256)
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await;
+        match res {
+            Ok(_) => Ok(UserRow {
+                name: name.to_owned(),
+                realm: realm.to_owned(),
+                credentials: creds.clone(),
+                created_at: now,
+                updated_at: now,
+            }),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(StoreError::AlreadyExists)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Every user, by name.
+    pub async fn users(&self) -> Result<Vec<UserRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT name, realm, ha1_md5, ha1_sha256, created_at, updated_at FROM users ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(user_row).collect())
+    }
+
+    /// One user.
+    pub async fn user(&self, name: &str) -> Result<UserRow, StoreError> {
+        sqlx::query(
+            "SELECT name, realm, ha1_md5, ha1_sha256, created_at, updated_at FROM users WHERE name = ?",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| user_row(&r))
+        .ok_or(StoreError::NotFound)
+    }
+
+    /// Replaces a user's HA1 values (a new password).
+    pub async fn set_user_credentials(
+        &self,
+        name: &str,
+        realm: &str,
+        creds: &Credentials,
+    ) -> Result<UserRow, StoreError> {
+        let res = sqlx::query(
+            "UPDATE users SET realm = ?, ha1_md5 = ?, ha1_sha256 = ?, updated_at = ? WHERE name = ?",
+        )
+        .bind(realm)
+        .bind(&creds.ha1_md5)
+        .bind(&creds.ha1_sha256)
+        .bind(now_secs())
+        .bind(name)
+        .execute(&self.pool)
+        .await?;
+        if res.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.user(name).await
+    }
+
+    /// Deletes a user.
+    pub async fn delete_user(&self, name: &str) -> Result<(), StoreError> {
+        let res = sqlx::query("DELETE FROM users WHERE name = ?")
+            .bind(name)
             .execute(&self.pool)
             .await?;
         if res.rows_affected() == 0 {

@@ -695,3 +695,129 @@ async fn grpcio_reflection_client_describes_the_api_over_v1alpha() {
     s.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// SIP users: only admins manage them; the store keeps HA1 values for the
+/// realm, never the password; bad names and passwords are refused by field;
+/// they survive a restart.
+#[tokio::test]
+async fn sip_users_keep_only_ha1_values_and_only_admins_manage_them() {
+    use sip_auth::Credentials;
+    let dir = data_dir("users");
+    let s = start(&dir).await;
+    let admin = s.admin_token.clone().unwrap();
+    let mut c = client(&s).await;
+    let create = |name: &str, password: &str| pb::CreateUserRequest {
+        name: name.into(),
+        password: password.into(),
+    };
+    let alice = c
+        .create_user(with_token(create("alice", "correct horse"), Some(&admin)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (alice.name.as_str(), alice.realm.as_str()),
+        ("alice", "confab")
+    );
+    let again = c
+        .create_user(with_token(create("alice", "another one"), Some(&admin)))
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), Code::AlreadyExists);
+    for (name, password, field) in [
+        ("", "correct horse", "name"),
+        ("al@ce", "correct horse", "name"),
+        (&"x".repeat(65), "correct horse", "name"),
+        ("bob", "short", "password"),
+    ] {
+        let e = c
+            .create_user(with_token(create(name, password), Some(&admin)))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{name:?} {password:?}");
+        assert!(e.message().starts_with(field), "{}", e.message());
+    }
+    // Only admins.
+    let moderator = token(&mut c, &admin, pb::Role::Moderator, &["r1"]).await;
+    let denied = c
+        .list_users(with_token(pb::ListUsersRequest {}, Some(&moderator)))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let anonymous = c
+        .create_user(with_token(create("eve", "correct horse"), None))
+        .await
+        .unwrap_err();
+    assert_eq!(anonymous.code(), Code::Unauthenticated);
+    // The store: HA1 values for the realm, and the password nowhere.
+    let store = policy_server::store::Store::open(&dir.join("policy.sqlite"))
+        .await
+        .unwrap();
+    let row = store.user("alice").await.unwrap();
+    assert_eq!(
+        row.credentials,
+        Credentials::from_password("alice", "confab", "correct horse")
+    );
+    let set = pb::SetUserPasswordRequest {
+        name: "alice".into(),
+        password: "battery staple".into(),
+    };
+    c.set_user_password(with_token(set, Some(&admin)))
+        .await
+        .unwrap();
+    let row = store.user("alice").await.unwrap();
+    assert_eq!(
+        row.credentials,
+        Credentials::from_password("alice", "confab", "battery staple")
+    );
+    let mut on_disk = Vec::new();
+    for f in ["policy.sqlite", "policy.sqlite-wal"] {
+        on_disk.extend(std::fs::read(dir.join(f)).unwrap_or_default());
+    }
+    for secret in ["correct horse", "battery staple"] {
+        assert!(
+            !on_disk
+                .windows(secret.len())
+                .any(|w| w == secret.as_bytes()),
+            "the password {secret:?} is not stored"
+        );
+    }
+    let missing = pb::SetUserPasswordRequest {
+        name: "nobody".into(),
+        password: "correct horse".into(),
+    };
+    let e = c
+        .set_user_password(with_token(missing, Some(&admin)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    c.create_user(with_token(create("bob", "correct horse"), Some(&admin)))
+        .await
+        .unwrap();
+    // Kept across a restart; deleted once.
+    s.stop();
+    drop(store);
+    let s = start(&dir).await;
+    let mut c = client(&s).await;
+    let names: Vec<String> = c
+        .list_users(with_token(pb::ListUsersRequest {}, Some(&admin)))
+        .await
+        .unwrap()
+        .into_inner()
+        .users
+        .into_iter()
+        .map(|u| u.name)
+        .collect();
+    assert_eq!(names, ["alice", "bob"]);
+    let del = |name: &str| pb::DeleteUserRequest { name: name.into() };
+    c.delete_user(with_token(del("bob"), Some(&admin)))
+        .await
+        .unwrap();
+    let e = c
+        .delete_user(with_token(del("bob"), Some(&admin)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    s.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
