@@ -72,10 +72,10 @@ pub(crate) struct RtpReceiver {
     audio_level_ext: Option<u8>,
     clock_rate: u32,
     payload_types: (u8, Option<u8>),
+    /// The source its RTP is taken from (where RTCP goes without RTCP of its own).
     latch: SourceLatch,
     reception: ReceptionStats,
-    /// Where RTP and RTCP last came from.
-    remote: Option<SocketAddr>,
+    /// Where RTCP last came from.
     rtcp_remote: Option<SocketAddr>,
     stats: Arc<EndpointStats>,
     mixer_stats: Arc<ParticipantStats>,
@@ -97,7 +97,6 @@ impl RtpReceiver {
             payload_types: c.payload_types,
             latch: SourceLatch::new(c.signalled),
             reception: ReceptionStats::default(),
-            remote: None,
             rtcp_remote: None,
             stats: c.stats,
             mixer_stats: c.mixer_stats,
@@ -119,7 +118,6 @@ impl RtpReceiver {
             return;
         }
         if let Some((ssrc, seq, ts)) = self.take_rtp(data, from, arrival) {
-            self.remote = Some(from);
             let units =
                 arrival.saturating_duration_since(self.base).as_secs_f64() * self.clock_rate as f64;
             self.reception.update(ssrc, seq, ts, units);
@@ -182,7 +180,7 @@ impl RtpReceiver {
     fn report_target(&self) -> Option<SocketAddr> {
         let separate = self.rtcp.is_some();
         self.rtcp_remote.or_else(|| {
-            self.remote.map(|mut a| {
+            self.latch.current().map(|mut a| {
                 if separate {
                     a.set_port(a.port().wrapping_add(1));
                 }
@@ -265,25 +263,19 @@ impl RtpReceiver {
             .and_then(|id| header.get_extension(id))
             .and_then(|b| b.first().copied())
             .map(|b| b & 0x7F);
-        let pushed = match self.ring.write_chunk_uninit(1) {
-            Ok(chunk) => {
-                // Written in place: a packet is ~1.3 KB, not worth a second copy.
-                chunk.fill_from_iter(std::iter::once(InPacket {
-                    seq: header.sequence_number,
-                    timestamp: header.timestamp,
-                    payload_type: pt,
-                    ssrc: header.ssrc,
-                    audio_level,
-                    source: from,
-                    arrival,
-                    len: payload.len() as u16,
-                    payload: copy_payload(payload),
-                }));
-                true
-            }
-            Err(_) => false,
-        };
-        if !pushed {
+        if let Ok(chunk) = self.ring.write_chunk_uninit(1) {
+            chunk.fill_from_iter(std::iter::once(InPacket {
+                seq: header.sequence_number,
+                timestamp: header.timestamp,
+                payload_type: pt,
+                ssrc: header.ssrc,
+                audio_level,
+                source: from,
+                arrival,
+                len: payload.len() as u16,
+                payload: copy_payload(payload),
+            }));
+        } else {
             self.stats.ring_full.fetch_add(1, Ordering::Relaxed);
         }
         Some((header.ssrc, header.sequence_number, header.timestamp))

@@ -36,7 +36,7 @@ pub struct ParticipantStats {
     /// counted by the receive thread).
     pub latches: AtomicU64,
     /// Packets from a source other than the latched one, dropped by the
-    /// endpoint task before they were queued.
+    /// receive thread before they were queued.
     pub stray_packets: AtomicU64,
     /// SSRC changes seen.
     pub ssrc_changes: AtomicU64,
@@ -293,10 +293,14 @@ impl Participant {
             .store(self.jitter.delay_ms() as u64, Ordering::Relaxed);
     }
 
-    /// Produces this tick's 48 kHz input frame into `self.frame`; sets
+    /// Produces this tick's 48 kHz input frame into its kit's frame; sets
     /// `has_audio`, the level and talk state. Returns Some(talking) when the
     /// talk state changes.
-    pub(crate) fn pull_frame(&mut self, threshold_dbov: f32, kits: &mut KitPool) -> Option<bool> {
+    pub(crate) fn pull_frame(
+        &mut self,
+        threshold_dbov: f32,
+        kits: Option<&mut KitPool>,
+    ) -> Option<bool> {
         if !self.settings.direction.sends() {
             self.has_audio = false;
             self.frame_fresh = false;
@@ -412,11 +416,10 @@ impl Participant {
         // `frame` is read only for selected talkers, and selection needs
         // the VAD's talking state, so it is fresh whenever it is read.
         let candidate = loud || self.vad.talking || self.selected;
-        if candidate && self.kit.is_none() {
-            // None left: it cannot be mixed this tick (the pool outnumbers
-            // the talkers mixed, so only a crowd of candidates runs short).
-            self.kit = self.spare.take().or_else(|| kits.take());
-            self.own_idle = true;
+        if candidate {
+            // With none left it cannot be mixed this tick (the pool
+            // outnumbers the talkers mixed: only a crowd of candidates runs short).
+            self.borrow_kit(kits);
         }
         let fresh = match self.kit.as_deref_mut() {
             Some(kit) if candidate => {
@@ -449,11 +452,36 @@ impl Participant {
             .map(|k| &*k.frame)
     }
 
+    /// Takes a kit (its own spare first, else the room's) unless it holds
+    /// one; true when it holds one. A kit newly taken has state from
+    /// someone else, so its own stream restarts clean.
+    pub(crate) fn borrow_kit(&mut self, kits: Option<&mut KitPool>) -> bool {
+        if self.kit.is_none() {
+            self.kit = self.spare.take().or_else(|| kits.and_then(KitPool::take));
+            self.own_idle = true;
+        }
+        self.kit.is_some()
+    }
+
+    /// Gives its kit back to the room's pool (kept when the pool is full).
+    pub(crate) fn return_kit(&mut self, kits: &mut KitPool) {
+        if let Some(kit) = self.kit.take() {
+            self.kit = kits.give(kit);
+        }
+    }
+
+    /// An Opus receiver that asked for other settings (bitrate, band, FEC,
+    /// CBR) than the room's shared stream.
+    pub(crate) fn custom_opus(&self, room_opus: &crate::codec::OpusConfig) -> bool {
+        self.kind() == CodecKind::Opus && self.settings.opus != *room_opus
+    }
+
     /// True when it hears a stream of its own: a mix-minus, a tone of its
     /// own, its own output gain, or Opus settings other than the room's.
     pub(crate) fn wants_own_stream(&self, room_opus: &crate::codec::OpusConfig) -> bool {
-        let custom = self.kind() == CodecKind::Opus && self.settings.opus != *room_opus;
-        self.tone.active() || (!self.deaf && (self.selected || self.gain_out != 1.0 || custom))
+        self.tone.active()
+            || (!self.deaf
+                && (self.selected || self.gain_out != 1.0 || self.custom_opus(room_opus)))
     }
 
     /// True when the participant should be sent audio this tick.

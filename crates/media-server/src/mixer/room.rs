@@ -265,9 +265,7 @@ impl Room {
     pub(crate) fn dismiss(&mut self, pos: usize) -> Box<Participant> {
         let mut p = self.participants.swap_remove(pos);
         if let Some(g) = self.groups[p.kind().index()].as_mut() {
-            if let Some(kit) = p.kit.take() {
-                p.kit = g.kits.give(kit);
-            }
+            p.return_kit(&mut g.kits);
         }
         p
     }
@@ -276,14 +274,10 @@ impl Room {
     pub(crate) fn tick(&mut self, emit: &mut impl FnMut(MixerEvent)) {
         let room = self.id;
         let threshold = self.settings.talk_threshold_dbov;
-        let mut none = KitPool::empty();
         for p in self.participants.iter_mut() {
             let pid = p.id;
             p.drain_input(&mut |digit, ms| emit(MixerEvent::Dtmf(room, pid, digit, ms)));
-            let kits = match self.groups[p.kind().index()].as_mut() {
-                Some(g) => &mut g.kits,
-                None => &mut none,
-            };
+            let kits = self.groups[p.kind().index()].as_mut().map(|g| &mut g.kits);
             match p.pull_frame(threshold, kits) {
                 Some(true) => emit(MixerEvent::TalkingStarted(room, pid)),
                 Some(false) => emit(MixerEvent::TalkingStopped(room, pid)),
@@ -318,9 +312,7 @@ impl Room {
                 continue;
             }
             if let Some(g) = self.groups[p.kind().index()].as_mut() {
-                if let Some(kit) = p.kit.take() {
-                    p.kit = g.kits.give(kit);
-                }
+                p.return_kit(&mut g.kits);
             }
         }
     }
@@ -406,20 +398,11 @@ impl Room {
         let header_len;
         let payload_len;
         let ts_step = kind.rtp_clock() / 50;
-        // An Opus receiver that asked for other settings (bitrate, band,
-        // FEC, CBR) than the room's shared stream gets its own stream.
-        let custom = kind == CodecKind::Opus && p.settings.opus != settings.opus;
-        let mut own = p.wants_own_stream(&settings.opus);
-        if own && p.kit.is_none() {
-            p.kit = p
-                .spare
-                .take()
-                .or_else(|| groups[kind.index()].as_mut().and_then(|g| g.kits.take()));
-            p.own_idle = true;
-        }
+        let custom = p.custom_opus(&settings.opus);
         // No kit free: the shared stream it is (a talker is never here
         // without one: it was mixed from its kit's frame).
-        own &= p.kit.is_some();
+        let mut own = p.wants_own_stream(&settings.opus)
+            && p.borrow_kit(groups[kind.index()].as_mut().map(|g| &mut g.kits));
         let own_mix = &mut **scratch;
         if own {
             // Mix-minus: everyone mixed but this participant, plus any tone

@@ -48,11 +48,6 @@ impl KitPool {
         Self(Vec::with_capacity(KITS_PER_CODEC))
     }
 
-    /// A pool with nothing to lend (a codec the room has no group for).
-    pub(crate) fn empty() -> Self {
-        Self(Vec::new())
-    }
-
     pub(crate) fn take(&mut self) -> Option<Box<TalkerKit>> {
         self.0.pop()
     }
