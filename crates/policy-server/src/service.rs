@@ -202,11 +202,13 @@ fn check_user_name(name: &str) -> Result<(), Status> {
     Ok(())
 }
 
-fn check_password(password: &str) -> Result<(), Status> {
+/// The HA1 values for a valid user name and password.
+fn user_credentials(name: &str, password: &str) -> Result<Credentials, Status> {
+    check_user_name(name)?;
     if !(8..=256).contains(&password.len()) {
         return Err(Status::invalid_argument("password: 8 to 256 bytes"));
     }
-    Ok(())
+    Ok(Credentials::from_password(name, SIP_REALM, password))
 }
 
 fn user_to_pb(u: &crate::store::UserRow) -> pb::User {
@@ -543,9 +545,7 @@ impl ConferenceControl for ConferenceService {
     ) -> Result<Response<pb::User>, Status> {
         let who = self.admin(&req, "creating users").await?;
         let r = req.into_inner();
-        check_user_name(&r.name)?;
-        check_password(&r.password)?;
-        let creds = Credentials::from_password(&r.name, SIP_REALM, &r.password);
+        let creds = user_credentials(&r.name, &r.password)?;
         let row = self
             .store
             .create_user(&r.name, SIP_REALM, &creds)
@@ -582,9 +582,7 @@ impl ConferenceControl for ConferenceService {
     ) -> Result<Response<pb::User>, Status> {
         let who = self.admin(&req, "setting passwords").await?;
         let r = req.into_inner();
-        check_user_name(&r.name)?;
-        check_password(&r.password)?;
-        let creds = Credentials::from_password(&r.name, SIP_REALM, &r.password);
+        let creds = user_credentials(&r.name, &r.password)?;
         let row = self
             .store
             .set_user_credentials(&r.name, SIP_REALM, &creds)

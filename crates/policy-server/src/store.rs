@@ -204,6 +204,14 @@ pub fn new_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// NotFound when a statement touched no row.
+fn found(res: &sqlx::sqlite::SqliteQueryResult) -> Result<(), StoreError> {
+    if res.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
 fn now_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -309,9 +317,7 @@ impl Store {
             .bind(id)
             .execute(&self.pool)
             .await?;
-        if res.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
+        found(&res)?;
         Ok(())
     }
 
@@ -388,9 +394,7 @@ impl Store {
         .bind(name)
         .execute(&self.pool)
         .await?;
-        if res.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
+        found(&res)?;
         self.user(name).await
     }
 
@@ -400,9 +404,7 @@ impl Store {
             .bind(name)
             .execute(&self.pool)
             .await?;
-        if res.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
+        found(&res)?;
         Ok(())
     }
 
@@ -547,9 +549,7 @@ impl Store {
         .bind(&room.name)
         .execute(&self.pool)
         .await?;
-        if res.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
+        found(&res)?;
         Ok(())
     }
 
@@ -559,9 +559,7 @@ impl Store {
             .bind(name)
             .execute(&self.pool)
             .await?;
-        if res.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
+        found(&res)?;
         Ok(())
     }
 }
