@@ -128,30 +128,42 @@ impl Server {
         let focus = Focus::new(focus_config, seed);
         let (stop, stopped) = oneshot::channel::<()>();
         let sip_tcp = transports.tcp_addr();
-        let (policy, commands, room_events) = match config.policy.clone() {
+        let (policy, links) = match config.policy.clone() {
             Some(pc) => {
                 let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
                 let (ftx, frx) = tokio::sync::mpsc::unbounded_channel();
                 policy_bridge::forward_policy(rx, ftx.clone());
                 let live: Arc<dyn policy_server::live::Live> =
-                    Arc::new(policy_bridge::FocusLive(ftx));
+                    Arc::new(policy_bridge::FocusLive(ftx.clone()));
                 let server = policy_server::PolicyServer::start(pc, Some(tx), Some(live))
                     .await
                     .map_err(|e| anyhow::anyhow!("cannot start the policy server: {e}"))?;
                 let (etx, erx) =
                     tokio::sync::broadcast::channel(policy_server::service::WATCH_BACKLOG);
                 policy_bridge::forward_events(erx, server.events.clone());
-                (Some(server), Some(frx), Some(etx))
+                let restored = policy_bridge::restore_bindings(&server.store, &ftx)
+                    .await
+                    .context("cannot read registrations from the store")?;
+                if restored > 0 {
+                    tracing::info!(users = restored, "registrations restored from the store");
+                }
+                let (btx, brx) = tokio::sync::mpsc::unbounded_channel();
+                policy_bridge::store_bindings(brx, server.store.clone());
+                let links = focus::io::Links {
+                    commands: Some(frx),
+                    room_events: Some(etx),
+                    bindings: Some(btx),
+                };
+                (Some(server), links)
             }
-            None => (None, None, None),
+            None => (None, focus::io::Links::default()),
         };
         let task = tokio::spawn(focus::io::run(
             focus,
             transports,
             inbound,
             media.clone(),
-            commands,
-            room_events,
+            links,
             async {
                 let _ = stopped.await;
             },

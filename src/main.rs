@@ -78,6 +78,36 @@ struct Args {
     /// Changes closer together than this many ms are coalesced into one NOTIFY.
     #[arg(long, default_value_t = 200)]
     notify_min_interval_ms: u64,
+    /// Who must authenticate (digest, RFC 7616/8760) against the users of the
+    /// API (`confabctl user add`): `off` (From is believed), `rooms` (rooms
+    /// marked members-only, and every REGISTER), `required` (every INVITE,
+    /// SUBSCRIBE, REFER, MESSAGE and REGISTER from outside).
+    #[arg(long, value_enum, default_value = "off", env = "CONFAB_AUTH")]
+    auth: AuthArg,
+    /// Failed authentications from one address within a minute after which
+    /// it is ignored for --auth-lockout-secs.
+    #[arg(long, default_value_t = 10)]
+    auth_max_failures: u32,
+    /// Seconds an address that failed too often is ignored.
+    #[arg(long, default_value_t = 600)]
+    auth_lockout_secs: u64,
+    /// A pattern dial-outs (API and REFER) may go to besides registered
+    /// users, `*` matching anything, e.g. `sip:*@10.1.2.*` (repeatable;
+    /// none: registered users only).
+    #[arg(long = "dial-out-allow")]
+    dial_out_allow: Vec<String>,
+    /// Dial-outs one room may place per minute.
+    #[arg(long, default_value_t = 30)]
+    dial_out_per_minute: u32,
+    /// Shortest registration accepted, seconds (423 below).
+    #[arg(long, default_value_t = 60)]
+    register_min_expires: u32,
+    /// Longest registration granted, seconds.
+    #[arg(long, default_value_t = 7200)]
+    register_max_expires: u32,
+    /// The Server and User-Agent header confab sends (empty: none).
+    #[arg(long)]
+    server_header: Option<String>,
     /// Address for the gRPC conference control API.
     #[arg(long, default_value = "127.0.0.1:50051", env = "CONFAB_GRPC_LISTEN")]
     grpc_listen: SocketAddr,
@@ -102,6 +132,14 @@ struct Args {
     /// Log filter (tracing EnvFilter syntax); RUST_LOG overrides it.
     #[arg(long, default_value = "info")]
     log: String,
+}
+
+/// `--auth`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum AuthArg {
+    Off,
+    Rooms,
+    Required,
 }
 
 fn config(args: &Args) -> anyhow::Result<ServerConfig> {
@@ -141,6 +179,21 @@ fn config(args: &Args) -> anyhow::Result<ServerConfig> {
     f.watchers = args.watchers.clone();
     f.subscription_min = args.subscription_min;
     f.notify_min_interval = Duration::from_millis(args.notify_min_interval_ms);
+    f.auth.mode = match args.auth {
+        AuthArg::Off => focus::AuthMode::Off,
+        AuthArg::Rooms => focus::AuthMode::Rooms,
+        AuthArg::Required => focus::AuthMode::Required,
+    };
+    f.auth.realm = policy_server::service::SIP_REALM.into();
+    f.auth.max_failures = args.auth_max_failures.max(1);
+    f.auth.lockout = Duration::from_secs(args.auth_lockout_secs);
+    f.dial_out.allow = args.dial_out_allow.clone();
+    f.dial_out.per_room_per_minute = args.dial_out_per_minute;
+    f.registrar.min_expires = args.register_min_expires;
+    f.registrar.max_expires = args.register_max_expires.max(args.register_min_expires);
+    if let Some(s) = &args.server_header {
+        f.server = s.clone();
+    }
     Ok(c)
 }
 

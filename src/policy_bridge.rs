@@ -12,6 +12,8 @@ use policy_server::convert::{floor as floor_pb, hands as hands_pb, participant a
 use policy_server::live::Live;
 use policy_server::pb;
 use policy_server::service::PolicyChange;
+use policy_server::store::BindingRow;
+use sip::transaction::{Peer, TransportKind};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// Turns the policy server's room changes into commands for the focus.
@@ -35,14 +37,90 @@ pub(crate) fn forward_policy(
                     pin: r.pin,
                     moderator_pin: r.moderator_pin,
                     floor: r.floor_policy,
+                    members_only: r.members_only,
                 }),
                 PolicyChange::Delete(name) => FocusCommand::DeleteRoom(name),
+                PolicyChange::User(name, credentials) => FocusCommand::SetUser(name, credentials),
+                PolicyChange::UserRemoved(name) => FocusCommand::RemoveUser(name),
             };
             if tx.send(cmd).is_err() {
                 break;
             }
         }
     });
+}
+
+/// Writes every change of the registrar's bindings to the store, in order.
+pub(crate) fn store_bindings(
+    mut rx: mpsc::UnboundedReceiver<focus::BindingsChanged>,
+    store: policy_server::store::Store,
+) {
+    tokio::spawn(async move {
+        while let Some(change) = rx.recv().await {
+            let rows: Vec<BindingRow> = change.bindings.iter().map(binding_row).collect();
+            if let Err(e) = store.replace_bindings(&change.aor, &rows).await {
+                tracing::warn!(aor = %change.aor, error = %e, "cannot store registration");
+            }
+        }
+    });
+}
+
+/// The bindings the store kept, for the focus after a restart.
+pub(crate) async fn restore_bindings(
+    store: &policy_server::store::Store,
+    tx: &mpsc::UnboundedSender<FocusCommand>,
+) -> Result<usize, policy_server::store::StoreError> {
+    let now = policy_server::service::now_ms() / 1000;
+    let all = store.bindings(now).await?;
+    let n = all.len();
+    for (aor, rows) in all {
+        let bindings = rows.iter().filter_map(binding_from_row).collect();
+        let _ = tx.send(FocusCommand::RestoreBindings(aor, bindings));
+    }
+    Ok(n)
+}
+
+fn binding_row(b: &focus::Binding) -> BindingRow {
+    BindingRow {
+        contact: b.contact.to_string(),
+        expires_at: i64::try_from(b.expires_at).unwrap_or(i64::MAX),
+        q: b.q,
+        call_id: b.call_id.clone(),
+        cseq: b.cseq,
+        path: b.path.clone(),
+        source: b.source.map(|p| {
+            format!(
+                "{}:{}",
+                p.transport.via_token().to_ascii_lowercase(),
+                p.addr
+            )
+        }),
+    }
+}
+
+fn binding_from_row(r: &BindingRow) -> Option<focus::Binding> {
+    let source = r.source.as_deref().and_then(|s| {
+        let (t, addr) = s.split_once(':')?;
+        let transport = match t {
+            "udp" => TransportKind::Udp,
+            "tcp" => TransportKind::Tcp,
+            "tls" => TransportKind::Tls,
+            _ => return None,
+        };
+        Some(Peer {
+            transport,
+            addr: addr.parse().ok()?,
+        })
+    });
+    Some(focus::Binding {
+        contact: sip::header::NameAddr::parse(&r.contact).ok()?,
+        expires_at: u64::try_from(r.expires_at).ok()?,
+        q: r.q,
+        call_id: r.call_id.clone(),
+        cseq: r.cseq,
+        path: r.path.clone(),
+        source,
+    })
 }
 
 /// Turns the focus's room events into the API's conference events.

@@ -37,7 +37,12 @@ async fn json(s: &Server, args: &[&str]) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn confabctl_moderates_a_room_of_the_running_server() {
-    let s = Server::start(&[]);
+    let s = Server::start(&[
+        "--dial-out-allow",
+        "sip:*@localhost:*",
+        "--dial-out-allow",
+        "sip:*@*.invalid",
+    ]);
     let help = ctl(&s, &["--help"]).await.unwrap();
     for cmd in [
         "rooms", "show", "mute", "kick", "lock", "dial", "floor", "hands", "watch", "create",
@@ -150,6 +155,14 @@ async fn confabctl_moderates_a_room_of_the_running_server() {
         .unwrap_err();
     assert!(
         format!("{err}").contains("FailedPrecondition: cannot resolve"),
+        "{err}"
+    );
+    // Outside the --dial-out-allow patterns, and not a registered user.
+    let err = ctl(&s, &["dial", "standup", "sip:x@192.0.2.1"])
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{err}").contains("PermissionDenied: dial-out to sip:x@192.0.2.1 is not allowed"),
         "{err}"
     );
 

@@ -28,6 +28,7 @@ async fn start(rtp_base: u16, name: &str) -> (confab::Server, Client, String) {
     let s = in_process(rtp_base, |c| {
         c.focus.entry_exit_tones = false;
         c.focus.notify_min_interval = Duration::from_millis(0);
+        c.focus.dial_out.allow = vec!["sip:*@127.0.0.1:*".into()];
         c.policy = Some(policy_server::PolicyConfig {
             listen: ([127, 0, 0, 1], 0).into(),
             data_dir: dir,

@@ -48,7 +48,7 @@ fn status_codes_for_what_is_not_routed() {
     let c = UdpClient::new();
     let cases: &[(&str, &str, u16)] = &[
         ("FOOBAR", "", 501),
-        ("REGISTER", "", 405),
+        ("PUBLISH", "", 405),
         ("MESSAGE", "", 403),
         ("INVITE", "Max-Forwards: 0\r\n", 483),
         ("OPTIONS", "Require: nothing-we-know\r\n", 420),

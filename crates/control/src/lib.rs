@@ -193,6 +193,12 @@ pub enum ControlError {
     /// The focus is not running.
     #[error("the focus is not running")]
     Unavailable,
+    /// A dial-out target that the server's dial-out policy does not allow.
+    #[error("dial-out to {0} is not allowed")]
+    NotAllowed(String),
+    /// Too many dial-outs from the room lately.
+    #[error("too many dial-outs from this conference; try again in a minute")]
+    RateLimited,
 }
 
 #[cfg(test)]

@@ -62,6 +62,19 @@ pub(crate) struct Call {
     pub(crate) dtmf_star: bool,
     /// What moderators and the room's policy decided for this participant.
     pub(crate) control: Control,
+    /// The address of record the caller authenticated as (None: From's,
+    /// taken at its word).
+    pub(crate) identity: Option<String>,
+}
+
+impl Call {
+    /// Who the participant is: the authenticated address of record, else From's.
+    pub(crate) fn aor(&self) -> String {
+        match &self.identity {
+            Some(a) => a.clone(),
+            None => crate::conference_doc::aor(&self.dialog.remote_party),
+        }
+    }
 }
 
 pub(crate) use control::Role;

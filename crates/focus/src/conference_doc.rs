@@ -133,7 +133,7 @@ impl Focus {
             return users;
         };
         for (id, c) in r.calls.iter() {
-            let aor = aor(&c.dialog.remote_party);
+            let aor = c.aor();
             if only.is_some_and(|o| !o.contains(&aor)) {
                 continue;
             }
@@ -160,7 +160,8 @@ impl Focus {
             .get(room)
             .into_iter()
             .flat_map(|r| r.dialouts.iter())
-            .filter_map(|tx| self.dialouts.get(tx));
+            .filter_map(|tx| self.dialouts.get(tx))
+            .filter(|d| !d.cancelled);
         for d in placing {
             if only.is_some_and(|o| !o.contains(&d.user)) || at.contains_key(&d.user) {
                 continue;

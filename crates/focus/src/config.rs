@@ -14,7 +14,8 @@ pub struct FocusConfig {
     pub accept: Vec<String>,
     /// Option tags listed in Supported; a Require outside it gets 420.
     pub supported: Vec<String>,
-    /// Server header value.
+    /// Server and User-Agent header value (empty: none is sent, so that a
+    /// scanner cannot tell what answers).
     pub server: String,
     /// Transaction timers.
     pub timers: TimerConfig,
@@ -59,6 +60,43 @@ pub struct FocusConfig {
     pub sip_port: Option<u16>,
     /// User part of the conference factory URI (RFC 4579): an INVITE to it makes a new room.
     pub factory: Option<String>,
+    /// Digest authentication and lockouts.
+    pub auth: crate::auth::AuthConfig,
+    /// Registration intervals and bounds.
+    pub registrar: registrar::Limits,
+    /// Where dial-outs (API and REFER) may go besides registered users.
+    pub dial_out: DialOutPolicy,
+}
+
+/// Which dial-out targets are allowed, and how often.
+#[derive(Debug, Clone)]
+pub struct DialOutPolicy {
+    /// Patterns a target URI must match (besides a registered address of
+    /// record, always allowed): `*` matches any run of characters, e.g.
+    /// `sip:*@10.0.0.*` or `sip:+4420*@gw.example.com`. Empty: only
+    /// registered users, so that a REFER cannot make confab a free gateway.
+    pub allow: Vec<String>,
+    /// Dial-outs one room may place per minute.
+    pub per_room_per_minute: u32,
+}
+
+impl Default for DialOutPolicy {
+    fn default() -> Self {
+        Self {
+            allow: Vec::new(),
+            per_room_per_minute: 30,
+        }
+    }
+}
+
+impl FocusConfig {
+    /// Adds the Server (responses) or User-Agent (requests) header, unless
+    /// the operator chose to send none.
+    pub(crate) fn identify(&self, headers: &mut sip::Headers, name: sip::HeaderName) {
+        if !self.server.is_empty() {
+            headers.push(name, self.server.clone());
+        }
+    }
 }
 
 impl Default for FocusConfig {
@@ -101,6 +139,9 @@ impl Default for FocusConfig {
             factory: Some("conference".into()),
             sip_host: None,
             sip_port: None,
+            auth: crate::auth::AuthConfig::default(),
+            registrar: registrar::Limits::default(),
+            dial_out: DialOutPolicy::default(),
         }
     }
 }

@@ -71,6 +71,14 @@ pub struct Focus {
     pub(crate) fanout_at: Option<Instant>,
     /// Deadlines of calls and subscriptions, soonest first.
     pub(crate) timers: crate::timers::Timers,
+    /// Digest authentication and lockouts.
+    pub(crate) gate: crate::auth::Gate,
+    /// Registered contacts by address of record.
+    pub(crate) location: registrar::Location,
+    /// Dial-outs per room this minute, and fork numbers.
+    pub(crate) dial_rate: crate::dial_plan::DialRate,
+    /// Binding changes not yet handed out for the store.
+    pub(crate) registrations: std::collections::VecDeque<crate::registration::BindingsChanged>,
 }
 
 const CHECK_EVERY: Duration = Duration::from_secs(1);
@@ -80,8 +88,19 @@ impl Focus {
     pub fn new(config: FocusConfig, seed: u64) -> Self {
         let mut media = MediaControl::default();
         // Ports bound ahead, so that the first caller is answered at once.
-        media.top_up(Instant::now());
+        let now = Instant::now();
+        media.top_up(now);
+        let epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        // The nonce key is secret: from the OS's generator, not the seed.
+        let key = config.auth.key.unwrap_or_else(|| rand::rng().random());
         Self {
+            gate: crate::auth::Gate::new(config.auth.clone(), key, (now, epoch)),
+            location: registrar::Location::new(config.registrar),
+            registrations: Default::default(),
+            dial_rate: Default::default(),
             layer: TransactionLayer::new(config.timers),
             config,
             rng: StdRng::seed_from_u64(seed),
@@ -111,6 +130,16 @@ impl Focus {
         self.stats
     }
 
+    /// Authentication counters.
+    pub fn auth_stats(&self) -> crate::auth::AuthStats {
+        self.gate.stats
+    }
+
+    /// Addresses of record with a registered contact.
+    pub fn registered_users(&self) -> usize {
+        self.location.len()
+    }
+
     /// Calls in progress.
     pub fn call_count(&self) -> usize {
         self.call_rooms.len()
@@ -128,6 +157,11 @@ impl Focus {
         peer: Peer,
         message: Result<Message, ParseFailure>,
     ) {
+        // An address locked out after failing to authenticate too often
+        // gets no answer at all, and costs no transaction.
+        if self.gate.ignores(now, peer.addr.ip()) {
+            return;
+        }
         match message {
             Ok(Message::Request(req)) => {
                 let target = response_target(&req, peer);
@@ -137,8 +171,7 @@ impl Focus {
             Err(failure) => match failure.response() {
                 Some(mut resp) => {
                     tracing::debug!(%peer.addr, status = failure.error.status, reason = %failure.error.reason, "malformed request");
-                    resp.headers
-                        .push(HeaderName::SERVER, self.config.server.clone());
+                    self.config.identify(&mut resp.headers, HeaderName::SERVER);
                     self.stats.malformed_answered += 1;
                     self.layer.send_stateless(peer, resp.to_bytes());
                 }
@@ -161,6 +194,9 @@ impl Focus {
         if self.next_check.is_some_and(|t| t <= now) {
             self.next_check = None;
             self.check_calls(now);
+            self.gate.tidy(now);
+            self.dial_rate.tidy(now);
+            self.expire_bindings(now);
             self.shrink();
         }
         self.process_events(now);
@@ -283,18 +319,71 @@ impl Focus {
             }
             return;
         }
-        match request.method {
-            Method::Invite if self.routable(&request) => self.on_invite(now, tx, request, source),
-            Method::Subscribe if self.routable(&request) => {
-                self.on_subscribe(now, tx, request, source)
+        let authenticated = match request.method {
+            Method::Register => true,
+            Method::Invite | Method::Subscribe | Method::Message | Method::Refer => {
+                self.routable(&request)
             }
-            Method::Message if self.routable(&request) => self.on_message(now, tx, &request, None),
-            Method::Refer if self.routable(&request) => {
-                self.on_refer(now, tx, &request, None, source)
+            _ => false,
+        };
+        if !authenticated {
+            match request.method {
+                Method::Cancel => self.on_cancel(now, tx, &request),
+                _ => self.reply_unrouted(now, tx, &request),
             }
-            Method::Cancel => self.on_cancel(now, tx, &request),
-            _ => self.reply_unrouted(now, tx, &request),
+            return;
         }
+        let Some(who) = self.authenticate(now, tx, &request, source) else {
+            return;
+        };
+        match request.method {
+            Method::Register => self.on_register(now, tx, &request, source, &who),
+            Method::Invite => self.on_invite(now, tx, request, source, who),
+            Method::Subscribe => self.on_subscribe(now, tx, request, source, &who),
+            Method::Message => self.on_message(now, tx, &request, None, Some(&who)),
+            _ => self.on_refer(now, tx, &request, None, source, Some(&who)),
+        }
+    }
+
+    /// Who sent a request from outside a dialog, or None once it has been
+    /// challenged. REGISTER must authenticate whenever authentication is on;
+    /// with `rooms`, other requests must when their room admits only users.
+    fn authenticate(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        request: &Request,
+        source: Peer,
+    ) -> Option<crate::auth::Identity> {
+        use crate::auth::{AuthMode, Check, Identity};
+        let required = match self.gate.mode() {
+            AuthMode::Off => return Some(Identity::from_header(request)),
+            AuthMode::Required => true,
+            AuthMode::Rooms => request.method == Method::Register || self.members_only(request),
+        };
+        match self.gate.check(now, request, source.addr.ip(), required) {
+            Check::Pass(who) => Some(who),
+            Check::Challenge { stale } => {
+                self.challenge(now, tx, request, stale);
+                None
+            }
+        }
+    }
+
+    /// Answers 401 with fresh nonces.
+    pub(crate) fn challenge(&mut self, now: Instant, tx: TxId, request: &Request, stale: bool) {
+        let headers = self.gate.challenge(now, stale);
+        self.reply(now, tx, request, 401, "Unauthorized", &headers, None);
+    }
+
+    /// True when the room a request names admits only users who authenticate.
+    fn members_only(&self, request: &Request) -> bool {
+        request
+            .uri
+            .user
+            .as_deref()
+            .and_then(|room| self.policy(room))
+            .is_some_and(|p| p.members_only)
     }
 
     /// INVITEs and SUBSCRIBEs that pass the generic checks (method, hops, Require) go to the rooms.
@@ -414,8 +503,7 @@ impl Focus {
         for (n, v) in headers {
             resp.headers.push(n.clone(), v.clone());
         }
-        resp.headers
-            .push(HeaderName::SERVER, self.config.server.clone());
+        self.config.identify(&mut resp.headers, HeaderName::SERVER);
         if let Some((ctype, text)) = body {
             resp.headers.push(HeaderName::CONTENT_TYPE, ctype);
             resp.body = text.into_bytes().into();

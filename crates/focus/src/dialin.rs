@@ -33,8 +33,15 @@ struct CallMedia {
 }
 
 impl Focus {
-    pub(crate) fn on_invite(&mut self, now: Instant, tx: TxId, req: Request, source: Peer) {
-        match self.admit(now, tx, &req, source) {
+    pub(crate) fn on_invite(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        req: Request,
+        source: Peer,
+        who: crate::auth::Identity,
+    ) {
+        match self.admit(now, tx, &req, source, who) {
             Ok(()) => {}
             Err((status, reason, headers)) => {
                 tracing::info!(status, %reason, room = ?req.uri.user, "INVITE refused");
@@ -54,6 +61,7 @@ impl Focus {
         tx: TxId,
         req: &Request,
         source: Peer,
+        who: crate::auth::Identity,
     ) -> Result<(), Refusal> {
         let room = self.admit_room(req, source)?;
         let timer = self.session_timer(now, req)?;
@@ -97,6 +105,7 @@ impl Focus {
             volume_db: 0.0,
             dtmf_star: false,
             control: Default::default(),
+            identity: who.user.map(|_| who.aor),
         };
         if let Some(l) = media.leg {
             self.by_leg.insert(l, id.clone());
@@ -438,11 +447,7 @@ impl Focus {
         self.by_invite_tx.remove(&call.invite_tx);
         self.close_room_if_empty(&call.room);
         if call.state != CallState::Ringing {
-            self.room_changed(
-                now,
-                &call.room,
-                &crate::conference_doc::aor(&call.dialog.remote_party),
-            );
+            self.room_changed(now, &call.room, &call.aor());
         }
         tracing::info!(call_id = %id.call_id, room = %call.room, "call ended");
     }

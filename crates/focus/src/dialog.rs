@@ -117,8 +117,8 @@ impl Focus {
                 self.reply_tagged(now, tx, &req, 200, "OK", &headers, None, &tag);
             }
             Method::Info => self.reply_tagged(now, tx, &req, 200, "OK", &[], None, &tag),
-            Method::Message => self.on_message(now, tx, &req, Some(id)),
-            Method::Refer => self.on_refer(now, tx, &req, Some(id), source),
+            Method::Message => self.on_message(now, tx, &req, Some(id), None),
+            Method::Refer => self.on_refer(now, tx, &req, Some(id), source, None),
             _ => {
                 let headers = vec![(HeaderName::ALLOW, self.config.allow.join(", "))];
                 self.reply_tagged(
@@ -332,8 +332,8 @@ impl Focus {
         for (n, v) in extra {
             req.headers.push(n, v);
         }
-        req.headers
-            .push(HeaderName::new("User-Agent"), self.config.server.clone());
+        self.config
+            .identify(&mut req.headers, HeaderName::USER_AGENT);
         if let Some((ctype, bytes)) = body {
             req.headers.push(HeaderName::CONTENT_TYPE, ctype);
             req.body = bytes.into();

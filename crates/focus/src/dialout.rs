@@ -6,7 +6,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use sip::transaction::{Peer, TransportKind, TxId};
+use sip::transaction::{build_cancel, Peer, TransportKind, TxId};
 use sip::{HeaderName, Method, Request, Response};
 
 use crate::call::{Call, CallState};
@@ -21,6 +21,37 @@ use crate::resolve::PendingDial;
 pub(crate) struct DialTarget {
     pub(crate) uri: sip::Uri,
     pub(crate) resolved: Option<SocketAddr>,
+    /// Where the INVITE goes when not to the URI's address: the flow a
+    /// registered contact came over, or the first hop of its Path.
+    pub(crate) next_hop: Option<Peer>,
+    /// Route headers (a registered contact's Path, RFC 3327).
+    pub(crate) route: Vec<String>,
+    /// A branch of a fork: the shared Call-ID and From tag, and the group.
+    pub(crate) fork: Option<Fork>,
+}
+
+impl DialTarget {
+    /// A target reached at its URI's address (or the one resolved for it).
+    pub(crate) fn direct(uri: sip::Uri, resolved: Option<SocketAddr>) -> Self {
+        Self {
+            uri,
+            resolved,
+            next_hop: None,
+            route: Vec::new(),
+            fork: None,
+        }
+    }
+}
+
+/// What the branches of one forked dial-out share (RFC 3261 §16.6: one
+/// call, so one Call-ID and From tag; each branch its own transaction).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Fork {
+    pub(crate) group: u64,
+    pub(crate) call_id: String,
+    pub(crate) tag: String,
+    /// The address of record the branches are for.
+    pub(crate) aor: String,
 }
 
 /// A call the focus is placing.
@@ -36,6 +67,11 @@ pub(crate) struct DialOut {
     pub(crate) referred_by: Option<String>,
     pub(crate) alerting: bool,
     pub(crate) referrer: Referrer,
+    /// The fork this branch belongs to.
+    pub(crate) fork: Option<Fork>,
+    /// Another branch answered: this one was cancelled (a 2xx that still
+    /// comes is acknowledged and hung up).
+    pub(crate) cancelled: bool,
 }
 
 impl Focus {
@@ -49,7 +85,6 @@ impl Focus {
         target: &str,
         reply: crate::policy::Reply<Result<String, control::ControlError>>,
     ) {
-        use control::ControlError;
         let (uri, local_host) = match self.api_dial_target(room, target) {
             Ok(x) => x,
             Err(e) => {
@@ -57,33 +92,15 @@ impl Focus {
                 return;
             }
         };
-        if let Some(sip::Host::Name(host)) = &uri.host {
-            // The core does no DNS: the io edge looks the name up first.
-            let (host, port) = (host.clone(), uri.port.unwrap_or(5060));
-            let dial = PendingDial {
-                room: room.to_owned(),
-                target: uri,
-                referred_by: None,
-                referrer: Referrer::Api,
-                local_host,
-                api_reply: Some(reply),
-            };
-            if let Err(d) = self.resolve_then_dial(host, port, dial) {
-                if let Some(reply) = d.api_reply {
-                    let busy = ControlError::Refused("too many dial-outs wait for DNS".into());
-                    let _ = reply.send(Err(busy));
-                }
-            }
-            return;
-        }
-        let target = DialTarget {
-            uri,
-            resolved: None,
+        let dial = PendingDial {
+            room: room.to_owned(),
+            target: uri,
+            referred_by: None,
+            referrer: Referrer::Api,
+            local_host,
+            api_reply: Some(reply),
         };
-        let placed = self
-            .dial_out(now, room, target, None, Referrer::Api, &local_host)
-            .map_err(refused);
-        let _ = reply.send(placed);
+        self.start_dial(now, dial);
         self.process_events(now);
     }
 
@@ -121,19 +138,19 @@ impl Focus {
         let DialTarget {
             uri: target,
             resolved,
+            next_hop,
+            route,
+            fork,
         } = target;
         let port = target.port.unwrap_or(5060);
-        let addr = match (&target.host, resolved) {
-            (Some(sip::Host::V4(a)), _) => SocketAddr::new((*a).into(), port),
-            (Some(sip::Host::V6(a)), _) => SocketAddr::new((*a).into(), port),
-            (_, Some(addr)) => addr,
-            // A name nobody resolved: the core does no DNS (REFER targets
-            // must be IP addresses; the API's are resolved at the edge).
+        let peer = match (next_hop, &target.host, resolved) {
+            (Some(p), _, _) => p,
+            (None, Some(sip::Host::V4(a)), _) => udp(SocketAddr::new((*a).into(), port)),
+            (None, Some(sip::Host::V6(a)), _) => udp(SocketAddr::new((*a).into(), port)),
+            (None, _, Some(addr)) => udp(addr),
+            // A name nobody resolved: the core does no DNS (names are
+            // looked up at the io edge before the dial-out is placed).
             _ => return Err("SIP/2.0 604 Does Not Exist Anywhere"),
-        };
-        let peer = Peer {
-            transport: TransportKind::Udp,
-            addr,
         };
         let (token, local) = self
             .media
@@ -160,19 +177,34 @@ impl Focus {
             session,
             1,
         );
-        let (tag, branch) = (self.new_tag(), self.new_branch());
-        let call_id = format!("{:016x}@confab", rand::Rng::random::<u64>(&mut self.rng));
+        let branch = self.new_branch();
+        let (call_id, tag) = match &fork {
+            Some(f) => (f.call_id.clone(), f.tag.clone()),
+            None => (
+                format!("{:016x}@confab", rand::Rng::random::<u64>(&mut self.rng)),
+                self.new_tag(),
+            ),
+        };
         let mut inv = Request::new(Method::Invite, target.clone());
         inv.headers.push(
             HeaderName::VIA,
-            format!("SIP/2.0/UDP {local_host};branch={branch};rport"),
+            format!(
+                "SIP/2.0/{} {local_host};branch={branch};rport",
+                peer.transport.via_token()
+            ),
         );
+        for r in &route {
+            inv.headers.push(HeaderName::ROUTE, r.clone());
+        }
         inv.headers.push(HeaderName::MAX_FORWARDS, "70");
         inv.headers.push(
             HeaderName::FROM,
             format!("<sip:{room}@{local_host}>;tag={tag}"),
         );
-        inv.headers.push(HeaderName::TO, format!("<{target}>"));
+        let to = fork
+            .as_ref()
+            .map_or_else(|| target.to_string(), |f| f.aor.clone());
+        inv.headers.push(HeaderName::TO, format!("<{to}>"));
         inv.headers.push(HeaderName::CALL_ID, call_id);
         inv.headers.push(HeaderName::CSEQ, "1 INVITE");
         inv.headers.push(
@@ -181,6 +213,8 @@ impl Focus {
         );
         inv.headers
             .push(HeaderName::ALLOW, self.config.allow.join(", "));
+        self.config
+            .identify(&mut inv.headers, HeaderName::USER_AGENT);
         if let Some(by) = &referred_by {
             inv.headers.push(HeaderName::REFERRED_BY, format!("<{by}>"));
         }
@@ -194,7 +228,7 @@ impl Focus {
                 return Err("SIP/2.0 500 Server Internal Error");
             }
         };
-        let user = aor(&format!("<{target}>"));
+        let user = aor(&format!("<{to}>"));
         self.add_dialout(
             tx,
             DialOut {
@@ -208,6 +242,8 @@ impl Focus {
                 referred_by,
                 alerting: false,
                 referrer,
+                fork,
+                cancelled: false,
             },
         );
         self.room_changed(now, room, &user);
@@ -219,6 +255,16 @@ impl Focus {
         let Some(d) = self.dialouts.get_mut(&tx) else {
             return false;
         };
+        if d.cancelled {
+            if resp.status >= 200 {
+                if let Some(d) = self.remove_dialout(tx) {
+                    if resp.status < 300 {
+                        self.hang_up_branch(now, &d, resp);
+                    }
+                }
+            }
+            return true;
+        }
         if resp.status < 200 {
             if resp.status >= 180 && !d.alerting {
                 d.alerting = true;
@@ -238,6 +284,10 @@ impl Focus {
         };
         if resp.status >= 300 {
             self.media.send(MediaCommand::Release { port: d.token });
+            if self.fork_alive(&d) {
+                // Other contacts of the user may still answer.
+                return true;
+            }
             self.sipfrag(
                 now,
                 &d.referrer,
@@ -247,8 +297,62 @@ impl Focus {
             self.room_changed(now, &d.room, &d.user);
             return true;
         }
+        self.cancel_siblings(now, &d);
         self.connect_dialout(now, tx, d, resp);
         true
+    }
+
+    /// True while another branch of `d`'s fork may still answer.
+    fn fork_alive(&self, d: &DialOut) -> bool {
+        let Some(f) = &d.fork else { return false };
+        self.dialouts
+            .values()
+            .any(|o| !o.cancelled && o.fork.as_ref().is_some_and(|g| g.group == f.group))
+    }
+
+    /// The first 2xx of a fork wins: every other branch gets CANCEL
+    /// (RFC 3261 §16.7 step 10) and gives back its port.
+    fn cancel_siblings(&mut self, now: Instant, winner: &DialOut) {
+        let Some(f) = &winner.fork else { return };
+        let group = f.group;
+        let siblings: Vec<TxId> = self
+            .dialouts
+            .iter()
+            .filter(|(_, o)| !o.cancelled && o.fork.as_ref().is_some_and(|g| g.group == group))
+            .map(|(tx, _)| *tx)
+            .collect();
+        for tx in siblings {
+            let Some(o) = self.dialouts.get_mut(&tx) else {
+                continue;
+            };
+            o.cancelled = true;
+            let (cancel, peer, port) = (build_cancel(&o.invite), o.peer, o.token);
+            self.media.send(MediaCommand::Release { port });
+            if let Err(e) = self.layer.send_request(now, cancel, peer) {
+                tracing::debug!(error = %e, "could not cancel a fork branch");
+            }
+        }
+    }
+
+    /// A 2xx on a branch that was cancelled (it answered as the CANCEL
+    /// crossed): acknowledged and hung up at once.
+    fn hang_up_branch(&mut self, now: Instant, d: &DialOut, resp: &Response) {
+        let local = sip::dialog::Local {
+            peer: d.peer,
+            host: d.local_host.clone(),
+            contact: format!("<sip:{}@{}>;isfocus", d.room, d.local_host),
+        };
+        let Some(mut dialog) = sip::dialog::Dialog::uac(&d.invite, resp, local) else {
+            return;
+        };
+        let branch = self.new_branch();
+        let ack = dialog.request(Method::Ack, &branch);
+        self.layer.send_stateless(d.peer, ack.to_bytes());
+        let branch = self.new_branch();
+        let bye = dialog.request(Method::Bye, &branch);
+        if let Err(e) = self.layer.send_request(now, bye, dialog.peer) {
+            tracing::debug!(error = %e, "could not hang up a late fork branch");
+        }
     }
 
     fn connect_dialout(&mut self, now: Instant, tx: TxId, d: DialOut, resp: &Response) {
@@ -318,6 +422,7 @@ impl Focus {
             volume_db: 0.0,
             dtmf_star: false,
             control: Default::default(),
+            identity: None,
         };
         let ok = leg.is_some();
         if let Some(leg) = leg {
@@ -348,7 +453,13 @@ impl Focus {
         let Some(d) = self.remove_dialout(tx) else {
             return false;
         };
+        if d.cancelled {
+            return true;
+        }
         self.media.send(MediaCommand::Release { port: d.token });
+        if self.fork_alive(&d) {
+            return true;
+        }
         self.sipfrag(now, &d.referrer, "SIP/2.0 408 Request Timeout", true);
         self.room_changed(now, &d.room, &d.user);
         true
@@ -359,4 +470,11 @@ impl Focus {
 /// status line it would tell a referrer, without its "SIP/2.0 ".
 pub(crate) fn refused(status: &str) -> control::ControlError {
     control::ControlError::Refused(status.trim_start_matches("SIP/2.0 ").to_owned())
+}
+
+fn udp(addr: SocketAddr) -> Peer {
+    Peer {
+        transport: TransportKind::Udp,
+        addr,
+    }
 }

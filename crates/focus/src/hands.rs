@@ -150,7 +150,7 @@ impl Focus {
     fn hands_changed(&mut self, now: Instant, room: &str, changed: &[DialogId]) {
         for id in changed {
             if let Some(c) = self.call(id) {
-                let who = crate::conference_doc::aor(&c.dialog.remote_party);
+                let who = c.aor();
                 self.room_changed(now, room, &who);
             }
         }

@@ -11,6 +11,7 @@ use sip::{Message, ParseFailure};
 
 use crate::media::{MediaCommand, MediaInput};
 use crate::policy::FocusCommand;
+use crate::registration::BindingsChanged;
 use crate::resolve::ResolveRequest;
 use crate::room_events::RoomEvent;
 use crate::Focus;
@@ -52,6 +53,9 @@ pub enum Output {
     Event(RoomEvent),
     /// A name to look up, answered with [`Input::Resolved`].
     Resolve(ResolveRequest),
+    /// An address of record's bindings changed: for the store, so that
+    /// a restart keeps them.
+    Bindings(BindingsChanged),
 }
 
 impl Focus {
@@ -74,6 +78,9 @@ impl Focus {
         }
         if let Some(t) = self.layer.poll_transmit() {
             return Some(Output::Transmit(t));
+        }
+        if let Some(b) = self.poll_registration() {
+            return Some(Output::Bindings(b));
         }
         if let Some(e) = self.poll_room_event() {
             return Some(Output::Event(e));

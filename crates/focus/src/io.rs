@@ -15,22 +15,38 @@ use crate::{Focus, Input, MediaDriver, Output};
 /// timeouts (which are whole seconds).
 const ACTIVITY_EVERY: Duration = Duration::from_secs(1);
 
+/// The focus's links to the policy side, each optional.
+#[derive(Default)]
+pub struct Links {
+    /// Policy changes and the API's questions.
+    pub commands: Option<mpsc::UnboundedReceiver<crate::FocusCommand>>,
+    /// Where room events go.
+    pub room_events: Option<broadcast::Sender<crate::RoomEvent>>,
+    /// Where registrations go, for the store.
+    pub bindings: Option<mpsc::UnboundedSender<crate::BindingsChanged>>,
+}
+
 /// Runs the focus until `shutdown` resolves.
 pub async fn run(
     mut focus: Focus,
     transports: Transports,
     mut inbound: mpsc::Receiver<Inbound>,
     media: Arc<MediaServer>,
-    mut commands: Option<mpsc::UnboundedReceiver<crate::FocusCommand>>,
-    room_events: Option<broadcast::Sender<crate::RoomEvent>>,
+    links: Links,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
     let mut media_events = Some(media.subscribe());
+    let Links {
+        mut commands,
+        room_events,
+        bindings,
+    } = links;
     let mut edge = Edge {
         media: MediaDriver::new(media),
         transports,
         room_events,
+        bindings,
         back: Vec::new(),
     };
     // Name lookups run as tasks; their answers come back here.
@@ -107,6 +123,7 @@ struct Edge {
     media: MediaDriver,
     transports: Transports,
     room_events: Option<broadcast::Sender<crate::RoomEvent>>,
+    bindings: Option<mpsc::UnboundedSender<crate::BindingsChanged>>,
     /// Media reports produced while applying commands, fed back in turn.
     back: Vec<crate::MediaInput>,
 }
@@ -131,6 +148,12 @@ impl Edge {
                         }
                     }
                     Output::Resolve(q) => resolve(q, resolved.clone()),
+                    Output::Bindings(b) => {
+                        if let Some(tx) = &self.bindings {
+                            // The store writer is gone only at shutdown.
+                            let _ = tx.send(b);
+                        }
+                    }
                 }
             }
             if self.back.is_empty() {

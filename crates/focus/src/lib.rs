@@ -38,10 +38,12 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+mod auth;
 mod call;
 mod conference_doc;
 mod config;
 mod core;
+mod dial_plan;
 mod dialin;
 mod dialog;
 mod dialout;
@@ -58,6 +60,7 @@ mod message;
 mod pin_entry;
 mod policy;
 mod refer;
+mod registration;
 mod resolve;
 mod responder;
 mod room;
@@ -65,8 +68,9 @@ mod room_events;
 mod subscription;
 mod timers;
 
+pub use crate::auth::{AuthConfig, AuthMode, AuthStats};
 pub use crate::conference_doc::{raised_hands_in, CONFAB_NS};
-pub use crate::config::FocusConfig;
+pub use crate::config::{DialOutPolicy, FocusConfig};
 pub use crate::core::{Focus, FocusStats};
 pub use crate::input_output::{Input, Output};
 pub use crate::media::{
@@ -75,6 +79,7 @@ pub use crate::media::{
 };
 pub use crate::media_driver::MediaDriver;
 pub use crate::policy::{FocusCommand, Reply, RoomPolicy};
+pub use crate::registration::BindingsChanged;
 pub use crate::resolve::ResolveRequest;
 pub use crate::room_events::{RoomEvent, RoomEventKind};
 pub use crate::subscription::EventStats;
@@ -82,3 +87,5 @@ pub use control::{
     ControlError, FloorAction, FloorInfo, FloorPolicy, HandAction, LiveRoom, ParticipantInfo,
     ParticipantUpdate, Role, RoomSnapshot,
 };
+pub use registrar::{Binding, Limits as RegistrarLimits};
+pub use sip_auth::Credentials;

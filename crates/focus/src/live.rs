@@ -5,7 +5,6 @@
 use std::time::Instant;
 
 use crate::call::{Call, CallState, DialogId, Role};
-use crate::conference_doc::aor;
 use crate::core::Focus;
 use crate::media::{LegControl, LegId, MediaCommand, MediaControlError, MEDIA_RETRY};
 use crate::room::Room;
@@ -46,7 +45,7 @@ impl Room {
         let c = self.calls.get(id)?;
         Some(ParticipantInfo {
             id: id.local_tag.clone(),
-            uri: aor(&c.dialog.remote_party),
+            uri: c.aor(),
             display_name: sip::header::NameAddr::parse(&c.dialog.remote_party)
                 .ok()
                 .and_then(|n| n.display)

@@ -8,7 +8,6 @@ use sip::transaction::TxId;
 use sip::{HeaderName, Method, Request};
 
 use crate::call::DialogId;
-use crate::conference_doc::aor;
 use crate::core::Focus;
 
 /// Who sent a request for a room, and from where.
@@ -26,22 +25,29 @@ pub(crate) struct Requester {
 impl Focus {
     /// The room of a request (its call's, or the Request-URI's) and the
     /// sender's call in it, found by the AOR of From.
-    pub(crate) fn requester(&mut self, req: &Request, dialog: Option<&DialogId>) -> Requester {
+    pub(crate) fn requester(
+        &mut self,
+        req: &Request,
+        dialog: Option<&DialogId>,
+        who: Option<&crate::auth::Identity>,
+    ) -> Requester {
         let tag = dialog
             .map(|d| d.local_tag.clone())
             .unwrap_or_else(|| self.new_tag());
-        let room = match dialog.and_then(|d| self.call(d)) {
+        let in_call = dialog.and_then(|d| self.call(d));
+        let room = match in_call {
             Some(c) => c.room.clone(),
             None => req.uri.user.clone().unwrap_or_default(),
         };
-        let aor_from = req
-            .headers
-            .get(&HeaderName::FROM)
-            .map(aor)
-            .unwrap_or_default();
+        // Inside a call, the call says who it is; outside, the gate did.
+        let aor_from = match (in_call, who) {
+            (Some(c), _) => c.aor(),
+            (None, Some(w)) => w.aor.clone(),
+            (None, None) => crate::auth::Identity::from_header(req).aor,
+        };
         let call = self
             .room_calls(&room)
-            .find(|(_, c)| aor(&c.dialog.remote_party) == aor_from)
+            .find(|(_, c)| c.aor() == aor_from)
             .map(|(k, _)| k.clone());
         Requester {
             tag,
@@ -58,13 +64,14 @@ impl Focus {
         tx: TxId,
         req: &Request,
         dialog: Option<&DialogId>,
+        who: Option<&crate::auth::Identity>,
     ) {
         let Requester {
             tag,
             room,
             aor: sender,
             call,
-        } = self.requester(req, dialog);
+        } = self.requester(req, dialog, who);
         let Some(sender_call) = call else {
             self.reply_tagged(
                 now,

@@ -39,6 +39,9 @@ pub struct RoomPolicy {
     /// The room starts only when a moderator is in: callers before that wait
     /// (not mixed, hearing a tone). The API's `auto_create: false`.
     pub wait_for_moderator: bool,
+    /// With `--auth rooms`: only users who authenticate may call or
+    /// subscribe (else anonymous callers are admitted, with the PIN).
+    pub members_only: bool,
 }
 
 pub(crate) use control::{LiveRoom, RoomSnapshot};
@@ -87,6 +90,12 @@ pub enum FocusCommand {
     Hand(String, HandAction, Reply<Result<Vec<String>, ControlError>>),
     /// The raised hands of a room, first raised first (None: no such room).
     RaisedHands(String, Reply<Option<Vec<String>>>),
+    /// A SIP user was created or its password changed: name, HA1 values.
+    SetUser(String, sip_auth::Credentials),
+    /// A SIP user was deleted.
+    RemoveUser(String),
+    /// Bindings the store kept: address of record, its bindings.
+    RestoreBindings(String, Vec<registrar::Binding>),
 }
 
 impl Focus {
@@ -172,6 +181,9 @@ impl Focus {
             FocusCommand::RaisedHands(room, reply) => {
                 let _ = reply.send(self.raised_hands(&room));
             }
+            FocusCommand::SetUser(name, credentials) => self.gate.set_user(name, credentials),
+            FocusCommand::RemoveUser(name) => self.gate.remove_user(&name),
+            FocusCommand::RestoreBindings(aor, bindings) => self.restore_bindings(aor, bindings),
         }
         self.process_events(now);
     }

@@ -12,7 +12,6 @@ use sip::{HeaderName, Method, Request};
 use crate::call::DialogId;
 use crate::conference_doc::aor;
 use crate::core::Focus;
-use crate::dialout::DialTarget;
 use crate::message::Requester;
 use crate::resolve::PendingDial;
 
@@ -50,8 +49,9 @@ impl Focus {
         req: &Request,
         dialog: Option<&DialogId>,
         source: Peer,
+        who: Option<&crate::auth::Identity>,
     ) {
-        let requester = self.requester(req, dialog);
+        let requester = self.requester(req, dialog, who);
         let tag = requester.tag.clone();
         let action = match self.read_refer(req, &requester) {
             Ok(action) => action,
@@ -115,7 +115,7 @@ impl Focus {
             Some("BYE") => {
                 let who = aor(&format!("<{target}>"));
                 self.room_calls(&requester.room)
-                    .find(|(_, c)| aor(&c.dialog.remote_party) == who)
+                    .find(|(_, c)| c.aor() == who)
                     .map(|(k, _)| ReferAction::Remove(k.clone()))
                     .ok_or_else(|| refuse(404, &format!("Not Found: {who} is not in the room")))
             }
@@ -153,8 +153,7 @@ impl Focus {
         }
     }
 
-    /// Calls a referred target into the room: a name is looked up at the
-    /// io edge first (the core does no DNS).
+    /// Calls a referred target into the room, as the dial plan allows.
     fn refer_invite(
         &mut self,
         now: Instant,
@@ -164,35 +163,15 @@ impl Focus {
         referrer: Referrer,
         local_host: String,
     ) {
-        if let Some(sip::Host::Name(host)) = &target.host {
-            let (host, port) = (host.clone(), target.port.unwrap_or(5060));
-            let dial = PendingDial {
-                room,
-                target,
-                referred_by,
-                referrer: referrer.clone(),
-                local_host,
-                api_reply: None,
-            };
-            if self.resolve_then_dial(host, port, dial).is_err() {
-                self.sipfrag(now, &referrer, "SIP/2.0 503 Service Unavailable", true);
-            }
-            return;
-        }
-        let target = DialTarget {
-            uri: target,
-            resolved: None,
-        };
-        if let Err(status) = self.dial_out(
-            now,
-            &room,
+        let dial = PendingDial {
+            room,
             target,
             referred_by,
-            referrer.clone(),
-            &local_host,
-        ) {
-            self.sipfrag(now, &referrer, status, true);
-        }
+            referrer,
+            local_host,
+            api_reply: None,
+        };
+        self.start_dial(now, dial);
     }
 
     /// One RFC 3515 NOTIFY with a message/sipfrag status line.

@@ -93,21 +93,16 @@ impl Focus {
             .map(|h| h.to_string())
             .unwrap_or_default();
         let placed = match result {
-            Ok(addr) => {
-                let target = DialTarget {
-                    uri: d.target,
-                    resolved: Some(addr),
-                };
-                self.dial_out(
+            Ok(addr) => self
+                .dial_out(
                     now,
                     &d.room,
-                    target,
-                    d.referred_by,
+                    DialTarget::direct(d.target.clone(), Some(addr)),
+                    d.referred_by.clone(),
                     d.referrer.clone(),
                     &d.local_host,
                 )
-                .map_err(|status| (status, refused(status)))
-            }
+                .map_err(|status| (status, refused(status))),
             Err(why) => {
                 tracing::info!(%host, %why, "dial-out target does not resolve");
                 Err((
@@ -116,13 +111,7 @@ impl Focus {
                 ))
             }
         };
-        match (d.api_reply, placed) {
-            (Some(reply), placed) => {
-                let _ = reply.send(placed.map_err(|(_, e)| e));
-            }
-            (None, Err((status, _))) => self.sipfrag(now, &d.referrer, status, true),
-            (None, Ok(_)) => {}
-        }
+        self.finish_dial(now, d, placed);
         self.process_events(now);
     }
 }

@@ -68,10 +68,7 @@ impl Focus {
     /// Updated after; NOTIFY subscribers are told too.
     pub(crate) fn call_changed(&mut self, now: Instant, id: &DialogId) {
         let Some(c) = self.call(id) else { return };
-        let (room, who) = (
-            c.room.clone(),
-            crate::conference_doc::aor(&c.dialog.remote_party),
-        );
+        let (room, who) = (c.room.clone(), c.aor());
         let first = c.control.announced.is_none();
         self.room_changed(now, &room, &who);
         if let Some(info) = self.participant_info(id) {

@@ -18,7 +18,6 @@ use sip::transaction::{Peer, TxId};
 use sip::{HeaderName, Method, Request};
 
 use crate::call::DialogId;
-use crate::conference_doc::aor;
 use crate::core::Focus;
 use crate::timers::Timer;
 
@@ -78,8 +77,15 @@ pub struct EventStats {
 
 impl Focus {
     /// SUBSCRIBE outside a dialog.
-    pub(crate) fn on_subscribe(&mut self, now: Instant, tx: TxId, req: Request, source: Peer) {
-        let Some(room) = self.check_subscribe(now, tx, &req) else {
+    pub(crate) fn on_subscribe(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        req: Request,
+        source: Peer,
+        who: &crate::auth::Identity,
+    ) {
+        let Some(room) = self.check_subscribe(now, tx, &req, who) else {
             return;
         };
         let expires = match self.negotiate_expires(now, tx, &req) {
@@ -129,7 +135,13 @@ impl Focus {
     }
 
     /// Event, Accept, room and authorization checks; answers and returns None on failure.
-    fn check_subscribe(&mut self, now: Instant, tx: TxId, req: &Request) -> Option<String> {
+    fn check_subscribe(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        req: &Request,
+        who: &crate::auth::Identity,
+    ) -> Option<String> {
         if req.headers.event().map(|e| e.package) != Some("conference".into()) {
             let h = vec![(HeaderName::ALLOW_EVENTS, "conference".to_string())];
             self.reply(now, tx, req, 489, "Bad Event", &h, None);
@@ -172,15 +184,9 @@ impl Focus {
             );
             return None;
         }
-        let who = req
-            .headers
-            .get(&HeaderName::FROM)
-            .map(aor)
-            .unwrap_or_default();
-        let participant = self
-            .room_calls(&room)
-            .any(|(_, c)| aor(&c.dialog.remote_party) == who);
-        let is_watcher = |w: &String| w == "*" || *w == who;
+        let who = &who.aor;
+        let participant = self.room_calls(&room).any(|(_, c)| c.aor() == *who);
+        let is_watcher = |w: &String| w == "*" || w == who;
         let watcher = self.config.watchers.iter().any(is_watcher)
             || self
                 .policy(&room)

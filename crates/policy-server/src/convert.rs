@@ -85,6 +85,8 @@ pub fn status(e: ControlError, room: &str, participant: &str) -> Status {
         }
         ControlError::BadUri(_) => Status::invalid_argument(e.to_string()),
         ControlError::Unavailable => Status::unavailable(e.to_string()),
+        ControlError::NotAllowed(_) => Status::permission_denied(e.to_string()),
+        ControlError::RateLimited => Status::resource_exhausted(e.to_string()),
         ControlError::Unresolvable(_)
         | ControlError::NoFloorControl
         | ControlError::NotInvolved

@@ -68,6 +68,9 @@ pub struct PolicyServer {
     /// What happens in rooms, as `WatchConference` streams it; whoever runs
     /// the focus sends its room events here.
     pub events: tokio::sync::broadcast::Sender<pb::ConferenceEvent>,
+    /// The store, for what the focus keeps durably besides policy (the
+    /// registrar's bindings).
+    pub store: store::Store,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -96,6 +99,13 @@ impl PolicyServer {
                     let _ = tx.send(service::PolicyChange::Upsert(r));
                 }
             }
+            for u in store.users().await? {
+                if u.realm == service::SIP_REALM {
+                    let _ = tx.send(service::PolicyChange::User(u.name, u.credentials));
+                } else {
+                    tracing::warn!(user = %u.name, realm = %u.realm, "user's credentials are for another realm: set the password again");
+                }
+            }
         }
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
@@ -120,7 +130,7 @@ impl PolicyServer {
         let limiter =
             rate_limit::RateLimiter::new(config.rate_per_token, config.rate_per_token * 2.0);
         let svc = pb::conference_control_server::ConferenceControlServer::new(
-            service::ConferenceService::new(store, changes, live, events.clone(), limiter),
+            service::ConferenceService::new(store.clone(), changes, live, events.clone(), limiter),
         )
         .max_decoding_message_size(64 * 1024);
         let incoming = tonic::transport::server::TcpIncoming::from(listener);
@@ -153,6 +163,7 @@ impl PolicyServer {
             addr,
             admin_token,
             events,
+            store,
             task,
         })
     }

@@ -25,6 +25,10 @@ pub enum PolicyChange {
     Upsert(Room),
     /// Deleted.
     Delete(String),
+    /// A SIP user was created or given a new password: name, HA1 values.
+    User(String, Credentials),
+    /// A SIP user was deleted.
+    UserRemoved(String),
 }
 
 /// The service over a store.
@@ -279,6 +283,7 @@ pub fn to_pb(r: &Room) -> pb::Conference {
         auto_create: Some(r.auto_create),
         participant_count: 0,
         ad_hoc: false,
+        members_only: r.members_only,
     }
 }
 
@@ -323,6 +328,7 @@ impl ConferenceControl for ConferenceService {
                 talkers_mixed: c.talkers_mixed,
                 floor_policy: convert::floor_policy_from_pb(c.floor_policy)?,
                 auto_create: c.auto_create.unwrap_or(true),
+                members_only: c.members_only,
                 created_at: 0,
             }
         } else {
@@ -344,6 +350,7 @@ impl ConferenceControl for ConferenceService {
                 pin: non_empty(&c.pin),
                 moderator_pin: non_empty(&c.moderator_pin),
                 auto_create: c.auto_create.unwrap_or(bp.room.auto_create),
+                members_only: c.members_only || bp.room.members_only,
                 ..bp.room
             }
         };
@@ -466,6 +473,7 @@ impl ConferenceControl for ConferenceService {
                 "watchers" => room.watchers = c.watchers.clone(),
                 "mute_on_entry" => room.mute_on_entry = c.mute_on_entry,
                 "talkers_mixed" => room.talkers_mixed = c.talkers_mixed,
+                "members_only" => room.members_only = c.members_only,
                 "floor_policy" => {
                     room.floor_policy = convert::floor_policy_from_pb(c.floor_policy)?
                 }
@@ -557,6 +565,7 @@ impl ConferenceControl for ConferenceService {
                 other => internal(other),
             })?;
         tracing::info!(user = %r.name, by = %who.id, "user created");
+        self.tell(PolicyChange::User(r.name.clone(), creds));
         Ok(Response::new(user_to_pb(&row)))
     }
 
@@ -592,6 +601,7 @@ impl ConferenceControl for ConferenceService {
                 other => internal(other),
             })?;
         tracing::info!(user = %r.name, by = %who.id, "password set");
+        self.tell(PolicyChange::User(r.name.clone(), creds));
         Ok(Response::new(user_to_pb(&row)))
     }
 
@@ -607,6 +617,7 @@ impl ConferenceControl for ConferenceService {
             other => internal(other),
         })?;
         tracing::info!(user = %name, by = %who.id, "user deleted");
+        self.tell(PolicyChange::UserRemoved(name));
         Ok(Response::new(pb::DeleteUserResponse {}))
     }
 

@@ -59,6 +59,8 @@ pub struct Room {
     pub floor_policy: FloorPolicy,
     /// The room starts with its first caller (false: with its first moderator).
     pub auto_create: bool,
+    /// Only users who authenticate may call or watch (with `--auth rooms`).
+    pub members_only: bool,
     /// Unix seconds.
     pub created_at: i64,
 }
@@ -77,6 +79,7 @@ impl Default for Room {
             talkers_mixed: 0,
             floor_policy: FloorPolicy::None,
             auto_create: true,
+            members_only: false,
             created_at: 0,
         }
     }
@@ -429,8 +432,8 @@ impl Store {
         let mut room = room.clone();
         room.created_at = now_secs();
         let res = sqlx::query(
-            "INSERT INTO rooms (name, subject, locked, max_participants, pin, moderator_pin, watchers, mute_on_entry, talkers_mixed, floor_policy, auto_create, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO rooms (name, subject, locked, max_participants, pin, moderator_pin, watchers, mute_on_entry, talkers_mixed, floor_policy, auto_create, members_only, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&room.name)
         .bind(&room.subject)
@@ -443,6 +446,7 @@ impl Store {
         .bind(room.talkers_mixed as i64)
         .bind(room.floor_policy.as_str())
         .bind(room.auto_create)
+        .bind(room.members_only)
         .bind(room.created_at)
         .execute(&self.pool)
         .await;
@@ -468,6 +472,7 @@ impl Store {
             talkers_mixed: r.get::<i64, _>("talkers_mixed") as u32,
             floor_policy: FloorPolicy::parse(r.get::<String, _>("floor_policy").as_str()),
             auto_create: r.get("auto_create"),
+            members_only: r.get("members_only"),
             created_at: r.get("created_at"),
         }
     }
@@ -533,7 +538,7 @@ impl Store {
     /// Replaces a room's policy (the name stays).
     pub async fn update_room(&self, room: &Room) -> Result<(), StoreError> {
         let res = sqlx::query(
-            "UPDATE rooms SET subject = ?, locked = ?, max_participants = ?, pin = ?, moderator_pin = ?, watchers = ?, mute_on_entry = ?, talkers_mixed = ?, floor_policy = ?, auto_create = ? \
+            "UPDATE rooms SET subject = ?, locked = ?, max_participants = ?, pin = ?, moderator_pin = ?, watchers = ?, mute_on_entry = ?, talkers_mixed = ?, floor_policy = ?, auto_create = ?, members_only = ? \
              WHERE name = ?",
         )
         .bind(&room.subject)
@@ -546,6 +551,7 @@ impl Store {
         .bind(room.talkers_mixed as i64)
         .bind(room.floor_policy.as_str())
         .bind(room.auto_create)
+        .bind(room.members_only)
         .bind(&room.name)
         .execute(&self.pool)
         .await?;
@@ -561,6 +567,85 @@ impl Store {
             .await?;
         found(&res)?;
         Ok(())
+    }
+}
+
+/// A registered contact as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindingRow {
+    /// The contact, as registered (a name-addr with its parameters).
+    pub contact: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// Preference, 0 to 1000.
+    pub q: u16,
+    /// Call-ID of the REGISTER that made it.
+    pub call_id: String,
+    /// Its CSeq.
+    pub cseq: u32,
+    /// Path headers, outermost first.
+    pub path: Vec<String>,
+    /// The flow it came over ("udp:192.0.2.4:5060"), if known.
+    pub source: Option<String>,
+}
+
+impl Store {
+    /// Replaces the bindings of `aor` (none: it has none left).
+    pub async fn replace_bindings(&self, aor: &str, rows: &[BindingRow]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM bindings WHERE aor = ?")
+            .bind(aor)
+            .execute(&mut *tx)
+            .await?;
+        for b in rows {
+            sqlx::query(
+                "INSERT INTO bindings (aor, contact, expires_at, q, call_id, cseq, path, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(aor)
+            .bind(&b.contact)
+            .bind(b.expires_at)
+            .bind(b.q as i64)
+            .bind(&b.call_id)
+            .bind(b.cseq as i64)
+            .bind(b.path.join("\n"))
+            .bind(b.source.clone().unwrap_or_default())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every binding that has not expired at `now` (Unix seconds), by
+    /// address of record; expired ones are deleted.
+    pub async fn bindings(&self, now: i64) -> Result<Vec<(String, Vec<BindingRow>)>, StoreError> {
+        sqlx::query("DELETE FROM bindings WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        let rows = sqlx::query("SELECT * FROM bindings ORDER BY aor, contact")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out: Vec<(String, Vec<BindingRow>)> = Vec::new();
+        for r in &rows {
+            let aor: String = r.get("aor");
+            let path: String = r.get("path");
+            let source: String = r.get("source");
+            let row = BindingRow {
+                contact: r.get("contact"),
+                expires_at: r.get("expires_at"),
+                q: r.get::<i64, _>("q").clamp(0, 1000) as u16,
+                call_id: r.get("call_id"),
+                cseq: r.get::<i64, _>("cseq").clamp(0, u32::MAX as i64) as u32,
+                path: path.lines().map(str::to_owned).collect(),
+                source: (!source.is_empty()).then_some(source),
+            };
+            match out.last_mut() {
+                Some((a, list)) if *a == aor => list.push(row),
+                _ => out.push((aor, vec![row])),
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use sip::header::NameAddr;
+use sip::transaction::Peer;
 
 use crate::register::Register;
 
@@ -49,6 +50,8 @@ pub struct Binding {
     pub cseq: u32,
     /// The Path to reach it (RFC 3327), outermost first.
     pub path: Vec<String>,
+    /// The flow the REGISTER came over (see [`Register::source`]).
+    pub source: Option<Peer>,
 }
 
 /// What a REGISTER comes to.
@@ -133,6 +136,7 @@ impl Location {
                 call_id: reg.call_id.clone(),
                 cseq: reg.cseq,
                 path: reg.path.clone(),
+                source: reg.source,
             });
         }
         if next.len() > max_contacts {

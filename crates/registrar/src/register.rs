@@ -1,6 +1,7 @@
 //! A REGISTER request, read into what the registrar decides on.
 
 use sip::header::{CSeq, Contact, NameAddr};
+use sip::transaction::Peer;
 use sip::{HeaderName, Request};
 use thiserror::Error;
 
@@ -36,6 +37,10 @@ pub struct Register {
     pub cseq: u32,
     /// `Path` values, in order (RFC 3327).
     pub path: Vec<String>,
+    /// The flow it came over (RFC 5626 §4.2: requests to the contact go
+    /// back over it, so that a phone behind NAT or on a TCP/TLS
+    /// connection it opened gets its calls). Set by whoever received it.
+    pub source: Option<Peer>,
 }
 
 impl Register {
@@ -78,8 +83,10 @@ impl Register {
             .and_then(|v| CSeq::parse(v).ok())
             .ok_or(RegisterError::Header("CSeq"))?
             .seq;
-        let path_name = HeaderName::new("Path");
-        let path = h.values(&path_name).map(|v| v.trim().to_string()).collect();
+        let path = h
+            .values(&HeaderName::PATH)
+            .map(|v| v.trim().to_string())
+            .collect();
         Ok(Self {
             aor: aor_uri.to_string(),
             contacts: (!wildcard).then_some(contacts),
@@ -87,6 +94,7 @@ impl Register {
             call_id,
             cseq,
             path,
+            source: None,
         })
     }
 }

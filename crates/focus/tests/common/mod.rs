@@ -148,6 +148,7 @@ pub struct Edge {
     pub media: MediaModel,
     pub events: VecDeque<RoomEvent>,
     pub resolves: Vec<ResolveRequest>,
+    pub bindings: Vec<focus::BindingsChanged>,
 }
 
 impl Edge {
@@ -165,6 +166,7 @@ impl Edge {
                 Output::Transmit(t) => out.push(t),
                 Output::Event(e) => self.events.push_back(e),
                 Output::Resolve(q) => self.resolves.push(q),
+                Output::Bindings(b) => self.bindings.push(b),
             }
         }
         out

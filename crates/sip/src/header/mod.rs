@@ -43,6 +43,7 @@ known_headers! {
     ACCEPT_CONTACT = "Accept-Contact" / "a",
     ALLOW = "Allow",
     ALLOW_EVENTS = "Allow-Events" / "u",
+    AUTHORIZATION = "Authorization",
     CALL_ID = "Call-ID" / "i",
     CONTACT = "Contact" / "m",
     CONTENT_ENCODING = "Content-Encoding" / "e",
@@ -56,6 +57,9 @@ known_headers! {
     MAX_FORWARDS = "Max-Forwards",
     MIN_EXPIRES = "Min-Expires",
     MIN_SE = "Min-SE",
+    PATH = "Path",
+    PROXY_AUTHENTICATE = "Proxy-Authenticate",
+    PROXY_AUTHORIZATION = "Proxy-Authorization",
     PROXY_REQUIRE = "Proxy-Require",
     REASON = "Reason",
     RECORD_ROUTE = "Record-Route",
@@ -74,6 +78,7 @@ known_headers! {
     USER_AGENT = "User-Agent",
     VIA = "Via" / "v",
     WARNING = "Warning",
+    WWW_AUTHENTICATE = "WWW-Authenticate",
 }
 
 impl HeaderName {
@@ -90,6 +95,7 @@ impl HeaderName {
             Self::ALLOW,
             Self::ALLOW_EVENTS,
             Self::CONTACT,
+            Self::PATH,
             Self::PROXY_REQUIRE,
             Self::RECORD_ROUTE,
             Self::REQUIRE,
