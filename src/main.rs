@@ -84,6 +84,13 @@ struct Args {
     /// SUBSCRIBE, REFER, MESSAGE and REGISTER from outside).
     #[arg(long, value_enum, default_value = "off", env = "CONFAB_AUTH")]
     auth: AuthArg,
+    /// Digest algorithms offered, most preferred first: `md5`, `sha-256`
+    /// (RFC 8760). MD5 alone by default, because phones older than RFC 8760
+    /// fail on a SHA-256 challenge instead of trying the next (SIPp 3.6,
+    /// baresip 1.0); `sha-256,md5` where every phone knows SHA-256
+    /// (liblinphone does).
+    #[arg(long, value_delimiter = ',', default_value = "md5")]
+    auth_algorithms: Vec<String>,
     /// Failed authentications from one address within a minute after which
     /// it is ignored for --auth-lockout-secs.
     #[arg(long, default_value_t = 10)]
@@ -185,6 +192,18 @@ fn config(args: &Args) -> anyhow::Result<ServerConfig> {
         AuthArg::Required => focus::AuthMode::Required,
     };
     f.auth.realm = policy_server::service::SIP_REALM.into();
+    f.auth.algorithms = args
+        .auth_algorithms
+        .iter()
+        .map(|a| {
+            focus::Algorithm::from_name(a.trim()).ok_or_else(|| {
+                anyhow::anyhow!("--auth-algorithms: {a:?} is neither sha-256 nor md5")
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    if f.auth.algorithms.is_empty() {
+        anyhow::bail!("--auth-algorithms: name at least one");
+    }
     f.auth.max_failures = args.auth_max_failures.max(1);
     f.auth.lockout = Duration::from_secs(args.auth_lockout_secs);
     f.dial_out.allow = args.dial_out_allow.clone();

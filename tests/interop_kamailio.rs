@@ -13,9 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::peers::{read_wav_mono, tone_dbfs, write_ulaw_tone};
 use common::{auth, free_port, in_process, peer_tool};
-use media_server::codec::{CodecKind, Encoder, OpusConfig};
-use media_server::tone::goertzel;
 use policy_server::pb;
 use policy_server::pb::conference_control_client::ConferenceControlClient;
 
@@ -110,21 +109,6 @@ impl Drop for Kamailio {
     }
 }
 
-/// One second of a 1 kHz tone at -16 dBFS, as raw µ-law for SIPp's rtp_stream.
-fn write_tone(dir: &Path) {
-    let pcm: Vec<i16> = (0..8000)
-        .map(|i| (5000.0 * (2.0 * std::f64::consts::PI * 1000.0 * i as f64 / 8000.0).sin()) as i16)
-        .collect();
-    let mut enc = Encoder::new(CodecKind::Pcmu, &OpusConfig::default()).unwrap();
-    let mut out = Vec::new();
-    for frame in pcm.chunks(160) {
-        let mut buf = [0u8; 160];
-        let n = enc.encode(frame, &mut buf).unwrap();
-        out.extend_from_slice(&buf[..n]);
-    }
-    std::fs::write(dir.join("tone.ulaw"), out).unwrap();
-}
-
 /// Starts SIPp with a scenario from tests/sipp against the proxy.
 fn sipp(dir: &Path, proxy: SocketAddr, scenario: &str, room: &str, extra: &[&str]) -> Child {
     let out = std::fs::File::create(dir.join(format!("{scenario}.out"))).unwrap();
@@ -202,31 +186,6 @@ fn baresip(base: &Path, user: &str, freq: u32, target: &str) -> (PathBuf, Child)
     (dir, child)
 }
 
-/// A 16-bit PCM WAV's first channel, and its rate.
-fn read_wav_mono(wav: &Path) -> (Vec<i16>, u32) {
-    let b = std::fs::read(wav).unwrap_or_else(|e| panic!("{}: {e}", wav.display()));
-    let (mut i, mut channels, mut rate, mut samples) = (12, 1usize, 8000u32, Vec::new());
-    while i + 8 <= b.len() {
-        let len = u32::from_le_bytes([b[i + 4], b[i + 5], b[i + 6], b[i + 7]]) as usize;
-        let body = &b[i + 8..(i + 8 + len).min(b.len())];
-        match &b[i..i + 4] {
-            b"fmt " => {
-                channels = u16::from_le_bytes([body[2], body[3]]) as usize;
-                rate = u32::from_le_bytes([body[4], body[5], body[6], body[7]]);
-            }
-            b"data" => {
-                samples = body
-                    .chunks_exact(2 * channels)
-                    .map(|f| i16::from_le_bytes([f[0], f[1]]))
-                    .collect();
-            }
-            _ => {}
-        }
-        i += 8 + len + (len & 1);
-    }
-    (samples, rate)
-}
-
 /// A tone's level in dBFS over the middle of the WAV baresip decoded.
 fn heard_level(dir: &Path, freq: f64) -> f64 {
     let wav = std::fs::read_dir(dir.join("rec"))
@@ -242,9 +201,7 @@ fn heard_level(dir: &Path, freq: f64) -> f64 {
         wav.display()
     );
     let mid = &samples[samples.len() / 3..samples.len() * 9 / 10];
-    10.0 * (goertzel(mid, rate, freq) / (16384.0f64 * 16384.0))
-        .max(1e-12)
-        .log10()
+    tone_dbfs(mid, rate, freq)
 }
 
 fn wait(child: Child) -> Output {
@@ -295,7 +252,7 @@ async fn calls_and_subscriptions_through_kamailio_last_and_end_from_either_side(
     let proxy = k.addr();
     let sipp_dir = base.join("sipp");
     std::fs::create_dir_all(&sipp_dir).unwrap();
-    write_tone(&sipp_dir);
+    write_ulaw_tone(&sipp_dir);
 
     // The watcher first, then two callers into its room: one hangs up after
     // 65 s, the other is hung up on by the focus after 62 s.
@@ -430,7 +387,7 @@ async fn linphone_registered_behind_kamailio_sees_others_come_and_go() {
     let proxy = k.addr();
     let sipp_dir = base.join("sipp");
     std::fs::create_dir_all(&sipp_dir).unwrap();
-    write_tone(&sipp_dir);
+    write_ulaw_tone(&sipp_dir);
 
     let (sip, rtp) = (free_port(), free_port());
     let rc = base.join("carol.rc");
@@ -539,10 +496,7 @@ async fn linphone_registered_behind_kamailio_sees_others_come_and_go() {
     let (samples, rate) = read_wav_mono(&rec);
     let dave_in =
         &samples[(rate as usize * 5).min(samples.len())..(rate as usize * 8).min(samples.len())];
-    let level = 10.0
-        * (goertzel(dave_in, rate, 1000.0) / (16384.0f64 * 16384.0))
-            .max(1e-12)
-            .log10();
+    let level = tone_dbfs(dave_in, rate, 1000.0);
     eprintln!("carol hears dave at {level:.1} dBFS");
     assert!(level > -30.0, "carol hears dave at {level:.1} dBFS");
     s.shutdown().await;

@@ -7,6 +7,8 @@ use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod peers;
+
 // Each test binary uses some of these.
 #[allow(unused_imports)]
 pub use test_support::{auth, free_port, free_span, peer_tool};

@@ -45,6 +45,13 @@ pub struct AuthConfig {
     pub failure_window: Duration,
     /// How long an address that failed too often is ignored.
     pub lockout: Duration,
+    /// Algorithms offered, one challenge each, most preferred first (RFC
+    /// 8760 §2.4). MD5 alone by default: phones older than RFC 8760 fail on
+    /// a SHA-256 challenge instead of trying the next one (SIPp 3.6 reads
+    /// only the first; baresip 1.0 on libre 1.1 gives up if any is not
+    /// MD5). Where every phone knows SHA-256 (liblinphone does), offer it
+    /// first.
+    pub algorithms: Vec<Algorithm>,
     /// The key that MACs nonces; random per process when None (nodes
     /// behind one proxy share one, so that each accepts the other's nonces).
     pub key: Option<[u8; 32]>,
@@ -59,6 +66,7 @@ impl Default for AuthConfig {
             max_failures: 10,
             failure_window: Duration::from_secs(60),
             lockout: Duration::from_secs(600),
+            algorithms: vec![Algorithm::Md5],
             key: None,
         }
     }
@@ -227,6 +235,11 @@ impl Gate {
                 return Check::Challenge { stale: false };
             }
         };
+        if !self.config.algorithms.contains(&auth.algorithm) {
+            tracing::info!(%ip, algorithm = auth.algorithm.name(), "answer with an algorithm not offered");
+            self.fail(now, ip, Refusal::BadResponse);
+            return Check::Challenge { stale: false };
+        }
         let secs = self.seconds(now);
         let method = req.method.as_str();
         match self
@@ -249,12 +262,13 @@ impl Gate {
         }
     }
 
-    /// The `WWW-Authenticate` headers of a 401: SHA-256 first (preferred,
-    /// RFC 8760 §2.4), then MD5 for older phones.
+    /// The `WWW-Authenticate` headers of a 401, one per algorithm offered,
+    /// in order of preference.
     pub(crate) fn challenge(&mut self, now: Instant, stale: bool) -> Vec<(HeaderName, String)> {
         self.stats.challenged += 1;
         let secs = self.seconds(now);
-        [Algorithm::Sha256, Algorithm::Md5]
+        let algorithms = self.config.algorithms.clone();
+        algorithms
             .into_iter()
             .map(|alg| {
                 let c = self.issuer.challenge(secs, alg, stale);

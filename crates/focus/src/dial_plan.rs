@@ -189,15 +189,27 @@ fn aor_of(uri: &sip::Uri) -> String {
 }
 
 /// Where requests to a registered contact go: the first hop of its Path
-/// (the proxy in front), else back over the flow it registered on (RFC
-/// 5626 §5.3: a phone behind NAT or on its own TCP or TLS connection is
-/// reachable only that way), else the contact's own address.
+/// (the proxy in front); back over the flow it registered on when that is
+/// a connection (RFC 5626 §5.3: a phone on its own TCP or TLS connection
+/// is reachable only that way), when the contact asks for it (`ob`), or
+/// when the contact names another address than the REGISTER came from (a
+/// phone behind NAT); else the contact's own address.
 fn next_hop(b: &Binding) -> Option<Peer> {
     if let Some(first) = b.path.first() {
         let uri = sip::header::NameAddr::parse(first).ok()?.uri;
         return uri_peer(&uri);
     }
-    b.source.or_else(|| uri_peer(&b.contact.uri))
+    let contact = uri_peer(&b.contact.uri);
+    match (b.source, contact) {
+        (Some(flow), Some(c)) => {
+            let reuse = flow.transport.is_reliable()
+                || b.contact.uri.params.has("ob")
+                || flow.addr.ip() != c.addr.ip();
+            Some(if reuse { flow } else { c })
+        }
+        (Some(flow), None) => Some(flow),
+        (None, c) => c,
+    }
 }
 
 fn uri_peer(uri: &sip::Uri) -> Option<Peer> {

@@ -88,4 +88,4 @@ pub use control::{
     ParticipantUpdate, Role, RoomSnapshot,
 };
 pub use registrar::{Binding, Limits as RegistrarLimits};
-pub use sip_auth::Credentials;
+pub use sip_auth::{Algorithm, Credentials};

@@ -30,6 +30,7 @@ impl Net {
             auth: AuthConfig {
                 mode,
                 max_failures: 5,
+                algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
                 ..AuthConfig::default()
             },
             ..FocusConfig::default()
@@ -192,6 +193,56 @@ fn an_invite_is_challenged_then_admitted_as_the_user_not_as_from() {
     assert_eq!(final_of(&out).status, 200, "{out:#?}");
     let who = n.focus.participants("big").expect("room");
     assert_eq!(who[0].uri, "sip:alice@example.com");
+}
+
+#[test]
+fn by_default_only_md5_is_offered_and_a_sha256_answer_is_refused() {
+    let config = FocusConfig {
+        auth: AuthConfig {
+            mode: AuthMode::Required,
+            ..AuthConfig::default()
+        },
+        ..FocusConfig::default()
+    };
+    let (focus, edge) = common::start(config, 5);
+    let mut n = Net {
+        focus,
+        edge,
+        now: Instant::now(),
+    };
+    n.focus.handle_input(
+        n.now,
+        Input::Command(FocusCommand::SetUser(
+            "alice".into(),
+            Credentials::from_password("alice", REALM, "wonderland1"),
+        )),
+    );
+    let r = final_of(&n.send(5080, req("MESSAGE", ROOM, "alice", 5080, "d0", 1, "", "")));
+    let ch = challenges(&r);
+    assert_eq!(ch.len(), 1);
+    assert_eq!(ch[0].0, "MD5");
+    let sha = answer(
+        "MESSAGE",
+        ROOM,
+        "alice",
+        "wonderland1",
+        &ch[0].1,
+        Algorithm::Sha256,
+        1,
+    );
+    let r = final_of(&n.send(5080, req("MESSAGE", ROOM, "alice", 5080, "d1", 1, &sha, "")));
+    assert_eq!(r.status, 401, "an algorithm not offered");
+    let md5 = answer(
+        "MESSAGE",
+        ROOM,
+        "alice",
+        "wonderland1",
+        &ch[0].1,
+        Algorithm::Md5,
+        2,
+    );
+    let r = final_of(&n.send(5080, req("MESSAGE", ROOM, "alice", 5080, "d2", 1, &md5, "")));
+    assert_eq!(r.status, 403, "past the gate: not a participant");
 }
 
 #[test]

@@ -283,7 +283,13 @@ async fn udp_loop(sock: Arc<UdpSocket>, shared: Arc<Shared>) {
     // can still be answered with 513.
     let mut buf = vec![0u8; 65_536.max(shared.config.limits.max_message + 1)];
     loop {
-        match sock.recv_from(&mut buf).await {
+        // Whoever reads the messages is gone: stop receiving, so that the
+        // socket closes once the sender side drops too.
+        let received = tokio::select! {
+            r = sock.recv_from(&mut buf) => r,
+            _ = shared.inbound.closed() => return,
+        };
+        match received {
             Ok((n, from)) => {
                 let data = &buf[..n];
                 if data.iter().all(|b| matches!(b, b'\r' | b'\n' | 0)) {

@@ -68,7 +68,13 @@ pub(crate) async fn listen(addr: SocketAddr, shared: Arc<Shared>) -> std::io::Re
     let local = listener.local_addr()?;
     tokio::spawn(async move {
         loop {
-            let (stream, remote) = match listener.accept().await {
+            // Whoever reads the messages is gone: stop listening, so that
+            // the port is free for the next server.
+            let accepted = tokio::select! {
+                a = listener.accept() => a,
+                _ = shared.inbound.closed() => return,
+            };
+            let (stream, remote) = match accepted {
                 Ok(x) => x,
                 Err(e) => {
                     tracing::warn!(error = %e, "tcp accept failed");
