@@ -50,16 +50,27 @@ pub(crate) fn forward_policy(
     });
 }
 
-/// Writes every change of the registrar's bindings to the store, in order.
+/// Writes the registrar's binding changes to the store. What arrives while
+/// a write is on disk is coalesced (the latest bindings of each address of
+/// record) into the next transaction, so that a burst of REGISTERs costs a
+/// few disk syncs, not one each, and the queue never grows with the rate.
 pub(crate) fn store_bindings(
     mut rx: mpsc::UnboundedReceiver<focus::BindingsChanged>,
     store: policy_server::store::Store,
 ) {
     tokio::spawn(async move {
-        while let Some(change) = rx.recv().await {
-            let rows: Vec<BindingRow> = change.bindings.iter().map(binding_row).collect();
-            if let Err(e) = store.replace_bindings(&change.aor, &rows).await {
-                tracing::warn!(aor = %change.aor, error = %e, "cannot store registration");
+        while let Some(first) = rx.recv().await {
+            let mut latest = std::collections::HashMap::new();
+            latest.insert(first.aor, first.bindings);
+            while let Ok(more) = rx.try_recv() {
+                latest.insert(more.aor, more.bindings);
+            }
+            let changes: Vec<(String, Vec<BindingRow>)> = latest
+                .into_iter()
+                .map(|(aor, b)| (aor, b.iter().map(binding_row).collect()))
+                .collect();
+            if let Err(e) = store.replace_bindings(&changes).await {
+                tracing::warn!(users = changes.len(), error = %e, "cannot store registrations");
             }
         }
     });

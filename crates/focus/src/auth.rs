@@ -279,9 +279,7 @@ impl Gate {
 
     fn fail(&mut self, now: Instant, ip: IpAddr, why: Refusal) {
         self.stats.refused += 1;
-        if why == Refusal::Busy {
-            return;
-        }
+        tracing::trace!(?why, "counted as a failure");
         if !self.failures.contains_key(&ip) && self.failures.len() >= MAX_TRACKED_ADDRESSES {
             self.forget_stale(now);
         }

@@ -590,27 +590,33 @@ pub struct BindingRow {
 }
 
 impl Store {
-    /// Replaces the bindings of `aor` (none: it has none left).
-    pub async fn replace_bindings(&self, aor: &str, rows: &[BindingRow]) -> Result<(), StoreError> {
+    /// Replaces the bindings of each address of record given (an empty
+    /// list: it has none left), in one transaction.
+    pub async fn replace_bindings(
+        &self,
+        changes: &[(String, Vec<BindingRow>)],
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM bindings WHERE aor = ?")
-            .bind(aor)
-            .execute(&mut *tx)
-            .await?;
-        for b in rows {
-            sqlx::query(
-                "INSERT INTO bindings (aor, contact, expires_at, q, call_id, cseq, path, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(aor)
-            .bind(&b.contact)
-            .bind(b.expires_at)
-            .bind(b.q as i64)
-            .bind(&b.call_id)
-            .bind(b.cseq as i64)
-            .bind(b.path.join("\n"))
-            .bind(b.source.clone().unwrap_or_default())
-            .execute(&mut *tx)
-            .await?;
+        for (aor, rows) in changes {
+            sqlx::query("DELETE FROM bindings WHERE aor = ?")
+                .bind(aor)
+                .execute(&mut *tx)
+                .await?;
+            for b in rows {
+                sqlx::query(
+                    "INSERT INTO bindings (aor, contact, expires_at, q, call_id, cseq, path, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(aor)
+                .bind(&b.contact)
+                .bind(b.expires_at)
+                .bind(b.q as i64)
+                .bind(&b.call_id)
+                .bind(b.cseq as i64)
+                .bind(b.path.join("\n"))
+                .bind(b.source.clone().unwrap_or_default())
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         tx.commit().await?;
         Ok(())

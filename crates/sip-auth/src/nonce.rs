@@ -43,14 +43,13 @@ pub enum Refusal {
     BadResponse,
     /// A nonce-count already used with this nonce.
     Replay,
-    /// Too many live nonces in use: try a fresh one.
-    Busy,
 }
 
 /// The uses seen of one nonce.
 #[derive(Debug, Clone, Copy)]
 struct Uses {
     issued: u64,
+    serial: u64,
     highest: u32,
     /// Bit i: nonce-count `highest - i` was used.
     seen: u64,
@@ -65,6 +64,9 @@ pub struct NonceIssuer {
     issued: u64,
     uses: HashMap<String, Uses>,
     max_tracked: usize,
+    /// Nonces up to this serial were forgotten to bound memory: an answer
+    /// to one of them is stale (so a replay of it cannot pass unseen).
+    forgotten_upto: u64,
 }
 
 impl NonceIssuer {
@@ -84,6 +86,7 @@ impl NonceIssuer {
             issued: 0,
             uses: HashMap::new(),
             max_tracked: max_tracked.max(1),
+            forgotten_upto: 0,
         }
     }
 
@@ -115,8 +118,8 @@ impl NonceIssuer {
         m.finalize().into_bytes().into()
     }
 
-    /// The issue time of a nonce we issued, None for any other.
-    fn issued_at(&self, nonce: &str) -> Option<u64> {
+    /// The issue time and serial of a nonce we issued, None for any other.
+    fn issued_at(&self, nonce: &str) -> Option<(u64, u64)> {
         let raw = URL_SAFE_NO_PAD.decode(nonce).ok()?;
         if raw.len() != 16 + MAC_LEN {
             return None;
@@ -127,7 +130,9 @@ impl NonceIssuer {
         m.verify_truncated_left(&raw[16..]).ok()?;
         let mut ts = [0u8; 8];
         ts.copy_from_slice(&raw[..8]);
-        Some(u64::from_be_bytes(ts))
+        let mut serial = [0u8; 8];
+        serial.copy_from_slice(&raw[8..16]);
+        Some((u64::from_be_bytes(ts), u64::from_be_bytes(serial)))
     }
 
     /// Checks an answer to `method` at `now`; `credentials` are the user's
@@ -142,7 +147,7 @@ impl NonceIssuer {
         if auth.realm != self.realm {
             return Verdict::Refused(Refusal::Realm);
         }
-        let Some(issued) = self.issued_at(&auth.nonce) else {
+        let Some((issued, serial)) = self.issued_at(&auth.nonce) else {
             return Verdict::Refused(Refusal::Forged);
         };
         let Some(creds) = credentials else {
@@ -155,19 +160,19 @@ impl NonceIssuer {
         if now > issued.saturating_add(self.ttl) || issued > now.saturating_add(60) {
             return Verdict::Stale;
         }
-        self.check_count(&auth.nonce, issued, auth.nc, now)
+        if serial <= self.forgotten_upto && !self.uses.contains_key(&auth.nonce) {
+            return Verdict::Stale;
+        }
+        self.check_count(&auth.nonce, issued, serial, auth.nc, now)
     }
 
-    fn check_count(&mut self, nonce: &str, issued: u64, nc: u32, now: u64) -> Verdict {
+    fn check_count(&mut self, nonce: &str, issued: u64, serial: u64, nc: u32, now: u64) -> Verdict {
         if !self.uses.contains_key(nonce) && self.uses.len() >= self.max_tracked {
-            let ttl = self.ttl;
-            self.uses.retain(|_, u| now <= u.issued.saturating_add(ttl));
-            if self.uses.len() >= self.max_tracked {
-                return Verdict::Refused(Refusal::Busy);
-            }
+            self.make_room(now);
         }
         let u = self.uses.entry(nonce.to_string()).or_insert(Uses {
             issued,
+            serial,
             highest: 0,
             seen: 0,
         });
@@ -187,6 +192,24 @@ impl NonceIssuer {
         }
         u.seen |= 1 << back;
         Verdict::Ok
+    }
+
+    /// Forgets expired nonces; if that is not enough, the older half,
+    /// whose later answers are then stale (the client asks for a fresh
+    /// nonce without asking its user). Memory stays bounded under any load
+    /// and a forgotten nonce cannot be replayed.
+    fn make_room(&mut self, now: u64) {
+        let ttl = self.ttl;
+        self.uses.retain(|_, u| now <= u.issued.saturating_add(ttl));
+        if self.uses.len() < self.max_tracked {
+            return;
+        }
+        let mut serials: Vec<u64> = self.uses.values().map(|u| u.serial).collect();
+        let mid = serials.len() / 2;
+        let (_, cut, _) = serials.select_nth_unstable(mid);
+        let cut = *cut;
+        self.uses.retain(|_, u| u.serial > cut);
+        self.forgotten_upto = self.forgotten_upto.max(cut);
     }
 
     /// Nonces remembered for replay checks.
@@ -334,22 +357,29 @@ mod tests {
     fn remembered_nonces_are_bounded() {
         let mut n = NonceIssuer::new(&KEY, "confab", Duration::from_secs(300), 3);
         let alice = Credentials::from_password("alice", "confab", "s3cret");
+        let mut used = Vec::new();
         for i in 0..3 {
             let c = n.challenge(T0 + i, Algorithm::Md5, false);
             let a = answer(&c, "alice", "s3cret", "INVITE", 1);
             assert_eq!(n.verify(&a, "INVITE", Some(&alice), T0 + i), Verdict::Ok);
+            used.push(c);
         }
-        let c = n.challenge(T0 + 10, Algorithm::Md5, false);
+        // Full of live nonces: the older half is forgotten to make room.
+        let c = n.challenge(T0 + 3, Algorithm::Md5, false);
         let a = answer(&c, "alice", "s3cret", "INVITE", 1);
+        assert_eq!(n.verify(&a, "INVITE", Some(&alice), T0 + 10), Verdict::Ok);
+        assert!(n.tracked() <= 3);
+        // A forgotten nonce is stale: its replay does not pass unseen, and
+        // an honest client asks for a fresh nonce.
+        let replay = answer(&used[0], "alice", "s3cret", "INVITE", 1);
         assert_eq!(
-            n.verify(&a, "INVITE", Some(&alice), T0 + 10),
-            Verdict::Refused(Refusal::Busy),
-            "full of live nonces"
+            n.verify(&replay, "INVITE", Some(&alice), T0 + 10),
+            Verdict::Stale
         );
         // Once the old ones expire they are forgotten.
         let c = n.challenge(T0 + 400, Algorithm::Md5, false);
         let a = answer(&c, "alice", "s3cret", "INVITE", 1);
         assert_eq!(n.verify(&a, "INVITE", Some(&alice), T0 + 400), Verdict::Ok);
-        assert_eq!(n.tracked(), 1);
+        assert!(n.tracked() <= 3);
     }
 }
