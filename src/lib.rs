@@ -36,6 +36,37 @@ pub struct ServerConfig {
     pub media: MediaConfig,
     /// The policy server (gRPC API and store); None runs without one.
     pub policy: Option<policy_server::PolicyConfig>,
+    /// SIP over TLS: where to listen, the certificate, extra roots.
+    pub sip_tls: SipTls,
+}
+
+/// SIP over TLS settings (RFC 3261 §26).
+#[derive(Debug, Clone, Default)]
+pub struct SipTls {
+    /// Listen address (None: no TLS listener; calls to `sips:` targets
+    /// are still placed over TLS).
+    pub listen: Option<SocketAddr>,
+    /// PEM certificate chain and key files, read at start and on reload.
+    pub cert: Option<std::path::PathBuf>,
+    /// See `cert`.
+    pub key: Option<std::path::PathBuf>,
+    /// PEM CA certificates trusted besides the system's roots, for the
+    /// servers we call over TLS (a private CA).
+    pub ca: Option<std::path::PathBuf>,
+}
+
+impl SipTls {
+    /// Reads the certificate and key files.
+    fn identity(&self) -> anyhow::Result<Option<(Vec<u8>, Vec<u8>)>> {
+        match (&self.cert, &self.key) {
+            (Some(c), Some(k)) => Ok(Some((
+                std::fs::read(c).with_context(|| format!("TLS certificate {}", c.display()))?,
+                std::fs::read(k).with_context(|| format!("TLS key {}", k.display()))?,
+            ))),
+            (None, None) => Ok(None),
+            _ => anyhow::bail!("a TLS certificate needs its key, and a key its certificate"),
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -50,6 +81,7 @@ impl Default for ServerConfig {
             focus: FocusConfig::default(),
             media: MediaConfig::default(),
             policy: None,
+            sip_tls: SipTls::default(),
         }
     }
 }
@@ -70,12 +102,16 @@ pub struct Server {
     pub sip_udp: SocketAddr,
     /// Where SIP over TCP listens.
     pub sip_tcp: Option<SocketAddr>,
+    /// Where SIP over TLS listens.
+    pub sip_tls: Option<SocketAddr>,
     /// The media server (for stats).
     pub media: Arc<MediaServer>,
     /// The policy server, when configured.
     pub policy: Option<policy_server::PolicyServer>,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
+    transports: Transports,
+    tls: SipTls,
 }
 
 impl Server {
@@ -95,6 +131,16 @@ impl Server {
                 burst: config.rate_per_source * 2.0,
                 ..SourceLimits::default()
             },
+            tls: Some(sip_transport::TlsConfig {
+                listen: config.sip_tls.listen,
+                identity: config.sip_tls.identity()?,
+                extra_roots: match &config.sip_tls.ca {
+                    Some(p) => {
+                        Some(std::fs::read(p).with_context(|| format!("TLS CA {}", p.display()))?)
+                    }
+                    None => None,
+                },
+            }),
             ..TransportConfig::default()
         };
         let (transports, inbound) = Transports::start(transport_config)
@@ -110,6 +156,10 @@ impl Server {
         }
         if focus_config.sip_port.is_none() {
             focus_config.sip_port = Some(sip_udp.port());
+        }
+        let sip_tls = transports.tls_addr();
+        if focus_config.sip_tls_port.is_none() {
+            focus_config.sip_tls_port = sip_tls.map(|a| a.port());
         }
         if focus_config.sip_host.is_none() {
             let ip = focus_config.advertise_ip.unwrap_or(sip_udp.ip());
@@ -160,7 +210,7 @@ impl Server {
         };
         let task = tokio::spawn(focus::io::run(
             focus,
-            transports,
+            transports.clone(),
             inbound,
             media.clone(),
             links,
@@ -171,11 +221,25 @@ impl Server {
         Ok(Self {
             sip_udp,
             sip_tcp,
+            sip_tls,
+            transports,
+            tls: config.sip_tls.clone(),
             media,
             policy,
             stop: Some(stop),
             task,
         })
+    }
+
+    /// Reads the TLS certificate and key files again (SIGHUP): new
+    /// handshakes use them, connections already open keep theirs.
+    pub fn reload_tls(&self) -> anyhow::Result<()> {
+        let Some((cert, key)) = self.tls.identity()? else {
+            return Ok(());
+        };
+        self.transports
+            .reload_tls(&cert, &key)
+            .context("the new TLS certificate is not usable; the old one stays")
     }
 
     /// Stops serving and waits for the focus to finish.

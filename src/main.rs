@@ -23,6 +23,20 @@ struct Args {
     /// Address for SIP over UDP and TCP.
     #[arg(long, default_value = "0.0.0.0:5060", env = "CONFAB_SIP_LISTEN")]
     sip_listen: SocketAddr,
+    /// Address for SIP over TLS [default: 0.0.0.0:5061 when --sip-tls-cert is given].
+    #[arg(long, env = "CONFAB_SIP_TLS_LISTEN")]
+    sip_tls_listen: Option<SocketAddr>,
+    /// PEM certificate chain for SIP over TLS (with --sip-tls-key); read
+    /// again on SIGHUP.
+    #[arg(long, requires = "sip_tls_key", env = "CONFAB_SIP_TLS_CERT")]
+    sip_tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key for --sip-tls-cert.
+    #[arg(long, requires = "sip_tls_cert", env = "CONFAB_SIP_TLS_KEY")]
+    sip_tls_key: Option<std::path::PathBuf>,
+    /// PEM CA certificates trusted besides the system's roots when confab
+    /// calls out over TLS (a private CA).
+    #[arg(long, env = "CONFAB_SIP_TLS_CA")]
+    sip_tls_ca: Option<std::path::PathBuf>,
     /// Disable SIP over TCP.
     #[arg(long)]
     no_tcp: bool,
@@ -164,6 +178,19 @@ fn config(args: &Args) -> anyhow::Result<ServerConfig> {
         ..ServerConfig::default()
     }
     .media_ip_from_sip();
+    c.sip_tls = confab::SipTls {
+        listen: args.sip_tls_listen.or_else(|| {
+            args.sip_tls_cert
+                .as_ref()
+                .map(|_| SocketAddr::new(args.sip_listen.ip(), 5061))
+        }),
+        cert: args.sip_tls_cert.clone(),
+        key: args.sip_tls_key.clone(),
+        ca: args.sip_tls_ca.clone(),
+    };
+    if c.sip_tls.listen.is_some() && c.sip_tls.cert.is_none() {
+        anyhow::bail!("--sip-tls-listen needs --sip-tls-cert and --sip-tls-key");
+    }
     c.media.port_min = lo.trim().parse()?;
     c.media.port_max = hi.trim().parse()?;
     // Many rooms use every core; one room lives on one mixer thread, but
@@ -248,11 +275,37 @@ async fn main() -> anyhow::Result<()> {
     {
         tracing::warn!(file = %args.data_dir.join("admin.token").display(), "first start: the admin token for the gRPC API is in this file");
     }
-    tracing::info!(udp = %server.sip_udp, tcp = ?server.sip_tcp, "confab listening for SIP; call sip:ROOM@host to join ROOM");
-    shutdown_signal().await;
+    tracing::info!(udp = %server.sip_udp, tcp = ?server.sip_tcp, tls = ?server.sip_tls, "confab listening for SIP; call sip:ROOM@host to join ROOM");
+    run_until_stopped(&server).await;
     server.shutdown().await;
     tracing::info!("confab stopped");
     Ok(())
+}
+
+/// Waits for Ctrl-C or SIGTERM; on SIGHUP reads the TLS certificate again.
+async fn run_until_stopped(server: &Server) {
+    #[cfg(unix)]
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    loop {
+        #[cfg(unix)]
+        let reload = async {
+            match hup.as_mut() {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let reload = std::future::pending::<()>();
+        tokio::select! {
+            _ = shutdown_signal() => return,
+            _ = reload => match server.reload_tls() {
+                Ok(()) => tracing::info!("SIGHUP: TLS certificate read again"),
+                Err(e) => tracing::warn!(error = %format!("{e:#}"), "SIGHUP: TLS certificate not reloaded"),
+            },
+        }
+    }
 }
 
 async fn shutdown_signal() {

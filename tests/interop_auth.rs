@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use common::peers::{read_wav_mono, tone_dbfs, write_ulaw_tone};
+use common::peers::{self, read_wav_mono, tone_dbfs, write_ulaw_tone};
 use common::{auth, free_port, peer_tool};
 use policy_server::pb;
 use policy_server::pb::conference_control_client::ConferenceControlClient;
@@ -340,73 +340,24 @@ fn baresip(
     command: Option<&str>,
     secs: u32,
 ) -> (PathBuf, Child) {
-    let dir = base.join(user);
-    std::fs::create_dir_all(dir.join("rec")).unwrap();
-    let (sip, rtp) = (free_port(), free_port());
-    std::fs::write(
-        dir.join("config"),
-        format!(
-            "poll_method epoll\nnet_interface 127.0.0.1\nsip_listen 127.0.0.1:{sip}\ncall_local_timeout 120\n\
-             audio_path /usr/share/baresip\naudio_source ausine,{freq}\naudio_player aubridge,{user}\naudio_alert aubridge,{user}\n\
-             audio_level no\nausrc_format s16\nauplay_format s16\nauenc_format s16\naudec_format s16\naudio_buffer 20-160\n\
-             rtp_ports {rtp}-{}\nrtcp_mux no\njitter_buffer_delay 5-10\nmodule_path /usr/lib/baresip/modules\n\
-             module g711.so\nmodule ausine.so\nmodule aubridge.so\nmodule sndfile.so\nmodule cons.so\n\
-             module_tmp uuid.so\nmodule_tmp account.so\nmodule_app menu.so\nsnd_path {}\nstatmode_default off\n\
-             ausrc_srate 48000\nausrc_channels 2\ncons_listen 127.0.0.1:{}\n",
-            rtp + 9,
-            dir.join("rec").display(),
-            free_port()
-        ),
-    )
-    .unwrap();
     // With a registrar the AOR is at confab, so baresip registers there
     // (regint) and answers the digest challenges with auth_pass.
     let account = match registrar {
         Some((server, password)) => {
             format!("<sip:{user}@{server}>;auth_pass={password};regint=300")
         }
-        None => format!("<sip:{user}@127.0.0.1:{sip}>;regint=0"),
+        None => format!("<sip:{user}@127.0.0.1:{{sip}}>;regint=0"),
     };
-    std::fs::write(
-        dir.join("accounts"),
-        format!("{account};answermode=auto;audio_codecs=pcmu;ptime=20\n"),
-    )
-    .unwrap();
-    let mut cmd = Command::new("timeout");
-    cmd.arg((secs + 20).to_string())
-        .args(["baresip", "-f"])
-        .arg(&dir);
-    if let Some(c) = command {
-        cmd.args(["-e", c]);
-    }
-    let child = cmd
-        .args(["-t", &secs.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start baresip");
-    (dir, child)
-}
-
-/// A tone's level in dBFS over the middle of the WAV baresip decoded.
-fn heard(dir: &Path, freq: f64) -> f64 {
-    let wav = std::fs::read_dir(dir.join("rec"))
-        .unwrap()
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
-        .unwrap_or_else(|| panic!("no recording in {}", dir.display()));
-    let (samples, rate) = read_wav_mono(&wav);
-    assert!(
-        samples.len() > rate as usize * 3,
-        "{}: too short",
-        wav.display()
-    );
-    tone_dbfs(
-        &samples[samples.len() / 3..samples.len() * 9 / 10],
-        rate,
+    let spec = peers::Baresip {
+        user,
+        account,
         freq,
-    )
+        command: command.map(str::to_owned),
+        secs,
+        extra_config: String::new(),
+    };
+    let (dir, _, child) = peers::baresip(base, spec);
+    (dir, child)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -453,8 +404,8 @@ async fn registered_baresips_call_in_and_are_called_in_and_hear_each_other() {
         )
     };
     assert!(dialled.is_ok(), "{dialled:?}\nbob: {}", out(&bob));
-    let alice_hears = heard(&alice_dir, 700.0);
-    let bob_hears = heard(&bob_dir, 1200.0);
+    let alice_hears = peers::baresip_heard(&alice_dir, 700.0);
+    let bob_hears = peers::baresip_heard(&bob_dir, 1200.0);
     eprintln!("alice hears bob at {alice_hears:.1} dBFS, bob hears alice at {bob_hears:.1} dBFS");
     assert!(alice_hears > -30.0, "alice: {}", out(&alice));
     assert!(bob_hears > -30.0, "bob: {}", out(&bob));

@@ -53,3 +53,91 @@ pub fn tone_dbfs(samples: &[i16], rate: u32, freq: f64) -> f64 {
         .max(1e-12)
         .log10()
 }
+
+/// A baresip to start: who, its account line (`{sip}` is replaced by its
+/// SIP port), the sine it plays, what it runs, for how long, and config
+/// lines besides the usual ones.
+pub struct Baresip<'a> {
+    /// User name, and the directory name under the base.
+    pub user: &'a str,
+    /// The account line before `;answermode=auto;...`.
+    pub account: String,
+    /// The sine it plays, Hz.
+    pub freq: u32,
+    /// A command to run at start (`/dial ...`), or none to wait for a call.
+    pub command: Option<String>,
+    /// Seconds until it quits.
+    pub secs: u32,
+    /// More config lines (TLS files, say).
+    pub extra_config: String,
+}
+
+/// Starts a baresip that auto-answers, plays its sine and records what it
+/// hears (PCMU, 20 ms); its directory, SIP port and process.
+pub fn baresip(base: &Path, b: Baresip<'_>) -> (std::path::PathBuf, u16, std::process::Child) {
+    use crate::common::free_port;
+    let user = b.user;
+    let dir = base.join(user);
+    std::fs::create_dir_all(dir.join("rec")).unwrap();
+    let (sip, rtp) = (free_port(), free_port());
+    std::fs::write(
+        dir.join("config"),
+        format!(
+            "poll_method epoll\nnet_interface 127.0.0.1\nsip_listen 127.0.0.1:{sip}\ncall_local_timeout 120\n\
+             audio_path /usr/share/baresip\naudio_source ausine,{}\naudio_player aubridge,{user}\naudio_alert aubridge,{user}\n\
+             audio_level no\nausrc_format s16\nauplay_format s16\nauenc_format s16\naudec_format s16\naudio_buffer 20-160\n\
+             rtp_ports {rtp}-{}\nrtcp_mux no\njitter_buffer_delay 5-10\nmodule_path /usr/lib/baresip/modules\n\
+             module g711.so\nmodule ausine.so\nmodule aubridge.so\nmodule sndfile.so\nmodule cons.so\n\
+             module_tmp uuid.so\nmodule_tmp account.so\nmodule_app menu.so\nsnd_path {}\nstatmode_default off\n\
+             ausrc_srate 48000\nausrc_channels 2\ncons_listen 127.0.0.1:{}\n{}",
+            b.freq,
+            rtp + 9,
+            dir.join("rec").display(),
+            free_port(),
+            b.extra_config
+        ),
+    )
+    .unwrap();
+    let account = b.account.replace("{sip}", &sip.to_string());
+    std::fs::write(
+        dir.join("accounts"),
+        format!("{account};answermode=auto;audio_codecs=pcmu;ptime=20\n"),
+    )
+    .unwrap();
+    let mut cmd = std::process::Command::new("timeout");
+    cmd.arg((b.secs + 20).to_string())
+        .args(["baresip", "-f"])
+        .arg(&dir);
+    if let Some(c) = &b.command {
+        cmd.args(["-e", c]);
+    }
+    let child = cmd
+        .args(["-t", &b.secs.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start baresip");
+    (dir, sip, child)
+}
+
+/// The level of a `freq` tone, in dBFS, over the middle of what a
+/// baresip started by [`baresip`] decoded.
+pub fn baresip_heard(dir: &Path, freq: f64) -> f64 {
+    let wav = std::fs::read_dir(dir.join("rec"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+        .unwrap_or_else(|| panic!("no recording in {}", dir.display()));
+    let (samples, rate) = read_wav_mono(&wav);
+    assert!(
+        samples.len() > rate as usize * 3,
+        "{}: too short",
+        wav.display()
+    );
+    tone_dbfs(
+        &samples[samples.len() / 3..samples.len() * 9 / 10],
+        rate,
+        freq,
+    )
+}

@@ -58,6 +58,8 @@ pub struct FocusConfig {
     /// The port we listen on for SIP: Contact and Via name it, never the
     /// Request-URI's (behind a proxy that is the proxy's).
     pub sip_port: Option<u16>,
+    /// The port we listen on for SIP over TLS (Contact and Via over TLS name it).
+    pub sip_tls_port: Option<u16>,
     /// User part of the conference factory URI (RFC 4579): an INVITE to it makes a new room.
     pub factory: Option<String>,
     /// Digest authentication and lockouts.
@@ -139,6 +141,7 @@ impl Default for FocusConfig {
             factory: Some("conference".into()),
             sip_host: None,
             sip_port: None,
+            sip_tls_port: None,
             auth: crate::auth::AuthConfig::default(),
             registrar: registrar::Limits::default(),
             dial_out: DialOutPolicy::default(),

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use sip::routing::response_target;
-use sip::transaction::{Event, Peer, TransactionLayer, TxId};
+use sip::transaction::{Event, Peer, TransactionLayer, TransportKind, TxId};
 use sip::{HeaderName, Message, Method, ParseFailure, Request, Response};
 
 use crate::call::DialogId;
@@ -527,15 +527,42 @@ impl Focus {
     /// the IP the caller dialed, with the port we listen on. Never the
     /// Request-URI's port: behind a proxy that is the proxy's, and an ACK
     /// or BYE sent there never reaches us.
-    pub(crate) fn local_host(&self, req: &Request) -> String {
+    pub(crate) fn local_host(&self, req: &Request, transport: TransportKind) -> String {
         let host = match (&req.uri.host, self.config.advertise_ip) {
             (_, Some(ip)) => sip::Host::from(ip).to_string(),
             (Some(h), None) => h.to_string(),
             (None, None) => "127.0.0.1".into(),
         };
-        match self.config.sip_port.or(req.uri.port) {
+        match self.local_port(transport).or(req.uri.port) {
             Some(p) => format!("{host}:{p}"),
             None => host,
+        }
+    }
+
+    /// The port we listen on for `transport`.
+    pub(crate) fn local_port(&self, transport: TransportKind) -> Option<u16> {
+        match transport {
+            TransportKind::Tls => self.config.sip_tls_port,
+            _ => self.config.sip_port,
+        }
+    }
+
+    /// Our `isfocus` Contact for `room` (RFC 4579), reachable over
+    /// `transport`: a `sips:` URI when the peer used one (RFC 5630), else
+    /// with the transport named.
+    pub(crate) fn focus_contact(
+        &self,
+        room: &str,
+        local_host: &str,
+        transport: TransportKind,
+        sips: bool,
+    ) -> String {
+        let user = crate::dialin::escape_user(room);
+        if sips {
+            format!("<sips:{user}@{local_host}>;isfocus")
+        } else {
+            let t = transport.via_token().to_ascii_lowercase();
+            format!("<sip:{user}@{local_host};transport={t}>;isfocus")
         }
     }
 

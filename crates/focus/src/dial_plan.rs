@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use control::ControlError;
 use registrar::Binding;
-use sip::transaction::{Peer, TransportKind};
+use sip::transaction::Peer;
 
 use crate::core::Focus;
 use crate::dialout::{refused, DialTarget, Fork};
@@ -218,14 +218,13 @@ fn uri_peer(uri: &sip::Uri) -> Option<Peer> {
         sip::Host::V6(a) => std::net::IpAddr::V6(*a),
         sip::Host::Name(_) => return None,
     };
-    let transport = match uri.params.value("transport") {
-        Some(t) if t.eq_ignore_ascii_case("tcp") => TransportKind::Tcp,
-        Some(t) if t.eq_ignore_ascii_case("tls") => TransportKind::Tls,
-        _ => TransportKind::Udp,
-    };
+    let transport = crate::dialout::uri_transport(uri);
     Some(Peer {
         transport,
-        addr: SocketAddr::new(ip, uri.port.unwrap_or(5060)),
+        addr: SocketAddr::new(
+            ip,
+            uri.port.unwrap_or(crate::dialout::default_port(transport)),
+        ),
     })
 }
 

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use sip::transaction::{Peer, TxId};
+use sip::transaction::{Peer, TransportKind, TxId};
 use sip::{HeaderName, Request};
 
 use crate::call::{Call, CallState, DialogId, SessionTimer};
@@ -201,7 +201,7 @@ impl Focus {
         let session =
             sdp::Session::parse(text).map_err(|e| (400, format!("Bad Request: {e}"), vec![]))?;
         let negotiated = sdp::negotiate(&session, &self.config.codecs).map_err(|e| {
-            let host = self.local_host(req);
+            let host = self.local_host(req, TransportKind::Udp);
             (
                 488,
                 "Not Acceptable Here".to_string(),
@@ -226,13 +226,9 @@ impl Focus {
         source: Peer,
     ) -> Result<(sip::dialog::Dialog, String), Refusal> {
         let local_tag = self.new_tag();
-        let local_host = self.local_host(req);
-        let contact = format!(
-            "<sip:{}@{};transport={}>;isfocus",
-            escape_user(room),
-            local_host,
-            source.transport.via_token().to_ascii_lowercase()
-        );
+        let local_host = self.local_host(req, source.transport);
+        let sips = req.uri.scheme == sip::Scheme::Sips;
+        let contact = self.focus_contact(room, &local_host, source.transport, sips);
         let local = sip::dialog::Local {
             peer: source,
             host: local_host,
@@ -464,7 +460,7 @@ pub(crate) fn timer_due(now: Instant, interval: u32, we_refresh: bool) -> Instan
     now + std::time::Duration::from_secs_f64(secs.max(0.5))
 }
 
-fn escape_user(room: &str) -> String {
+pub(crate) fn escape_user(room: &str) -> String {
     room.chars()
         .filter(|c| c.is_ascii_alphanumeric() || "-_.!~*'()&=+$,;?/".contains(*c))
         .collect()

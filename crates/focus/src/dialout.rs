@@ -116,8 +116,10 @@ impl Focus {
         }
         let uri = sip::Uri::parse(target)
             .map_err(|e| ControlError::BadUri(format!("not a SIP URI ({e})")))?;
-        if !matches!(uri.scheme, sip::Scheme::Sip) {
-            return Err(ControlError::BadUri("only sip: URIs can be dialed".into()));
+        if !matches!(uri.scheme, sip::Scheme::Sip | sip::Scheme::Sips) {
+            return Err(ControlError::BadUri(
+                "only sip: and sips: URIs can be dialed".into(),
+            ));
         }
         let local_host = self.config.sip_host.clone().ok_or_else(|| {
             ControlError::Refused("the focus has no SIP address to call from".into())
@@ -142,16 +144,23 @@ impl Focus {
             route,
             fork,
         } = target;
-        let port = target.port.unwrap_or(5060);
+        let kind = uri_transport(&target);
+        let port = target.port.unwrap_or(default_port(kind));
+        let at = |addr| Peer {
+            transport: kind,
+            addr,
+        };
         let peer = match (next_hop, &target.host, resolved) {
             (Some(p), _, _) => p,
-            (None, Some(sip::Host::V4(a)), _) => udp(SocketAddr::new((*a).into(), port)),
-            (None, Some(sip::Host::V6(a)), _) => udp(SocketAddr::new((*a).into(), port)),
-            (None, _, Some(addr)) => udp(addr),
+            (None, Some(sip::Host::V4(a)), _) => at(SocketAddr::new((*a).into(), port)),
+            (None, Some(sip::Host::V6(a)), _) => at(SocketAddr::new((*a).into(), port)),
+            (None, _, Some(addr)) => at(addr),
             // A name nobody resolved: the core does no DNS (names are
             // looked up at the io edge before the dial-out is placed).
             _ => return Err("SIP/2.0 604 Does Not Exist Anywhere"),
         };
+        // Over TLS we are reached at the TLS port.
+        let local_host = &self.host_for(local_host, peer.transport);
         let (token, local) = self
             .media
             .take_port(now)
@@ -207,9 +216,10 @@ impl Focus {
         inv.headers.push(HeaderName::TO, format!("<{to}>"));
         inv.headers.push(HeaderName::CALL_ID, call_id);
         inv.headers.push(HeaderName::CSEQ, "1 INVITE");
+        let sips = target.scheme == sip::Scheme::Sips;
         inv.headers.push(
             HeaderName::CONTACT,
-            format!("<sip:{room}@{local_host}>;isfocus"),
+            self.focus_contact(room, local_host, peer.transport, sips),
         );
         inv.headers
             .push(HeaderName::ALLOW, self.config.allow.join(", "));
@@ -340,7 +350,12 @@ impl Focus {
         let local = sip::dialog::Local {
             peer: d.peer,
             host: d.local_host.clone(),
-            contact: format!("<sip:{}@{}>;isfocus", d.room, d.local_host),
+            contact: self.focus_contact(
+                &d.room,
+                &d.local_host,
+                d.peer.transport,
+                d.invite.uri.scheme == sip::Scheme::Sips,
+            ),
         };
         let Some(mut dialog) = sip::dialog::Dialog::uac(&d.invite, resp, local) else {
             return;
@@ -359,7 +374,12 @@ impl Focus {
         let local = sip::dialog::Local {
             peer: d.peer,
             host: d.local_host.clone(),
-            contact: format!("<sip:{}@{}>;isfocus", d.room, d.local_host),
+            contact: self.focus_contact(
+                &d.room,
+                &d.local_host,
+                d.peer.transport,
+                d.invite.uri.scheme == sip::Scheme::Sips,
+            ),
         };
         let Some(mut dialog) = sip::dialog::Dialog::uac(&d.invite, resp, local) else {
             tracing::debug!("a 2xx to a dial-out without a To tag: dropped");
@@ -472,9 +492,35 @@ pub(crate) fn refused(status: &str) -> control::ControlError {
     control::ControlError::Refused(status.trim_start_matches("SIP/2.0 ").to_owned())
 }
 
-fn udp(addr: SocketAddr) -> Peer {
-    Peer {
-        transport: TransportKind::Udp,
-        addr,
+/// The transport a URI asks for: `sips:` or `transport=tls` is TLS (RFC
+/// 5630), `transport=tcp` TCP, anything else UDP.
+pub(crate) fn uri_transport(uri: &sip::Uri) -> TransportKind {
+    match uri.params.value("transport") {
+        _ if uri.scheme == sip::Scheme::Sips => TransportKind::Tls,
+        Some(t) if t.eq_ignore_ascii_case("tls") => TransportKind::Tls,
+        Some(t) if t.eq_ignore_ascii_case("tcp") => TransportKind::Tcp,
+        _ => TransportKind::Udp,
+    }
+}
+
+/// 5061 for TLS, 5060 for the others (RFC 3261 §19.1.2).
+pub(crate) fn default_port(kind: TransportKind) -> u16 {
+    match kind {
+        TransportKind::Tls => 5061,
+        _ => 5060,
+    }
+}
+
+impl Focus {
+    /// `local_host` with the port we listen on for `transport`.
+    fn host_for(&self, local_host: &str, transport: TransportKind) -> String {
+        let Some(port) = self.local_port(transport) else {
+            return local_host.to_owned();
+        };
+        let host = match local_host.rsplit_once(':') {
+            Some((h, p)) if p.parse::<u16>().is_ok() && !h.ends_with(':') => h,
+            _ => local_host,
+        };
+        format!("{host}:{port}")
     }
 }

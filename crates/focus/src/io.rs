@@ -108,7 +108,13 @@ pub async fn run(
                     continue;
                 }
             },
-            Some((id, result)) = resolved.recv() => Input::Resolved { id, result },
+            Some((id, host, result)) = resolved.recv() => {
+                if let Ok(addr) = &result {
+                    // A TLS connection to it must show a certificate for the name.
+                    edge.transports.set_tls_name(*addr, &host);
+                }
+                Input::Resolved { id, result }
+            }
             _ = activity.tick() => Input::Media(edge.media.activity()),
             _ = sleep => Input::Timeout,
         };
@@ -116,7 +122,8 @@ pub async fn run(
     }
 }
 
-type Resolved = (u64, Result<std::net::SocketAddr, String>);
+/// A lookup's answer: its id, the name, and the address or why none.
+type Resolved = (u64, String, Result<std::net::SocketAddr, String>);
 
 /// Where the core's outputs go.
 struct Edge {
@@ -180,6 +187,6 @@ fn resolve(q: crate::ResolveRequest, tx: mpsc::UnboundedSender<Resolved>) {
                     .copied()
                     .ok_or_else(|| "no address".to_string())
             });
-        let _ = tx.send((q.id, found));
+        let _ = tx.send((q.id, q.host, found));
     });
 }

@@ -60,7 +60,7 @@ impl Focus {
                 return;
             }
         };
-        let local_host = self.local_host(req);
+        let local_host = self.local_host(req, source.transport);
         let referrer = self.referrer_of(req, dialog, source, &requester.room, &tag, &local_host);
         self.reply_tagged(now, tx, req, 202, "Accepted", &[], None, &tag);
         match action {
@@ -138,10 +138,11 @@ impl Focus {
         if let Some(d) = dialog {
             return Referrer::Call(d.clone());
         }
+        let sips = req.uri.scheme == sip::Scheme::Sips;
         let local = sip::dialog::Local {
             peer: source,
             host: local_host.to_owned(),
-            contact: format!("<sip:{room}@{local_host}>;isfocus"),
+            contact: self.focus_contact(room, local_host, source.transport, sips),
         };
         match sip::dialog::Dialog::uas(req, tag, local) {
             Some(own) => {

@@ -93,8 +93,9 @@ impl Focus {
             None => return,
         };
         let local_tag = self.new_tag();
-        let local_host = self.local_host(&req);
-        let contact = format!("<sip:{room}@{local_host}>;isfocus");
+        let local_host = self.local_host(&req, source.transport);
+        let sips = req.uri.scheme == sip::Scheme::Sips;
+        let contact = self.focus_contact(&room, &local_host, source.transport, sips);
         let local = sip::dialog::Local {
             peer: source,
             host: local_host,

@@ -1,14 +1,18 @@
 //! # sip-transport: the tokio edge of the SIP stack
 //!
-//! UDP and TCP sockets. It moves bytes, frames streams,
-//! parses, stamps `received`/`rport`, and enforces per-source limits; every
-//! protocol decision is the core's. TLS will be another [`TransportKind`]
-//! with its own accept loop feeding the same [`Inbound`] channel.
+//! UDP, TCP and TLS sockets. It moves bytes, frames streams, parses,
+//! stamps `received`/`rport`, and enforces per-source limits; every
+//! protocol decision is the core's. TLS connections are streams like TCP's
+//! once their handshake is done, in a registry of their own, and feed the
+//! same [`Inbound`] channel.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod tcp;
+mod tls;
+
+pub use tls::{TlsConfig, TlsError};
 
 pub use sip::limits::{DropReport, OncePerSecond, RateLimiter, SourceLimits};
 pub use sip::routing::{response_target, stamp_received};
@@ -43,6 +47,9 @@ pub struct TransportConfig {
     pub source_limits: SourceLimits,
     /// Depth of the queue towards the core; beyond it messages are dropped.
     pub inbound_queue: usize,
+    /// TLS: a listener, and connections to `sips:` and `transport=tls`
+    /// targets (None: no TLS at all).
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for TransportConfig {
@@ -56,6 +63,7 @@ impl Default for TransportConfig {
             max_tcp_total: 10_000,
             source_limits: SourceLimits::default(),
             inbound_queue: 16_384,
+            tls: None,
         }
     }
 }
@@ -89,8 +97,11 @@ pub struct TransportStats {
     /// Outgoing messages dropped: a peer's writer queue full, a UDP socket
     /// buffer full, a connection closed or never made.
     pub send_dropped: AtomicU64,
-    /// Outgoing TCP connections that could not be made (refused, timed out).
+    /// Outgoing TCP or TLS connections that could not be made (refused,
+    /// timed out, a certificate that does not verify).
     pub tcp_connect_failed: AtomicU64,
+    /// TLS handshakes of accepted connections that failed or stalled.
+    pub tls_handshake_failed: AtomicU64,
 }
 
 /// Why [`Transports::send`] did not hand a message to the network. The
@@ -110,6 +121,23 @@ pub enum SendError {
     /// The socket refused the datagram.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+/// Why the transports could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A socket could not be bound.
+    #[error("cannot bind: {0}")]
+    Io(#[source] std::io::Error),
+    /// The TLS settings are unusable.
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
+}
+
+impl From<std::io::Error> for StartError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Io(e)
+    }
 }
 
 /// Logs dropped outgoing messages at most once a second, with a count.
@@ -140,10 +168,20 @@ pub(crate) struct Shared {
     pub(crate) limiter: Mutex<RateLimiter>,
     pub(crate) stats: TransportStats,
     pub(crate) tcp: tcp::Registry,
+    pub(crate) tls_conns: tcp::Registry,
+    pub(crate) tls: Option<tls::TlsState>,
     send_drops: DropLog,
 }
 
 impl Shared {
+    /// The open connections of a stream transport.
+    pub(crate) fn registry(&self, kind: TransportKind) -> &tcp::Registry {
+        match kind {
+            TransportKind::Tls => &self.tls_conns,
+            _ => &self.tcp,
+        }
+    }
+
     /// Parses and hands a message to the core, within the source's budget.
     pub(crate) fn deliver(&self, peer: Peer, bytes: bytes::Bytes) {
         self.stats.received.fetch_add(1, Ordering::Relaxed);
@@ -186,6 +224,7 @@ impl Shared {
 pub struct Transports {
     udp: Option<Arc<UdpSocket>>,
     tcp_local: Option<SocketAddr>,
+    tls_local: Option<SocketAddr>,
     shared: Arc<Shared>,
 }
 
@@ -194,13 +233,24 @@ impl Transports {
     /// the returned channel.
     pub async fn start(
         config: TransportConfig,
-    ) -> std::io::Result<(Self, mpsc::Receiver<Inbound>)> {
+    ) -> Result<(Self, mpsc::Receiver<Inbound>), StartError> {
         let (tx, rx) = mpsc::channel(config.inbound_queue.max(1));
+        let tls = match &config.tls {
+            Some(t) => {
+                if t.listen.is_some() && t.identity.is_none() {
+                    return Err(TlsError::NoIdentity.into());
+                }
+                Some(tls::TlsState::new(t)?)
+            }
+            None => None,
+        };
         let shared = Arc::new(Shared {
             limiter: Mutex::new(RateLimiter::new(config.source_limits)),
             inbound: tx,
             stats: TransportStats::default(),
             tcp: tcp::Registry::default(),
+            tls_conns: tcp::Registry::default(),
+            tls,
             send_drops: DropLog::default(),
             config: config.clone(),
         });
@@ -216,14 +266,41 @@ impl Transports {
             Some(addr) => Some(tcp::listen(addr, shared.clone()).await?),
             None => None,
         };
+        let tls_local = match config.tls.as_ref().and_then(|t| t.listen) {
+            Some(addr) => Some(tls::listen(addr, shared.clone()).await?),
+            None => None,
+        };
         Ok((
             Self {
                 udp,
                 tcp_local,
+                tls_local,
                 shared,
             },
             rx,
         ))
+    }
+
+    /// The bound TLS address.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_local
+    }
+
+    /// Replaces the TLS certificate and key; handshakes from now on use
+    /// them, connections already open keep theirs.
+    pub fn reload_tls(&self, cert_pem: &[u8], key_pem: &[u8]) -> Result<(), TlsError> {
+        match &self.shared.tls {
+            Some(t) => t.reload(cert_pem, key_pem),
+            None => Err(TlsError::NoIdentity),
+        }
+    }
+
+    /// The host name a TLS connection to `addr` must present a certificate
+    /// for (the name the address was resolved from).
+    pub fn set_tls_name(&self, addr: SocketAddr, name: &str) {
+        if let Some(t) = &self.shared.tls {
+            t.set_name(addr, name.to_owned());
+        }
     }
 
     /// The bound UDP address.
@@ -246,6 +323,11 @@ impl Transports {
         self.shared.tcp.len()
     }
 
+    /// Open TLS connections.
+    pub fn tls_connections(&self) -> usize {
+        self.shared.tls_conns.len()
+    }
+
     /// Hands a message to the network without waiting: over UDP a
     /// non-blocking send, over TCP the peer's writer queue (an existing
     /// connection's, else a new one's, connected in the background while
@@ -264,7 +346,10 @@ impl Transports {
                 },
                 None => Err(SendError::NotEnabled(TransportKind::Udp)),
             },
-            TransportKind::Tcp => tcp::send(&self.shared, peer.addr, t.data),
+            TransportKind::Tcp => tcp::send(&self.shared, TransportKind::Tcp, peer.addr, t.data),
+            TransportKind::Tls if self.shared.tls.is_some() => {
+                tcp::send(&self.shared, TransportKind::Tls, peer.addr, t.data)
+            }
             TransportKind::Tls => Err(SendError::NotEnabled(TransportKind::Tls)),
         };
         if let Err(e) = &result {

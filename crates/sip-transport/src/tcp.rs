@@ -1,4 +1,5 @@
-//! TCP: accept, frame by Content-Length, idle close, connection reuse for
+//! Stream transports, TCP and TLS alike: accept (TLS's handshake is
+//! `tls.rs`'s), frame by Content-Length, idle close, connection reuse for
 //! sending, and per-IP connection limits. Each connection has a bounded
 //! writer queue; sending only ever tries that queue, and a new outgoing
 //! connection is made in the background while its queue fills.
@@ -9,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
@@ -35,7 +36,7 @@ impl Registry {
     pub(crate) fn len(&self) -> usize {
         self.conns.lock().map(|c| c.len()).unwrap_or(0)
     }
-    fn per_ip(&self, ip: IpAddr) -> usize {
+    pub(crate) fn per_ip(&self, ip: IpAddr) -> usize {
         self.conns
             .lock()
             .map(|c| c.keys().filter(|a| a.ip() == ip).count())
@@ -47,7 +48,7 @@ impl Registry {
         let mut c = self.conns.lock().ok()?;
         Some(c.entry(addr).or_insert_with(open).clone())
     }
-    fn insert(&self, addr: SocketAddr, tx: Writer) {
+    pub(crate) fn insert(&self, addr: SocketAddr, tx: Writer) {
         if let Ok(mut c) = self.conns.lock() {
             c.insert(addr, tx);
         }
@@ -82,40 +83,60 @@ pub(crate) async fn listen(addr: SocketAddr, shared: Arc<Shared>) -> std::io::Re
                     continue;
                 }
             };
-            if shared.tcp.len() >= shared.config.max_tcp_total
-                || shared.tcp.per_ip(remote.ip()) >= shared.config.max_tcp_per_ip
-            {
-                shared.stats.tcp_refused.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(%remote, "tcp connection refused: limit reached");
+            if !admit(&shared, TransportKind::Tcp, remote) {
                 drop(stream);
                 continue;
             }
-            spawn_connection(stream, remote, shared.clone());
+            let _ = stream.set_nodelay(true);
+            spawn_connection(stream, remote, TransportKind::Tcp, shared.clone());
         }
     });
     Ok(local)
 }
 
+/// Whether a new connection from `remote` is within the limits (counted
+/// and logged when not).
+pub(crate) fn admit(shared: &Shared, kind: TransportKind, remote: SocketAddr) -> bool {
+    let reg = shared.registry(kind);
+    if reg.len() >= shared.config.max_tcp_total
+        || reg.per_ip(remote.ip()) >= shared.config.max_tcp_per_ip
+    {
+        shared.stats.tcp_refused.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(%remote, transport = ?kind, "connection refused: limit reached");
+        return false;
+    }
+    true
+}
+
 /// An accepted connection: registered for sending, then served.
-fn spawn_connection(stream: TcpStream, remote: SocketAddr, shared: Arc<Shared>) {
+pub(crate) fn spawn_connection<S>(
+    stream: S,
+    remote: SocketAddr,
+    kind: TransportKind,
+    shared: Arc<Shared>,
+) where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
     let (tx, rx) = mpsc::channel(WRITER_QUEUE);
-    shared.tcp.insert(remote, tx.clone());
-    serve(stream, remote, shared, tx, rx);
+    shared.registry(kind).insert(remote, tx.clone());
+    serve(stream, remote, kind, shared, tx, rx);
 }
 
 /// Runs a connection: a writer task draining its queue and a reader task
 /// framing and delivering what arrives. When the reader ends (close, idle,
 /// framing error) the writer is stopped too, even if it is stuck writing
 /// to a peer that does not read, and the socket is closed.
-fn serve(
-    stream: TcpStream,
+fn serve<S>(
+    stream: S,
     remote: SocketAddr,
+    kind: TransportKind,
     shared: Arc<Shared>,
     tx: Writer,
     mut rx: mpsc::Receiver<Vec<u8>>,
-) {
-    let _ = stream.set_nodelay(true);
-    let (mut rd, mut wr) = stream.into_split();
+) where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(stream);
     let writer = tokio::spawn(async move {
         while let Some(data) = rx.recv().await {
             if wr.write_all(&data).await.is_err() {
@@ -124,7 +145,7 @@ fn serve(
         }
     });
     let peer = Peer {
-        transport: TransportKind::Tcp,
+        transport: kind,
         addr: remote,
     };
     tokio::spawn(async move {
@@ -134,7 +155,7 @@ fn serve(
             let n = match tokio::time::timeout(shared.config.tcp_idle, rd.read(&mut buf)).await {
                 Err(_) => {
                     shared.stats.tcp_idle_closed.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(%remote, "closing idle tcp connection");
+                    tracing::debug!(%remote, transport = ?kind, "closing idle connection");
                     break;
                 }
                 Ok(Ok(0)) | Ok(Err(_)) => break,
@@ -150,7 +171,7 @@ fn serve(
                             .stats
                             .tcp_frame_errors
                             .fetch_add(1, Ordering::Relaxed);
-                        tracing::info!(%remote, error = %e, "closing tcp connection: cannot frame");
+                        tracing::info!(%remote, transport = ?kind, error = %e, "closing connection: cannot frame");
                         broken = true;
                         break;
                     }
@@ -160,46 +181,66 @@ fn serve(
                 break;
             }
         }
-        shared.tcp.remove(&remote, &tx);
+        shared.registry(kind).remove(&remote, &tx);
         writer.abort();
     });
 }
 
 /// An outgoing connection: its writer is registered at once, so what is
-/// sent meanwhile waits in its queue; the connect runs in the background.
-fn open(remote: SocketAddr, shared: Arc<Shared>) -> Writer {
+/// sent meanwhile waits in its queue; the connect (and TLS handshake) runs
+/// in the background.
+fn open(remote: SocketAddr, kind: TransportKind, shared: Arc<Shared>) -> Writer {
     let (tx, rx) = mpsc::channel(WRITER_QUEUE);
     let writer = tx.clone();
     tokio::spawn(async move {
-        match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(remote)).await {
-            Ok(Ok(stream)) => serve(stream, remote, shared, tx, rx),
-            failed => {
-                shared
-                    .stats
-                    .tcp_connect_failed
-                    .fetch_add(1, Ordering::Relaxed);
-                let queued = rx.len();
-                shared
-                    .stats
-                    .send_dropped
-                    .fetch_add(queued as u64, Ordering::Relaxed);
-                let error = match failed {
-                    Ok(Err(e)) => e.to_string(),
-                    _ => "timed out".to_string(),
-                };
-                tracing::info!(%remote, %error, queued, "tcp connect failed; its queued messages are dropped");
-                shared.tcp.remove(&remote, &tx);
+        let connected = tokio::time::timeout(CONNECT_TIMEOUT, async {
+            let stream = TcpStream::connect(remote).await?;
+            let _ = stream.set_nodelay(true);
+            Ok::<_, std::io::Error>(stream)
+        })
+        .await;
+        let failed = match (connected, kind) {
+            (Ok(Ok(stream)), TransportKind::Tls) => {
+                match crate::tls::connect(&shared, stream, remote).await {
+                    Ok(tls) => {
+                        serve(tls, remote, kind, shared, tx, rx);
+                        return;
+                    }
+                    Err(e) => e.to_string(),
+                }
             }
-        }
+            (Ok(Ok(stream)), _) => {
+                serve(stream, remote, kind, shared, tx, rx);
+                return;
+            }
+            (Ok(Err(e)), _) => e.to_string(),
+            (Err(_), _) => "timed out".to_string(),
+        };
+        shared
+            .stats
+            .tcp_connect_failed
+            .fetch_add(1, Ordering::Relaxed);
+        let queued = rx.len();
+        shared
+            .stats
+            .send_dropped
+            .fetch_add(queued as u64, Ordering::Relaxed);
+        tracing::info!(%remote, transport = ?kind, error = %failed, queued, "connect failed; its queued messages are dropped");
+        shared.registry(kind).remove(&remote, &tx);
     });
     writer
 }
 
 /// Queues a message for the peer without waiting.
-pub(crate) fn send(shared: &Arc<Shared>, addr: SocketAddr, data: Vec<u8>) -> Result<(), SendError> {
+pub(crate) fn send(
+    shared: &Arc<Shared>,
+    kind: TransportKind,
+    addr: SocketAddr,
+    data: Vec<u8>,
+) -> Result<(), SendError> {
     let tx = shared
-        .tcp
-        .get_or_open(addr, || open(addr, shared.clone()))
+        .registry(kind)
+        .get_or_open(addr, || open(addr, kind, shared.clone()))
         .ok_or(SendError::Closed)?;
     tx.try_send(data).map_err(|e| match e {
         mpsc::error::TrySendError::Full(_) => SendError::QueueFull,
