@@ -526,3 +526,47 @@ async fn linphone_registered_to_confab_calls_a_room_and_subscribes() {
     s.shutdown().await;
     let _ = std::fs::remove_dir_all(&base);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipvicious_svwar_cannot_tell_users_or_rooms_that_exist_from_those_that_do_not() {
+    if !peer_tool("svwar", "sipvicious") {
+        return;
+    }
+    let dir = tempdir("svwar");
+    let (s, mut g, admin) = start(&dir, None, &[focus::Algorithm::Md5]).await;
+    add_user(&mut g, &admin, "alice", "alice-secret-1").await;
+    create_room(&mut g, &admin, "board").await;
+    std::fs::write(dir.join("dict"), "alice\nboard\nzed\n100\nadmin\n").unwrap();
+    let port = s.sip_udp.port().to_string();
+    for method in ["REGISTER", "INVITE"] {
+        let out = tokio::task::spawn_blocking({
+            let (dir, port) = (dir.clone(), port.clone());
+            move || {
+                Command::new("timeout")
+                    .args(["60", "svwar", "--force", "-m", method, "-d", "dict", "-p"])
+                    .arg(&port)
+                    .arg("127.0.0.1")
+                    .current_dir(&dir)
+                    .output()
+                    .expect("run svwar")
+            }
+        })
+        .await
+        .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Every answer is the same 401, so it lists no extension at all.
+        assert!(text.contains("found nothing"), "{method}: {text}");
+        for name in ["alice", "board"] {
+            assert!(
+                !text.lines().any(|l| l.starts_with('|') && l.contains(name)),
+                "{method}: svwar told {name} apart: {text}"
+            );
+        }
+    }
+    s.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
