@@ -126,6 +126,14 @@ struct Args {
     /// Longest registration granted, seconds.
     #[arg(long, default_value_t = 7200)]
     register_max_expires: u32,
+    /// SRTP with SDES keys (RFC 4568) for calls in: `off` (RTP/SAVP offers
+    /// get 488), `optional` (either), `required` (RTP/AVP offers get 488).
+    #[arg(long, value_enum, default_value = "optional", env = "CONFAB_SRTP")]
+    srtp: SrtpArg,
+    /// Take SDES keys over UDP and TCP too, where anyone on the path can
+    /// read them (by default only over TLS).
+    #[arg(long)]
+    srtp_sdes_in_clear: bool,
     /// The Server and User-Agent header confab sends (empty: none).
     #[arg(long)]
     server_header: Option<String>,
@@ -153,6 +161,14 @@ struct Args {
     /// Log filter (tracing EnvFilter syntax); RUST_LOG overrides it.
     #[arg(long, default_value = "info")]
     log: String,
+}
+
+/// `--srtp`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum SrtpArg {
+    Off,
+    Optional,
+    Required,
 }
 
 /// `--auth`.
@@ -237,6 +253,14 @@ fn config(args: &Args) -> anyhow::Result<ServerConfig> {
     f.dial_out.per_room_per_minute = args.dial_out_per_minute;
     f.registrar.min_expires = args.register_min_expires;
     f.registrar.max_expires = args.register_max_expires.max(args.register_min_expires);
+    f.srtp = focus::SrtpPolicy {
+        mode: match args.srtp {
+            SrtpArg::Off => focus::SrtpMode::Off,
+            SrtpArg::Optional => focus::SrtpMode::Optional,
+            SrtpArg::Required => focus::SrtpMode::Required,
+        },
+        sdes_in_clear: args.srtp_sdes_in_clear,
+    };
     if let Some(s) = &args.server_header {
         f.server = s.clone();
     }

@@ -64,15 +64,31 @@ fn tls_phone(
     target: Option<String>,
     secs: u32,
 ) -> (PathBuf, u16, Child) {
+    phone(base, user, "tls", ca, false, freq, target, secs)
+}
+
+/// A baresip over `transport`, with SRTP (SDES, `srtp-mand`) or not.
+#[allow(clippy::too_many_arguments)]
+fn phone(
+    base: &Path,
+    user: &str,
+    transport: &str,
+    ca: &Path,
+    srtp: bool,
+    freq: u32,
+    target: Option<String>,
+    secs: u32,
+) -> (PathBuf, u16, Child) {
+    let mediaenc = if srtp { ";mediaenc=srtp-mand" } else { "" };
     peers::baresip(
         base,
         Baresip {
             user,
-            account: format!("<sip:{user}@127.0.0.1;transport=tls>;regint=0"),
+            account: format!("<sip:{user}@127.0.0.1;transport={transport}>;regint=0{mediaenc}"),
             freq,
             command: target.map(|t| format!("/dial {t}")),
             secs,
-            extra_config: format!("sip_cafile {}\n", ca.display()),
+            extra_config: format!("sip_cafile {}\nmodule srtp.so\n", ca.display()),
         },
     )
 }
@@ -254,6 +270,74 @@ async fn confab_calls_a_phone_over_tls_and_verifies_it() {
     }
     let dave = wait(dave).await;
     assert!(connected, "dave answered over TLS: {}", text(&dave));
+    s.shutdown().await;
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn srtp_phones_over_tls_hear_each_other_and_what_policy_refuses_gets_488() {
+    if !peer_tool("baresip", "baresip") {
+        return;
+    }
+    let base = tempdir("srtp");
+    let (cert, key) = certificate(&base, "srtp");
+    let s = common::in_process(48000, |c| {
+        c.focus.entry_exit_tones = false;
+        c.focus.srtp.mode = focus::SrtpMode::Required;
+        c.sip_tls = confab::SipTls {
+            listen: Some(([127, 0, 0, 1], free_port()).into()),
+            cert: Some(cert.clone()),
+            key: Some(key.clone()),
+            ca: None,
+        };
+    })
+    .await;
+    let tls = s.sip_tls.expect("listening on TLS");
+    let room = format!("sip:srtproom@{tls};transport=tls");
+    let (alice_dir, _, alice) = phone(
+        &base,
+        "alice",
+        "tls",
+        &cert,
+        true,
+        1200,
+        Some(room.clone()),
+        10,
+    );
+    let (bob_dir, _, bob) = phone(
+        &base,
+        "bob",
+        "tls",
+        &cert,
+        true,
+        700,
+        Some(room.clone()),
+        10,
+    );
+    // SDES keys over UDP, where anyone can read them: refused.
+    let udp_room = format!("sip:srtproom@{}", s.sip_udp);
+    let (_, _, carol) = phone(&base, "carol", "udp", &cert, true, 900, Some(udp_room), 4);
+    // Plain RTP where SRTP is required: refused.
+    let (_, _, dave) = phone(&base, "dave", "tls", &cert, false, 900, Some(room), 4);
+    let (alice, bob, carol, dave) = (
+        wait(alice).await,
+        wait(bob).await,
+        wait(carol).await,
+        wait(dave).await,
+    );
+    assert!(text(&alice).contains("SRTP is Enabled"), "{}", text(&alice));
+    let (alice_hears, bob_hears) = (
+        peers::baresip_heard(&alice_dir, 700.0),
+        peers::baresip_heard(&bob_dir, 1200.0),
+    );
+    eprintln!("over SRTP alice hears bob at {alice_hears:.1} dBFS, bob hears alice at {bob_hears:.1} dBFS");
+    assert!(alice_hears > -30.0, "{}", text(&alice));
+    assert!(bob_hears > -30.0, "{}", text(&bob));
+    for (who, out) in [("carol", &carol), ("dave", &dave)] {
+        let t = text(out);
+        assert!(t.contains("488"), "{who} was refused: {t}");
+        assert!(!t.contains("Call established"), "{who}: {t}");
+    }
     s.shutdown().await;
     let _ = std::fs::remove_dir_all(&base);
 }

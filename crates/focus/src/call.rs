@@ -65,6 +65,8 @@ pub(crate) struct Call {
     /// The address of record the caller authenticated as (None: From's,
     /// taken at its word).
     pub(crate) identity: Option<String>,
+    /// SRTP: our SDES key and the remote's, as answered.
+    pub(crate) srtp: Option<(sdp::Crypto, sdp::Crypto)>,
 }
 
 impl Call {

@@ -68,6 +68,8 @@ pub struct FocusConfig {
     pub registrar: registrar::Limits,
     /// Where dial-outs (API and REFER) may go besides registered users.
     pub dial_out: DialOutPolicy,
+    /// SRTP with SDES keys for calls in.
+    pub srtp: crate::secure_media::SrtpPolicy,
 }
 
 /// Which dial-out targets are allowed, and how often.
@@ -145,6 +147,7 @@ impl Default for FocusConfig {
             auth: crate::auth::AuthConfig::default(),
             registrar: registrar::Limits::default(),
             dial_out: DialOutPolicy::default(),
+            srtp: Default::default(),
         }
     }
 }

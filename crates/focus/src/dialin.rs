@@ -65,7 +65,7 @@ impl Focus {
     ) -> Result<(), Refusal> {
         let room = self.admit_room(req, source)?;
         let timer = self.session_timer(now, req)?;
-        let offer = self.read_offer(req)?;
+        let offer = self.read_offer(req, source.transport)?;
         let (dialog, contact) = self.uas_dialog(req, &room, source)?;
         let media = self.call_media(now, req, &room, offer.as_ref())?;
         let id = dialog.id.clone();
@@ -106,6 +106,12 @@ impl Focus {
             dtmf_star: false,
             control: Default::default(),
             identity: who.user.map(|_| who.aor),
+            srtp: offer.as_ref().and_then(|o| {
+                o.negotiated
+                    .local_crypto
+                    .clone()
+                    .zip(o.negotiated.crypto.clone())
+            }),
         };
         if let Some(l) = media.leg {
             self.by_leg.insert(l, id.clone());
@@ -182,7 +188,11 @@ impl Focus {
 
     /// The INVITE's SDP offer, negotiated against our codecs (RFC 3264);
     /// None when it has no body and we make the offer.
-    fn read_offer(&self, req: &Request) -> Result<Option<Offer>, Refusal> {
+    fn read_offer(
+        &mut self,
+        req: &Request,
+        transport: TransportKind,
+    ) -> Result<Option<Offer>, Refusal> {
         if req.body.is_empty() {
             return Ok(None);
         }
@@ -208,6 +218,9 @@ impl Focus {
                 vec![(HeaderName::WARNING, format!("305 {host} \"{e}\""))],
             )
         })?;
+        let mut negotiated = negotiated;
+        let host = self.local_host(req, transport);
+        self.secure_answer(&mut negotiated, transport, &host)?;
         let spec = MediaSpec::from_negotiated(&negotiated, negotiated.rtcp_mux)
             .ok_or_else(|| (488, "Not Acceptable Here".to_string(), vec![]))?;
         Ok(Some(Offer {

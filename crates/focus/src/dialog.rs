@@ -226,7 +226,14 @@ impl Focus {
             prefs.codecs.retain(|c| c.name == cur);
         }
         match sdp::negotiate(&offer, &prefs) {
-            Ok(n) => Ok(Some((offer, n))),
+            Ok(mut n) => {
+                keep_keys(&offer, &mut n, call.srtp.as_ref()).map_err(|why| {
+                    let host = &call.dialog.local_host;
+                    let warning = vec![(HeaderName::WARNING, format!("305 {host} \"{why}\""))];
+                    Refused(488, "Not Acceptable Here".into(), warning)
+                })?;
+                Ok(Some((offer, n)))
+            }
             Err(e) => {
                 // The session goes on as it was (§14.2).
                 let host = &call.dialog.local_host;
@@ -428,5 +435,32 @@ impl Focus {
             }
             _ => {}
         }
+    }
+}
+
+/// A new offer in a call keeps its media security: an SRTP call's offer
+/// must carry the same remote key (answered with our same key), a plain
+/// call's must stay plain. Rekeying mid-call is not supported.
+fn keep_keys(
+    offer: &sdp::Session,
+    n: &mut sdp::Negotiated,
+    keys: Option<&(sdp::Crypto, sdp::Crypto)>,
+) -> Result<(), &'static str> {
+    match (keys, n.secure) {
+        (None, false) => Ok(()),
+        (Some((local, remote)), true) => {
+            let same = offer.media[n.m_index]
+                .crypto
+                .iter()
+                .find(|c| c.suite == remote.suite && c.key_salt == remote.key_salt)
+                .ok_or("changing SRTP keys mid-call is not supported")?;
+            n.crypto = Some(same.clone());
+            n.local_crypto = Some(sdp::Crypto {
+                tag: same.tag,
+                ..local.clone()
+            });
+            Ok(())
+        }
+        _ => Err("a call's media cannot switch between RTP and SRTP"),
     }
 }

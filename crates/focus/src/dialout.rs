@@ -443,6 +443,7 @@ impl Focus {
             dtmf_star: false,
             control: Default::default(),
             identity: None,
+            srtp: None,
         };
         let ok = leg.is_some();
         if let Some(leg) = leg {

@@ -65,6 +65,7 @@ mod resolve;
 mod responder;
 mod room;
 mod room_events;
+mod secure_media;
 mod subscription;
 mod timers;
 
@@ -82,6 +83,7 @@ pub use crate::policy::{FocusCommand, Reply, RoomPolicy};
 pub use crate::registration::BindingsChanged;
 pub use crate::resolve::ResolveRequest;
 pub use crate::room_events::{RoomEvent, RoomEventKind};
+pub use crate::secure_media::{SrtpMode, SrtpPolicy};
 pub use crate::subscription::EventStats;
 pub use control::{
     ControlError, FloorAction, FloorInfo, FloorPolicy, HandAction, LiveRoom, ParticipantInfo,

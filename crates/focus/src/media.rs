@@ -48,6 +48,8 @@ pub struct MediaSpec {
     pub csrc_level_ext: Option<u8>,
     /// What the mixer does with the leg.
     pub direction: Direction,
+    /// SRTP keys, when the call is secure.
+    pub srtp: Option<media_server::io::SrtpKeys>,
 }
 
 impl MediaSpec {
@@ -65,6 +67,14 @@ impl MediaSpec {
             audio_level_ext: n.audio_level_ext,
             csrc_level_ext: n.csrc_level_ext,
             direction: mixer_direction(n.remote_direction),
+            srtp: match (&n.crypto, &n.local_crypto) {
+                (Some(remote), Some(local)) => Some(media_server::io::SrtpKeys::new(
+                    srtp::Suite::from_name(&remote.suite)?,
+                    &remote.key_salt,
+                    &local.key_salt,
+                )?),
+                _ => None,
+            },
         })
     }
 }

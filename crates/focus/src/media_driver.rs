@@ -237,6 +237,7 @@ fn participant_settings(spec: &MediaSpec) -> ParticipantSettings {
     s.audio_level_ext = spec.audio_level_ext;
     s.csrc_level_ext = spec.csrc_level_ext;
     s.direction = spec.direction;
+    s.srtp = spec.srtp;
     s
 }
 

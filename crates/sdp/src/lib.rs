@@ -10,12 +10,14 @@
 
 mod model;
 mod offer_answer;
+mod sdes;
 
 pub use model::{Direction, Format, MediaLine, OpusParams, SdpError, Session};
 pub use offer_answer::{
     accept_answer, answer, negotiate, offer, CodecPref, Negotiated, NegotiationError, Preferences,
     CSRC_AUDIO_LEVEL, SSRC_AUDIO_LEVEL,
 };
+pub use sdes::Crypto;
 
 #[cfg(test)]
 mod tests {

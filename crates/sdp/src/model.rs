@@ -133,6 +133,10 @@ pub struct MediaLine {
     pub proto: String,
     /// True for plain `RTP/AVP` (and AVPF) audio we can take.
     pub plain_rtp: bool,
+    /// True for `RTP/SAVP` (and SAVPF): SRTP with keys in `crypto`.
+    pub secure: bool,
+    /// The SDES keys offered (RFC 4568), in the offerer's order.
+    pub crypto: Vec<crate::sdes::Crypto>,
     /// Formats as written on the m-line.
     pub format_ids: Vec<String>,
     /// Formats with their rtpmap (static ones filled in).
@@ -208,6 +212,7 @@ impl Session {
             tracing::debug!(line = %w, "SDP line ignored");
         }
         let session_conn = s.get_connection().as_ref().and_then(|c| ip_of(&c.address));
+        let mut crypto = crate::sdes::crypto_by_media(text).into_iter();
         let mut media = Vec::new();
         for m in &s.media {
             let kind = match m.get_type() {
@@ -220,6 +225,11 @@ impl Session {
                 m.get_proto(),
                 SdpProtocolValue::RtpAvp | SdpProtocolValue::RtpAvpf
             );
+            let secure = matches!(
+                m.get_proto(),
+                SdpProtocolValue::RtpSavp | SdpProtocolValue::RtpSavpf
+            );
+            let keys = crypto.next().unwrap_or_default();
             let format_ids: Vec<String> = match m.get_formats() {
                 SdpFormatList::Integers(v) => v.iter().map(u32::to_string).collect(),
                 SdpFormatList::Strings(v) => v.clone(),
@@ -308,6 +318,8 @@ impl Session {
                 port,
                 proto: m.get_proto().to_string(),
                 plain_rtp,
+                secure,
+                crypto: if secure { keys } else { Vec::new() },
                 format_ids,
                 formats,
                 connection,

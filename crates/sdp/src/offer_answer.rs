@@ -37,6 +37,8 @@ pub struct Preferences {
     pub ptime: u32,
     /// Payload type for telephone-event in our offers.
     pub dtmf_pt: u8,
+    /// SRTP suites we take from an `RTP/SAVP` offer (RFC 4568 names).
+    pub srtp_suites: Vec<&'static str>,
 }
 
 impl Default for Preferences {
@@ -70,6 +72,11 @@ impl Default for Preferences {
             ],
             ptime: 20,
             dtmf_pt: 101,
+            srtp_suites: vec![
+                "AEAD_AES_128_GCM",
+                "AES_CM_128_HMAC_SHA1_80",
+                "AES_CM_128_HMAC_SHA1_32",
+            ],
         }
     }
 }
@@ -106,6 +113,14 @@ pub struct Negotiated {
     pub csrc_level_ext: Option<u8>,
     /// The remote's packet time, if given.
     pub remote_ptime: Option<u32>,
+    /// The offer was `RTP/SAVP`: SRTP with the remote's key in `crypto`.
+    pub secure: bool,
+    /// The remote's SDES key we take (the first of its lines whose suite
+    /// we have, without an MKI).
+    pub crypto: Option<crate::sdes::Crypto>,
+    /// Our own key for the answer, same tag and suite: set by the caller
+    /// (it has the random source), printed by [`answer`].
+    pub local_crypto: Option<crate::sdes::Crypto>,
 }
 
 /// Why no answer can be made (each maps to a SIP status).
@@ -120,6 +135,9 @@ pub enum NegotiationError {
     /// The audio stream has no usable address.
     #[error("audio stream has no IP connection address")]
     NoAddress,
+    /// `RTP/SAVP` without an SDES key in a suite we have.
+    #[error("no SRTP crypto suite in common (we take {0})")]
+    NoCommonCrypto(String),
 }
 
 fn find_pref<'a>(prefs: &'a Preferences, f: &Format) -> Option<&'a CodecPref> {
@@ -151,8 +169,18 @@ pub fn negotiate(offer: &Session, prefs: &Preferences) -> Result<Negotiated, Neg
         .media
         .iter()
         .enumerate()
-        .find(|(_, m)| m.kind == "audio" && m.plain_rtp && m.port != 0)
+        .find(|(_, m)| m.kind == "audio" && (m.plain_rtp || m.secure) && m.port != 0)
         .ok_or(NegotiationError::NoAudio)?;
+    let crypto = if m.secure {
+        let c = m
+            .crypto
+            .iter()
+            .find(|c| !c.mki && prefs.srtp_suites.contains(&c.suite.as_str()))
+            .ok_or_else(|| NegotiationError::NoCommonCrypto(prefs.srtp_suites.join(", ")))?;
+        Some(c.clone())
+    } else {
+        None
+    };
     // Our preference order decides (RFC 3264 §6.1 lets the answerer choose).
     let (pref, format) = prefs
         .codecs
@@ -197,6 +225,9 @@ pub fn negotiate(offer: &Session, prefs: &Preferences) -> Result<Negotiated, Neg
         audio_level_ext: ext_id(m, SSRC_AUDIO_LEVEL),
         csrc_level_ext: ext_id(m, CSRC_AUDIO_LEVEL),
         remote_ptime: m.ptime,
+        secure: m.secure,
+        crypto,
+        local_crypto: None,
     })
 }
 
@@ -242,12 +273,16 @@ pub fn answer(
         if let Some(d) = neg.dtmf_pt {
             pts.push(d.to_string());
         }
+        let proto = if neg.secure { "RTP/SAVP" } else { "RTP/AVP" };
         let _ = write!(
             out,
-            "m=audio {} RTP/AVP {}\r\n",
+            "m=audio {} {proto} {}\r\n",
             local.port(),
             pts.join(" ")
         );
+        if let Some(c) = &neg.local_crypto {
+            out.push_str(&c.to_line());
+        }
         if let Some(f) = format {
             rtpmap(&mut out, f.pt, &f.name, f.clock, f.channels);
             if f.name.eq_ignore_ascii_case("opus") {

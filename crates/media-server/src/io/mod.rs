@@ -7,6 +7,7 @@
 mod mixer_thread;
 mod receiver;
 mod rx_thread;
+mod secure;
 
 pub use mixer_thread::MixerThreadStats;
 pub use receiver::EndpointStats;
@@ -28,6 +29,7 @@ use crate::mixer::{
 };
 use receiver::{ReceiverConfig, RtpReceiver, UdpOut};
 use rx_thread::RxCommand;
+pub use secure::SrtpKeys;
 
 /// Media server settings.
 #[derive(Debug, Clone)]
@@ -333,8 +335,13 @@ impl MediaServer {
             let mut rng = rand::rng();
             (rng.random::<u32>(), rng.random::<u16>())
         };
+        let srtp_in = match &settings.srtp {
+            Some(k) => Some(secure::SrtpIn::new(k).map_err(|_| MediaError::Busy)?),
+            None => None,
+        };
         let receiver = RtpReceiver::new(
             ReceiverConfig {
+                srtp: srtp_in,
                 id,
                 rtp: rtp_std,
                 rtcp: rtcp_std,
@@ -349,15 +356,15 @@ impl MediaServer {
             },
             std::time::Instant::now(),
         );
-        let participant = Participant::new(
-            id,
-            settings,
-            ring_rx,
-            Box::new(UdpOut(out)),
-            ssrc,
-            seq,
-            stats.clone(),
-        )?;
+        let out: Box<dyn crate::mixer::PacketOut> = match &settings.srtp {
+            Some(k) => Box::new(secure::SrtpOut::new(
+                out,
+                k.outbound().map_err(|_| MediaError::Busy)?,
+                stats.clone(),
+            )),
+            None => Box::new(UdpOut(out)),
+        };
+        let participant = Participant::new(id, settings, ring_rx, out, ssrc, seq, stats.clone())?;
         let participant = if bring_kit {
             participant.with_kit(&room_opus)?
         } else {

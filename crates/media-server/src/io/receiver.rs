@@ -61,6 +61,8 @@ pub(crate) struct ReceiverConfig {
     pub(crate) stats: Arc<EndpointStats>,
     pub(crate) mixer_stats: Arc<ParticipantStats>,
     pub(crate) report_interval: Duration,
+    /// SRTP: what arrives is checked and decrypted first.
+    pub(crate) srtp: Option<super::secure::SrtpIn>,
 }
 
 /// A participant's receiving end.
@@ -83,6 +85,7 @@ pub(crate) struct RtpReceiver {
     next_report: Instant,
     /// The origin of arrival times in RTP units, for the interarrival jitter.
     base: Instant,
+    srtp: Option<Box<super::secure::SrtpIn>>,
 }
 
 impl RtpReceiver {
@@ -103,6 +106,7 @@ impl RtpReceiver {
             report_interval: c.report_interval,
             next_report: now + c.report_interval,
             base: now,
+            srtp: c.srtp.map(Box::new),
         }
     }
 
@@ -113,8 +117,27 @@ impl RtpReceiver {
 
     /// Takes one datagram that arrived on the RTP port at `arrival`.
     pub(crate) fn handle_datagram(&mut self, data: &[u8], from: SocketAddr, arrival: Instant) {
-        if rtcp::is_rtcp(data) {
-            self.handle_rtcp(data, from);
+        let rtcp = rtcp::is_rtcp(data);
+        if let Some(mut s) = self.srtp.take() {
+            // Checked and decrypted before anything else reads it; the
+            // session is out of `self` while its plain bytes are read.
+            match s.unprotect(data, rtcp) {
+                Some(n) => self.handle_plain(&s.buf[..n], rtcp, from, arrival),
+                None => {
+                    self.mixer_stats
+                        .srtp_dropped
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            self.srtp = Some(s);
+            return;
+        }
+        self.handle_plain(data, rtcp, from, arrival);
+    }
+
+    fn handle_plain(&mut self, data: &[u8], rtcp: bool, from: SocketAddr, arrival: Instant) {
+        if rtcp {
+            self.read_rtcp(data, from);
             return;
         }
         if let Some((ssrc, seq, ts)) = self.take_rtp(data, from, arrival) {
@@ -126,6 +149,22 @@ impl RtpReceiver {
 
     /// Takes one datagram that arrived on the separate RTCP port.
     pub(crate) fn handle_rtcp(&mut self, data: &[u8], from: SocketAddr) {
+        if let Some(mut s) = self.srtp.take() {
+            match s.unprotect(data, true) {
+                Some(n) => self.read_rtcp(&s.buf[..n], from),
+                None => {
+                    self.mixer_stats
+                        .srtp_dropped
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            self.srtp = Some(s);
+            return;
+        }
+        self.read_rtcp(data, from);
+    }
+
+    fn read_rtcp(&mut self, data: &[u8], from: SocketAddr) {
         self.rtcp_remote = Some(from);
         match rtcp::parse(data) {
             Some(info) => {
@@ -164,10 +203,18 @@ impl RtpReceiver {
         Some((pkt, to))
     }
 
-    /// Sends an RTCP packet without waiting: a full socket drops the report.
-    pub(crate) fn send_rtcp(&self, pkt: &[u8], to: SocketAddr) {
+    /// Sends an RTCP packet without waiting (as SRTCP when the call has
+    /// keys): a full socket drops the report.
+    pub(crate) fn send_rtcp(&mut self, pkt: &[u8], to: SocketAddr) {
         let sock = self.rtcp.as_ref().unwrap_or(&self.rtp);
-        if sock.send_to(pkt, to).is_ok() {
+        let sent = match self.srtp.as_deref_mut() {
+            Some(s) => match s.protect_rtcp(pkt) {
+                Some(n) => sock.send_to(&s.buf[..n], to).is_ok(),
+                None => false,
+            },
+            None => sock.send_to(pkt, to).is_ok(),
+        };
+        if sent {
             self.stats.rtcp_out.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -293,6 +340,13 @@ mod tests {
     use super::*;
 
     fn receiver(signalled: Option<SocketAddr>) -> (RtpReceiver, rtrb::Consumer<InPacket>) {
+        receiver_with(signalled, None)
+    }
+
+    fn receiver_with(
+        signalled: Option<SocketAddr>,
+        srtp: Option<super::super::secure::SrtpIn>,
+    ) -> (RtpReceiver, rtrb::Consumer<InPacket>) {
         let (tx, rx) = rtrb::RingBuffer::new(4);
         let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
         let r = RtpReceiver::new(
@@ -308,10 +362,45 @@ mod tests {
                 stats: Arc::default(),
                 mixer_stats: Arc::default(),
                 report_interval: Duration::from_secs(5),
+                srtp,
             },
             Instant::now(),
         );
         (r, rx)
+    }
+
+    #[test]
+    fn with_srtp_only_packets_that_authenticate_reach_the_ring_once() {
+        use super::super::secure::{SrtpIn, SrtpKeys};
+        let suite = srtp::Suite::AesCm128HmacSha1_80;
+        let (theirs, ours) = ([7u8; 30], [9u8; 30]);
+        let keys = SrtpKeys::new(suite, &theirs, &ours).expect("keys");
+        let (mut r, mut rx) = receiver_with(None, Some(SrtpIn::new(&keys).expect("srtp")));
+        let mut phone = srtp::Session::new(suite, &theirs[..16], &theirs[16..]).unwrap();
+        let from: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+        let now = Instant::now();
+        let protect = |phone: &mut srtp::Session, seq: u16| {
+            let mut p = rtp(0, seq, 42, &[0x55; 160], 0);
+            let n = p.len();
+            p.resize(n + 10, 0);
+            let len = phone.protect_rtp(&mut p, n).unwrap();
+            p.truncate(len);
+            p
+        };
+        let first = protect(&mut phone, 1);
+        r.handle_datagram(&first, from, now);
+        r.handle_datagram(&first, from, now); // replayed
+        let mut forged = protect(&mut phone, 2);
+        forged[20] ^= 1;
+        r.handle_datagram(&forged, from, now);
+        r.handle_datagram(&rtp(0, 3, 42, &[0x55; 160], 0), from, now); // plain RTP
+        r.handle_datagram(&protect(&mut phone, 4), from, now);
+        let mut seqs = Vec::new();
+        while let Ok(p) = rx.pop() {
+            seqs.push(p.seq);
+        }
+        assert_eq!(seqs, [1, 4]);
+        assert_eq!(r.mixer_stats.srtp_dropped.load(Ordering::Relaxed), 3);
     }
 
     fn rtp(pt: u8, seq: u16, ssrc: u32, payload: &[u8], padding: u8) -> Vec<u8> {

@@ -94,6 +94,8 @@ pub struct ParticipantSettings {
     pub opus: OpusConfig,
     /// Largest jitter buffer delay, in milliseconds.
     pub max_jitter_ms: u32,
+    /// SRTP keys (None: plain RTP).
+    pub srtp: Option<crate::io::SrtpKeys>,
 }
 
 impl ParticipantSettings {
@@ -110,6 +112,7 @@ impl ParticipantSettings {
             direction: Direction::SendRecv,
             opus: OpusConfig::default(),
             max_jitter_ms: 200,
+            srtp: None,
         }
     }
 }

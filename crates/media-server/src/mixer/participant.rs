@@ -48,6 +48,11 @@ pub struct ParticipantStats {
     pub decode_skipped: AtomicU64,
     /// Last RTP timestamp and SSRC sent (for RTCP SR), packed.
     pub last_ssrc: AtomicU64,
+    /// SRTP or SRTCP packets dropped: a tag that does not check, a
+    /// replayed index, a packet too short (counted by the receive thread).
+    pub srtp_dropped: AtomicU64,
+    /// Packets the mixer could not protect.
+    pub srtp_failed: AtomicU64,
 }
 
 /// Talk detection state: start at once above threshold, stop after a hangover.
