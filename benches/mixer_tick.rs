@@ -33,6 +33,27 @@ impl PacketOut for Sink {
     }
 }
 
+/// As the server's SRTP participant does: copy into a buffer made once,
+/// protect in place (AES_CM_128_HMAC_SHA1_80), hand off.
+struct SrtpSink {
+    session: srtp::Session,
+    buf: Box<[u8; 1500]>,
+    bytes: u64,
+}
+impl PacketOut for SrtpSink {
+    fn send(&mut self, _to: SocketAddr, packet: &[u8]) -> bool {
+        let n = packet.len();
+        self.buf[..n].copy_from_slice(packet);
+        match self.session.protect_rtp(&mut self.buf[..], n) {
+            Ok(len) => {
+                self.bytes += len as u64;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
 /// Pre-encoded frames, replayed in a loop: (length, payload).
 type Frames = Arc<Vec<(usize, [u8; MAX_PAYLOAD])>>;
 
@@ -69,7 +90,12 @@ struct Setup {
 
 /// A participant; `kit`: it brings a talker kit, as the first
 /// `KITS_PER_CODEC` of each codec in a room do in the server.
-fn participant(id: u32, kind: CodecKind, kit: bool) -> (Participant, rtrb::Producer<InPacket>) {
+fn participant(
+    id: u32,
+    kind: CodecKind,
+    kit: bool,
+    srtp: bool,
+) -> (Participant, rtrb::Producer<InPacket>) {
     // As the server sizes it (MediaConfig::input_ring).
     let (tx, rx) = rtrb::RingBuffer::new(16);
     let mut s = ParticipantSettings::new(kind);
@@ -77,25 +103,27 @@ fn participant(id: u32, kind: CodecKind, kit: bool) -> (Participant, rtrb::Produ
         [127, 0, 0, 1],
         10_000 + (id % 50_000) as u16,
     )));
-    let p = Participant::new(
-        ParticipantId(id),
-        s,
-        rx,
-        Box::new(Sink(0)),
-        id,
-        0,
-        Arc::default(),
-    )
-    .and_then(|p| {
-        if kit {
-            p.with_kit(&OpusConfig::default())
-        } else {
-            Ok(p)
-        }
-    })
-    // The room's settings: the kits' encoders serve it, as in the server.
-    .map(Participant::sharing_kit_encoder)
-    .expect("participant");
+    let out: Box<dyn PacketOut> = if srtp {
+        let suite = srtp::Suite::AesCm128HmacSha1_80;
+        Box::new(SrtpSink {
+            session: srtp::Session::new(suite, &[id as u8; 16], &[7; 14]).expect("srtp"),
+            buf: Box::new([0; 1500]),
+            bytes: 0,
+        })
+    } else {
+        Box::new(Sink(0))
+    };
+    let p = Participant::new(ParticipantId(id), s, rx, out, id, 0, Arc::default())
+        .and_then(|p| {
+            if kit {
+                p.with_kit(&OpusConfig::default())
+            } else {
+                Ok(p)
+            }
+        })
+        // The room's settings: the kits' encoders serve it, as in the server.
+        .map(Participant::sharing_kit_encoder)
+        .expect("participant");
     (p, tx)
 }
 
@@ -136,7 +164,7 @@ fn noise(kind: CodecKind, seed: u32) -> Frames {
     })
 }
 
-fn setup(kind: CodecKind, layout: Layout, n: usize) -> Setup {
+fn setup(kind: CodecKind, layout: Layout, n: usize, srtp: bool) -> Setup {
     let room_size = match layout {
         Layout::OneRoom => n,
         Layout::RoomsOf5 => 5,
@@ -170,7 +198,7 @@ fn setup(kind: CodecKind, layout: Layout, n: usize) -> Setup {
         assert!(commands.push(Command::AddRoom(Box::new(room))).is_ok());
         for k in 0..room_size.min(n - r * room_size) {
             let id = (r * room_size + k) as u32 + 1;
-            let (p, input) = participant(id, kind, k < KITS_PER_CODEC);
+            let (p, input) = participant(id, kind, k < KITS_PER_CODEC, srtp);
             assert!(
                 commands
                     .push(Command::AddParticipant(RoomId(r as u32 + 1), Box::new(p)))
@@ -216,29 +244,59 @@ fn feed(s: &mut Setup, tick: u64, now: Instant) {
 }
 
 fn bench(c: &mut Criterion) {
-    let cases: [(Layout, &str, CodecKind, &[usize]); 4] = [
+    // The last two: every listener's packet protected with SRTP
+    // (AES_CM_128_HMAC_SHA1_80) in the tick, as for SDES calls.
+    let cases: [(Layout, &str, CodecKind, &[usize], bool); 6] = [
         (
             Layout::OneRoom,
             "one room",
             CodecKind::Pcmu,
             &[100, 1_000, 5_000],
+            false,
         ),
-        (Layout::OneRoom, "one room", CodecKind::Opus, &[100, 1_000]),
+        (
+            Layout::OneRoom,
+            "one room",
+            CodecKind::Opus,
+            &[100, 1_000],
+            false,
+        ),
         (
             Layout::RoomsOf5,
             "rooms of 5",
             CodecKind::Pcmu,
             &[100, 1_000],
+            false,
         ),
-        (Layout::RoomsOf5, "rooms of 5", CodecKind::Opus, &[100, 500]),
+        (
+            Layout::RoomsOf5,
+            "rooms of 5",
+            CodecKind::Opus,
+            &[100, 500],
+            false,
+        ),
+        (
+            Layout::OneRoom,
+            "one room, SRTP",
+            CodecKind::Pcmu,
+            &[100, 1_000],
+            true,
+        ),
+        (
+            Layout::OneRoom,
+            "one room, SRTP",
+            CodecKind::Opus,
+            &[100, 1_000],
+            true,
+        ),
     ];
-    for (layout, name, kind, sizes) in cases {
+    for (layout, name, kind, sizes, srtp) in cases {
         let mut g = c.benchmark_group(format!("mixer tick, {name}, everyone sending"));
         g.sample_size(10)
             .warm_up_time(Duration::from_secs(1))
             .measurement_time(Duration::from_secs(3));
         for &n in sizes {
-            let mut s = setup(kind, layout, n);
+            let mut s = setup(kind, layout, n, srtp);
             let mut tick = 0u64;
             let mut now = Instant::now();
             // Warm up: rooms open, jitter buffers fill, talkers are selected.
@@ -272,7 +330,9 @@ fn bench(c: &mut Criterion) {
         let before = opus_codec::live_heap_bytes();
         // A big room's participant brings no kit; the room's kits are a
         // fixed cost.
-        let made: Vec<_> = (0..200).map(|i| participant(i, kind, false)).collect();
+        let made: Vec<_> = (0..200)
+            .map(|i| participant(i, kind, false, false))
+            .collect();
         let after = opus_codec::live_heap_bytes();
         let kit = TalkerKit::new(kind, &OpusConfig::default()).expect("kit");
         let with_kit = opus_codec::live_heap_bytes();
