@@ -51,8 +51,10 @@ fn talker_packets(kind: CodecKind, freq: f64, frames: usize) -> Vec<(usize, [u8;
 }
 
 /// Runs `total` ticks (the first 1,000 unmeasured) of a room of 100 with
-/// these codecs round-robin; returns (allocations, measured ticks).
-fn run(kinds: &[CodecKind], total: u64) -> (u64, u64) {
+/// these codecs round-robin; returns (allocations, measured ticks). With
+/// `srtp`, every participant's packets go out through the server's
+/// SrtpOut (protected in place, sent on a real socket).
+fn run(kinds: &[CodecKind], total: u64, srtp: bool) -> (u64, u64) {
     let mut allocs = 0;
     let (mut commands, cmd_rx) = rtrb::RingBuffer::new(512);
     let (ev_tx, mut events) = rtrb::RingBuffer::new(65536);
@@ -75,17 +77,26 @@ fn run(kinds: &[CodecKind], total: u64) -> (u64, u64) {
         let mut s = ParticipantSettings::new(kind);
         let addr: SocketAddr = format!("127.0.0.1:{}", 30000 + i).parse().unwrap();
         s.remote = Some(addr);
-        let p = Participant::new(
-            ParticipantId(i + 1),
-            s,
-            rx,
-            Box::new(CountOut(0)),
-            i,
-            0,
-            Arc::default(),
-        )
-        .and_then(|p| p.with_kit(&OpusConfig::default()))
-        .unwrap();
+        let out: Box<dyn PacketOut> = if srtp {
+            let keys = media_server::io::SrtpKeys::new(
+                srtp::Suite::AesCm128HmacSha1_80,
+                &[i as u8; 30],
+                &[7; 30],
+            )
+            .unwrap();
+            let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            sock.set_nonblocking(true).unwrap();
+            Box::new(media_server::io::SrtpOut::new(
+                sock,
+                keys.outbound().unwrap(),
+                Arc::default(),
+            ))
+        } else {
+            Box::new(CountOut(0))
+        };
+        let p = Participant::new(ParticipantId(i + 1), s, rx, out, i, 0, Arc::default())
+            .and_then(|p| p.with_kit(&OpusConfig::default()))
+            .unwrap();
         assert!(commands
             .push(Command::AddParticipant(RoomId(1), Box::new(p)))
             .is_ok());
@@ -137,7 +148,7 @@ fn run(kinds: &[CodecKind], total: u64) -> (u64, u64) {
 #[test]
 fn ten_thousand_ticks_with_100_participants_allocate_nothing() {
     let kinds = [CodecKind::Pcmu, CodecKind::G722, CodecKind::Pcma];
-    let (allocs, measured) = run(&kinds, 11_000);
+    let (allocs, measured) = run(&kinds, 11_000, false);
     assert_eq!(measured, 10_000);
     assert_eq!(allocs, 0, "{allocs} allocations in {measured} ticks");
 }
@@ -148,7 +159,17 @@ fn ten_thousand_ticks_with_100_participants_allocate_nothing() {
 #[test]
 fn ten_thousand_ticks_of_an_opus_room_allocate_nothing() {
     let kinds = [CodecKind::Pcmu, CodecKind::Opus];
-    let (allocs, measured) = run(&kinds, 11_000);
+    let (allocs, measured) = run(&kinds, 11_000, false);
+    assert_eq!(measured, 10_000);
+    assert_eq!(allocs, 0, "{allocs} allocations in {measured} ticks");
+}
+
+/// With SRTP every listener's packet is protected in the tick: in place,
+/// in a buffer made when the participant was, so still nothing allocated.
+#[test]
+fn ten_thousand_ticks_with_srtp_allocate_nothing() {
+    let kinds = [CodecKind::Pcmu, CodecKind::Opus];
+    let (allocs, measured) = run(&kinds, 11_000, true);
     assert_eq!(measured, 10_000);
     assert_eq!(allocs, 0, "{allocs} allocations in {measured} ticks");
 }

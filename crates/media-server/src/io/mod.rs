@@ -29,7 +29,7 @@ use crate::mixer::{
 };
 use receiver::{ReceiverConfig, RtpReceiver, UdpOut};
 use rx_thread::RxCommand;
-pub use secure::SrtpKeys;
+pub use secure::{SrtpKeys, SrtpOut};
 
 /// Media server settings.
 #[derive(Debug, Clone)]

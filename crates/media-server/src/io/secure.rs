@@ -53,13 +53,14 @@ impl SrtpKeys {
     }
 
     /// A session that protects what we send.
-    pub(crate) fn outbound(&self) -> Result<srtp::Session, srtp::Error> {
+    pub fn outbound(&self) -> Result<srtp::Session, srtp::Error> {
         self.session(&self.local)
     }
 }
 
-/// The mixer's side of an SRTP participant's socket.
-pub(crate) struct SrtpOut {
+/// The mixer's side of an SRTP participant's socket: each packet is
+/// copied into a buffer made once, protected in place and sent.
+pub struct SrtpOut {
     sock: UdpSocket,
     session: srtp::Session,
     buf: Box<[u8; MAX_PACKET]>,
@@ -67,11 +68,9 @@ pub(crate) struct SrtpOut {
 }
 
 impl SrtpOut {
-    pub(crate) fn new(
-        sock: UdpSocket,
-        session: srtp::Session,
-        stats: Arc<ParticipantStats>,
-    ) -> Self {
+    /// Sends on `sock` (non-blocking), protected by `session`; failures
+    /// count in `stats`.
+    pub fn new(sock: UdpSocket, session: srtp::Session, stats: Arc<ParticipantStats>) -> Self {
         Self {
             sock,
             session,
