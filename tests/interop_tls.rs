@@ -1,9 +1,11 @@
-//! SIP over TLS (RFC 3261 §26) against baresip: two phones call a room
-//! over TLS and hear each other by tones while a client that stops in the
-//! middle of its handshake is dropped and holds nothing up; the
-//! certificate is replaced while running and a phone that trusts only the
-//! new one gets in; confab calls a phone over TLS and verifies its
-//! certificate. (Debian's SIPp is built without TLS, so SIPp cannot take
+//! SIP over TLS (RFC 3261 §26) and SRTP (SDES) against baresip: two phones
+//! call a room over TLS and hear each other by tones while a client that
+//! stops in the middle of its handshake is dropped and holds nothing up;
+//! the certificate is replaced while running and a phone that trusts only
+//! the new one gets in; confab calls a phone over TLS and verifies its
+//! certificate; a phone registered over TLS is called back over its own
+//! connection; SRTP phones hear each other, and what the SRTP policy
+//! refuses gets 488. (Debian's SIPp is built without TLS, so SIPp cannot take
 //! part here.) Needs baresip; without it the test says SKIPPED and
 //! passes, unless `CONFAB_INTEROP=1`.
 
@@ -338,6 +340,116 @@ async fn srtp_phones_over_tls_hear_each_other_and_what_policy_refuses_gets_488()
         assert!(t.contains("488"), "{who} was refused: {t}");
         assert!(!t.contains("Call established"), "{who}: {t}");
     }
+    s.shutdown().await;
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_registered_over_tls_is_called_back_over_its_own_connection() {
+    if !peer_tool("baresip", "baresip") {
+        return;
+    }
+    let base = tempdir("tls-reg");
+    let (cert, key) = certificate(&base, "confab");
+    let dir = base.join("data");
+    let s = common::in_process(49000, |c| {
+        c.focus.entry_exit_tones = false;
+        c.focus.auth.mode = focus::AuthMode::Required;
+        c.focus.auth.realm = policy_server::service::SIP_REALM.into();
+        c.sip_tls = confab::SipTls {
+            listen: Some(([127, 0, 0, 1], free_port()).into()),
+            cert: Some(cert.clone()),
+            key: Some(key.clone()),
+            ca: None,
+        };
+        c.policy = Some(policy_server::PolicyConfig {
+            listen: ([127, 0, 0, 1], 0).into(),
+            data_dir: dir.clone(),
+            ..Default::default()
+        });
+    })
+    .await;
+    let tls = s.sip_tls.expect("TLS");
+    let admin = std::fs::read_to_string(dir.join("admin.token")).unwrap();
+    let admin = admin.trim();
+    let p = s.policy.as_ref().unwrap();
+    let mut g = ConferenceControlClient::connect(format!("http://{}", p.addr))
+        .await
+        .unwrap();
+    g.create_user(auth(
+        pb::CreateUserRequest {
+            name: "erin".into(),
+            password: "erin-secret-5".into(),
+        },
+        admin,
+    ))
+    .await
+    .unwrap();
+    g.create_conference(auth(
+        pb::CreateConferenceRequest {
+            conference: Some(pb::Conference {
+                name: "callback".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        admin,
+    ))
+    .await
+    .unwrap();
+    // Erin registers over TLS; the call to her goes back over the
+    // connection she opened (RFC 5626 §5.3), as a phone behind NAT needs.
+    let (_, _, erin) = peers::baresip(
+        &base,
+        Baresip {
+            user: "erin",
+            account: format!("<sip:erin@{tls};transport=tls>;auth_pass=erin-secret-5;regint=300"),
+            freq: 1000,
+            command: None,
+            secs: 10,
+            extra_config: format!("sip_cafile {}\n", cert.display()),
+        },
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let placed = g
+        .dial_out(auth(
+            pb::DialOutRequest {
+                conference: "callback".into(),
+                uri: format!("sip:erin@{tls}"),
+            },
+            admin,
+        ))
+        .await
+        .expect("erin is registered")
+        .into_inner();
+    let mut connected = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let list = g
+            .list_participants(auth(
+                pb::ListParticipantsRequest {
+                    conference: "callback".into(),
+                },
+                admin,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        if list
+            .participants
+            .iter()
+            .any(|p| p.id == placed.id && p.status == "connected")
+        {
+            connected = true;
+            break;
+        }
+    }
+    let erin = wait(erin).await;
+    assert!(
+        connected,
+        "erin answered over her own TLS connection: {}",
+        text(&erin)
+    );
     s.shutdown().await;
     let _ = std::fs::remove_dir_all(&base);
 }
