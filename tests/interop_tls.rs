@@ -166,10 +166,21 @@ async fn phones_call_a_room_over_tls_and_a_stalled_handshake_holds_nothing_up() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn confab_calls_a_phone_over_tls_and_verifies_it() {
+    call_out_over_tls("tls-out", false).await;
+}
+
+/// With SRTP required, the dial-out offers RTP/SAVP with SDES keys over
+/// TLS, and refuses to send keys to a target in clear.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_srtp_required_confab_calls_out_with_sdes_keys_over_tls_only() {
+    call_out_over_tls("srtp-out", true).await;
+}
+
+async fn call_out_over_tls(name: &str, srtp: bool) {
     if !peer_tool("baresip", "baresip") {
         return;
     }
-    let base = tempdir("tls-out");
+    let base = tempdir(name);
     let (cert, key) = certificate(&base, "confab");
     let (phone_cert, phone_key) = certificate(&base, "phone");
     // baresip's TLS identity is one PEM file with the key and the chain.
@@ -184,9 +195,12 @@ async fn confab_calls_a_phone_over_tls_and_verifies_it() {
     )
     .unwrap();
     let dir = base.join("data");
-    let s = common::in_process(47000, |c| {
+    let s = common::in_process(if srtp { 50000 } else { 47000 }, |c| {
         c.focus.entry_exit_tones = false;
         c.focus.dial_out.allow = vec!["sip:dave@127.0.0.1:*".into()];
+        if srtp {
+            c.focus.srtp.mode = focus::SrtpMode::Required;
+        }
         c.sip_tls = confab::SipTls {
             listen: Some(([127, 0, 0, 1], free_port()).into()),
             cert: Some(cert.clone()),
@@ -223,12 +237,15 @@ async fn confab_calls_a_phone_over_tls_and_verifies_it() {
         &base,
         Baresip {
             user: "dave",
-            account: "<sip:dave@127.0.0.1:{sip};transport=tls>;regint=0".into(),
+            account: format!(
+                "<sip:dave@127.0.0.1:{{sip}};transport=tls>;regint=0{}",
+                if srtp { ";mediaenc=srtp-mand" } else { "" }
+            ),
             freq: 1000,
             command: None,
             secs: 10,
             extra_config: format!(
-                "sip_certificate {}\nsip_cafile {}\n",
+                "sip_certificate {}\nsip_cafile {}\nmodule srtp.so\n",
                 identity.display(),
                 cert.display()
             ),
@@ -270,8 +287,25 @@ async fn confab_calls_a_phone_over_tls_and_verifies_it() {
             break;
         }
     }
+    if srtp {
+        // Keys are not sent where anyone on the path could read them.
+        let refused = g
+            .dial_out(auth(
+                pb::DialOutRequest {
+                    conference: "outbound".into(),
+                    uri: format!("sip:dave@127.0.0.1:{sip}"),
+                },
+                admin,
+            ))
+            .await
+            .unwrap_err();
+        assert!(refused.message().contains("488"), "{refused:?}");
+    }
     let dave = wait(dave).await;
     assert!(connected, "dave answered over TLS: {}", text(&dave));
+    if srtp {
+        assert!(text(&dave).contains("SRTP is Enabled"), "{}", text(&dave));
+    }
     s.shutdown().await;
     let _ = std::fs::remove_dir_all(&base);
 }

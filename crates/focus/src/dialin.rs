@@ -194,6 +194,17 @@ impl Focus {
         transport: TransportKind,
     ) -> Result<Option<Offer>, Refusal> {
         if req.body.is_empty() {
+            if self.config.srtp.mode == crate::secure_media::SrtpMode::Required {
+                // Our offer would go out in the 200 and its keys with it;
+                // let the caller offer RTP/SAVP instead.
+                let host = self.local_host(req, transport);
+                let why = "SRTP is required: offer RTP/SAVP with SDES keys";
+                return Err((
+                    488,
+                    "Not Acceptable Here".into(),
+                    vec![(HeaderName::WARNING, format!("305 {host} \"{why}\""))],
+                ));
+            }
             return Ok(None);
         }
         match req.headers.content_type().as_deref() {
@@ -299,6 +310,7 @@ impl Focus {
                     sdp::Direction::SendRecv,
                     session_id,
                     1,
+                    &[],
                 ),
                 awaiting_ack_answer: Some(port),
                 local,

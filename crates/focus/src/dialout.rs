@@ -72,6 +72,8 @@ pub(crate) struct DialOut {
     /// Another branch answered: this one was cancelled (a 2xx that still
     /// comes is acknowledged and hung up).
     pub(crate) cancelled: bool,
+    /// The SDES keys our offer carried (none: plain RTP).
+    pub(crate) offered: Vec<sdp::Crypto>,
 }
 
 impl Focus {
@@ -179,12 +181,20 @@ impl Focus {
             local.port(),
         );
         let session: u64 = rand::Rng::random::<u32>(&mut self.rng) as u64;
+        let offered = match self.offer_keys(peer.transport) {
+            Ok(k) => k,
+            Err(status) => {
+                self.media.send(MediaCommand::Release { port: token });
+                return Err(status);
+            }
+        };
         let offer = sdp::offer(
             &self.config.codecs,
             local,
             sdp::Direction::SendRecv,
             session,
             1,
+            &offered,
         );
         let branch = self.new_branch();
         let (call_id, tag) = match &fork {
@@ -254,6 +264,7 @@ impl Focus {
                 referrer,
                 fork,
                 cancelled: false,
+                offered,
             },
         );
         self.room_changed(now, room, &user);
@@ -396,7 +407,10 @@ impl Focus {
             .and_then(|t| sdp::Session::parse(t).ok());
         let negotiated = answer
             .as_ref()
-            .and_then(|a| sdp::accept_answer(&self.config.codecs, a).ok());
+            .and_then(|a| sdp::accept_answer(&self.config.codecs, a).ok())
+            .and_then(|mut n| {
+                crate::secure_media::take_answer_keys(&mut n, &d.offered).then_some(n)
+            });
         // A dial-out may be the room's first call: its mixer room opens now.
         let spec = negotiated
             .as_ref()
@@ -443,7 +457,9 @@ impl Focus {
             dtmf_star: false,
             control: Default::default(),
             identity: None,
-            srtp: None,
+            srtp: negotiated
+                .as_ref()
+                .and_then(|n| n.local_crypto.clone().zip(n.crypto.clone())),
         };
         let ok = leg.is_some();
         if let Some(leg) = leg {

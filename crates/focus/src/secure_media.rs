@@ -32,7 +32,36 @@ pub struct SrtpPolicy {
 /// A refusal: status, reason, headers.
 type Refusal = (u16, String, Vec<(HeaderName, String)>);
 
+/// The suites we offer, most compatible first.
+const OFFERED: [srtp::Suite; 2] = [srtp::Suite::AesCm128HmacSha1_80, srtp::Suite::AeadAes128Gcm];
+
 impl Focus {
+    /// The SDES keys our own offer carries over `transport`: none unless
+    /// SRTP is required; Err when it is required and the transport is in
+    /// clear (keys are not sent where anyone can read them).
+    pub(crate) fn offer_keys(
+        &mut self,
+        transport: TransportKind,
+    ) -> Result<Vec<sdp::Crypto>, &'static str> {
+        let policy = self.config.srtp;
+        if policy.mode != SrtpMode::Required {
+            return Ok(Vec::new());
+        }
+        if transport != TransportKind::Tls && !policy.sdes_in_clear {
+            return Err("SIP/2.0 488 Not Acceptable Here");
+        }
+        Ok(OFFERED
+            .iter()
+            .enumerate()
+            .map(|(i, s)| sdp::Crypto {
+                tag: i as u32 + 1,
+                suite: s.name().to_owned(),
+                key_salt: fresh_key(*s),
+                mki: false,
+            })
+            .collect())
+    }
+
     /// Decides on an offer's security and, for SRTP, makes our key.
     pub(crate) fn secure_answer(
         &mut self,
@@ -60,17 +89,40 @@ impl Focus {
                 let suite = srtp::Suite::from_name(&remote.suite)
                     .filter(|s| remote.key_salt.len() == s.key_len() + s.salt_len())
                     .ok_or_else(|| refuse("an SDES key of the wrong length"))?;
-                let mut key = vec![0u8; suite.key_len() + suite.salt_len()];
-                // Keys from the OS's generator, never from the seeded one.
-                rand::Rng::fill(&mut rand::rng(), &mut key[..]);
                 n.local_crypto = Some(sdp::Crypto {
                     tag: remote.tag,
                     suite: remote.suite.clone(),
-                    key_salt: key,
+                    key_salt: fresh_key(suite),
                     mki: false,
                 });
                 Ok(())
             }
         }
     }
+}
+
+/// An answer to our offer: secure exactly when we offered keys, with one of
+/// our tags and suites; our key for that tag goes with it.
+pub(crate) fn take_answer_keys(n: &mut sdp::Negotiated, offered: &[sdp::Crypto]) -> bool {
+    match (offered.is_empty(), n.secure) {
+        (true, false) => true,
+        (false, true) => {
+            let ours = n.crypto.as_ref().and_then(|theirs| {
+                offered
+                    .iter()
+                    .find(|o| o.tag == theirs.tag && o.suite == theirs.suite)
+            });
+            n.local_crypto = ours.cloned();
+            n.local_crypto.is_some()
+        }
+        _ => false,
+    }
+}
+
+/// A master key and salt for `suite` from the OS's generator, never from
+/// the focus's seeded one.
+fn fresh_key(suite: srtp::Suite) -> Vec<u8> {
+    let mut key = vec![0u8; suite.key_len() + suite.salt_len()];
+    rand::Rng::fill(&mut rand::rng(), &mut key[..]);
+    key
 }

@@ -147,6 +147,7 @@ a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=maxptime:60\r\na=sendr
             Direction::SendRecv,
             3,
             1,
+            &[],
         );
         let o = Session::parse(&text).unwrap();
         assert_eq!(o.media[0].formats.len(), 5);
@@ -155,5 +156,45 @@ a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=maxptime:60\r\na=sendr
         assert_eq!((n.codec, n.pt), ("PCMU", 0));
         let bad = "v=0\r\no=- 1 1 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\nm=audio 5000 RTP/AVP 96\r\na=rtpmap:96 PCMU/8000\r\n";
         assert!(accept_answer(&prefs, &Session::parse(bad).unwrap()).is_err());
+    }
+
+    #[test]
+    fn an_rtp_savp_offer_takes_the_first_key_we_can_use_and_the_answer_is_savp() {
+        let offer = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n\
+            m=audio 4000 RTP/SAVP 0\r\n\
+            a=crypto:1 AES_CM_256_HMAC_SHA1_80 inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4v\r\n\
+            a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR|2^20|1:32\r\n\
+            a=crypto:3 AES_CM_128_HMAC_SHA1_32 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR\r\n";
+        let o = Session::parse(offer).unwrap();
+        assert!(o.media[0].secure && !o.media[0].plain_rtp);
+        let mut n = negotiate(&o, &Preferences::default()).unwrap();
+        let c = n.crypto.clone().expect("a key");
+        // Not the 256-bit suite (not ours), not the one with an MKI.
+        assert_eq!((c.tag, c.suite.as_str()), (3, "AES_CM_128_HMAC_SHA1_32"));
+        n.local_crypto = Some(Crypto {
+            key_salt: vec![1; 30],
+            ..c
+        });
+        let text = answer(
+            &o,
+            &n,
+            "127.0.0.1:20000".parse().unwrap(),
+            Direction::SendRecv,
+            1,
+            1,
+        );
+        assert!(text.contains("m=audio 20000 RTP/SAVP 0\r\n"), "{text}");
+        assert!(
+            text.contains("a=crypto:3 AES_CM_128_HMAC_SHA1_32 inline:AQEB"),
+            "{text}"
+        );
+        let none = offer
+            .replace("a=crypto:3", "a=crypto-not:3")
+            .replace("|2^20|1:32", "|2^20|1:4");
+        let o = Session::parse(&none).unwrap();
+        assert!(matches!(
+            negotiate(&o, &Preferences::default()),
+            Err(NegotiationError::NoCommonCrypto(_))
+        ));
     }
 }

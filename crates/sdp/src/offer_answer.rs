@@ -311,24 +311,35 @@ pub fn answer(
     out
 }
 
-/// Our offer (for an INVITE without SDP): every preferred codec and telephone-event.
+/// Our offer (for an INVITE without SDP, and dial-outs): every preferred
+/// codec and telephone-event; `RTP/SAVP` with these SDES keys when there
+/// are any (RFC 4568).
 pub fn offer(
     prefs: &Preferences,
     local: SocketAddr,
     direction: Direction,
     session_id: u64,
     version: u64,
+    crypto: &[crate::sdes::Crypto],
 ) -> String {
     let mut out = String::with_capacity(512);
     origin(&mut out, session_id, version, local.ip());
     let mut pts: Vec<String> = prefs.codecs.iter().map(|c| c.pt.to_string()).collect();
     pts.push(prefs.dtmf_pt.to_string());
+    let proto = if crypto.is_empty() {
+        "RTP/AVP"
+    } else {
+        "RTP/SAVP"
+    };
     let _ = write!(
         out,
-        "m=audio {} RTP/AVP {}\r\n",
+        "m=audio {} {proto} {}\r\n",
         local.port(),
         pts.join(" ")
     );
+    for c in crypto {
+        out.push_str(&c.to_line());
+    }
     for c in &prefs.codecs {
         rtpmap(&mut out, c.pt, c.name, c.clock, c.channels);
         if c.name == "opus" {
