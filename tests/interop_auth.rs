@@ -16,13 +16,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+use common::api::{add_user, create_room, tempdir, Client};
 use common::peers::{self, read_wav_mono, tone_dbfs, write_ulaw_tone};
 use common::{auth, free_port, peer_tool};
 use policy_server::pb;
-use policy_server::pb::conference_control_client::ConferenceControlClient;
-use tonic::transport::Channel;
-
-type Client = ConferenceControlClient<Channel>;
 
 /// A confab with the policy server, on `sip` (a free port when None), with
 /// `--auth required` and the digest algorithms in `algorithms` order.
@@ -56,40 +53,6 @@ async fn start(
     let token = std::fs::read_to_string(dir.join("data/admin.token")).unwrap();
     let g = Client::connect(format!("http://{}", p.addr)).await.unwrap();
     (s, g, token.trim().to_owned())
-}
-
-async fn add_user(g: &mut Client, admin: &str, name: &str, password: &str) {
-    g.create_user(auth(
-        pb::CreateUserRequest {
-            name: name.into(),
-            password: password.into(),
-        },
-        admin,
-    ))
-    .await
-    .unwrap();
-}
-
-async fn create_room(g: &mut Client, admin: &str, name: &str) {
-    g.create_conference(auth(
-        pb::CreateConferenceRequest {
-            conference: Some(pb::Conference {
-                name: name.into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
-        admin,
-    ))
-    .await
-    .unwrap();
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("confab-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 /// SIPp running a scenario of tests/sipp against `server` (a UAS on
@@ -273,28 +236,7 @@ async fn a_dial_out_to_a_registered_user_forks_to_both_phones_after_a_restart() 
         .await
         .expect("a registered user may be dialled")
         .into_inner();
-    let mut connected = false;
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let list = g
-            .list_participants(auth(
-                pb::ListParticipantsRequest {
-                    conference: "forked".into(),
-                },
-                &admin,
-            ))
-            .await
-            .unwrap()
-            .into_inner();
-        if list
-            .participants
-            .iter()
-            .any(|p| p.id == placed.id && p.status == "connected")
-        {
-            connected = true;
-            break;
-        }
-    }
+    let connected = common::api::connected(&mut g, &admin, "forked", &placed.id).await;
     assert!(connected, "the answering phone is in: {}", report(&dir));
     // Anyone else may not be dialled.
     let refused = g

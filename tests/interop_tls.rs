@@ -17,10 +17,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Output};
 use std::time::{Duration, Instant};
 
+use common::api::{add_user, create_room, tempdir, Client};
 use common::peers::{self, Baresip};
 use common::{auth, free_port, peer_tool};
 use policy_server::pb;
-use policy_server::pb::conference_control_client::ConferenceControlClient;
 
 /// A self-signed certificate for 127.0.0.1 and localhost: (cert, key) PEM
 /// files written in `dir` under `name`.
@@ -34,13 +34,6 @@ fn certificate(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     std::fs::write(&cert, ck.cert.pem()).unwrap();
     std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
     (cert, key)
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("confab-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 async fn wait(child: Child) -> Output {
@@ -218,21 +211,8 @@ async fn call_out_over_tls(name: &str, srtp: bool) {
     let admin = std::fs::read_to_string(dir.join("admin.token")).unwrap();
     let admin = admin.trim();
     let p = s.policy.as_ref().unwrap();
-    let mut g = ConferenceControlClient::connect(format!("http://{}", p.addr))
-        .await
-        .unwrap();
-    g.create_conference(auth(
-        pb::CreateConferenceRequest {
-            conference: Some(pb::Conference {
-                name: "outbound".into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
-        admin,
-    ))
-    .await
-    .unwrap();
+    let mut g = Client::connect(format!("http://{}", p.addr)).await.unwrap();
+    create_room(&mut g, admin, "outbound").await;
     let (_, sip, dave) = peers::baresip(
         &base,
         Baresip {
@@ -265,28 +245,7 @@ async fn call_out_over_tls(name: &str, srtp: bool) {
         .await
         .expect("placed")
         .into_inner();
-    let mut connected = false;
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let list = g
-            .list_participants(auth(
-                pb::ListParticipantsRequest {
-                    conference: "outbound".into(),
-                },
-                admin,
-            ))
-            .await
-            .unwrap()
-            .into_inner();
-        if list
-            .participants
-            .iter()
-            .any(|p| p.id == placed.id && p.status == "connected")
-        {
-            connected = true;
-            break;
-        }
-    }
+    let connected = common::api::connected(&mut g, admin, "outbound", &placed.id).await;
     if srtp {
         // Keys are not sent where anyone on the path could read them.
         let refused = g
@@ -407,30 +366,9 @@ async fn a_phone_registered_over_tls_is_called_back_over_its_own_connection() {
     let admin = std::fs::read_to_string(dir.join("admin.token")).unwrap();
     let admin = admin.trim();
     let p = s.policy.as_ref().unwrap();
-    let mut g = ConferenceControlClient::connect(format!("http://{}", p.addr))
-        .await
-        .unwrap();
-    g.create_user(auth(
-        pb::CreateUserRequest {
-            name: "erin".into(),
-            password: "erin-secret-5".into(),
-        },
-        admin,
-    ))
-    .await
-    .unwrap();
-    g.create_conference(auth(
-        pb::CreateConferenceRequest {
-            conference: Some(pb::Conference {
-                name: "callback".into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
-        admin,
-    ))
-    .await
-    .unwrap();
+    let mut g = Client::connect(format!("http://{}", p.addr)).await.unwrap();
+    add_user(&mut g, admin, "erin", "erin-secret-5").await;
+    create_room(&mut g, admin, "callback").await;
     // Erin registers over TLS; the call to her goes back over the
     // connection she opened (RFC 5626 §5.3), as a phone behind NAT needs.
     let (_, _, erin) = peers::baresip(
@@ -456,28 +394,7 @@ async fn a_phone_registered_over_tls_is_called_back_over_its_own_connection() {
         .await
         .expect("erin is registered")
         .into_inner();
-    let mut connected = false;
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let list = g
-            .list_participants(auth(
-                pb::ListParticipantsRequest {
-                    conference: "callback".into(),
-                },
-                admin,
-            ))
-            .await
-            .unwrap()
-            .into_inner();
-        if list
-            .participants
-            .iter()
-            .any(|p| p.id == placed.id && p.status == "connected")
-        {
-            connected = true;
-            break;
-        }
-    }
+    let connected = common::api::connected(&mut g, admin, "callback", &placed.id).await;
     let erin = wait(erin).await;
     assert!(
         connected,

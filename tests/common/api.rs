@@ -1,0 +1,74 @@
+//! The gRPC calls the interop tests make of a running server.
+
+use std::time::Duration;
+
+use policy_server::pb;
+use policy_server::pb::conference_control_client::ConferenceControlClient;
+use tonic::transport::Channel;
+
+use crate::common::auth;
+
+/// A client of the conference control API.
+pub type Client = ConferenceControlClient<Channel>;
+
+/// Adds a SIP user.
+pub async fn add_user(g: &mut Client, admin: &str, name: &str, password: &str) {
+    g.create_user(auth(
+        pb::CreateUserRequest {
+            name: name.into(),
+            password: password.into(),
+        },
+        admin,
+    ))
+    .await
+    .unwrap();
+}
+
+/// Creates a room with the default settings.
+pub async fn create_room(g: &mut Client, admin: &str, name: &str) {
+    g.create_conference(auth(
+        pb::CreateConferenceRequest {
+            conference: Some(pb::Conference {
+                name: name.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        admin,
+    ))
+    .await
+    .unwrap();
+}
+
+/// True once participant `id` of `room` is connected (within 5 s).
+pub async fn connected(g: &mut Client, admin: &str, room: &str, id: &str) -> bool {
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let list = g
+            .list_participants(auth(
+                pb::ListParticipantsRequest {
+                    conference: room.into(),
+                },
+                admin,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        if list
+            .participants
+            .iter()
+            .any(|p| p.id == id && p.status == "connected")
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// A fresh directory under the system's temporary one.
+pub fn tempdir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("confab-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
