@@ -358,22 +358,9 @@ impl Focus {
     /// A 2xx on a branch that was cancelled (it answered as the CANCEL
     /// crossed): acknowledged and hung up at once.
     fn hang_up_branch(&mut self, now: Instant, d: &DialOut, resp: &Response) {
-        let local = sip::dialog::Local {
-            peer: d.peer,
-            host: d.local_host.clone(),
-            contact: self.focus_contact(
-                &d.room,
-                &d.local_host,
-                d.peer.transport,
-                d.invite.uri.scheme == sip::Scheme::Sips,
-            ),
-        };
-        let Some(mut dialog) = sip::dialog::Dialog::uac(&d.invite, resp, local) else {
+        let Some(mut dialog) = self.acknowledge(d, resp) else {
             return;
         };
-        let branch = self.new_branch();
-        let ack = dialog.request(Method::Ack, &branch);
-        self.layer.send_stateless(d.peer, ack.to_bytes());
         let branch = self.new_branch();
         let bye = dialog.request(Method::Bye, &branch);
         if let Err(e) = self.layer.send_request(now, bye, dialog.peer) {
@@ -381,7 +368,10 @@ impl Focus {
         }
     }
 
-    fn connect_dialout(&mut self, now: Instant, tx: TxId, d: DialOut, resp: &Response) {
+    /// The dialog a 2xx to a dial-out made, with the ACK sent: ours to
+    /// send, outside the transaction, along the route set (RFC 3261
+    /// §13.2.2.4). None for a 2xx without a To tag.
+    fn acknowledge(&mut self, d: &DialOut, resp: &Response) -> Option<sip::dialog::Dialog> {
         let local = sip::dialog::Local {
             peer: d.peer,
             host: d.local_host.clone(),
@@ -392,16 +382,19 @@ impl Focus {
                 d.invite.uri.scheme == sip::Scheme::Sips,
             ),
         };
-        let Some(mut dialog) = sip::dialog::Dialog::uac(&d.invite, resp, local) else {
+        let mut dialog = sip::dialog::Dialog::uac(&d.invite, resp, local)?;
+        let branch = self.new_branch();
+        let ack = dialog.request(Method::Ack, &branch);
+        self.layer.send_stateless(d.peer, ack.to_bytes());
+        Some(dialog)
+    }
+
+    fn connect_dialout(&mut self, now: Instant, tx: TxId, d: DialOut, resp: &Response) {
+        let Some(dialog) = self.acknowledge(&d, resp) else {
             tracing::debug!("a 2xx to a dial-out without a To tag: dropped");
             return;
         };
         let id = dialog.id.clone();
-        // The ACK for a 2xx is ours to send, outside the transaction, along
-        // the route set (RFC 3261 §13.2.2.4).
-        let branch = self.new_branch();
-        let ack = dialog.request(Method::Ack, &branch);
-        self.layer.send_stateless(d.peer, ack.to_bytes());
         let answer = std::str::from_utf8(&resp.body)
             .ok()
             .and_then(|t| sdp::Session::parse(t).ok());

@@ -65,12 +65,28 @@ impl Registry {
 }
 
 pub(crate) async fn listen(addr: SocketAddr, shared: Arc<Shared>) -> std::io::Result<SocketAddr> {
+    accept_loop(
+        addr,
+        shared,
+        TransportKind::Tcp,
+        |stream, remote, shared| spawn_connection(stream, remote, TransportKind::Tcp, shared),
+    )
+    .await
+}
+
+/// Binds `addr` and accepts connections of `kind` until whoever reads the
+/// messages is gone (then the port is free for the next server). Each
+/// connection within the limits goes to `serve`, which must not wait.
+pub(crate) async fn accept_loop(
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    kind: TransportKind,
+    serve: impl Fn(TcpStream, SocketAddr, Arc<Shared>) + Send + 'static,
+) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     tokio::spawn(async move {
         loop {
-            // Whoever reads the messages is gone: stop listening, so that
-            // the port is free for the next server.
             let accepted = tokio::select! {
                 a = listener.accept() => a,
                 _ = shared.inbound.closed() => return,
@@ -78,17 +94,16 @@ pub(crate) async fn listen(addr: SocketAddr, shared: Arc<Shared>) -> std::io::Re
             let (stream, remote) = match accepted {
                 Ok(x) => x,
                 Err(e) => {
-                    tracing::warn!(error = %e, "tcp accept failed");
+                    tracing::warn!(error = %e, transport = ?kind, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             };
-            if !admit(&shared, TransportKind::Tcp, remote) {
-                drop(stream);
+            if !admit(&shared, kind, remote) {
                 continue;
             }
             let _ = stream.set_nodelay(true);
-            spawn_connection(stream, remote, TransportKind::Tcp, shared.clone());
+            serve(stream, remote, shared.clone());
         }
     });
     Ok(local)
@@ -96,7 +111,7 @@ pub(crate) async fn listen(addr: SocketAddr, shared: Arc<Shared>) -> std::io::Re
 
 /// Whether a new connection from `remote` is within the limits (counted
 /// and logged when not).
-pub(crate) fn admit(shared: &Shared, kind: TransportKind, remote: SocketAddr) -> bool {
+fn admit(shared: &Shared, kind: TransportKind, remote: SocketAddr) -> bool {
     let reg = shared.registry(kind);
     if reg.len() >= shared.config.max_tcp_total
         || reg.per_ip(remote.ip()) >= shared.config.max_tcp_per_ip

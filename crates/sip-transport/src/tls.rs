@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use super::Shared;
@@ -139,30 +139,14 @@ fn client_config(extra: Option<&[u8]>) -> Result<Arc<rustls::ClientConfig>, TlsE
 /// Accepts TLS connections until the core is gone. Each handshake runs on
 /// its own task under a deadline, so a client that stalls holds nothing up.
 pub(crate) async fn listen(addr: SocketAddr, shared: Arc<Shared>) -> std::io::Result<SocketAddr> {
-    let listener = TcpListener::bind(addr).await?;
-    let local = listener.local_addr()?;
-    tokio::spawn(async move {
-        loop {
-            let accepted = tokio::select! {
-                a = listener.accept() => a,
-                _ = shared.inbound.closed() => return,
-            };
-            let (stream, remote) = match accepted {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "tls accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            if !crate::tcp::admit(&shared, TransportKind::Tls, remote) {
-                continue;
-            }
+    crate::tcp::accept_loop(
+        addr,
+        shared,
+        TransportKind::Tls,
+        |stream, remote, shared| {
             let Some(acceptor) = shared.tls.as_ref().and_then(|t| t.acceptor()) else {
-                continue;
+                return;
             };
-            let _ = stream.set_nodelay(true);
-            let shared = shared.clone();
             tokio::spawn(async move {
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                     Ok(Ok(tls)) => {
@@ -181,9 +165,9 @@ pub(crate) async fn listen(addr: SocketAddr, shared: Arc<Shared>) -> std::io::Re
                     }
                 }
             });
-        }
-    });
-    Ok(local)
+        },
+    )
+    .await
 }
 
 /// The client handshake for a connection we opened: the server must

@@ -159,6 +159,16 @@ impl Session {
         self.suite
     }
 
+    /// The state of `ssrc`, if it has any (read only: nothing moves
+    /// until a packet authenticates).
+    fn known(&self, ssrc: u32) -> Option<Stream> {
+        self.streams
+            .iter()
+            .flatten()
+            .find(|s| s.ssrc == ssrc)
+            .copied()
+    }
+
     /// The state of `ssrc`, made (from `seq`) if new.
     fn stream(&mut self, ssrc: u32, seq: u16) -> &mut Stream {
         self.clock += 1;
@@ -228,13 +238,7 @@ impl Session {
         let len = buf.len().checked_sub(tag_len).ok_or(Error::Malformed)?;
         let h = rtp_header_len(&buf[..len])?;
         let (seq, ssrc) = seq_ssrc(buf);
-        let known = self
-            .streams
-            .iter()
-            .flatten()
-            .find(|s| s.ssrc == ssrc)
-            .copied();
-        let st = known.unwrap_or_else(|| Stream::new(ssrc, seq));
+        let st = self.known(ssrc).unwrap_or_else(|| Stream::new(ssrc, seq));
         let roc = st.estimate(seq).ok_or(Error::Replay)?;
         let index = ((roc as u64) << 16) | seq as u64;
         if !st.rtp_replay.check(index) {
@@ -282,12 +286,7 @@ impl Session {
         let e_index = (0x8000_0000 | index).to_be_bytes();
         match &self.rtcp {
             Keys::Cm { cipher, salt, auth } => {
-                let iv = cm_iv(salt, ssrc, 0, 0);
-                let mut iv = iv;
-                for (d, s) in iv[10..14].iter_mut().zip(index.to_be_bytes()) {
-                    *d ^= s;
-                }
-                keystream(cipher, &iv, &mut buf[8..len]);
+                keystream(cipher, &cm_rtcp_iv(salt, ssrc, index), &mut buf[8..len]);
                 buf[len..len + 4].copy_from_slice(&e_index);
                 let tag = cm_tag(auth, &buf[..len + 4], None);
                 buf[len + 4..len + 4 + SRTCP_CM_TAG].copy_from_slice(&tag[..SRTCP_CM_TAG]);
@@ -320,13 +319,10 @@ impl Session {
         };
         let e_index = u32::from_be_bytes([buf[e_at], buf[e_at + 1], buf[e_at + 2], buf[e_at + 3]]);
         let (encrypted, index) = (e_index & 0x8000_0000 != 0, e_index & 0x7FFF_FFFF);
-        let known = self
-            .streams
-            .iter()
-            .flatten()
-            .find(|s| s.ssrc == ssrc)
-            .copied();
-        if known.is_some_and(|s| !s.rtcp_replay.check(index as u64)) {
+        if self
+            .known(ssrc)
+            .is_some_and(|s| !s.rtcp_replay.check(index as u64))
+        {
             return Err(Error::Replay);
         }
         match &self.rtcp {
@@ -336,11 +332,7 @@ impl Session {
                     return Err(Error::Auth);
                 }
                 if encrypted {
-                    let mut iv = cm_iv(salt, ssrc, 0, 0);
-                    for (d, s) in iv[10..14].iter_mut().zip(index.to_be_bytes()) {
-                        *d ^= s;
-                    }
-                    keystream(cipher, &iv, &mut buf[8..len]);
+                    keystream(cipher, &cm_rtcp_iv(salt, ssrc, index), &mut buf[8..len]);
                 }
             }
             Keys::Gcm { cipher, salt } => {
@@ -406,6 +398,16 @@ fn cm_iv(salt: &[u8; 14], ssrc: u32, roc: u32, seq: u16) -> [u8; 16] {
         *d ^= s;
     }
     for (d, s) in iv[12..14].iter_mut().zip(seq.to_be_bytes()) {
+        *d ^= s;
+    }
+    iv
+}
+
+/// AES-CM's IV for SRTCP (RFC 3711 §4.1.1): the SRTCP index in place of
+/// the packet index.
+fn cm_rtcp_iv(salt: &[u8; 14], ssrc: u32, index: u32) -> [u8; 16] {
+    let mut iv = cm_iv(salt, ssrc, 0, 0);
+    for (d, s) in iv[10..14].iter_mut().zip(index.to_be_bytes()) {
         *d ^= s;
     }
     iv

@@ -118,21 +118,29 @@ impl RtpReceiver {
     /// Takes one datagram that arrived on the RTP port at `arrival`.
     pub(crate) fn handle_datagram(&mut self, data: &[u8], from: SocketAddr, arrival: Instant) {
         let rtcp = rtcp::is_rtcp(data);
-        if let Some(mut s) = self.srtp.take() {
-            // Checked and decrypted before anything else reads it; the
-            // session is out of `self` while its plain bytes are read.
-            match s.unprotect(data, rtcp) {
-                Some(n) => self.handle_plain(&s.buf[..n], rtcp, from, arrival),
-                None => {
-                    self.mixer_stats
-                        .srtp_dropped
-                        .fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            self.srtp = Some(s);
+        self.with_plain(data, rtcp, |r, plain| {
+            r.handle_plain(plain, rtcp, from, arrival)
+        });
+    }
+
+    /// Hands `take` the plain packet: `data` itself, or with SRTP, the
+    /// packet checked and decrypted before anything else reads it (the
+    /// session is out of `self` meanwhile); one that fails is counted and
+    /// dropped.
+    fn with_plain(&mut self, data: &[u8], rtcp: bool, take: impl FnOnce(&mut Self, &[u8])) {
+        let Some(mut s) = self.srtp.take() else {
+            take(self, data);
             return;
+        };
+        match s.unprotect(data, rtcp) {
+            Some(n) => take(self, &s.buf[..n]),
+            None => {
+                self.mixer_stats
+                    .srtp_dropped
+                    .fetch_add(1, Ordering::Relaxed);
+            }
         }
-        self.handle_plain(data, rtcp, from, arrival);
+        self.srtp = Some(s);
     }
 
     fn handle_plain(&mut self, data: &[u8], rtcp: bool, from: SocketAddr, arrival: Instant) {
@@ -149,19 +157,7 @@ impl RtpReceiver {
 
     /// Takes one datagram that arrived on the separate RTCP port.
     pub(crate) fn handle_rtcp(&mut self, data: &[u8], from: SocketAddr) {
-        if let Some(mut s) = self.srtp.take() {
-            match s.unprotect(data, true) {
-                Some(n) => self.read_rtcp(&s.buf[..n], from),
-                None => {
-                    self.mixer_stats
-                        .srtp_dropped
-                        .fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            self.srtp = Some(s);
-            return;
-        }
-        self.read_rtcp(data, from);
+        self.with_plain(data, true, |r, plain| r.read_rtcp(plain, from));
     }
 
     fn read_rtcp(&mut self, data: &[u8], from: SocketAddr) {
