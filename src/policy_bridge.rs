@@ -38,6 +38,7 @@ pub(crate) fn forward_policy(
                     moderator_pin: r.moderator_pin,
                     floor: r.floor_policy,
                     members_only: r.members_only,
+                    srtp: r.srtp,
                 }),
                 PolicyChange::Delete(name) => FocusCommand::DeleteRoom(name),
                 PolicyChange::User(name, credentials) => FocusCommand::SetUser(name, credentials),

@@ -64,6 +64,16 @@ async fn confabctl_moderates_a_room_of_the_running_server() {
     .await;
     assert_eq!(made["name"], "standup");
     assert_eq!(made["subject"], "Daily");
+    assert_eq!(made["srtp"], "server");
+    let vault = json(
+        &s,
+        &["create", "vault", "--srtp", "required", "--members-only"],
+    )
+    .await;
+    assert_eq!(
+        (&vault["srtp"], &vault["members_only"]),
+        (&"required".into(), &true.into())
+    );
     let table = ctl(&s, &["rooms"]).await.unwrap();
     assert!(table.starts_with("ROOM"), "{table}");
     assert!(
@@ -271,6 +281,7 @@ async fn confabctl_moderates_a_room_of_the_running_server() {
 
     let deleted = json(&s, &["delete", "standup"]).await;
     assert_eq!(deleted["deleted"], "standup");
+    json(&s, &["delete", "vault"]).await;
     let rooms = json(&s, &["rooms"]).await;
     assert!(rooms.as_array().unwrap().is_empty());
     drop((a, b));

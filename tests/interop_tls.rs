@@ -4,8 +4,8 @@
 //! the certificate is replaced while running and a phone that trusts only
 //! the new one gets in; confab calls a phone over TLS and verifies its
 //! certificate; a phone registered over TLS is called back over its own
-//! connection; SRTP phones hear each other, and what the SRTP policy
-//! refuses gets 488. (Debian's SIPp is built without TLS, so SIPp cannot take
+//! connection; SRTP phones hear each other in a room whose own policy
+//! requires SRTP, and what the policy refuses gets 488. (Debian's SIPp is built without TLS, so SIPp cannot take
 //! part here.) Needs baresip; without it the test says SKIPPED and
 //! passes, unless `CONFAB_INTEROP=1`.
 
@@ -269,6 +269,8 @@ async fn call_out_over_tls(name: &str, srtp: bool) {
     let _ = std::fs::remove_dir_all(&base);
 }
 
+/// The server takes SRTP or RTP (`optional`, the default); the room was
+/// made with SRTP required through the API, which wins for its calls.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn srtp_phones_over_tls_hear_each_other_and_what_policy_refuses_gets_488() {
     if !peer_tool("baresip", "baresip") {
@@ -276,17 +278,40 @@ async fn srtp_phones_over_tls_hear_each_other_and_what_policy_refuses_gets_488()
     }
     let base = tempdir("srtp");
     let (cert, key) = certificate(&base, "srtp");
+    let dir = base.join("data");
     let s = common::in_process(48000, |c| {
         c.focus.entry_exit_tones = false;
-        c.focus.srtp.mode = focus::SrtpMode::Required;
         c.sip_tls = confab::SipTls {
             listen: Some(([127, 0, 0, 1], free_port()).into()),
             cert: Some(cert.clone()),
             key: Some(key.clone()),
             ca: None,
         };
+        c.policy = Some(policy_server::PolicyConfig {
+            listen: ([127, 0, 0, 1], 0).into(),
+            data_dir: dir.clone(),
+            ..Default::default()
+        });
     })
     .await;
+    let admin = std::fs::read_to_string(dir.join("admin.token")).unwrap();
+    let admin = admin.trim();
+    let mut g = Client::connect(format!("http://{}", s.policy.as_ref().unwrap().addr))
+        .await
+        .unwrap();
+    g.create_conference(auth(
+        pb::CreateConferenceRequest {
+            conference: Some(pb::Conference {
+                name: "srtproom".into(),
+                srtp: pb::SrtpMode::Required as i32,
+                ..Default::default()
+            }),
+            blueprint: String::new(),
+        },
+        admin,
+    ))
+    .await
+    .expect("room with SRTP required");
     let tls = s.sip_tls.expect("listening on TLS");
     let room = format!("sip:srtproom@{tls};transport=tls");
     let (alice_dir, _, alice) = phone(
@@ -312,13 +337,17 @@ async fn srtp_phones_over_tls_hear_each_other_and_what_policy_refuses_gets_488()
     // SDES keys over UDP, where anyone can read them: refused.
     let udp_room = format!("sip:srtproom@{}", s.sip_udp);
     let (_, _, carol) = phone(&base, "carol", "udp", &cert, true, 900, Some(udp_room), 4);
-    // Plain RTP where SRTP is required: refused.
+    // Plain RTP where the room requires SRTP: refused.
     let (_, _, dave) = phone(&base, "dave", "tls", &cert, false, 900, Some(room), 4);
-    let (alice, bob, carol, dave) = (
+    // Plain RTP to a room that follows the server's `optional`: taken.
+    let open = format!("sip:openroom@{tls};transport=tls");
+    let (_, _, erin) = phone(&base, "erin", "tls", &cert, false, 900, Some(open), 4);
+    let (alice, bob, carol, dave, erin) = (
         wait(alice).await,
         wait(bob).await,
         wait(carol).await,
         wait(dave).await,
+        wait(erin).await,
     );
     assert!(text(&alice).contains("SRTP is Enabled"), "{}", text(&alice));
     let (alice_hears, bob_hears) = (
@@ -333,6 +362,12 @@ async fn srtp_phones_over_tls_hear_each_other_and_what_policy_refuses_gets_488()
         assert!(t.contains("488"), "{who} was refused: {t}");
         assert!(!t.contains("Call established"), "{who}: {t}");
     }
+    let t = text(&erin);
+    assert!(
+        t.contains("Call established"),
+        "erin, plain RTP elsewhere: {t}"
+    );
+    assert!(!t.contains("SRTP is Enabled"), "erin: {t}");
     s.shutdown().await;
     let _ = std::fs::remove_dir_all(&base);
 }

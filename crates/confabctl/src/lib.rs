@@ -63,6 +63,14 @@ enum FloorPolicyArg {
     FirstCome,
 }
 
+/// Whether a room's calls use SRTP.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SrtpArg {
+    Off,
+    Optional,
+    Required,
+}
+
 /// What to do with a hand.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum HandActionArg {
@@ -113,6 +121,12 @@ enum Command {
         wait_for_moderator: bool,
         #[arg(long, value_enum)]
         floor: Option<FloorPolicyArg>,
+        /// Only users who authenticate may call or watch (with `--auth rooms`).
+        #[arg(long)]
+        members_only: bool,
+        /// SRTP for its calls (default: the server's `--srtp`).
+        #[arg(long, value_enum)]
+        srtp: Option<SrtpArg>,
     },
     /// Deletes a room (its calls end with BYE).
     Delete { room: String },
@@ -409,6 +423,8 @@ where
             locked,
             wait_for_moderator,
             floor,
+            members_only,
+            srtp,
         } => {
             let conf = pb::Conference {
                 name: room.clone(),
@@ -420,6 +436,8 @@ where
                 mute_on_entry: *mute_on_entry,
                 floor_policy: floor.map(floor_pb).unwrap_or(pb::FloorPolicy::None) as i32,
                 auto_create: wait_for_moderator.then_some(false),
+                members_only: *members_only,
+                srtp: srtp.map(srtp_pb).unwrap_or(pb::SrtpMode::Unspecified) as i32,
                 ..Default::default()
             };
             let made = c
@@ -825,6 +843,14 @@ fn floor_pb(f: FloorPolicyArg) -> pb::FloorPolicy {
         FloorPolicyArg::None => pb::FloorPolicy::None,
         FloorPolicyArg::ModeratorGranted => pb::FloorPolicy::ModeratorGranted,
         FloorPolicyArg::FirstCome => pb::FloorPolicy::FirstCome,
+    }
+}
+
+fn srtp_pb(m: SrtpArg) -> pb::SrtpMode {
+    match m {
+        SrtpArg::Off => pb::SrtpMode::Off,
+        SrtpArg::Optional => pb::SrtpMode::Optional,
+        SrtpArg::Required => pb::SrtpMode::Required,
     }
 }
 

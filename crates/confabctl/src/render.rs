@@ -54,6 +54,16 @@ pub fn floor_policy_name(v: i32) -> &'static str {
     }
 }
 
+/// A room's SRTP mode by name ("server" when it follows the server's).
+fn srtp_name(v: i32) -> &'static str {
+    match pb::SrtpMode::try_from(v) {
+        Ok(pb::SrtpMode::Off) => "off",
+        Ok(pb::SrtpMode::Optional) => "optional",
+        Ok(pb::SrtpMode::Required) => "required",
+        _ => "server",
+    }
+}
+
 /// A conference as JSON.
 pub fn conference(c: &pb::Conference) -> Value {
     json!({
@@ -71,6 +81,8 @@ pub fn conference(c: &pb::Conference) -> Value {
         "created_at": c.created_at,
         "participant_count": c.participant_count,
         "ad_hoc": c.ad_hoc,
+        "members_only": c.members_only,
+        "srtp": srtp_name(c.srtp),
     })
 }
 

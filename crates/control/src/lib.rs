@@ -63,6 +63,39 @@ impl FloorPolicy {
     }
 }
 
+/// Whether calls use SRTP (SDES keys, RFC 4568).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SrtpMode {
+    /// Plain RTP only: `RTP/SAVP` offers get 488.
+    Off,
+    /// Either: an `RTP/SAVP` offer is answered with SRTP, `RTP/AVP` with RTP.
+    #[default]
+    Optional,
+    /// SRTP only: `RTP/AVP` offers get 488, and dial-outs offer `RTP/SAVP`.
+    Required,
+}
+
+impl SrtpMode {
+    /// Its name where it is stored and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SrtpMode::Off => "off",
+            SrtpMode::Optional => "optional",
+            SrtpMode::Required => "required",
+        }
+    }
+
+    /// From its name; None for anything else.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "off" => Some(SrtpMode::Off),
+            "optional" => Some(SrtpMode::Optional),
+            "required" => Some(SrtpMode::Required),
+            _ => None,
+        }
+    }
+}
+
 /// A room's floor as watchers see it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FloorInfo {

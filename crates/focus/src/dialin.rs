@@ -65,7 +65,7 @@ impl Focus {
     ) -> Result<(), Refusal> {
         let room = self.admit_room(req, source)?;
         let timer = self.session_timer(now, req)?;
-        let offer = self.read_offer(req, source.transport)?;
+        let offer = self.read_offer(&room, req, source.transport)?;
         let (dialog, contact) = self.uas_dialog(req, &room, source)?;
         let media = self.call_media(now, req, &room, offer.as_ref())?;
         let id = dialog.id.clone();
@@ -190,11 +190,12 @@ impl Focus {
     /// None when it has no body and we make the offer.
     fn read_offer(
         &mut self,
+        room: &str,
         req: &Request,
         transport: TransportKind,
     ) -> Result<Option<Offer>, Refusal> {
         if req.body.is_empty() {
-            if self.config.srtp.mode == crate::secure_media::SrtpMode::Required {
+            if self.srtp_mode(room) == crate::secure_media::SrtpMode::Required {
                 // Our offer would go out in the 200 and its keys with it;
                 // let the caller offer RTP/SAVP instead.
                 let host = self.local_host(req, transport);
@@ -231,7 +232,7 @@ impl Focus {
         })?;
         let mut negotiated = negotiated;
         let host = self.local_host(req, transport);
-        self.secure_answer(&mut negotiated, transport, &host)?;
+        self.secure_answer(room, &mut negotiated, transport, &host)?;
         let spec = MediaSpec::from_negotiated(&negotiated, negotiated.rtcp_mux)
             .ok_or_else(|| (488, "Not Acceptable Here".to_string(), vec![]))?;
         Ok(Some(Offer {

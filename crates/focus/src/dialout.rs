@@ -181,7 +181,7 @@ impl Focus {
             local.port(),
         );
         let session: u64 = rand::Rng::random::<u32>(&mut self.rng) as u64;
-        let offered = match self.offer_keys(peer.transport) {
+        let offered = match self.offer_keys(room, peer.transport) {
             Ok(k) => k,
             Err(status) => {
                 self.media.send(MediaCommand::Release { port: token });

@@ -42,6 +42,8 @@ pub struct RoomPolicy {
     /// With `--auth rooms`: only users who authenticate may call or
     /// subscribe (else anonymous callers are admitted, with the PIN).
     pub members_only: bool,
+    /// SRTP for this room's calls (None: the server's `--srtp`).
+    pub srtp: Option<control::SrtpMode>,
 }
 
 pub(crate) use control::{LiveRoom, RoomSnapshot};

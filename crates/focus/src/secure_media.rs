@@ -8,17 +8,7 @@ use sip::HeaderName;
 
 use crate::core::Focus;
 
-/// Whether calls use SRTP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SrtpMode {
-    /// Plain RTP only: `RTP/SAVP` offers get 488.
-    Off,
-    /// Either: an `RTP/SAVP` offer is answered with SRTP, `RTP/AVP` with RTP.
-    #[default]
-    Optional,
-    /// SRTP only: `RTP/AVP` offers get 488.
-    Required,
-}
+pub use control::SrtpMode;
 
 /// SRTP settings.
 #[derive(Debug, Clone, Copy, Default)]
@@ -36,15 +26,23 @@ type Refusal = (u16, String, Vec<(HeaderName, String)>);
 const OFFERED: [srtp::Suite; 2] = [srtp::Suite::AesCm128HmacSha1_80, srtp::Suite::AeadAes128Gcm];
 
 impl Focus {
+    /// The room's own SRTP mode, else the server's.
+    pub(crate) fn srtp_mode(&self, room: &str) -> SrtpMode {
+        self.policy(room)
+            .and_then(|p| p.srtp)
+            .unwrap_or(self.config.srtp.mode)
+    }
+
     /// The SDES keys our own offer carries over `transport`: none unless
     /// SRTP is required; Err when it is required and the transport is in
     /// clear (keys are not sent where anyone can read them).
     pub(crate) fn offer_keys(
         &mut self,
+        room: &str,
         transport: TransportKind,
     ) -> Result<Vec<sdp::Crypto>, &'static str> {
         let policy = self.config.srtp;
-        if policy.mode != SrtpMode::Required {
+        if self.srtp_mode(room) != SrtpMode::Required {
             return Ok(Vec::new());
         }
         if transport != TransportKind::Tls && !policy.sdes_in_clear {
@@ -65,6 +63,7 @@ impl Focus {
     /// Decides on an offer's security and, for SRTP, makes our key.
     pub(crate) fn secure_answer(
         &mut self,
+        room: &str,
         n: &mut sdp::Negotiated,
         transport: TransportKind,
         host: &str,
@@ -77,7 +76,7 @@ impl Focus {
             )
         };
         let policy = self.config.srtp;
-        match (n.secure, policy.mode) {
+        match (n.secure, self.srtp_mode(room)) {
             (false, SrtpMode::Required) => Err(refuse("SRTP (RTP/SAVP with SDES) is required")),
             (false, _) => Ok(()),
             (true, SrtpMode::Off) => Err(refuse("SRTP is off here: offer RTP/AVP")),

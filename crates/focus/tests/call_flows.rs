@@ -629,3 +629,78 @@ fn a_refer_the_focus_cannot_carry_out_is_refused_with_its_reason() {
     }
     assert_eq!(p.focus.room_size("big"), 0, "alice removed herself");
 }
+
+/// A room's own SRTP mode wins over the server's: the same offers are
+/// taken or refused (488 with a Warning) as the room's policy changes.
+#[test]
+fn a_room_s_srtp_mode_overrides_the_server_s() {
+    let mut p = Phone::new(FocusConfig {
+        srtp: focus::SrtpPolicy {
+            mode: focus::SrtpMode::Optional,
+            // The phone here is on UDP; keys in clear are allowed for the test.
+            sdes_in_clear: true,
+        },
+        ..config()
+    });
+    // RFC 4568's example key: 30 bytes of key and salt.
+    let savp = |port: u16| {
+        sdp(port, "sendrecv").replace("RTP/AVP", "RTP/SAVP")
+            + "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\n"
+    };
+    let mut n = 0u16;
+    let mut invite = |p: &mut Phone, body: String| {
+        n += 1;
+        let port = 6000 + 10 * n;
+        let body = body.replace("m=audio 0 ", &format!("m=audio {} ", port + 1));
+        let r = request(
+            "INVITE",
+            "alice",
+            port,
+            &format!("srtp{n}"),
+            None,
+            1,
+            "",
+            &body,
+        );
+        let (status, r) = final_of(&p.send(port, r));
+        let warning = header(&Message::Response(r.clone()), "Warning").join(" ");
+        (status, body_has_crypto(&r), warning)
+    };
+    let policy = |p: &mut Phone, srtp| {
+        p.focus.handle_input(
+            p.now,
+            Input::Command(focus::FocusCommand::UpsertRoom(focus::RoomPolicy {
+                name: "big".into(),
+                srtp,
+                ..Default::default()
+            })),
+        )
+    };
+    // The server's optional: both are taken; SRTP is answered with a key.
+    assert_eq!(invite(&mut p, savp(0)).0, 200);
+    assert!(invite(&mut p, savp(0)).1, "answered with our a=crypto");
+    assert_eq!(
+        invite(&mut p, sdp(0, "sendrecv")),
+        (200, false, String::new())
+    );
+
+    policy(&mut p, Some(focus::SrtpMode::Required));
+    let (status, _, warning) = invite(&mut p, sdp(0, "sendrecv"));
+    assert_eq!(status, 488);
+    assert!(warning.contains("SRTP"), "{warning}");
+    // No offer at all: ours would carry keys in the 200, so it is refused too.
+    assert_eq!(invite(&mut p, String::new()).0, 488);
+    assert_eq!(invite(&mut p, savp(0)).0, 200);
+
+    policy(&mut p, Some(focus::SrtpMode::Off));
+    assert_eq!(invite(&mut p, savp(0)).0, 488);
+    assert_eq!(invite(&mut p, sdp(0, "sendrecv")).0, 200);
+
+    // Back to the server's setting.
+    policy(&mut p, None);
+    assert_eq!(invite(&mut p, savp(0)).0, 200);
+}
+
+fn body_has_crypto(r: &Response) -> bool {
+    body(r).contains("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:")
+}

@@ -1,7 +1,7 @@
 //! The control vocabulary in protobuf, both ways, and control errors as
 //! gRPC statuses: the one place where they meet.
 
-use control::{ControlError, FloorInfo, FloorPolicy, ParticipantInfo, Role};
+use control::{ControlError, FloorInfo, FloorPolicy, ParticipantInfo, Role, SrtpMode};
 use tonic::Status;
 
 use crate::pb;
@@ -57,6 +57,29 @@ pub fn floor_policy_from_pb(v: i32) -> Result<FloorPolicy, Status> {
         Ok(pb::FloorPolicy::FirstCome) => Ok(FloorPolicy::FirstCome),
         Err(_) => Err(Status::invalid_argument(
             "floor_policy: FLOOR_POLICY_NONE, FLOOR_POLICY_MODERATOR_GRANTED or FLOOR_POLICY_FIRST_COME",
+        )),
+    }
+}
+
+/// A room's SRTP mode in the API (None: the server's).
+pub fn srtp_mode(m: Option<SrtpMode>) -> pb::SrtpMode {
+    match m {
+        None => pb::SrtpMode::Unspecified,
+        Some(SrtpMode::Off) => pb::SrtpMode::Off,
+        Some(SrtpMode::Optional) => pb::SrtpMode::Optional,
+        Some(SrtpMode::Required) => pb::SrtpMode::Required,
+    }
+}
+
+/// A room's SRTP mode from the API (unspecified: the server's).
+pub fn srtp_mode_from_pb(v: i32) -> Result<Option<SrtpMode>, Status> {
+    match pb::SrtpMode::try_from(v) {
+        Ok(pb::SrtpMode::Unspecified) => Ok(None),
+        Ok(pb::SrtpMode::Off) => Ok(Some(SrtpMode::Off)),
+        Ok(pb::SrtpMode::Optional) => Ok(Some(SrtpMode::Optional)),
+        Ok(pb::SrtpMode::Required) => Ok(Some(SrtpMode::Required)),
+        Err(_) => Err(Status::invalid_argument(
+            "srtp: SRTP_MODE_UNSPECIFIED, SRTP_MODE_OFF, SRTP_MODE_OPTIONAL or SRTP_MODE_REQUIRED",
         )),
     }
 }

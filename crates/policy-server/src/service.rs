@@ -284,6 +284,7 @@ pub fn to_pb(r: &Room) -> pb::Conference {
         participant_count: 0,
         ad_hoc: false,
         members_only: r.members_only,
+        srtp: convert::srtp_mode(r.srtp) as i32,
     }
 }
 
@@ -329,6 +330,7 @@ impl ConferenceControl for ConferenceService {
                 floor_policy: convert::floor_policy_from_pb(c.floor_policy)?,
                 auto_create: c.auto_create.unwrap_or(true),
                 members_only: c.members_only,
+                srtp: convert::srtp_mode_from_pb(c.srtp)?,
                 created_at: 0,
             }
         } else {
@@ -351,6 +353,7 @@ impl ConferenceControl for ConferenceService {
                 moderator_pin: non_empty(&c.moderator_pin),
                 auto_create: c.auto_create.unwrap_or(bp.room.auto_create),
                 members_only: c.members_only || bp.room.members_only,
+                srtp: convert::srtp_mode_from_pb(c.srtp)?.or(bp.room.srtp),
                 ..bp.room
             }
         };
@@ -474,6 +477,7 @@ impl ConferenceControl for ConferenceService {
                 "mute_on_entry" => room.mute_on_entry = c.mute_on_entry,
                 "talkers_mixed" => room.talkers_mixed = c.talkers_mixed,
                 "members_only" => room.members_only = c.members_only,
+                "srtp" => room.srtp = convert::srtp_mode_from_pb(c.srtp)?,
                 "floor_policy" => {
                     room.floor_policy = convert::floor_policy_from_pb(c.floor_policy)?
                 }

@@ -61,6 +61,8 @@ pub struct Room {
     pub auto_create: bool,
     /// Only users who authenticate may call or watch (with `--auth rooms`).
     pub members_only: bool,
+    /// SRTP for its calls (None: the server's `--srtp`).
+    pub srtp: Option<SrtpMode>,
     /// Unix seconds.
     pub created_at: i64,
 }
@@ -80,12 +82,13 @@ impl Default for Room {
             floor_policy: FloorPolicy::None,
             auto_create: true,
             members_only: false,
+            srtp: None,
             created_at: 0,
         }
     }
 }
 
-pub use control::FloorPolicy;
+pub use control::{FloorPolicy, SrtpMode};
 
 /// A room template.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -432,8 +435,8 @@ impl Store {
         let mut room = room.clone();
         room.created_at = now_secs();
         let res = sqlx::query(
-            "INSERT INTO rooms (name, subject, locked, max_participants, pin, moderator_pin, watchers, mute_on_entry, talkers_mixed, floor_policy, auto_create, members_only, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO rooms (name, subject, locked, max_participants, pin, moderator_pin, watchers, mute_on_entry, talkers_mixed, floor_policy, auto_create, members_only, srtp, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&room.name)
         .bind(&room.subject)
@@ -447,6 +450,7 @@ impl Store {
         .bind(room.floor_policy.as_str())
         .bind(room.auto_create)
         .bind(room.members_only)
+        .bind(room.srtp.map(SrtpMode::as_str))
         .bind(room.created_at)
         .execute(&self.pool)
         .await;
@@ -473,6 +477,9 @@ impl Store {
             floor_policy: FloorPolicy::parse(r.get::<String, _>("floor_policy").as_str()),
             auto_create: r.get("auto_create"),
             members_only: r.get("members_only"),
+            srtp: r
+                .get::<Option<String>, _>("srtp")
+                .and_then(|s| SrtpMode::parse(&s)),
             created_at: r.get("created_at"),
         }
     }
@@ -538,7 +545,7 @@ impl Store {
     /// Replaces a room's policy (the name stays).
     pub async fn update_room(&self, room: &Room) -> Result<(), StoreError> {
         let res = sqlx::query(
-            "UPDATE rooms SET subject = ?, locked = ?, max_participants = ?, pin = ?, moderator_pin = ?, watchers = ?, mute_on_entry = ?, talkers_mixed = ?, floor_policy = ?, auto_create = ?, members_only = ? \
+            "UPDATE rooms SET subject = ?, locked = ?, max_participants = ?, pin = ?, moderator_pin = ?, watchers = ?, mute_on_entry = ?, talkers_mixed = ?, floor_policy = ?, auto_create = ?, members_only = ?, srtp = ? \
              WHERE name = ?",
         )
         .bind(&room.subject)
@@ -552,6 +559,7 @@ impl Store {
         .bind(room.floor_policy.as_str())
         .bind(room.auto_create)
         .bind(room.members_only)
+        .bind(room.srtp.map(SrtpMode::as_str))
         .bind(&room.name)
         .execute(&self.pool)
         .await?;

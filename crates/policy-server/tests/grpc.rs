@@ -180,6 +180,35 @@ async fn crud_persists_across_a_restart_and_the_admin_token_is_made_once() {
         (after.subject.as_str(), after.locked, after.max_participants),
         ("Changed", true, 20)
     );
+    assert_eq!(after.srtp(), pb::SrtpMode::Unspecified, "the server's own");
+    // A room's own SRTP mode, set and read back.
+    let upd = pb::UpdateConferenceRequest {
+        conference: Some(Conference {
+            name: "alpha".into(),
+            srtp: pb::SrtpMode::Required as i32,
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["srtp".into()],
+        }),
+    };
+    c.update_conference(with_token(upd, Some(&admin)))
+        .await
+        .unwrap();
+    let got = c
+        .get_conference(with_token(
+            pb::GetConferenceRequest {
+                name: "alpha".into(),
+            },
+            Some(&admin),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (got.srtp(), got.subject.as_str()),
+        (pb::SrtpMode::Required, "Changed")
+    );
     c.delete_conference(with_token(
         pb::DeleteConferenceRequest {
             name: "delta".into(),
@@ -450,6 +479,14 @@ async fn bad_input_is_invalid_argument_naming_the_field_and_the_server_keeps_ser
                 ..Default::default()
             },
             "watchers",
+        ),
+        (
+            Conference {
+                name: "ok".into(),
+                srtp: 99,
+                ..Default::default()
+            },
+            "srtp",
         ),
     ];
     for (conf, field) in cases {
