@@ -2,7 +2,10 @@
 //! record-routes and dispatches rooms to confab (`tests/kamailio/proxy.cfg`).
 //! SIPp callers hold calls past 60 s and hang up from either side, a SIPp
 //! watcher subscribes and un-subscribes, and two baresips hear each other
-//! by tones: every request and NOTIFY through the proxy. Needs kamailio,
+//! by tones: every request and NOTIFY through the proxy. With confab as
+//! the registrar behind it, a baresip registers through Kamailio (which
+//! adds a Path) and confab's dial-out reaches it back through Kamailio.
+//! Needs kamailio,
 //! sipp and baresip; without them the test says SKIPPED and passes, unless
 //! `CONFAB_INTEROP=1`.
 
@@ -29,6 +32,11 @@ impl Kamailio {
     /// Starts the repo's proxy config on a free loopback port, dispatching
     /// rooms to `confab`; waits until it answers.
     fn start(confab: SocketAddr, dir: &Path) -> Self {
+        Self::start_with(confab, dir, &[])
+    }
+
+    /// The same with `-A` defines (`WITH_PATH`: confab is the registrar).
+    fn start_with(confab: SocketAddr, dir: &Path, defines: &[&str]) -> Self {
         let port = free_port();
         let dir = dir.join("kamailio");
         std::fs::create_dir_all(&dir).unwrap();
@@ -53,6 +61,7 @@ impl Kamailio {
             .arg("kamailio")
             .arg("-f")
             .arg(&cfg)
+            .args(defines.iter().flat_map(|d| ["-A", d]))
             .args(["-DD", "-E", "-n", "2", "-Y"])
             .arg(&dir)
             .arg("-w")
@@ -499,6 +508,112 @@ async fn linphone_registered_behind_kamailio_sees_others_come_and_go() {
     let level = tone_dbfs(dave_in, rate, 1000.0);
     eprintln!("carol hears dave at {level:.1} dBFS");
     assert!(level > -30.0, "carol hears dave at {level:.1} dBFS");
+    s.shutdown().await;
+    drop(k);
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+/// confab as the registrar behind Kamailio (RFC 3327): Kamailio forwards a
+/// baresip's REGISTER (digest and all) to confab with a Path naming
+/// itself; a dial-out to that user then goes to Kamailio first, with a
+/// Route, and on to the phone; the phone hears a caller who dialled in
+/// directly, and the caller hears it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_registered_through_kamailio_is_called_back_through_it() {
+    use common::api::{add_user, create_room, tempdir, Client};
+    use common::peers::{self, Baresip};
+    if !(peer_tool("kamailio", "kamailio") && peer_tool("baresip", "baresip")) {
+        return;
+    }
+    let base = tempdir("kamailio-path");
+    let dir = base.join("data");
+    let s = in_process(45000, |c| {
+        c.focus.entry_exit_tones = false;
+        c.focus.auth.mode = focus::AuthMode::Rooms;
+        c.focus.auth.realm = policy_server::service::SIP_REALM.into();
+        c.policy = Some(policy_server::PolicyConfig {
+            listen: ([127, 0, 0, 1], 0).into(),
+            data_dir: dir.clone(),
+            ..Default::default()
+        });
+    })
+    .await;
+    let admin = std::fs::read_to_string(dir.join("admin.token")).unwrap();
+    let admin = admin.trim();
+    let mut g = Client::connect(format!("http://{}", s.policy.as_ref().unwrap().addr))
+        .await
+        .unwrap();
+    add_user(&mut g, admin, "alice", "alice-secret-1").await;
+    create_room(&mut g, admin, "pathroom").await;
+    let k = Kamailio::start_with(s.sip_udp, &base, &["WITH_PATH"]);
+    let (confab, proxy) = (s.sip_udp, k.addr());
+    let (alice_dir, _, alice) = peers::baresip(
+        &base,
+        Baresip {
+            user: "alice",
+            account: format!(
+                "<sip:alice@{confab}>;auth_pass=alice-secret-1;regint=300;outbound=\"sip:{proxy}\""
+            ),
+            freq: 1200,
+            command: None,
+            secs: 14,
+            extra_config: String::new(),
+        },
+    );
+    let (bob_dir, _, bob) = peers::baresip(
+        &base,
+        Baresip {
+            user: "bob",
+            account: "<sip:bob@127.0.0.1:{sip}>;regint=0".into(),
+            freq: 700,
+            command: Some(format!("/dial sip:pathroom@{confab}")),
+            secs: 12,
+            extra_config: String::new(),
+        },
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let placed = g
+        .dial_out(auth(
+            pb::DialOutRequest {
+                conference: "pathroom".into(),
+                uri: format!("sip:alice@{confab}"),
+            },
+            admin,
+        ))
+        .await;
+    let connected = match &placed {
+        Ok(p) => common::api::connected(&mut g, admin, "pathroom", &p.get_ref().id).await,
+        Err(_) => false,
+    };
+    let (alice, bob) = tokio::task::spawn_blocking(move || (wait(alice), wait(bob)))
+        .await
+        .unwrap();
+    let out = |o: &Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    let log = k.log();
+    assert!(
+        log.contains("REGISTER sip:alice@") && log.contains("with a Path"),
+        "the REGISTER went through Kamailio: {log}"
+    );
+    assert!(
+        placed.is_ok() && connected,
+        "{placed:?}\nalice: {}\nkamailio: {log}",
+        out(&alice)
+    );
+    assert!(
+        log.contains("INVITE from confab to registered sip:alice"),
+        "the dial-out followed the Path: {log}"
+    );
+    let alice_hears = peers::baresip_heard(&alice_dir, 700.0);
+    let bob_hears = peers::baresip_heard(&bob_dir, 1200.0);
+    eprintln!("through Kamailio's Path: alice hears bob at {alice_hears:.1} dBFS, bob hears alice at {bob_hears:.1} dBFS");
+    assert!(alice_hears > -30.0, "alice: {}", out(&alice));
+    assert!(bob_hears > -30.0, "bob: {}", out(&bob));
     s.shutdown().await;
     drop(k);
     let _ = std::fs::remove_dir_all(&base);
