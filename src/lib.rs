@@ -14,6 +14,7 @@ use sip_transport::{SourceLimits, TransportConfig, Transports};
 use tokio::sync::oneshot;
 
 mod policy_bridge;
+pub mod settings;
 
 /// Everything the server needs to start.
 #[derive(Debug, Clone)]
@@ -111,7 +112,8 @@ pub struct Server {
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
     transports: Transports,
-    tls: SipTls,
+    tls: std::sync::Mutex<SipTls>,
+    commands: Option<tokio::sync::mpsc::UnboundedSender<focus::FocusCommand>>,
 }
 
 impl Server {
@@ -178,7 +180,7 @@ impl Server {
         let focus = Focus::new(focus_config, seed);
         let (stop, stopped) = oneshot::channel::<()>();
         let sip_tcp = transports.tcp_addr();
-        let (policy, links) = match config.policy.clone() {
+        let (policy, links, commands) = match config.policy.clone() {
             Some(pc) => {
                 let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
                 let (ftx, frx) = tokio::sync::mpsc::unbounded_channel();
@@ -204,9 +206,9 @@ impl Server {
                     room_events: Some(etx),
                     bindings: Some(btx),
                 };
-                (Some(server), links)
+                (Some(server), links, Some(ftx))
             }
-            None => (None, focus::io::Links::default()),
+            None => (None, focus::io::Links::default(), None),
         };
         let task = tokio::spawn(focus::io::run(
             focus,
@@ -223,23 +225,45 @@ impl Server {
             sip_tcp,
             sip_tls,
             transports,
-            tls: config.sip_tls.clone(),
+            tls: std::sync::Mutex::new(config.sip_tls.clone()),
             media,
             policy,
             stop: Some(stop),
             task,
+            commands,
         })
     }
 
     /// Reads the TLS certificate and key files again (SIGHUP): new
     /// handshakes use them, connections already open keep theirs.
     pub fn reload_tls(&self) -> anyhow::Result<()> {
-        let Some((cert, key)) = self.tls.identity()? else {
+        let tls = self
+            .tls
+            .lock()
+            .map_err(|_| anyhow::anyhow!("TLS settings poisoned"))?
+            .clone();
+        let Some((cert, key)) = tls.identity()? else {
             return Ok(());
         };
         self.transports
             .reload_tls(&cert, &key)
             .context("the new TLS certificate is not usable; the old one stays")
+    }
+
+    /// Other certificate and key files, read by the next `reload_tls`.
+    pub fn set_tls_files(&self, cert: Option<std::path::PathBuf>, key: Option<std::path::PathBuf>) {
+        if let Ok(mut t) = self.tls.lock() {
+            t.cert = cert;
+            t.key = key;
+        }
+    }
+
+    /// New limits from now on: the per-source SIP rate here, the rest in the focus.
+    pub fn set_limits(&self, rate_per_source: f64, focus: focus::LiveLimits) {
+        self.transports.set_source_rate(rate_per_source);
+        if let Some(tx) = &self.commands {
+            let _ = tx.send(focus::FocusCommand::SetLimits(focus));
+        }
     }
 
     /// Stops serving and waits for the focus to finish.

@@ -180,6 +180,12 @@ impl Gate {
         self.config.mode
     }
 
+    /// New lockout limits; addresses locked now stay locked until their time.
+    pub(crate) fn set_lockout(&mut self, max_failures: u32, lockout: Duration) {
+        self.config.max_failures = max_failures;
+        self.config.lockout = lockout;
+    }
+
     pub(crate) fn set_user(&mut self, name: String, credentials: Credentials) {
         self.users.insert(name, credentials);
     }

@@ -79,7 +79,7 @@ pub use crate::media::{
     PortToken,
 };
 pub use crate::media_driver::MediaDriver;
-pub use crate::policy::{FocusCommand, Reply, RoomPolicy};
+pub use crate::policy::{FocusCommand, LiveLimits, Reply, RoomPolicy};
 pub use crate::registration::BindingsChanged;
 pub use crate::resolve::ResolveRequest;
 pub use crate::room_events::{RoomEvent, RoomEventKind};

@@ -48,6 +48,19 @@ pub struct RoomPolicy {
 
 pub(crate) use control::{LiveRoom, RoomSnapshot};
 
+/// The limits that may change while the focus runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveLimits {
+    /// Simultaneous calls from one IP address (beyond: 503).
+    pub max_calls_per_source: usize,
+    /// Dial-outs one room may place per minute.
+    pub dial_out_per_minute: u32,
+    /// Failed authentications within a minute before an address is ignored.
+    pub auth_max_failures: u32,
+    /// How long such an address is ignored.
+    pub auth_lockout: std::time::Duration,
+}
+
 /// A reply channel.
 pub type Reply<T> = tokio::sync::oneshot::Sender<T>;
 
@@ -98,6 +111,8 @@ pub enum FocusCommand {
     RemoveUser(String),
     /// Bindings the store kept: address of record, its bindings.
     RestoreBindings(String, Vec<registrar::Binding>),
+    /// New limits, read again while running (SIGHUP).
+    SetLimits(LiveLimits),
 }
 
 impl Focus {
@@ -186,6 +201,14 @@ impl Focus {
             FocusCommand::SetUser(name, credentials) => self.gate.set_user(name, credentials),
             FocusCommand::RemoveUser(name) => self.gate.remove_user(&name),
             FocusCommand::RestoreBindings(aor, bindings) => self.restore_bindings(aor, bindings),
+            FocusCommand::SetLimits(l) => {
+                self.config.max_calls_per_source = l.max_calls_per_source;
+                self.config.dial_out.per_room_per_minute = l.dial_out_per_minute;
+                self.config.auth.max_failures = l.auth_max_failures.max(1);
+                self.config.auth.lockout = l.auth_lockout;
+                self.gate
+                    .set_lockout(l.auth_max_failures.max(1), l.auth_lockout);
+            }
         }
         self.process_events(now);
     }

@@ -71,6 +71,8 @@ pub struct PolicyServer {
     /// The store, for what the focus keeps durably besides policy (the
     /// registrar's bindings).
     pub store: store::Store,
+    changes: Option<tokio::sync::mpsc::UnboundedSender<service::PolicyChange>>,
+    limiter: std::sync::Arc<rate_limit::RateLimiter>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -127,10 +129,18 @@ impl PolicyServer {
         let reflection = reflection_builder().build_v1()?;
         let reflection_v1alpha = reflection_builder().build_v1alpha()?;
         let (events, _) = tokio::sync::broadcast::channel(service::WATCH_BACKLOG);
-        let limiter =
-            rate_limit::RateLimiter::new(config.rate_per_token, config.rate_per_token * 2.0);
+        let limiter = std::sync::Arc::new(rate_limit::RateLimiter::new(
+            config.rate_per_token,
+            config.rate_per_token * 2.0,
+        ));
         let svc = pb::conference_control_server::ConferenceControlServer::new(
-            service::ConferenceService::new(store.clone(), changes, live, events.clone(), limiter),
+            service::ConferenceService::new(
+                store.clone(),
+                changes.clone(),
+                live,
+                events.clone(),
+                limiter.clone(),
+            ),
         )
         .max_decoding_message_size(64 * 1024);
         let incoming = tonic::transport::server::TcpIncoming::from(listener);
@@ -164,8 +174,55 @@ impl PolicyServer {
             admin_token,
             events,
             store,
+            changes,
+            limiter,
             task,
         })
+    }
+
+    /// A new request rate per API token (burst twice that), from now on.
+    pub fn set_rate_per_token(&self, per_sec: f64) {
+        self.limiter.set_rate(per_sec, per_sec * 2.0);
+    }
+
+    /// Creates the room `name` or changes it, as `apply` says, and tells
+    /// the focus: rooms declared in the server's settings file.
+    pub async fn upsert_room(
+        &self,
+        name: &str,
+        apply: impl FnOnce(&mut store::Room),
+    ) -> Result<store::Room, store::StoreError> {
+        let existing = match self.store.room(name).await {
+            Ok(r) => Some(r),
+            Err(store::StoreError::NotFound) => None,
+            Err(e) => return Err(e),
+        };
+        let mut room = existing.clone().unwrap_or_else(|| store::Room {
+            name: name.to_owned(),
+            ..Default::default()
+        });
+        apply(&mut room);
+        let room = match existing {
+            Some(old) if old == room => return Ok(room),
+            Some(_) => {
+                self.store.update_room(&room).await?;
+                room
+            }
+            None => self.store.create_room(&room).await?,
+        };
+        if let Some(tx) = &self.changes {
+            let _ = tx.send(service::PolicyChange::Upsert(room.clone()));
+        }
+        Ok(room)
+    }
+
+    /// Deletes a room and tells the focus (its calls end).
+    pub async fn delete_room(&self, name: &str) -> Result<(), store::StoreError> {
+        self.store.delete_room(name).await?;
+        if let Some(tx) = &self.changes {
+            let _ = tx.send(service::PolicyChange::Delete(name.to_owned()));
+        }
+        Ok(())
     }
 
     /// Stops serving.

@@ -16,26 +16,48 @@ struct Bucket {
 
 /// Token buckets keyed by principal id.
 pub struct RateLimiter {
+    /// Sustained rate and burst: one lock with the buckets, so that a
+    /// change while running is seen whole.
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
     per_sec: f64,
     burst: f64,
-    buckets: Mutex<HashMap<String, Bucket>>,
+    buckets: HashMap<String, Bucket>,
 }
 
 impl RateLimiter {
     /// `per_sec` sustained, `burst` at once.
     pub fn new(per_sec: f64, burst: f64) -> Self {
         Self {
-            per_sec,
-            burst: burst.max(1.0),
-            buckets: Mutex::new(HashMap::new()),
+            inner: Mutex::new(Inner {
+                per_sec,
+                burst: burst.max(1.0),
+                buckets: HashMap::new(),
+            }),
+        }
+    }
+
+    /// New rates from now on; buckets keep their level up to the new burst.
+    pub fn set_rate(&self, per_sec: f64, burst: f64) {
+        if let Ok(mut i) = self.inner.lock() {
+            i.per_sec = per_sec;
+            i.burst = burst.max(1.0);
         }
     }
 
     /// Takes one request from `key`'s bucket at `now`; false when it is empty.
     pub fn allow(&self, key: &str, now: Instant) -> bool {
-        let Ok(mut buckets) = self.buckets.lock() else {
+        let Ok(mut inner) = self.inner.lock() else {
             return true;
         };
+        let Inner {
+            per_sec,
+            burst,
+            buckets,
+        } = &mut *inner;
+        let (per_sec, burst) = (*per_sec, *burst);
         if buckets.len() >= MAX_TRACKED && !buckets.contains_key(key) {
             let oldest = buckets
                 .iter()
@@ -46,11 +68,11 @@ impl RateLimiter {
             }
         }
         let b = buckets.entry(key.to_owned()).or_insert(Bucket {
-            level: self.burst,
+            level: burst,
             at: now,
         });
-        let refill = now.saturating_duration_since(b.at).as_secs_f64() * self.per_sec;
-        b.level = (b.level + refill).min(self.burst);
+        let refill = now.saturating_duration_since(b.at).as_secs_f64() * per_sec;
+        b.level = (b.level + refill).min(burst);
         b.at = now;
         if b.level >= 1.0 {
             b.level -= 1.0;

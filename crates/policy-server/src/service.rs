@@ -37,7 +37,7 @@ pub struct ConferenceService {
     changes: Option<tokio::sync::mpsc::UnboundedSender<PolicyChange>>,
     live: Option<Arc<dyn Live>>,
     events: broadcast::Sender<pb::ConferenceEvent>,
-    limiter: RateLimiter,
+    limiter: Arc<RateLimiter>,
     principals: crate::principal_cache::PrincipalCache,
 }
 
@@ -54,7 +54,7 @@ impl ConferenceService {
         changes: Option<tokio::sync::mpsc::UnboundedSender<PolicyChange>>,
         live: Option<Arc<dyn Live>>,
         events: broadcast::Sender<pb::ConferenceEvent>,
-        limiter: RateLimiter,
+        limiter: Arc<RateLimiter>,
     ) -> Self {
         Self {
             store,

@@ -286,6 +286,13 @@ impl Transports {
         self.tls_local
     }
 
+    /// A new sustained rate per source IP (burst twice that), from now on.
+    pub fn set_source_rate(&self, messages_per_sec: f64) {
+        if let Ok(mut l) = self.shared.limiter.lock() {
+            l.set_rate(messages_per_sec, messages_per_sec * 2.0);
+        }
+    }
+
     /// Replaces the TLS certificate and key; handshakes from now on use
     /// them, connections already open keep theirs.
     pub fn reload_tls(&self, cert_pem: &[u8], key_pem: &[u8]) -> Result<(), TlsError> {

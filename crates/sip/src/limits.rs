@@ -95,6 +95,12 @@ impl RateLimiter {
         }
     }
 
+    /// New rates from now on; buckets keep their tokens up to the new burst.
+    pub fn set_rate(&mut self, messages_per_sec: f64, burst: f64) {
+        self.limits.messages_per_sec = messages_per_sec;
+        self.limits.burst = burst;
+    }
+
     /// Takes one token for `ip`; false when its bucket is empty.
     pub fn admit(&mut self, ip: IpAddr, now: Instant) -> bool {
         if self.buckets.len() >= self.limits.max_sources && !self.buckets.contains_key(&ip) {
