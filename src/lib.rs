@@ -13,6 +13,7 @@ use sip::ParseLimits;
 use sip_transport::{SourceLimits, TransportConfig, Transports};
 use tokio::sync::oneshot;
 
+mod metrics;
 mod policy_bridge;
 pub mod settings;
 
@@ -39,6 +40,8 @@ pub struct ServerConfig {
     pub policy: Option<policy_server::PolicyConfig>,
     /// SIP over TLS: where to listen, the certificate, extra roots.
     pub sip_tls: SipTls,
+    /// Where Prometheus scrapes `/metrics` (None: no endpoint).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// SIP over TLS settings (RFC 3261 §26).
@@ -83,6 +86,7 @@ impl Default for ServerConfig {
             media: MediaConfig::default(),
             policy: None,
             sip_tls: SipTls::default(),
+            metrics_listen: None,
         }
     }
 }
@@ -109,6 +113,9 @@ pub struct Server {
     pub media: Arc<MediaServer>,
     /// The policy server, when configured.
     pub policy: Option<policy_server::PolicyServer>,
+    /// Where `/metrics` is served.
+    pub metrics: Option<SocketAddr>,
+    metrics_task: Option<tokio::task::JoinHandle<()>>,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
     transports: Transports,
@@ -210,6 +217,26 @@ impl Server {
             }
             None => (None, focus::io::Links::default(), None),
         };
+        let (metrics, metrics_task) = match config.metrics_listen {
+            Some(addr) => {
+                let listener = metrics::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen for metrics on {addr}"))?;
+                let bound = listener.local_addr()?;
+                let sources = Arc::new(metrics::Sources {
+                    media: media.clone(),
+                    transports: transports.clone(),
+                    commands: commands.clone(),
+                    grpc: policy.as_ref().map(|p| p.grpc_metrics.clone()),
+                });
+                tracing::info!(addr = %bound, "serving Prometheus metrics at /metrics");
+                (
+                    Some(bound),
+                    Some(tokio::spawn(metrics::serve(listener, sources))),
+                )
+            }
+            None => (None, None),
+        };
         let task = tokio::spawn(focus::io::run(
             focus,
             transports.clone(),
@@ -231,6 +258,8 @@ impl Server {
             stop: Some(stop),
             task,
             commands,
+            metrics,
+            metrics_task,
         })
     }
 
@@ -272,6 +301,9 @@ impl Server {
             let _ = s.send(());
         }
         let _ = (&mut self.task).await;
+        if let Some(t) = self.metrics_task.take() {
+            t.abort();
+        }
         if let Some(p) = self.policy.take() {
             p.stop();
         }

@@ -61,6 +61,7 @@ fn config(s: &Settings) -> anyhow::Result<ServerConfig> {
     if c.sip_tls.listen.is_some() && c.sip_tls.cert.is_none() {
         anyhow::bail!("sip-tls-listen needs sip-tls-cert and sip-tls-key");
     }
+    c.metrics_listen = s.metrics_listen;
     c.media.port_min = lo.trim().parse()?;
     c.media.port_max = hi.trim().parse()?;
     // Many rooms use every core; one room lives on one mixer thread, but

@@ -401,6 +401,11 @@ pub struct Settings {
     #[arg(long, env = "CONFAB_RTP_RX_THREADS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rtp_rx_threads: Option<usize>,
+    /// Where Prometheus scrapes `/metrics` (default: no endpoint; the
+    /// example file has 127.0.0.1:9464).
+    #[arg(long, env = "CONFAB_METRICS_LISTEN")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Log filter (tracing EnvFilter syntax; RUST_LOG overrides it); live on
     /// SIGHUP [default: info].
     #[arg(long, env = "CONFAB_LOG")]
@@ -481,6 +486,7 @@ impl Settings {
             grpc_rate: Some(1000.0),
             mixer_threads: None,
             rtp_rx_threads: None,
+            metrics_listen: None,
             log: Some("info".into()),
         }
     }

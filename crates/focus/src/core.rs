@@ -44,6 +44,7 @@ pub struct Focus {
     pub(crate) layer: TransactionLayer,
     pub(crate) rng: StdRng,
     pub(crate) stats: FocusStats,
+    pub(crate) counters: crate::metrics::Counters,
     /// Media commands for the driver, names for legs and rooms, bound ports.
     pub(crate) media: MediaControl,
     /// Rooms by name: each owns its policy, media, floor, hands, calls
@@ -105,6 +106,7 @@ impl Focus {
             config,
             rng: StdRng::seed_from_u64(seed),
             stats: FocusStats::default(),
+            counters: Default::default(),
             media,
             rooms: HashMap::new(),
             call_rooms: HashMap::new(),
@@ -164,15 +166,20 @@ impl Focus {
         }
         match message {
             Ok(Message::Request(req)) => {
+                self.counters.request_in(&req.method);
                 let target = response_target(&req, peer);
                 self.layer.handle_request(now, req, target);
             }
-            Ok(Message::Response(resp)) => self.layer.handle_response(now, resp),
+            Ok(Message::Response(resp)) => {
+                self.counters.response_in(resp.status);
+                self.layer.handle_response(now, resp)
+            }
             Err(failure) => match failure.response() {
                 Some(mut resp) => {
                     tracing::debug!(%peer.addr, status = failure.error.status, reason = %failure.error.reason, "malformed request");
                     self.config.identify(&mut resp.headers, HeaderName::SERVER);
                     self.stats.malformed_answered += 1;
+                    self.counters.response_out(resp.status);
                     self.layer.send_stateless(peer, resp.to_bytes());
                 }
                 None => {
@@ -421,7 +428,7 @@ impl Focus {
                                 &tag,
                             );
                         }
-                        self.drop_call(now, &id);
+                        self.drop_call(now, &id, crate::metrics::EndCause::Cancelled);
                     }
                 }
             }
@@ -468,6 +475,7 @@ impl Focus {
     ) {
         let resp = self.build_response(request, status, reason, headers, body, tag);
         self.stats.answered += 1;
+        self.counters.response_out(status);
         if let Err(e) = self.layer.respond(now, tx, resp) {
             tracing::debug!(error = %e, status, "could not respond");
         }

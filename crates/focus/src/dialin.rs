@@ -399,6 +399,7 @@ impl Focus {
         call.state = CallState::Answered;
         let tx = call.invite_tx;
         self.stats.calls_answered += 1;
+        self.counters.call_started();
         self.stats.answered += 1;
         if let Err(e) = self.layer.respond(now, tx, ok) {
             tracing::debug!(error = %e, "could not send 200");
@@ -443,7 +444,12 @@ impl Focus {
     }
 
     /// Forgets a call and releases its media (no signalling).
-    pub(crate) fn drop_call(&mut self, now: Instant, id: &DialogId) {
+    pub(crate) fn drop_call(
+        &mut self,
+        now: Instant,
+        id: &DialogId,
+        cause: crate::metrics::EndCause,
+    ) {
         if self.call(id).is_some_and(|c| c.state != CallState::Ringing) {
             self.chime(id, media_server::mixer::TonePattern::exit());
         }
@@ -452,6 +458,7 @@ impl Focus {
             return;
         };
         self.stats.calls_ended += 1;
+        self.count_end(cause);
         if call.control.announced.is_some() {
             if let Some(info) = last {
                 self.emit(&call.room, crate::room_events::RoomEventKind::Left(info));

@@ -106,7 +106,7 @@ impl Focus {
         match req.method {
             Method::Bye => {
                 self.reply_tagged(now, tx, &req, 200, "OK", &[], None, &tag);
-                self.drop_call(now, id);
+                self.drop_call(now, id, crate::metrics::EndCause::RemoteBye);
             }
             Method::Invite | Method::Update => self.modify(now, tx, &req, id),
             Method::Options => {
@@ -270,7 +270,12 @@ impl Focus {
     }
 
     /// Ends a call from our side: BYE with a Reason (RFC 3326), or 487 if unanswered.
-    pub(crate) fn end_call(&mut self, now: Instant, id: &DialogId, reason: Option<(&str, &str)>) {
+    pub(crate) fn end_call(
+        &mut self,
+        now: Instant,
+        id: &DialogId,
+        reason: Option<(&str, &'static str)>,
+    ) {
         let Some(call) = self.call(id) else {
             return;
         };
@@ -292,7 +297,8 @@ impl Focus {
                 .unwrap_or_default();
             self.send_in_dialog(now, id, sip::Method::Bye, extra);
         }
-        self.drop_call(now, id);
+        let cause = reason.map_or("ended by the focus", |(_, text)| text);
+        self.drop_call(now, id, crate::metrics::EndCause::Ours(cause));
     }
 
     /// Sends a request inside a call's dialog (RFC 3261 §12.2.1.1).

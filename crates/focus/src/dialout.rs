@@ -458,6 +458,7 @@ impl Focus {
         if let Some(leg) = leg {
             self.by_leg.insert(leg, id.clone());
         }
+        self.counters.call_started();
         self.add_call(id.clone(), call);
         if ok {
             self.sipfrag(now, &d.referrer, "SIP/2.0 200 OK", true);

@@ -57,6 +57,7 @@ mod media;
 mod media_driver;
 mod media_reports;
 mod message;
+mod metrics;
 mod pin_entry;
 mod policy;
 mod refer;
@@ -79,6 +80,7 @@ pub use crate::media::{
     PortToken,
 };
 pub use crate::media_driver::MediaDriver;
+pub use crate::metrics::FocusMetrics;
 pub use crate::policy::{FocusCommand, LiveLimits, Reply, RoomPolicy};
 pub use crate::registration::BindingsChanged;
 pub use crate::resolve::ResolveRequest;

@@ -113,6 +113,8 @@ pub enum FocusCommand {
     RestoreBindings(String, Vec<registrar::Binding>),
     /// New limits, read again while running (SIGHUP).
     SetLimits(LiveLimits),
+    /// Everything the focus counts, for the metrics endpoint.
+    Metrics(Reply<crate::metrics::FocusMetrics>),
 }
 
 impl Focus {
@@ -201,6 +203,9 @@ impl Focus {
             FocusCommand::SetUser(name, credentials) => self.gate.set_user(name, credentials),
             FocusCommand::RemoveUser(name) => self.gate.remove_user(&name),
             FocusCommand::RestoreBindings(aor, bindings) => self.restore_bindings(aor, bindings),
+            FocusCommand::Metrics(reply) => {
+                let _ = reply.send(self.metrics());
+            }
             FocusCommand::SetLimits(l) => {
                 self.config.max_calls_per_source = l.max_calls_per_source;
                 self.config.dial_out.per_room_per_minute = l.dial_out_per_minute;

@@ -447,6 +447,7 @@ impl Focus {
             return;
         };
         if status >= 300 {
+            self.counters.notifies_failed += 1;
             tracing::info!(status, call_id = %id.call_id, "NOTIFY refused: subscription ended");
             self.remove_subscription(&id);
             return;
@@ -469,6 +470,7 @@ impl Focus {
     /// A NOTIFY that was never answered ends its subscription.
     pub(crate) fn on_notify_timeout(&mut self, tx: TxId) {
         if let Some(id) = self.by_notify_tx.remove(&tx) {
+            self.counters.notifies_failed += 1;
             tracing::info!(call_id = %id.call_id, "NOTIFY timed out: subscription ended");
             self.remove_subscription(&id);
         }

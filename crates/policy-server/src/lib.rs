@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 pub mod convert;
+pub mod grpc_metrics;
 pub mod live;
 pub mod principal_cache;
 pub mod rate_limit;
@@ -73,6 +74,8 @@ pub struct PolicyServer {
     pub store: store::Store,
     changes: Option<tokio::sync::mpsc::UnboundedSender<service::PolicyChange>>,
     limiter: std::sync::Arc<rate_limit::RateLimiter>,
+    /// gRPC requests by method and status.
+    pub grpc_metrics: grpc_metrics::GrpcMetrics,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -155,9 +158,12 @@ impl PolicyServer {
                     .identity(tonic::transport::Identity::from_pem(cert, key)),
             )?;
         }
+        let grpc_metrics = grpc_metrics::GrpcMetrics::default();
+        let counted = grpc_metrics.clone();
         let task = tokio::spawn(async move {
             let r = builder
                 .concurrency_limit_per_connection(64)
+                .layer(counted)
                 .add_service(health)
                 .add_service(reflection)
                 .add_service(reflection_v1alpha)
@@ -176,6 +182,7 @@ impl PolicyServer {
             store,
             changes,
             limiter,
+            grpc_metrics,
             task,
         })
     }

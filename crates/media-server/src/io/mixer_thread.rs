@@ -21,6 +21,26 @@ pub struct MixerThreadStats {
     pub max_tick_us: AtomicU64,
     /// Participants in the mixer after the last tick.
     pub participants: AtomicU64,
+    /// Ticks by duration: `tick_buckets[i]` counts the ticks of at most
+    /// `TICK_BUCKETS_US[i]` µs that fit no smaller bucket; the last counts
+    /// the longer ones.
+    pub tick_buckets: [AtomicU64; TICK_BUCKETS_US.len() + 1],
+    /// Time spent in ticks, µs.
+    pub tick_us_sum: AtomicU64,
+}
+
+/// Upper bounds of the tick duration buckets, µs (the period is 20,000).
+pub const TICK_BUCKETS_US: [u64; 10] =
+    [50, 100, 250, 500, 1000, 2000, 5000, 10_000, 20_000, 40_000];
+
+impl MixerThreadStats {
+    /// Counts one tick of `us` µs: atomics only, for the mixer thread.
+    fn record_tick(&self, us: u64) {
+        let i = TICK_BUCKETS_US.partition_point(|&b| b < us);
+        self.tick_buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.tick_us_sum.fetch_add(us, Ordering::Relaxed);
+        self.max_tick_us.fetch_max(us, Ordering::Relaxed);
+    }
 }
 
 pub(crate) fn spawn_mixer(
@@ -47,8 +67,7 @@ pub(crate) fn spawn_mixer(
                 stats
                     .participants
                     .store(mixer.participant_count() as u64, Ordering::Relaxed);
-                let us = spent.as_micros() as u64;
-                stats.max_tick_us.fetch_max(us, Ordering::Relaxed);
+                stats.record_tick(spent.as_micros() as u64);
                 if spent > period {
                     stats.overruns.fetch_add(1, Ordering::Relaxed);
                 }

@@ -8,9 +8,11 @@ mod mixer_thread;
 mod receiver;
 mod rx_thread;
 mod secure;
+mod totals;
 
-pub use mixer_thread::MixerThreadStats;
+pub use mixer_thread::{MixerThreadStats, TICK_BUCKETS_US};
 pub use receiver::EndpointStats;
+pub use totals::MediaTotals;
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -168,6 +170,8 @@ pub struct MediaServer {
     rooms: Mutex<HashMap<RoomId, RoomEntry>>,
     participants: Mutex<HashMap<ParticipantId, Entry>>,
     events: broadcast::Sender<MixerEvent>,
+    /// What participants that left had counted.
+    retired: Mutex<MediaTotals>,
 }
 
 impl MediaServer {
@@ -218,6 +222,7 @@ impl MediaServer {
             rooms: Mutex::new(HashMap::new()),
             participants: Mutex::new(HashMap::new()),
             events,
+            retired: Mutex::new(MediaTotals::default()),
         })
     }
 
@@ -446,6 +451,9 @@ impl MediaServer {
 
     fn close_endpoint(&self, id: ParticipantId) -> Option<Entry> {
         let entry = self.participants.lock().ok()?.remove(&id)?;
+        if let Ok(mut r) = self.retired.lock() {
+            r.add(&entry.stats, &entry.endpoint);
+        }
         let _ = self.receivers[entry.rx]
             .commands
             .send(RxCommand::Remove(id));
@@ -586,6 +594,35 @@ impl MediaServer {
             .ok()?
             .get(&id)
             .map(|e| (e.stats.clone(), e.endpoint.clone()))
+    }
+
+    /// Media counters over every participant, past and present.
+    pub fn totals(&self) -> MediaTotals {
+        let mut t = self.retired.lock().map(|r| *r).unwrap_or_default();
+        if let Ok(p) = self.participants.lock() {
+            for e in p.values() {
+                t.add(&e.stats, &e.endpoint);
+            }
+        }
+        t
+    }
+
+    /// The jitter buffers' delay now, ms: (mean, max) over live participants.
+    pub fn jitter_delay_ms(&self) -> (f64, u64) {
+        let Ok(p) = self.participants.lock() else {
+            return (0.0, 0);
+        };
+        let delays: Vec<u64> = p
+            .values()
+            .map(|e| e.stats.jitter_delay_ms.load(Ordering::Relaxed))
+            .collect();
+        let max = delays.iter().copied().max().unwrap_or(0);
+        let mean = if delays.is_empty() {
+            0.0
+        } else {
+            delays.iter().sum::<u64>() as f64 / delays.len() as f64
+        };
+        (mean, max)
     }
 
     /// Counters of each mixer thread.

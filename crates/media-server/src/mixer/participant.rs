@@ -42,6 +42,8 @@ pub struct ParticipantStats {
     pub ssrc_changes: AtomicU64,
     /// Lost packets seen by the jitter buffer.
     pub lost: AtomicU64,
+    /// Packets that came after their turn to play (dropped by the jitter buffer).
+    pub late: AtomicU64,
     /// Current jitter buffer delay in ms.
     pub jitter_delay_ms: AtomicU64,
     /// Frames whose decode was skipped because RFC 6464 said silence.
@@ -293,6 +295,7 @@ impl Participant {
         }
         let js = self.jitter.stats();
         self.stats.lost.store(js.lost, Ordering::Relaxed);
+        self.stats.late.store(js.late, Ordering::Relaxed);
         self.stats
             .jitter_delay_ms
             .store(self.jitter.delay_ms() as u64, Ordering::Relaxed);

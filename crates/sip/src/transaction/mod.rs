@@ -157,6 +157,10 @@ pub struct Stats {
     pub retransmissions_absorbed: u64,
     /// Response retransmissions absorbed by client transactions.
     pub response_retransmissions_absorbed: u64,
+    /// Requests and responses we sent again on a timer (A, E, G, 2xx).
+    pub retransmissions_sent: u64,
+    /// Transactions that timed out (Timer B, F, H, or a 2xx never ACKed).
+    pub timeouts: u64,
     /// Transactions alive.
     pub live: usize,
 }
@@ -423,12 +427,21 @@ impl TransactionLayer {
             if self.deadline(id, t) != Some(at) {
                 continue;
             }
+            let (sent, told) = (self.transmits.len(), self.events.len());
             let (mut ctx, txs) = self.ctx(now);
             match txs.get_mut(&id) {
                 Some(Tx::Server(s)) => s.on_timer(&mut ctx, id, t),
                 Some(Tx::Client(c)) => c.on_timer(&mut ctx, id, t),
                 None => {}
             }
+            // What a timer sends is always a retransmission.
+            self.stats.retransmissions_sent += (self.transmits.len() - sent) as u64;
+            self.stats.timeouts += self
+                .events
+                .iter()
+                .skip(told)
+                .filter(|e| matches!(e, Event::Timeout { .. } | Event::AckTimeout { .. }))
+                .count() as u64;
             self.reschedule(id);
         }
     }

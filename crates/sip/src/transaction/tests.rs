@@ -326,6 +326,9 @@ fn server_2xx_without_ack_reports_ack_timeout() {
     let (sends, events) = run_until(&mut l, t0 + Duration::from_secs(40));
     assert_eq!(sends.len(), 10, "0.5,1.5,3.5,7.5,11.5,…,31.5 s");
     assert!(matches!(&events[..], [Event::AckTimeout { tx: t, .. }] if *t == tx));
+    let stats = l.stats();
+    assert_eq!((stats.retransmissions_sent, stats.timeouts), (10, 1));
+    assert_eq!(stats.retransmissions_absorbed, 1);
 }
 
 #[test]
