@@ -295,6 +295,32 @@ impl Server {
         }
     }
 
+    /// Stops taking new calls (503 with Retry-After), says NOT_SERVING on
+    /// gRPC health; calls in progress go on.
+    pub async fn drain(&self) {
+        if let Some(tx) = &self.commands {
+            let _ = tx.send(focus::FocusCommand::Drain);
+        }
+        if let Some(p) = &self.policy {
+            p.set_not_serving().await;
+        }
+    }
+
+    /// Ends every call with a BYE and a Reason, and every subscription.
+    pub fn end_all(&self) {
+        if let Some(tx) = &self.commands {
+            let _ = tx.send(focus::FocusCommand::EndAll);
+        }
+    }
+
+    /// Calls open now (None: the focus does not answer).
+    pub async fn calls_active(&self) -> Option<u64> {
+        let tx = self.commands.as_ref()?;
+        let (reply, answer) = oneshot::channel();
+        tx.send(focus::FocusCommand::Metrics(reply)).ok()?;
+        answer.await.ok().map(|m| m.calls_active)
+    }
+
     /// Stops serving and waits for the focus to finish.
     pub async fn shutdown(mut self) {
         if let Some(s) = self.stop.take() {

@@ -197,7 +197,10 @@ async fn main() -> anyhow::Result<()> {
     }
     declare_rooms(&server, settings.rooms.as_deref().unwrap_or_default(), &[]).await;
     tracing::info!(udp = %server.sip_udp, tcp = ?server.sip_tcp, tls = ?server.sip_tls, "confab listening for SIP; call sip:ROOM@host to join ROOM");
+    let drain_timeout =
+        Duration::from_secs(need!(settings, "drain-timeout-secs", drain_timeout_secs));
     run_until_stopped(&server, &flags, settings, &log).await;
+    drain(&server, drain_timeout).await;
     server.shutdown().await;
     tracing::info!("confab stopped");
     Ok(())
@@ -326,8 +329,15 @@ async fn run_until_stopped(server: &Server, flags: &Settings, mut current: Setti
         };
         #[cfg(not(unix))]
         let reload = std::future::pending::<()>();
+        let api_drain = async {
+            match &server.policy {
+                Some(p) => p.drain_requested().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = shutdown_signal() => return,
+            _ = api_drain => return,
             _ = reload => current = reload_settings(server, flags, current, log).await,
         }
     }
@@ -418,6 +428,47 @@ async fn reload_settings(
     }
     tracing::info!(changed = changed.len(), "SIGHUP: settings applied");
     new
+}
+
+/// Graceful drain: no new calls; those in progress go on until they end,
+/// `timeout` passes, or a second signal comes; then the rest get a BYE.
+async fn drain(server: &Server, timeout: Duration) {
+    let started = std::time::Instant::now();
+    server.drain().await;
+    let kept = server.calls_active().await.unwrap_or(0);
+    tracing::info!(
+        calls = kept,
+        timeout_s = timeout.as_secs(),
+        "draining: waiting for calls to end (a second SIGTERM or Ctrl-C ends them now)"
+    );
+    let mut last_seen = std::time::Instant::now();
+    let wait_for_calls = async {
+        loop {
+            match server.calls_active().await {
+                Some(0) | None => return,
+                Some(_) => last_seen = std::time::Instant::now(),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    tokio::select! {
+        _ = wait_for_calls => tracing::info!(
+            calls = kept,
+            drained_s = started.elapsed().as_secs_f64(),
+            "drained: the last call ended"
+        ),
+        _ = tokio::time::sleep(timeout) => tracing::warn!("drain timeout: ending the calls left"),
+        _ = shutdown_signal() => tracing::warn!("second signal: ending the calls left now"),
+    }
+    if server.calls_active().await.unwrap_or(0) > 0 {
+        server.end_all();
+        // Let the BYEs leave before the transports close.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    tracing::info!(
+        after_last_call_ms = last_seen.elapsed().as_millis() as u64,
+        "exiting"
+    );
 }
 
 async fn shutdown_signal() {

@@ -401,6 +401,11 @@ pub struct Settings {
     #[arg(long, env = "CONFAB_RTP_RX_THREADS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rtp_rx_threads: Option<usize>,
+    /// Seconds a drain (SIGTERM, or `Drain` in the API) waits for calls to
+    /// end before it ends the rest with BYE [default: 3600].
+    #[arg(long, env = "CONFAB_DRAIN_TIMEOUT_SECS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drain_timeout_secs: Option<u64>,
     /// Where Prometheus scrapes `/metrics` (default: no endpoint; the
     /// example file has 127.0.0.1:9464).
     #[arg(long, env = "CONFAB_METRICS_LISTEN")]
@@ -487,6 +492,7 @@ impl Settings {
             mixer_threads: None,
             rtp_rx_threads: None,
             metrics_listen: None,
+            drain_timeout_secs: Some(3600),
             log: Some("info".into()),
         }
     }

@@ -45,6 +45,8 @@ pub struct Focus {
     pub(crate) rng: StdRng,
     pub(crate) stats: FocusStats,
     pub(crate) counters: crate::metrics::Counters,
+    /// Draining: new calls, subscriptions and dial-outs are refused.
+    pub(crate) draining: bool,
     /// Media commands for the driver, names for legs and rooms, bound ports.
     pub(crate) media: MediaControl,
     /// Rooms by name: each owns its policy, media, floor, hands, calls
@@ -107,6 +109,7 @@ impl Focus {
             rng: StdRng::seed_from_u64(seed),
             stats: FocusStats::default(),
             counters: Default::default(),
+            draining: false,
             media,
             rooms: HashMap::new(),
             call_rooms: HashMap::new(),

@@ -112,6 +112,12 @@ impl Focus {
         room: &str,
         target: &sip::Uri,
     ) -> Result<Option<Vec<Binding>>, Refusal> {
+        if self.draining {
+            return Err((
+                "SIP/2.0 503 Service Unavailable",
+                ControlError::Refused("the server is shutting down".into()),
+            ));
+        }
         let limit = self.config.dial_out.per_room_per_minute;
         if !self.dial_rate.admit(now, room, limit) {
             tracing::info!(%room, limit, "dial-out rate limit reached");

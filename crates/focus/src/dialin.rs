@@ -145,6 +145,9 @@ impl Focus {
     /// URI), if it exists or may be created, is not locked or full, and
     /// the source has not too many calls.
     fn admit_room(&mut self, req: &Request, source: Peer) -> Result<String, Refusal> {
+        if let Some(r) = self.drain_refusal() {
+            return Err(r);
+        }
         let mut room = req
             .uri
             .user

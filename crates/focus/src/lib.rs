@@ -47,6 +47,7 @@ mod dial_plan;
 mod dialin;
 mod dialog;
 mod dialout;
+mod drain;
 mod floor;
 mod hands;
 mod input_output;

@@ -115,6 +115,10 @@ pub enum FocusCommand {
     SetLimits(LiveLimits),
     /// Everything the focus counts, for the metrics endpoint.
     Metrics(Reply<crate::metrics::FocusMetrics>),
+    /// Stop taking new calls; those in progress go on.
+    Drain,
+    /// End every call and subscription (the drain's time is up).
+    EndAll,
 }
 
 impl Focus {
@@ -203,6 +207,8 @@ impl Focus {
             FocusCommand::SetUser(name, credentials) => self.gate.set_user(name, credentials),
             FocusCommand::RemoveUser(name) => self.gate.remove_user(&name),
             FocusCommand::RestoreBindings(aor, bindings) => self.restore_bindings(aor, bindings),
+            FocusCommand::Drain => self.start_drain(),
+            FocusCommand::EndAll => self.end_all(now),
             FocusCommand::Metrics(reply) => {
                 let _ = reply.send(self.metrics());
             }

@@ -143,6 +143,10 @@ impl Focus {
         req: &Request,
         who: &crate::auth::Identity,
     ) -> Option<String> {
+        if let Some((status, reason, headers)) = self.drain_refusal() {
+            self.reply(now, tx, req, status, &reason, &headers, None);
+            return None;
+        }
         if req.headers.event().map(|e| e.package) != Some("conference".into()) {
             let h = vec![(HeaderName::ALLOW_EVENTS, "conference".to_string())];
             self.reply(now, tx, req, 489, "Bad Event", &h, None);

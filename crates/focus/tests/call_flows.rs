@@ -704,3 +704,50 @@ fn a_room_s_srtp_mode_overrides_the_server_s() {
 fn body_has_crypto(r: &Response) -> bool {
     body(r).contains("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:")
 }
+
+/// Draining: the call in progress goes on, a new INVITE and a new
+/// SUBSCRIBE get 503 with Retry-After, and at the end the call gets a BYE
+/// that says why.
+#[test]
+fn a_drain_keeps_calls_refuses_new_ones_then_ends_the_rest() {
+    let mut p = Phone::new(config());
+    let tag = dial_in(&mut p, "alice", 5070, "d1");
+    p.focus
+        .handle_input(p.now, Input::Command(focus::FocusCommand::Drain));
+    let invite = request(
+        "INVITE",
+        "bob",
+        5080,
+        "d2",
+        None,
+        1,
+        "",
+        &sdp(5081, "sendrecv"),
+    );
+    let (status, r) = final_of(&p.send(5080, invite));
+    assert_eq!(status, 503);
+    assert_eq!(header(&Message::Response(r), "Retry-After"), ["60"]);
+    let sub = request(
+        "SUBSCRIBE",
+        "carol",
+        5090,
+        "d3",
+        None,
+        1,
+        "Event: conference\r\nExpires: 600\r\n",
+        "",
+    );
+    assert_eq!(final_of(&p.send(5090, sub)).0, 503);
+    assert_eq!(p.status("alice").as_deref(), Some("connected"));
+    // The call still answers in its dialog.
+    let options = request("OPTIONS", "alice", 5070, "d1", Some(&tag), 2, "", "");
+    assert_eq!(final_of(&p.send(5070, options)).0, 200);
+    p.focus
+        .handle_input(p.now, Input::Command(focus::FocusCommand::EndAll));
+    let out = sent(&mut p.focus, &mut p.edge, p.now);
+    let byes = requests(&out, Method::Bye);
+    assert_eq!(byes.len(), 1, "{out:?}");
+    let reason = header(&Message::Request(byes[0].1.clone()), "Reason").join("");
+    assert!(reason.contains("server shutting down"), "{reason}");
+    assert_eq!(p.status("alice"), None);
+}

@@ -76,6 +76,8 @@ pub struct PolicyServer {
     limiter: std::sync::Arc<rate_limit::RateLimiter>,
     /// gRPC requests by method and status.
     pub grpc_metrics: grpc_metrics::GrpcMetrics,
+    drain: std::sync::Arc<tokio::sync::Notify>,
+    health: tonic_health::server::HealthReporter,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -132,6 +134,7 @@ impl PolicyServer {
         let reflection = reflection_builder().build_v1()?;
         let reflection_v1alpha = reflection_builder().build_v1alpha()?;
         let (events, _) = tokio::sync::broadcast::channel(service::WATCH_BACKLOG);
+        let drain = std::sync::Arc::new(tokio::sync::Notify::new());
         let limiter = std::sync::Arc::new(rate_limit::RateLimiter::new(
             config.rate_per_token,
             config.rate_per_token * 2.0,
@@ -143,6 +146,7 @@ impl PolicyServer {
                 live,
                 events.clone(),
                 limiter.clone(),
+                drain.clone(),
             ),
         )
         .max_decoding_message_size(64 * 1024);
@@ -183,8 +187,26 @@ impl PolicyServer {
             changes,
             limiter,
             grpc_metrics,
+            drain,
+            health: health_reporter,
             task,
         })
+    }
+
+    /// Resolves when a `Drain` call came through the API.
+    pub async fn drain_requested(&self) {
+        self.drain.notified().await
+    }
+
+    /// gRPC health says NOT_SERVING from now on (the server is draining),
+    /// for the whole server and for the conference service.
+    pub async fn set_not_serving(&self) {
+        self.health
+            .set_not_serving::<pb::conference_control_server::ConferenceControlServer<service::ConferenceService>>()
+            .await;
+        self.health
+            .set_service_status("", tonic_health::ServingStatus::NotServing)
+            .await;
     }
 
     /// A new request rate per API token (burst twice that), from now on.

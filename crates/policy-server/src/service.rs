@@ -38,6 +38,7 @@ pub struct ConferenceService {
     live: Option<Arc<dyn Live>>,
     events: broadcast::Sender<pb::ConferenceEvent>,
     limiter: Arc<RateLimiter>,
+    drain: Arc<tokio::sync::Notify>,
     principals: crate::principal_cache::PrincipalCache,
 }
 
@@ -55,6 +56,7 @@ impl ConferenceService {
         live: Option<Arc<dyn Live>>,
         events: broadcast::Sender<pb::ConferenceEvent>,
         limiter: Arc<RateLimiter>,
+        drain: Arc<tokio::sync::Notify>,
     ) -> Self {
         Self {
             store,
@@ -62,6 +64,7 @@ impl ConferenceService {
             live,
             events,
             limiter,
+            drain,
             principals: Default::default(),
         }
     }
@@ -500,6 +503,16 @@ impl ConferenceControl for ConferenceService {
             pb::conference_event::Event::ConferenceUpdated(to_pb(&room)),
         );
         Ok(Response::new(to_pb(&room)))
+    }
+
+    async fn drain(
+        &self,
+        req: Request<pb::DrainRequest>,
+    ) -> Result<Response<pb::DrainResponse>, Status> {
+        self.admin(&req, "draining the server").await?;
+        tracing::info!("drain asked for through the API");
+        self.drain.notify_one();
+        Ok(Response::new(pb::DrainResponse {}))
     }
 
     async fn delete_conference(
