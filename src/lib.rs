@@ -13,6 +13,7 @@ use sip::ParseLimits;
 use sip_transport::{SourceLimits, TransportConfig, Transports};
 use tokio::sync::oneshot;
 
+pub mod cdr;
 mod metrics;
 mod policy_bridge;
 pub mod settings;
@@ -42,6 +43,8 @@ pub struct ServerConfig {
     pub sip_tls: SipTls,
     /// Where Prometheus scrapes `/metrics` (None: no endpoint).
     pub metrics_listen: Option<SocketAddr>,
+    /// Where call detail records go (None: nowhere).
+    pub cdr: Option<cdr::CdrSink>,
 }
 
 /// SIP over TLS settings (RFC 3261 §26).
@@ -87,6 +90,7 @@ impl Default for ServerConfig {
             policy: None,
             sip_tls: SipTls::default(),
             metrics_listen: None,
+            cdr: None,
         }
     }
 }
@@ -212,11 +216,18 @@ impl Server {
                     commands: Some(frx),
                     room_events: Some(etx),
                     bindings: Some(btx),
+                    records: None,
                 };
                 (Some(server), links, Some(ftx))
             }
             None => (None, focus::io::Links::default(), None),
         };
+        let mut links = links;
+        if let Some(sink) = config.cdr.clone() {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            tokio::spawn(cdr::write(sink, rx));
+            links.records = Some(tx);
+        }
         let (metrics, metrics_task) = match config.metrics_listen {
             Some(addr) => {
                 let listener = metrics::bind(addr)

@@ -62,6 +62,7 @@ fn config(s: &Settings) -> anyhow::Result<ServerConfig> {
         anyhow::bail!("sip-tls-listen needs sip-tls-cert and sip-tls-key");
     }
     c.metrics_listen = s.metrics_listen;
+    c.cdr = s.cdr.as_deref().map(confab::cdr::CdrSink::parse);
     c.media.port_min = lo.trim().parse()?;
     c.media.port_max = hi.trim().parse()?;
     // Many rooms use every core; one room lives on one mixer thread, but

@@ -406,6 +406,11 @@ pub struct Settings {
     #[arg(long, env = "CONFAB_DRAIN_TIMEOUT_SECS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drain_timeout_secs: Option<u64>,
+    /// Call detail records, one JSON line per call: a file to append to,
+    /// or `-` for stdout [default: none].
+    #[arg(long, env = "CONFAB_CDR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cdr: Option<String>,
     /// Where Prometheus scrapes `/metrics` (default: no endpoint; the
     /// example file has 127.0.0.1:9464).
     #[arg(long, env = "CONFAB_METRICS_LISTEN")]
@@ -492,6 +497,7 @@ impl Settings {
             mixer_threads: None,
             rtp_rx_threads: None,
             metrics_listen: None,
+            cdr: None,
             drain_timeout_secs: Some(3600),
             log: Some("info".into()),
         }

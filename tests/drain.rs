@@ -197,7 +197,11 @@ async fn sigterm_keeps_the_call_to_its_end_refuses_new_ones_and_exits_0() {
     }
     let dir = tempdir("drain-term");
     write_ulaw_tone(&dir);
-    let mut confab = Confab::start(&dir, &["--drain-timeout-secs", "30"]);
+    let cdr = dir.join("calls.jsonl");
+    let mut confab = Confab::start(
+        &dir,
+        &["--drain-timeout-secs", "30", "--cdr", cdr.to_str().unwrap()],
+    );
     assert_eq!(health(confab.grpc).await, 1, "SERVING before");
     // A call that lasts 5 s, hung up by the caller.
     let call = sipp(
@@ -240,6 +244,29 @@ async fn sigterm_keeps_the_call_to_its_end_refuses_new_ones_and_exits_0() {
          (process gone {:.0} ms after SIPp was)",
         exited.saturating_duration_since(hung_up).as_secs_f64() * 1e3
     );
+    // The call's detail record: the kept call, then the refused one has none.
+    let records = records(&cdr);
+    assert_eq!(records.len(), 1, "{records:?}");
+    let r = &records[0];
+    assert_eq!(r["room"], "drainroom");
+    assert!(
+        r["caller"].as_str().unwrap().starts_with("sip:alice@"),
+        "{r}"
+    );
+    assert_eq!(
+        (&r["cause"], &r["codec"], &r["direction"]),
+        (&"remote BYE".into(), &"PCMU".into(), &"in".into())
+    );
+    let secs = r["duration_s"].as_f64().unwrap();
+    assert!((4.5..7.0).contains(&secs), "{r}");
+    assert!(
+        r["end"].as_f64().unwrap() - r["start"].as_f64().unwrap() > 4.5,
+        "{r}"
+    );
+    // SIPp streamed its tone the whole call: 50 packets a second.
+    let packets = r["media"]["packets_in"].as_u64().unwrap();
+    assert!(packets as f64 > secs * 40.0, "{r}");
+    eprintln!("call detail record: {r}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -250,7 +277,11 @@ async fn a_drain_from_the_api_that_times_out_ends_the_call_with_a_reason() {
     }
     let dir = tempdir("drain-api");
     write_ulaw_tone(&dir);
-    let mut confab = Confab::start(&dir, &["--drain-timeout-secs", "1"]);
+    let cdr = dir.join("calls.jsonl");
+    let mut confab = Confab::start(
+        &dir,
+        &["--drain-timeout-secs", "1", "--cdr", cdr.to_str().unwrap()],
+    );
     let call = sipp(&dir, confab.sip, "held_until_bye.xml", "drainroom", &[]);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let admin = std::fs::read_to_string(confab.data.join("admin.token")).unwrap();
@@ -276,5 +307,17 @@ async fn a_drain_from_the_api_that_times_out_ends_the_call_with_a_reason() {
     );
     let (status, _) = confab.exit(Duration::from_secs(10)).expect("confab exits");
     assert!(status.success(), "{status:?}");
+    let records = records(&cdr);
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["cause"], "server shutting down");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The call detail records written to `file`, one JSON value a line.
+fn records(file: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
 }

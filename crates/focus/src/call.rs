@@ -50,6 +50,8 @@ pub(crate) struct Call {
     pub(crate) timer: Option<SessionTimer>,
     pub(crate) rtp_seen: u64,
     pub(crate) rtp_changed: Instant,
+    /// When the call was set up (for its call detail record).
+    pub(crate) started: Instant,
     pub(crate) on_hold: bool,
     pub(crate) self_muted: bool,
     /// Muted by a moderator (policy server); shown as muted-via-focus.

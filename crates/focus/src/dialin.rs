@@ -94,6 +94,7 @@ impl Focus {
             timer,
             rtp_seen: 0,
             rtp_changed: now,
+            started: now,
             on_hold: offer.as_ref().is_some_and(|o| {
                 mixer_direction(o.negotiated.remote_direction)
                     == media_server::mixer::Direction::Inactive
@@ -462,6 +463,22 @@ impl Focus {
         };
         self.stats.calls_ended += 1;
         self.count_end(cause);
+        let record = crate::CallRecord {
+            room: call.room.clone(),
+            caller: call.aor(),
+            call_id: id.call_id.clone(),
+            dialed_out: call.dialed_out,
+            started: call.started,
+            ended: now,
+            cause: cause.label(),
+            codec: call.codec,
+            srtp: call.srtp.is_some(),
+            media: None,
+        };
+        self.media.send(MediaCommand::CallEnded {
+            leg: call.leg,
+            record: Box::new(record),
+        });
         if call.control.announced.is_some() {
             if let Some(info) = last {
                 self.emit(&call.room, crate::room_events::RoomEventKind::Left(info));

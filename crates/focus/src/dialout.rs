@@ -441,6 +441,7 @@ impl Focus {
             timer: None,
             rtp_seen: 0,
             rtp_changed: now,
+            started: now,
             on_hold: false,
             self_muted: false,
             muted_by_focus: false,

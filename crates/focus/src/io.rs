@@ -24,6 +24,8 @@ pub struct Links {
     pub room_events: Option<broadcast::Sender<crate::RoomEvent>>,
     /// Where registrations go, for the store.
     pub bindings: Option<mpsc::UnboundedSender<crate::BindingsChanged>>,
+    /// Where ended calls' records go (call detail records).
+    pub records: Option<mpsc::UnboundedSender<crate::CallRecord>>,
 }
 
 /// Runs the focus until `shutdown` resolves.
@@ -41,9 +43,10 @@ pub async fn run(
         mut commands,
         room_events,
         bindings,
+        records,
     } = links;
     let mut edge = Edge {
-        media: MediaDriver::new(media),
+        media: MediaDriver::new(media).with_records(records),
         transports,
         room_events,
         bindings,

@@ -40,6 +40,7 @@
 
 mod auth;
 mod call;
+mod call_record;
 mod conference_doc;
 mod config;
 mod core;
@@ -72,6 +73,7 @@ mod subscription;
 mod timers;
 
 pub use crate::auth::{AuthConfig, AuthMode, AuthStats};
+pub use crate::call_record::{CallRecord, MediaCounts};
 pub use crate::conference_doc::{raised_hands_in, CONFAB_NS};
 pub use crate::config::{DialOutPolicy, FocusConfig};
 pub use crate::core::{Focus, FocusStats};

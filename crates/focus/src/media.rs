@@ -170,6 +170,14 @@ pub enum MediaCommand {
         /// Which.
         port: PortToken,
     },
+    /// A call ended: the media edge adds the leg's counters to its record
+    /// and passes it on (sent before the leg's `Leave`).
+    CallEnded {
+        /// The call's leg, if it had one.
+        leg: Option<LegId>,
+        /// The record.
+        record: Box<crate::CallRecord>,
+    },
     /// Close a leg.
     Leave {
         /// Which.

@@ -23,6 +23,8 @@ pub struct MediaDriver {
     by_participant: HashMap<ParticipantId, LegId>,
     ports: HashMap<PortToken, Reservation>,
     next_port: u64,
+    /// Where ended calls' records go, with their media counters.
+    records: Option<tokio::sync::mpsc::UnboundedSender<crate::CallRecord>>,
 }
 
 impl MediaDriver {
@@ -35,7 +37,33 @@ impl MediaDriver {
             by_participant: HashMap::new(),
             ports: HashMap::new(),
             next_port: 1,
+            records: None,
         }
+    }
+
+    /// Sends each ended call's record, with its media counters, to `tx`.
+    pub fn with_records(
+        mut self,
+        tx: Option<tokio::sync::mpsc::UnboundedSender<crate::CallRecord>>,
+    ) -> Self {
+        self.records = tx;
+        self
+    }
+
+    /// A call's record gets the media server's counters for its leg.
+    fn call_ended(&self, leg: Option<LegId>, mut record: crate::CallRecord) {
+        let Some(tx) = &self.records else { return };
+        let stats = leg
+            .and_then(|l| self.legs.get(&l))
+            .and_then(|id| self.server.stats(*id));
+        record.media = stats.map(|(p, e)| crate::MediaCounts {
+            packets_in: p.packets_in.load(Ordering::Relaxed),
+            packets_out: p.packets_out.load(Ordering::Relaxed),
+            lost: p.lost.load(Ordering::Relaxed),
+            peer_loss_percent: e.peer_fraction_lost.load(Ordering::Relaxed) as f64 * 100.0 / 256.0,
+            peer_jitter: e.peer_jitter.load(Ordering::Relaxed),
+        });
+        let _ = tx.send(record);
     }
 
     /// Applies one command; what the focus must hear of it goes into `back`.
@@ -88,6 +116,7 @@ impl MediaDriver {
                     self.server.release(r);
                 }
             }
+            MediaCommand::CallEnded { leg, record } => self.call_ended(leg, *record),
             MediaCommand::Leave { leg } => {
                 if let Some(id) = self.legs.remove(&leg) {
                     self.by_participant.remove(&id);

@@ -76,7 +76,7 @@ pub(crate) enum EndCause {
 }
 
 impl EndCause {
-    fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             EndCause::RemoteBye => "remote BYE",
             EndCause::Cancelled => "cancelled",

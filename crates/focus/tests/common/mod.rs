@@ -43,6 +43,8 @@ pub struct MediaModel {
     pub joins_fail: bool,
     /// Ports given back unused.
     pub released: usize,
+    /// Ended calls' records, in order.
+    pub records: Vec<focus::CallRecord>,
 }
 
 /// A model of the media server's bounded command ring.
@@ -110,6 +112,13 @@ impl MediaModel {
                 self.joined.push(leg);
             }
             MediaCommand::Leave { leg } => self.legs.entry(leg).or_default().open = false,
+            MediaCommand::CallEnded { leg, record } => {
+                assert!(
+                    leg.is_none_or(|l| self.legs.get(&l).is_some_and(|l| l.open)),
+                    "a record comes before its leg closes"
+                );
+                self.records.push(*record);
+            }
             MediaCommand::Control { leg, change } => {
                 if !self.ring.take() {
                     back.push(MediaInput::Refused {
