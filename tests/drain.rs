@@ -11,7 +11,7 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -113,48 +113,6 @@ impl Confab {
     }
 }
 
-/// SIPp running `scenario` once against `to`, calling `room`.
-fn sipp(dir: &Path, to: SocketAddr, scenario: &str, room: &str, extra: &[&str]) -> Child {
-    let out = std::fs::File::create(dir.join(format!("{scenario}.out"))).unwrap();
-    Command::new("timeout")
-        .arg("60")
-        .arg("sipp")
-        .arg(to.to_string())
-        .arg("-sf")
-        .arg(format!(
-            "{}/tests/sipp/{scenario}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .args(["-s", room, "-i", "127.0.0.1", "-p", "0", "-m", "1"])
-        .args(["-mi", "127.0.0.1", "-mp", &free_port().to_string()])
-        .args([
-            "-nostdin",
-            "-trace_err",
-            "-trace_logs",
-            "-key",
-            "caller",
-            "alice",
-        ])
-        .args(extra)
-        .current_dir(dir)
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .expect("start sipp")
-}
-
-/// What SIPp left in `dir`: its screen, errors and log.
-fn report(dir: &Path) -> String {
-    let mut text = String::new();
-    for e in std::fs::read_dir(dir).unwrap().filter_map(Result::ok) {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.ends_with(".out") || name.ends_with("_errors.log") || name.ends_with("_logs.log") {
-            text.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
-        }
-    }
-    text
-}
-
 /// An INVITE to `room` while draining: its final status and Retry-After.
 fn new_call(to: SocketAddr, room: &str) -> (u16, Option<String>) {
     let phone = UdpClient::new();
@@ -204,12 +162,12 @@ async fn sigterm_keeps_the_call_to_its_end_refuses_new_ones_and_exits_0() {
     );
     assert_eq!(health(confab.grpc).await, 1, "SERVING before");
     // A call that lasts 5 s, hung up by the caller.
-    let call = sipp(
+    let call = common::sipp::run(
         &dir,
         confab.sip,
         "held_call.xml",
         "drainroom",
-        &["-d", "5000"],
+        &["-d", "5000", "-key", "caller", "alice"],
     );
     tokio::time::sleep(Duration::from_millis(1500)).await;
     confab.signal("-TERM");
@@ -229,7 +187,7 @@ async fn sigterm_keeps_the_call_to_its_end_refuses_new_ones_and_exits_0() {
     assert!(
         call.status.success(),
         "the kept call ended normally: {}",
-        report(&dir)
+        common::sipp::report(&dir, "held_call.xml")
     );
     let (status, exited) = confab.exit(Duration::from_secs(10)).expect("confab exits");
     assert!(status.success(), "{status:?}");
@@ -282,7 +240,13 @@ async fn a_drain_from_the_api_that_times_out_ends_the_call_with_a_reason() {
         &dir,
         &["--drain-timeout-secs", "1", "--cdr", cdr.to_str().unwrap()],
     );
-    let call = sipp(&dir, confab.sip, "held_until_bye.xml", "drainroom", &[]);
+    let call = common::sipp::run(
+        &dir,
+        confab.sip,
+        "held_until_bye.xml",
+        "drainroom",
+        &["-key", "caller", "alice"],
+    );
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let admin = std::fs::read_to_string(confab.data.join("admin.token")).unwrap();
     let mut g = Client::connect(format!("http://{}", confab.grpc))
@@ -299,7 +263,7 @@ async fn a_drain_from_the_api_that_times_out_ends_the_call_with_a_reason() {
     let call = tokio::task::spawn_blocking(move || call.wait_with_output().unwrap())
         .await
         .unwrap();
-    let text = report(&dir);
+    let text = common::sipp::report(&dir, "held_until_bye.xml");
     assert!(call.status.success(), "{text}");
     assert!(
         text.contains("server shutting down"),

@@ -11,150 +11,16 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::kamailio::Kamailio;
 use common::peers::{read_wav_mono, tone_dbfs, write_ulaw_tone};
+use common::sipp::{report as sipp_report, run as sipp};
 use common::{auth, free_port, in_process, peer_tool};
 use policy_server::pb;
 use policy_server::pb::conference_control_client::ConferenceControlClient;
-
-/// A Kamailio process, killed on drop.
-struct Kamailio {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Kamailio {
-    /// Starts the repo's proxy config on a free loopback port, dispatching
-    /// rooms to `confab`; waits until it answers.
-    fn start(confab: SocketAddr, dir: &Path) -> Self {
-        Self::start_with(confab, dir, &[])
-    }
-
-    /// The same with `-A` defines (`WITH_PATH`: confab is the registrar).
-    fn start_with(confab: SocketAddr, dir: &Path, defines: &[&str]) -> Self {
-        let port = free_port();
-        let dir = dir.join("kamailio");
-        std::fs::create_dir_all(&dir).unwrap();
-        let list = dir.join("dispatcher.list");
-        std::fs::write(&list, format!("1 sip:{confab}\n")).unwrap();
-        let template = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/kamailio/proxy.cfg"
-        ))
-        .unwrap();
-        let cfg = dir.join("proxy.cfg");
-        std::fs::write(
-            &cfg,
-            template
-                .replace("@PROXY_PORT@", &port.to_string())
-                .replace("@DISPATCHER_LIST@", &list.display().to_string()),
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.join("kamailio.log")).unwrap();
-        let child = Command::new("timeout")
-            .arg("150")
-            .arg("kamailio")
-            .arg("-f")
-            .arg(&cfg)
-            .args(defines.iter().flat_map(|d| ["-A", d]))
-            .args(["-DD", "-E", "-n", "2", "-Y"])
-            .arg(&dir)
-            .arg("-w")
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start kamailio");
-        let k = Self { child, port, dir };
-        // Ready when it answers an OPTIONS (relayed to confab, or its own reply).
-        let probe = common::UdpClient::new();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let to = k.addr();
-        loop {
-            probe.send(&common::options(&probe, to, "kprobe"), to);
-            if probe.recv_timeout(Duration::from_millis(300)).is_some() {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "kamailio did not start: {}",
-                k.log()
-            );
-        }
-        k
-    }
-
-    fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("kamailio.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Kamailio {
-    fn drop(&mut self) {
-        // SIGTERM to `timeout`, which passes it on to Kamailio's main
-        // process, which ends its children: a SIGKILL would stop `timeout`
-        // alone and leave every Kamailio process running.
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts SIPp with a scenario from tests/sipp against the proxy.
-fn sipp(dir: &Path, proxy: SocketAddr, scenario: &str, room: &str, extra: &[&str]) -> Child {
-    let out = std::fs::File::create(dir.join(format!("{scenario}.out"))).unwrap();
-    Command::new("timeout")
-        .arg("130")
-        .arg("sipp")
-        .arg(proxy.to_string())
-        .arg("-sf")
-        .arg(format!(
-            "{}/tests/sipp/{scenario}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .args(["-s", room, "-i", "127.0.0.1", "-p", "0", "-m", "1"])
-        .args(["-mi", "127.0.0.1", "-mp", &free_port().to_string()])
-        .args(["-nostdin", "-trace_err", "-trace_logs"])
-        .args(extra)
-        .current_dir(dir)
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .expect("start sipp")
-}
-
-/// What a finished SIPp left: its screen and its error and log files.
-fn sipp_report(dir: &Path, scenario: &str) -> String {
-    let mut text = std::fs::read_to_string(dir.join(format!("{scenario}.out"))).unwrap_or_default();
-    let stem = scenario.trim_end_matches(".xml");
-    for e in std::fs::read_dir(dir).unwrap().filter_map(Result::ok) {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with(stem) && (name.ends_with("_errors.log") || name.ends_with("_logs.log"))
-        {
-            text.push_str(&format!("\n--- {name}\n"));
-            text.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
-        }
-    }
-    text
-}
 
 /// A baresip that dials `target` with a sine of `freq` and records what it hears.
 fn baresip(base: &Path, user: &str, freq: u32, target: &str) -> (PathBuf, Child) {
@@ -257,7 +123,7 @@ async fn calls_and_subscriptions_through_kamailio_last_and_end_from_either_side(
     ))
     .await
     .unwrap();
-    let k = Kamailio::start(s.sip_udp, &base);
+    let k = Kamailio::proxy(s.sip_udp, &base, &[]);
     let proxy = k.addr();
     let sipp_dir = base.join("sipp");
     std::fs::create_dir_all(&sipp_dir).unwrap();
@@ -392,7 +258,7 @@ async fn linphone_registered_behind_kamailio_sees_others_come_and_go() {
     // liblinphone does not start without its data directory.
     std::fs::create_dir_all(home.join(".local/share/linphone")).unwrap();
     let s = in_process(43000, |c| c.focus.entry_exit_tones = false).await;
-    let k = Kamailio::start(s.sip_udp, &base);
+    let k = Kamailio::proxy(s.sip_udp, &base, &[]);
     let proxy = k.addr();
     let sipp_dir = base.join("sipp");
     std::fs::create_dir_all(&sipp_dir).unwrap();
@@ -545,7 +411,7 @@ async fn a_phone_registered_through_kamailio_is_called_back_through_it() {
         .unwrap();
     add_user(&mut g, admin, "alice", "alice-secret-1").await;
     create_room(&mut g, admin, "pathroom").await;
-    let k = Kamailio::start_with(s.sip_udp, &base, &["WITH_PATH"]);
+    let k = Kamailio::proxy(s.sip_udp, &base, &["WITH_PATH"]);
     let (confab, proxy) = (s.sip_udp, k.addr());
     let (alice_dir, _, alice) = peers::baresip(
         &base,

@@ -8,7 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod api;
+pub mod kamailio;
 pub mod peers;
+pub mod sipp;
 
 // Each test binary uses some of these.
 #[allow(unused_imports)]

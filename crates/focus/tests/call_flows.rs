@@ -754,6 +754,9 @@ fn a_drain_keeps_calls_refuses_new_ones_then_ends_the_rest() {
     let records = &p.edge.media.records;
     assert_eq!(records.len(), 1);
     let r = &records[0];
-    assert_eq!((r.room.as_str(), r.cause, r.codec), ("big", "server shutting down", Some("PCMU")));
+    assert_eq!(
+        (r.room.as_str(), r.cause, r.codec),
+        ("big", "server shutting down", Some("PCMU"))
+    );
     assert!(r.caller.starts_with("sip:alice@") && !r.dialed_out, "{r:?}");
 }
