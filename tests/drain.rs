@@ -285,3 +285,38 @@ fn records(file: &Path) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).expect("a JSON line"))
         .collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_sigterm_ends_the_calls_at_once() {
+    if !peer_tool("sipp", "sip-tester") {
+        return;
+    }
+    let dir = tempdir("drain-twice");
+    write_ulaw_tone(&dir);
+    let mut confab = Confab::start(&dir, &["--drain-timeout-secs", "600"]);
+    let call = common::sipp::run(
+        &dir,
+        confab.sip,
+        "held_until_bye.xml",
+        "drainroom",
+        &["-key", "caller", "alice"],
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    confab.signal("-TERM");
+    confab.log_until("waiting for calls to end", Duration::from_secs(5));
+    let second = Instant::now();
+    confab.signal("-TERM");
+    let (status, exited) = confab.exit(Duration::from_secs(10)).expect("confab exits");
+    assert!(status.success(), "{status:?}");
+    assert!(
+        exited.duration_since(second) < Duration::from_secs(3),
+        "at once, not after 600 s"
+    );
+    let call = tokio::task::spawn_blocking(move || call.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let text = common::sipp::report(&dir, "held_until_bye.xml");
+    assert!(call.status.success(), "{text}");
+    assert!(text.contains("server shutting down"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -167,6 +167,22 @@ mod tests {
     }
 
     #[test]
+    fn a_new_rate_applies_from_now_on() {
+        let mut r = RateLimiter::new(SourceLimits {
+            messages_per_sec: 10.0,
+            burst: 5.0,
+            max_sources: 2,
+        });
+        let t0 = Instant::now();
+        let a: IpAddr = [10, 0, 0, 1].into();
+        assert_eq!((0..10).filter(|_| r.admit(a, t0)).count(), 5);
+        r.set_rate(100.0, 200.0);
+        // 0.1 s at the new rate refills 10, not 1.
+        let t1 = t0 + Duration::from_millis(100);
+        assert_eq!((0..20).filter(|_| r.admit(a, t1)).count(), 10);
+    }
+
+    #[test]
     fn refusals_are_reported_once_a_second() {
         let mut r = RateLimiter::new(SourceLimits {
             messages_per_sec: 1.0,
