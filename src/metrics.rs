@@ -214,6 +214,12 @@ impl Collector for Snapshot {
             )?;
             counters(
                 e,
+                "confab_sip_requests_sent",
+                "SIP requests sent (new transactions), by method",
+                f.requests_sent.iter().map(|(m, n)| ([("method", *m)], *n)),
+            )?;
+            counters(
+                e,
                 "confab_sip_responses_sent",
                 "SIP responses sent, by status code",
                 f.responses_sent

@@ -352,7 +352,7 @@ impl Focus {
             req.body = bytes.into();
         }
         let method = req.method.clone();
-        if let Err(e) = self.layer.send_request(now, req, peer) {
+        if let Err(e) = self.send_request(now, req, peer) {
             tracing::debug!(error = %e, "could not send {method}");
         }
     }

@@ -241,7 +241,7 @@ impl Focus {
         inv.headers
             .push(HeaderName::CONTENT_TYPE, "application/sdp");
         inv.body = offer.into_bytes().into();
-        let tx = match self.layer.send_request(now, inv.clone(), peer) {
+        let tx = match self.send_request(now, inv.clone(), peer) {
             Ok(tx) => tx,
             Err(_) => {
                 self.media.send(MediaCommand::Release { port: token });
@@ -349,7 +349,7 @@ impl Focus {
             o.cancelled = true;
             let (cancel, peer, port) = (build_cancel(&o.invite), o.peer, o.token);
             self.media.send(MediaCommand::Release { port });
-            if let Err(e) = self.layer.send_request(now, cancel, peer) {
+            if let Err(e) = self.send_request(now, cancel, peer) {
                 tracing::debug!(error = %e, "could not cancel a fork branch");
             }
         }
@@ -363,7 +363,7 @@ impl Focus {
         };
         let branch = self.new_branch();
         let bye = dialog.request(Method::Bye, &branch);
-        if let Err(e) = self.layer.send_request(now, bye, dialog.peer) {
+        if let Err(e) = self.send_request(now, bye, dialog.peer) {
             tracing::debug!(error = %e, "could not hang up a late fork branch");
         }
     }

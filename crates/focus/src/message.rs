@@ -147,7 +147,7 @@ impl Focus {
             );
             m.body = req.body.clone();
             let peer = c.dialog.peer;
-            if let Err(e) = self.layer.send_request(now, m, peer) {
+            if let Err(e) = self.send_request(now, m, peer) {
                 tracing::debug!(error = %e, "could not relay MESSAGE");
             }
         }

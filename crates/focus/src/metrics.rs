@@ -16,6 +16,7 @@ pub(crate) struct Counters {
     requests_in: BTreeMap<&'static str, u64>,
     responses_out: BTreeMap<u16, u64>,
     responses_in: BTreeMap<u16, u64>,
+    requests_out: BTreeMap<&'static str, u64>,
     calls_started: u64,
     calls_ended: BTreeMap<&'static str, u64>,
     pub(crate) notifies_failed: u64,
@@ -24,6 +25,10 @@ pub(crate) struct Counters {
 impl Counters {
     pub(crate) fn request_in(&mut self, m: &Method) {
         *self.requests_in.entry(method_name(m)).or_default() += 1;
+    }
+
+    pub(crate) fn request_out(&mut self, m: &Method) {
+        *self.requests_out.entry(method_name(m)).or_default() += 1;
     }
 
     pub(crate) fn response_out(&mut self, status: u16) {
@@ -90,6 +95,8 @@ impl EndCause {
 pub struct FocusMetrics {
     /// Requests received, by method (retransmissions included).
     pub requests_received: Vec<(&'static str, u64)>,
+    /// Requests sent (new transactions), by method.
+    pub requests_sent: Vec<(&'static str, u64)>,
     /// Responses sent, by status.
     pub responses_sent: Vec<(u16, u64)>,
     /// Responses received, by status.
@@ -121,6 +128,17 @@ pub struct FocusMetrics {
 }
 
 impl Focus {
+    /// Starts a client transaction, counted by method.
+    pub(crate) fn send_request(
+        &mut self,
+        now: std::time::Instant,
+        request: sip::Request,
+        peer: sip::transaction::Peer,
+    ) -> Result<sip::transaction::TxId, sip::transaction::TxError> {
+        self.counters.request_out(&request.method);
+        self.layer.send_request(now, request, peer)
+    }
+
     /// Counts a call's end.
     pub(crate) fn count_end(&mut self, cause: EndCause) {
         self.counters.call_ended(cause.label());
@@ -138,6 +156,7 @@ impl Focus {
         let events = self.event_stats();
         FocusMetrics {
             requests_received: c.requests_in.iter().map(|(k, v)| (*k, *v)).collect(),
+            requests_sent: c.requests_out.iter().map(|(k, v)| (*k, *v)).collect(),
             responses_sent: c.responses_out.iter().map(|(k, v)| (*k, *v)).collect(),
             responses_received: c.responses_in.iter().map(|(k, v)| (*k, *v)).collect(),
             calls_started: c.calls_started,

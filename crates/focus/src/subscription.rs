@@ -426,7 +426,7 @@ impl Focus {
             req.body = b.into_bytes().into();
         }
         let peer = s.dialog.peer;
-        match self.layer.send_request(now, req, peer) {
+        match self.send_request(now, req, peer) {
             Ok(tx) => {
                 self.event_stats.notifies += 1;
                 self.by_notify_tx.insert(tx, id.clone());
