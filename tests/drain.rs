@@ -8,25 +8,22 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::api::{tempdir, Client};
+use common::binary::Logged;
 use common::peers::write_ulaw_tone;
-use common::{auth, free_port, peer_tool, status, Killed, UdpClient};
+use common::{auth, free_port, peer_tool, status, UdpClient};
 use policy_server::pb;
 
-/// The binary, its SIP and gRPC addresses, its data directory, and its log lines.
+/// The binary on free ports, its data directory, and its log.
 struct Confab {
-    child: Killed,
+    run: Logged,
     sip: SocketAddr,
     grpc: SocketAddr,
     data: PathBuf,
-    lines: mpsc::Receiver<String>,
 }
 
 impl Confab {
@@ -37,79 +34,26 @@ impl Confab {
         );
         let data = dir.join("data");
         let rtp = 30000 + (sip.port() % 100) * 100;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_confab"))
-            .args([
-                "--sip-listen",
-                &sip.to_string(),
-                "--grpc-listen",
-                &grpc.to_string(),
-            ])
-            .arg("--data-dir")
-            .arg(&data)
-            .args(["--rtp-ports", &format!("{rtp}-{}", rtp + 98), "--no-tcp"])
-            .args(extra)
-            .env_remove("RUST_LOG")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start confab");
-        let (tx, lines) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for l in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
-        let c = Self {
-            child: Killed(child),
+        let mut args = vec![
+            "--sip-listen".to_string(),
+            sip.to_string(),
+            "--grpc-listen".into(),
+            grpc.to_string(),
+            "--data-dir".into(),
+            data.display().to_string(),
+            "--rtp-ports".into(),
+            format!("{rtp}-{}", rtp + 98),
+            "--no-tcp".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let run = Logged::start(&args);
+        run.log_until("confab listening", Duration::from_secs(20));
+        Self {
+            run,
             sip,
             grpc,
             data,
-            lines,
-        };
-        c.log_until("confab listening", Duration::from_secs(20));
-        c
-    }
-
-    /// Log lines until one contains `needle` (or `t` passes).
-    fn log_until(&self, needle: &str, t: Duration) -> String {
-        let deadline = Instant::now() + t;
-        let mut seen = Vec::new();
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(l) => {
-                    let done = l.contains(needle);
-                    seen.push(l);
-                    if done {
-                        break;
-                    }
-                }
-                Err(_) => break,
-            }
         }
-        seen.join("\n")
-    }
-
-    fn signal(&self, sig: &str) {
-        Command::new("kill")
-            .args([sig, &self.child.0.id().to_string()])
-            .status()
-            .unwrap();
-    }
-
-    /// Waits for the process to exit: its status and when.
-    fn exit(&mut self, t: Duration) -> Option<(std::process::ExitStatus, Instant)> {
-        let deadline = Instant::now() + t;
-        while Instant::now() < deadline {
-            if let Ok(Some(s)) = self.child.0.try_wait() {
-                return Some((s, Instant::now()));
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        None
     }
 }
 
@@ -170,8 +114,10 @@ async fn sigterm_keeps_the_call_to_its_end_refuses_new_ones_and_exits_0() {
         &["-d", "5000", "-key", "caller", "alice"],
     );
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    confab.signal("-TERM");
-    let log = confab.log_until("waiting for calls to end", Duration::from_secs(5));
+    confab.run.signal("-TERM");
+    let log = confab
+        .run
+        .log_until("waiting for calls to end", Duration::from_secs(5));
     assert!(log.contains("calls=1"), "one call kept: {log}");
     let (refused, retry) = new_call(confab.sip, "drainroom");
     assert_eq!(
@@ -189,9 +135,12 @@ async fn sigterm_keeps_the_call_to_its_end_refuses_new_ones_and_exits_0() {
         "the kept call ended normally: {}",
         common::sipp::report(&dir, "held_call.xml")
     );
-    let (status, exited) = confab.exit(Duration::from_secs(10)).expect("confab exits");
+    let (status, exited) = confab
+        .run
+        .exit(Duration::from_secs(10))
+        .expect("confab exits");
     assert!(status.success(), "{status:?}");
-    let log = confab.log_until("exiting", Duration::from_secs(1));
+    let log = confab.run.log_until("exiting", Duration::from_secs(1));
     assert!(log.contains("drained: the last call ended"), "{log}");
     let after = log
         .lines()
@@ -269,7 +218,10 @@ async fn a_drain_from_the_api_that_times_out_ends_the_call_with_a_reason() {
         text.contains("server shutting down"),
         "the BYE's Reason: {text}"
     );
-    let (status, _) = confab.exit(Duration::from_secs(10)).expect("confab exits");
+    let (status, _) = confab
+        .run
+        .exit(Duration::from_secs(10))
+        .expect("confab exits");
     assert!(status.success(), "{status:?}");
     let records = records(&cdr);
     assert_eq!(records.len(), 1, "{records:?}");
@@ -302,11 +254,16 @@ async fn a_second_sigterm_ends_the_calls_at_once() {
         &["-key", "caller", "alice"],
     );
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    confab.signal("-TERM");
-    confab.log_until("waiting for calls to end", Duration::from_secs(5));
+    confab.run.signal("-TERM");
+    confab
+        .run
+        .log_until("waiting for calls to end", Duration::from_secs(5));
     let second = Instant::now();
-    confab.signal("-TERM");
-    let (status, exited) = confab.exit(Duration::from_secs(10)).expect("confab exits");
+    confab.run.signal("-TERM");
+    let (status, exited) = confab
+        .run
+        .exit(Duration::from_secs(10))
+        .expect("confab exits");
     assert!(status.success(), "{status:?}");
     assert!(
         exited.duration_since(second) < Duration::from_secs(3),

@@ -7,15 +7,15 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use clap::CommandFactory;
 use common::api::{tempdir, Client};
-use common::{auth, free_port, Killed};
+use common::binary::Logged;
+use common::{auth, free_port};
 use confab::settings::Settings;
 use policy_server::pb;
 
@@ -159,44 +159,8 @@ async fn sighup_applies_what_can_change_live_and_logs_what_changed() {
         .unwrap()
     };
     write("rate-per-source = 2000.0\n[[room]]\nname = \"alpha\"\nsubject = \"First\"\n");
-    let mut child = Killed(
-        Command::new(env!("CARGO_BIN_EXE_confab"))
-            .arg("--config")
-            .arg(&file)
-            .env_remove("RUST_LOG")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let (tx, lines) = mpsc::channel();
-    let stdout = child.0.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for l in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(l).is_err() {
-                break;
-            }
-        }
-    });
-    // Lines until one contains `until` (within 10 s), all of them.
-    let read_until = |until: &str| {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut seen = Vec::new();
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match lines.recv_timeout(left) {
-                Ok(l) => {
-                    let done = l.contains(until);
-                    seen.push(l);
-                    if done {
-                        break;
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-        seen.join("\n")
-    };
+    let run = Logged::start(&[OsStr::new("--config"), file.as_os_str()]);
+    let read_until = |until: &str| run.log_until(until, Duration::from_secs(10));
     let started = read_until("confab listening");
     assert!(started.contains("static room declared"), "{started}");
     let admin = std::fs::read_to_string(dir.join("data/admin.token")).unwrap();
@@ -215,13 +179,7 @@ async fn sighup_applies_what_can_change_live_and_logs_what_changed() {
         "rate-per-source = 500.0\nno-tcp = true\nlog = \"info,focus=debug\"\n\
          [[room]]\nname = \"alpha\"\nsubject = \"Second\"\n[[room]]\nname = \"beta\"\n",
     );
-    let hup = |pid: u32| {
-        Command::new("kill")
-            .args(["-HUP", &pid.to_string()])
-            .status()
-            .unwrap()
-    };
-    hup(child.0.id());
+    run.signal("-HUP");
     let log = read_until("settings applied");
     let line = |needle: &str| log.lines().find(|l| l.contains(needle)).unwrap_or("");
     assert!(
@@ -246,7 +204,7 @@ async fn sighup_applies_what_can_change_live_and_logs_what_changed() {
     write(
         "rate-per-source = 500.0\nno-tcp = true\nlog = \"info,focus=debug\"\nroom = [\"beta\"]\n",
     );
-    hup(child.0.id());
+    run.signal("-HUP");
     let log = read_until("settings applied");
     assert!(line_in(&log, "room=alpha").contains("deleted"), "{log}");
     assert!(!log.contains("key=\"rate-per-source\""), "{log}");
@@ -255,12 +213,12 @@ async fn sighup_applies_what_can_change_live_and_logs_what_changed() {
 
     // A broken file changes nothing and the server goes on.
     write("rate-per-sauce = 1\n");
-    hup(child.0.id());
+    run.signal("-HUP");
     let log = read_until("nothing changed");
     assert!(log.contains("rate-per-sauce"), "{log}");
     assert!(subject(&mut g, admin, "beta").await.is_some());
 
-    drop(child);
+    drop(run);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

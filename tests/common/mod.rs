@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod api;
+pub mod binary;
 pub mod kamailio;
 pub mod peers;
 pub mod sipp;

@@ -51,22 +51,7 @@ impl Counters {
 /// A known method's name; "other" for extension methods (their names come
 /// from the network and would make the label set unbounded).
 fn method_name(m: &Method) -> &'static str {
-    match m {
-        Method::Invite => "INVITE",
-        Method::Ack => "ACK",
-        Method::Bye => "BYE",
-        Method::Cancel => "CANCEL",
-        Method::Options => "OPTIONS",
-        Method::Register => "REGISTER",
-        Method::Subscribe => "SUBSCRIBE",
-        Method::Notify => "NOTIFY",
-        Method::Refer => "REFER",
-        Method::Message => "MESSAGE",
-        Method::Info => "INFO",
-        Method::Prack => "PRACK",
-        Method::Update => "UPDATE",
-        _ => "other",
-    }
+    m.standard_name().unwrap_or("other")
 }
 
 /// Why a call ended, as the metrics label it.

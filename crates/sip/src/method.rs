@@ -72,6 +72,15 @@ impl Method {
     /// The method as written on the wire.
     pub fn as_str(&self) -> &str {
         match self {
+            Method::Extension(s) => s,
+            known => known.standard_name().unwrap_or_default(),
+        }
+    }
+
+    /// The name of a method this crate knows; None for an extension
+    /// method (its name came from the network).
+    pub fn standard_name(&self) -> Option<&'static str> {
+        Some(match self {
             Method::Invite => "INVITE",
             Method::Ack => "ACK",
             Method::Bye => "BYE",
@@ -86,8 +95,8 @@ impl Method {
             Method::Prack => "PRACK",
             Method::Update => "UPDATE",
             Method::Publish => "PUBLISH",
-            Method::Extension(s) => s,
-        }
+            Method::Extension(_) => return None,
+        })
     }
 }
 
