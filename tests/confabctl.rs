@@ -46,7 +46,7 @@ async fn confabctl_moderates_a_room_of_the_running_server() {
     let help = ctl(&s, &["--help"]).await.unwrap();
     for cmd in [
         "rooms", "show", "mute", "kick", "lock", "dial", "floor", "hands", "watch", "create",
-        "delete",
+        "drain", "delete",
     ] {
         assert!(help.contains(cmd), "--help lists {cmd}");
     }
@@ -319,4 +319,16 @@ async fn confabctl_manages_sip_users() {
     let gone = json(&s, &["user", "remove", "alice"]).await;
     assert_eq!(gone["removed"], "alice");
     assert_eq!(json(&s, &["user", "list"]).await, Value::Array(vec![]));
+    // Drained with no call in progress, the server exits at once.
+    assert_eq!(json(&s, &["drain"]).await["draining"], true);
+    let probe = common::UdpClient::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut gone = false;
+    while !gone && std::time::Instant::now() < deadline {
+        probe.send(&common::options(&probe, s.sip, "after-drain"), s.sip);
+        gone = probe
+            .recv_timeout(std::time::Duration::from_millis(300))
+            .is_none();
+    }
+    assert!(gone, "the server stopped answering once drained");
 }

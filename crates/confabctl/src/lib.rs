@@ -140,6 +140,9 @@ enum Command {
     Unmute { room: String, who: String },
     /// Removes a participant (BYE).
     Kick { room: String, who: String },
+    /// Drains the server: new calls get 503, calls in progress go on until
+    /// they end or its drain timeout passes; then it exits (as on SIGTERM).
+    Drain,
     /// Calls a SIP URI into the room.
     Dial { room: String, uri: String },
     /// Shows the floor, or requests, releases, grants or denies it for a participant.
@@ -453,6 +456,15 @@ where
                 json,
                 render::conference(&made),
                 &format!("created {}", made.name),
+            )?;
+        }
+        Command::Drain => {
+            c.drain(pb::DrainRequest {}).await.map_err(status)?;
+            done(
+                out,
+                json,
+                json!({"draining": true}),
+                "draining: new calls are refused; the server exits when its calls have ended",
             )?;
         }
         Command::Delete { room } => {
