@@ -324,6 +324,16 @@ impl Server {
         }
     }
 
+    /// Resolves once no call is open (at once when none is, or when the
+    /// focus does not answer).
+    pub async fn idle(&self) {
+        let Some(tx) = &self.commands else { return };
+        let (reply, answer) = oneshot::channel();
+        if tx.send(focus::FocusCommand::WhenIdle(reply)).is_ok() {
+            let _ = answer.await;
+        }
+    }
+
     /// Calls open now (None: the focus does not answer).
     pub async fn calls_active(&self) -> Option<u64> {
         let tx = self.commands.as_ref()?;

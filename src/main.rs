@@ -443,21 +443,15 @@ async fn drain(server: &Server, timeout: Duration) {
         "draining: waiting for calls to end (a second SIGTERM or Ctrl-C ends them now)"
     );
     let mut last_seen = std::time::Instant::now();
-    let wait_for_calls = async {
-        loop {
-            match server.calls_active().await {
-                Some(0) | None => return,
-                Some(_) => last_seen = std::time::Instant::now(),
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    };
     tokio::select! {
-        _ = wait_for_calls => tracing::info!(
-            calls = kept,
-            drained_s = started.elapsed().as_secs_f64(),
-            "drained: the last call ended"
-        ),
+        _ = server.idle() => {
+            last_seen = std::time::Instant::now();
+            tracing::info!(
+                calls = kept,
+                drained_s = started.elapsed().as_secs_f64(),
+                "drained: the last call ended"
+            )
+        }
         _ = tokio::time::sleep(timeout) => tracing::warn!("drain timeout: ending the calls left"),
         _ = shutdown_signal() => tracing::warn!("second signal: ending the calls left now"),
     }
@@ -467,7 +461,7 @@ async fn drain(server: &Server, timeout: Duration) {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     tracing::info!(
-        after_last_call_ms = last_seen.elapsed().as_millis() as u64,
+        after_last_call_us = last_seen.elapsed().as_micros() as u64,
         "exiting"
     );
 }

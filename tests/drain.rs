@@ -144,10 +144,10 @@ async fn sigterm_keeps_the_call_to_its_end_refuses_new_ones_and_exits_0() {
     assert!(log.contains("drained: the last call ended"), "{log}");
     let after = log
         .lines()
-        .find_map(|l| l.split("after_last_call_ms=").nth(1))
+        .find_map(|l| l.split("after_last_call_us=").nth(1))
         .unwrap_or("?");
     eprintln!(
-        "drain: 1 call kept through SIGTERM; confab saw the last call end and exited {after} ms later \
+        "drain: 1 call kept through SIGTERM; confab saw the last call end and exited {after} µs later \
          (process gone {:.0} ms after SIPp was)",
         exited.saturating_duration_since(hung_up).as_secs_f64() * 1e3
     );

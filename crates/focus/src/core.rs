@@ -47,6 +47,8 @@ pub struct Focus {
     pub(crate) counters: crate::metrics::Counters,
     /// Draining: new calls, subscriptions and dial-outs are refused.
     pub(crate) draining: bool,
+    /// Who waits for the last call to end.
+    pub(crate) idle_waiters: Vec<crate::policy::Reply<()>>,
     /// Media commands for the driver, names for legs and rooms, bound ports.
     pub(crate) media: MediaControl,
     /// Rooms by name: each owns its policy, media, floor, hands, calls
@@ -110,6 +112,7 @@ impl Focus {
             stats: FocusStats::default(),
             counters: Default::default(),
             draining: false,
+            idle_waiters: Vec::new(),
             media,
             rooms: HashMap::new(),
             call_rooms: HashMap::new(),

@@ -495,6 +495,7 @@ impl Focus {
         }
         self.by_invite_tx.remove(&call.invite_tx);
         self.close_room_if_empty(&call.room);
+        self.check_idle();
         if call.state != CallState::Ringing {
             self.room_changed(now, &call.room, &call.aor());
         }

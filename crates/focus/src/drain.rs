@@ -40,6 +40,24 @@ impl Focus {
         })
     }
 
+    /// `reply` hears once no call is open.
+    pub(crate) fn when_idle(&mut self, reply: crate::policy::Reply<()>) {
+        if self.call_rooms.is_empty() {
+            let _ = reply.send(());
+        } else {
+            self.idle_waiters.push(reply);
+        }
+    }
+
+    /// A call ended: if it was the last, whoever waits hears it.
+    pub(crate) fn check_idle(&mut self) {
+        if self.call_rooms.is_empty() {
+            for w in self.idle_waiters.drain(..) {
+                let _ = w.send(());
+            }
+        }
+    }
+
     /// Ends every call (BYE with a Reason) and every subscription (a final
     /// NOTIFY): the drain's time is up.
     pub(crate) fn end_all(&mut self, now: Instant) {

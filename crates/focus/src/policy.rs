@@ -119,6 +119,8 @@ pub enum FocusCommand {
     Drain,
     /// End every call and subscription (the drain's time is up).
     EndAll,
+    /// Reply once no call is open (at once if none is).
+    WhenIdle(Reply<()>),
 }
 
 impl Focus {
@@ -209,6 +211,7 @@ impl Focus {
             FocusCommand::RestoreBindings(aor, bindings) => self.restore_bindings(aor, bindings),
             FocusCommand::Drain => self.start_drain(),
             FocusCommand::EndAll => self.end_all(now),
+            FocusCommand::WhenIdle(reply) => self.when_idle(reply),
             FocusCommand::Metrics(reply) => {
                 let _ = reply.send(self.metrics());
             }

@@ -742,8 +742,13 @@ fn a_drain_keeps_calls_refuses_new_ones_then_ends_the_rest() {
     // The call still answers in its dialog.
     let options = request("OPTIONS", "alice", 5070, "d1", Some(&tag), 2, "", "");
     assert_eq!(final_of(&p.send(5070, options)).0, 200);
+    let (idle, mut idle_rx) = tokio::sync::oneshot::channel();
+    p.focus
+        .handle_input(p.now, Input::Command(focus::FocusCommand::WhenIdle(idle)));
+    assert!(idle_rx.try_recv().is_err(), "a call is still open");
     p.focus
         .handle_input(p.now, Input::Command(focus::FocusCommand::EndAll));
+    assert!(idle_rx.try_recv().is_ok(), "told when the last call ended");
     let out = sent(&mut p.focus, &mut p.edge, p.now);
     let byes = requests(&out, Method::Bye);
     assert_eq!(byes.len(), 1, "{out:?}");
