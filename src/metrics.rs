@@ -475,9 +475,20 @@ async fn answer(
     })
 }
 
+/// Connections served at once; more wait in the listen backlog. A scraper
+/// needs one; the rest bound what a stuck or hostile client can hold.
+const MAX_CONNECTIONS: usize = 16;
+
+/// A client has this long to send its request head.
+const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Serves `/metrics` on `listener` until the task is dropped.
 pub(crate) async fn serve(listener: TcpListener, sources: Arc<Sources>) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
         let (stream, _) = match listener.accept().await {
             Ok(c) => c,
             Err(e) => {
@@ -491,8 +502,12 @@ pub(crate) async fn serve(listener: TcpListener, sources: Arc<Sources>) {
             let svc = hyper::service::service_fn(move |req| answer(req, sources.clone()));
             let io = hyper_util::rt::TokioIo::new(stream);
             let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .max_buf_size(16 * 1024)
                 .serve_connection(io, svc)
                 .await;
+            drop(slot);
         });
     }
 }

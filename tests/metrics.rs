@@ -102,6 +102,40 @@ async fn metrics_count_sip_and_grpc_and_prometheus_scrapes_them() {
     );
     assert!(text.ends_with("# EOF\n"), "{text}");
 
+    // Bad input: another path, garbage, a client that never sends its
+    // request (dropped after 5 s), while scrapes go on.
+    let raw = move |bytes: &'static [u8]| {
+        let mut s = TcpStream::connect(metrics).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(bytes).unwrap();
+        let mut text = String::new();
+        let _ = s.read_to_string(&mut text);
+        text
+    };
+    let (other, garbage, stalled, scraped) = tokio::task::spawn_blocking(move || {
+        let stall = std::thread::spawn(move || {
+            let started = Instant::now();
+            let closed = raw(b"");
+            (started.elapsed(), closed)
+        });
+        let other = raw(b"GET /admin HTTP/1.0\r\n\r\n");
+        let garbage = raw(b"\x16\x03\x01 not http at all\r\n\r\n");
+        let scraped = get(metrics, "/metrics");
+        (other, garbage, stall.join().unwrap(), scraped)
+    })
+    .await
+    .unwrap();
+    assert!(other.starts_with("HTTP/1.0 404"), "{other}");
+    assert!(
+        garbage.starts_with("HTTP/1.1 400") || garbage.is_empty(),
+        "{garbage}"
+    );
+    assert!(
+        stalled.0 < Duration::from_secs(8),
+        "a silent client is dropped: {stalled:?}"
+    );
+    assert!(scraped.contains("confab_calls_active"), "{scraped}");
+
     if peer_tool("prometheus", "prometheus") {
         let port = free_port();
         let pdir = dir.join("prometheus");
