@@ -97,11 +97,7 @@ async fn calls_and_subscriptions_through_kamailio_last_and_end_from_either_side(
     let data = base.join("data");
     let s = in_process(41000, |c| {
         c.focus.entry_exit_tones = false;
-        c.policy = Some(policy_server::PolicyConfig {
-            listen: ([127, 0, 0, 1], 0).into(),
-            data_dir: data,
-            ..Default::default()
-        });
+        c.policy = Some(common::api::policy(&data));
     })
     .await;
     let p = s.policy.as_ref().unwrap();
@@ -386,7 +382,7 @@ async fn linphone_registered_behind_kamailio_sees_others_come_and_go() {
 /// directly, and the caller hears it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_phone_registered_through_kamailio_is_called_back_through_it() {
-    use common::api::{add_user, create_room, tempdir, Client};
+    use common::api::{add_user, create_room, tempdir};
     use common::peers::{self, Baresip};
     if !(peer_tool("kamailio", "kamailio") && peer_tool("baresip", "baresip")) {
         return;
@@ -397,18 +393,11 @@ async fn a_phone_registered_through_kamailio_is_called_back_through_it() {
         c.focus.entry_exit_tones = false;
         c.focus.auth.mode = focus::AuthMode::Rooms;
         c.focus.auth.realm = policy_server::service::SIP_REALM.into();
-        c.policy = Some(policy_server::PolicyConfig {
-            listen: ([127, 0, 0, 1], 0).into(),
-            data_dir: dir.clone(),
-            ..Default::default()
-        });
+        c.policy = Some(common::api::policy(&dir));
     })
     .await;
-    let admin = std::fs::read_to_string(dir.join("admin.token")).unwrap();
-    let admin = admin.trim();
-    let mut g = Client::connect(format!("http://{}", s.policy.as_ref().unwrap().addr))
-        .await
-        .unwrap();
+    let (mut g, admin) = common::api::admin(&s, &dir).await;
+    let admin = admin.as_str();
     add_user(&mut g, admin, "alice", "alice-secret-1").await;
     create_room(&mut g, admin, "pathroom").await;
     let k = Kamailio::proxy(s.sip_udp, &base, &["WITH_PATH"]);

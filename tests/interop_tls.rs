@@ -201,11 +201,7 @@ async fn call_out_over_tls(name: &str, srtp: bool) {
             // confab trusts the phone's certificate as a private CA.
             ca: Some(phone_cert.clone()),
         };
-        c.policy = Some(policy_server::PolicyConfig {
-            listen: ([127, 0, 0, 1], 0).into(),
-            data_dir: dir.clone(),
-            ..Default::default()
-        });
+        c.policy = Some(common::api::policy(&dir));
     })
     .await;
     let admin = std::fs::read_to_string(dir.join("admin.token")).unwrap();
@@ -287,18 +283,11 @@ async fn srtp_phones_over_tls_hear_each_other_and_what_policy_refuses_gets_488()
             key: Some(key.clone()),
             ca: None,
         };
-        c.policy = Some(policy_server::PolicyConfig {
-            listen: ([127, 0, 0, 1], 0).into(),
-            data_dir: dir.clone(),
-            ..Default::default()
-        });
+        c.policy = Some(common::api::policy(&dir));
     })
     .await;
-    let admin = std::fs::read_to_string(dir.join("admin.token")).unwrap();
-    let admin = admin.trim();
-    let mut g = Client::connect(format!("http://{}", s.policy.as_ref().unwrap().addr))
-        .await
-        .unwrap();
+    let (mut g, admin) = common::api::admin(&s, &dir).await;
+    let admin = admin.as_str();
     g.create_conference(auth(
         pb::CreateConferenceRequest {
             conference: Some(pb::Conference {
@@ -390,11 +379,7 @@ async fn a_phone_registered_over_tls_is_called_back_over_its_own_connection() {
             key: Some(key.clone()),
             ca: None,
         };
-        c.policy = Some(policy_server::PolicyConfig {
-            listen: ([127, 0, 0, 1], 0).into(),
-            data_dir: dir.clone(),
-            ..Default::default()
-        });
+        c.policy = Some(common::api::policy(&dir));
     })
     .await;
     let tls = s.sip_tls.expect("TLS");

@@ -65,6 +65,24 @@ pub async fn connected(g: &mut Client, admin: &str, room: &str, id: &str) -> boo
     false
 }
 
+/// A policy server on a free loopback port keeping its store in `data`.
+pub fn policy(data: &std::path::Path) -> policy_server::PolicyConfig {
+    policy_server::PolicyConfig {
+        listen: ([127, 0, 0, 1], 0).into(),
+        data_dir: data.to_owned(),
+        ..Default::default()
+    }
+}
+
+/// A client of an in-process server's API, and the admin token its first
+/// start wrote in `data`.
+pub async fn admin(s: &confab::Server, data: &std::path::Path) -> (Client, String) {
+    let token = std::fs::read_to_string(data.join("admin.token")).unwrap();
+    let addr = s.policy.as_ref().expect("a policy server").addr;
+    let g = Client::connect(format!("http://{addr}")).await.unwrap();
+    (g, token.trim().to_owned())
+}
+
 /// A fresh directory under the system's temporary one.
 pub fn tempdir(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("confab-{name}-{}", std::process::id()));
