@@ -73,7 +73,10 @@ impl Kamailio {
             .arg("-f")
             .arg(cfg)
             .args(defines.iter().flat_map(|d| ["-A", d.as_str()]))
-            .args(["-DD", "-E", "-n", "2", "-Y"])
+            // One UDP worker: messages leave in the order they came (with two,
+            // a NOTIFY may overtake the 200 of its SUBSCRIBE, and SIPp scenarios
+            // cannot take that). The -n flag wins over the config's `children`.
+            .args(["-DD", "-E", "-n", "1", "-Y"])
             .arg(&dir)
             .arg("-w")
             .arg(&dir)
