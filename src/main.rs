@@ -73,11 +73,6 @@ fn config(s: &Settings) -> anyhow::Result<ServerConfig> {
     c.media.mixer_threads = s.mixer_threads.unwrap_or(cores);
     c.media.rx_threads = s.rtp_rx_threads.unwrap_or(cores);
     let rooms = need!(s, "room", rooms);
-    for r in &rooms {
-        if let Some(f) = &r.floor {
-            floor(f).map_err(|e| anyhow::anyhow!("room {:?}: {e}", r.name))?;
-        }
-    }
     let f = &mut c.focus;
     f.timers.t1 = Duration::from_millis(need!(s, "t1-ms", t1_ms));
     f.advertise_ip = s.advertise_ip;
@@ -135,16 +130,6 @@ fn live_limits(s: &Settings) -> anyhow::Result<focus::LiveLimits> {
         auth_max_failures: need!(s, "auth-max-failures", auth_max_failures),
         auth_lockout: Duration::from_secs(need!(s, "auth-lockout-secs", auth_lockout_secs)),
     })
-}
-
-/// A floor policy by its name in the settings.
-fn floor(name: &str) -> anyhow::Result<control::FloorPolicy> {
-    match name {
-        "none" => Ok(control::FloorPolicy::None),
-        "moderator-granted" => Ok(control::FloorPolicy::ModeratorGranted),
-        "first-come" => Ok(control::FloorPolicy::FirstCome),
-        other => anyhow::bail!("floor {other:?}: none, moderator-granted or first-come"),
-    }
 }
 
 /// The keys SIGHUP applies; any other change waits for a restart.
@@ -251,7 +236,6 @@ async fn declare_rooms(server: &Server, rooms: &[StaticRoom], before: &[StaticRo
         if before.contains(r) {
             continue;
         }
-        let floor = r.floor.as_deref().map(floor).transpose();
         let res = policy
             .upsert_room(&r.name, |room| {
                 let set = |v: &Option<String>| v.clone().filter(|p| !p.is_empty());
@@ -279,8 +263,8 @@ async fn declare_rooms(server: &Server, rooms: &[StaticRoom], before: &[StaticRo
                 if let Some(v) = r.talkers_mixed {
                     room.talkers_mixed = v;
                 }
-                if let Ok(Some(v)) = floor {
-                    room.floor_policy = v;
+                if let Some(v) = r.floor {
+                    room.floor_policy = v.into();
                 }
                 if let Some(v) = r.wait_for_moderator {
                     room.auto_create = !v;

@@ -45,137 +45,111 @@ impl From<SrtpArg> for control::SrtpMode {
     }
 }
 
+/// A static room's floor policy, by its name in the settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FloorArg {
+    /// No floor control.
+    None,
+    /// Requests wait for a moderator.
+    ModeratorGranted,
+    /// A free floor goes to the first request.
+    FirstCome,
+}
+
+impl From<FloorArg> for control::FloorPolicy {
+    fn from(a: FloorArg) -> Self {
+        match a {
+            FloorArg::None => control::FloorPolicy::None,
+            FloorArg::ModeratorGranted => control::FloorPolicy::ModeratorGranted,
+            FloorArg::FirstCome => control::FloorPolicy::FirstCome,
+        }
+    }
+}
+
 /// A room that always exists, with the policy the file gives it. `--room
 /// NAME` and `room = ["a", "b"]` name rooms only; `[[room]]` tables give
 /// policies too. A setting left out keeps what the API last set.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-#[serde(into = "RoomTable")]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct StaticRoom {
     /// The user part of `sip:NAME@host`.
     pub name: String,
     /// Subject shown to subscribers.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
     /// Entry PIN (DTMF, then #).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub pin: Option<String>,
     /// PIN that makes the caller a moderator.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub moderator_pin: Option<String>,
     /// Nobody new may join.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub locked: Option<bool>,
     /// Most participants (0: the server's `max-room-size`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_participants: Option<u32>,
     /// Participants join muted.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mute_on_entry: Option<bool>,
     /// AORs that may subscribe besides participants.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub watchers: Option<Vec<String>>,
     /// Loudest talkers mixed (0: the default).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub talkers_mixed: Option<u32>,
     /// `none`, `moderator-granted` or `first-come`.
-    pub floor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub floor: Option<FloorArg>,
     /// The room starts with its first moderator.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub wait_for_moderator: Option<bool>,
     /// Only users who authenticate may call or watch (with `auth = "rooms"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub members_only: Option<bool>,
     /// `off`, `optional` or `required` (left out: the server's `srtp`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub srtp: Option<SrtpArg>,
 }
 
-// A room is a name or a table. Written by hand rather than as an untagged
-// enum so that an unknown key in a table is reported by its name.
-impl<'de> Deserialize<'de> for StaticRoom {
+/// One entry of the `room` list: a name, or a table read as a
+/// [`StaticRoom`]. Written by hand rather than as an untagged enum so that
+/// an unknown key in a table is reported by its name.
+struct RoomEntry(StaticRoom);
+
+impl<'de> Deserialize<'de> for RoomEntry {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct Entry;
         impl<'de> serde::de::Visitor<'de> for Entry {
-            type Value = StaticRoom;
+            type Value = RoomEntry;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a room name, or a table with `name` and the room's policy")
             }
-            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<StaticRoom, E> {
-                Ok(StaticRoom {
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<RoomEntry, E> {
+                Ok(RoomEntry(StaticRoom {
                     name: name.to_owned(),
                     ..Default::default()
-                })
+                }))
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
                 map: A,
-            ) -> Result<StaticRoom, A::Error> {
-                RoomTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))
-                    .map(StaticRoom::from)
+            ) -> Result<RoomEntry, A::Error> {
+                StaticRoom::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(RoomEntry)
             }
         }
         d.deserialize_any(Entry)
     }
 }
 
-/// The table form of a [`StaticRoom`].
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct RoomTable {
-    name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    subject: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pin: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    moderator_pin: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    locked: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    max_participants: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    mute_on_entry: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    watchers: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    talkers_mixed: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    floor: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    wait_for_moderator: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    members_only: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    srtp: Option<SrtpArg>,
-}
-
-impl From<RoomTable> for StaticRoom {
-    fn from(t: RoomTable) -> Self {
-        StaticRoom {
-            name: t.name,
-            subject: t.subject,
-            pin: t.pin,
-            moderator_pin: t.moderator_pin,
-            locked: t.locked,
-            max_participants: t.max_participants,
-            mute_on_entry: t.mute_on_entry,
-            watchers: t.watchers,
-            talkers_mixed: t.talkers_mixed,
-            floor: t.floor,
-            wait_for_moderator: t.wait_for_moderator,
-            members_only: t.members_only,
-            srtp: t.srtp,
-        }
-    }
-}
-
-impl From<StaticRoom> for RoomTable {
-    fn from(r: StaticRoom) -> Self {
-        RoomTable {
-            name: r.name,
-            subject: r.subject,
-            pin: r.pin,
-            moderator_pin: r.moderator_pin,
-            locked: r.locked,
-            max_participants: r.max_participants,
-            mute_on_entry: r.mute_on_entry,
-            watchers: r.watchers,
-            talkers_mixed: r.talkers_mixed,
-            floor: r.floor,
-            wait_for_moderator: r.wait_for_moderator,
-            members_only: r.members_only,
-            srtp: r.srtp,
-        }
-    }
+/// The `room` list, each entry a name or a table.
+fn room_entries<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<StaticRoom>>, D::Error> {
+    let entries = Option::<Vec<RoomEntry>>::deserialize(d)?;
+    Ok(entries.map(|v| v.into_iter().map(|e| e.0).collect()))
 }
 
 impl std::str::FromStr for StaticRoom {
@@ -271,7 +245,12 @@ pub struct Settings {
     /// A room that always exists (repeatable); the file may give its policy
     /// too, as [[room]] tables. Live on SIGHUP.
     #[arg(long = "room", env = "CONFAB_ROOM", value_delimiter = ',')]
-    #[serde(rename = "room", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "room",
+        default,
+        deserialize_with = "room_entries",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub rooms: Option<Vec<StaticRoom>>,
     /// Most participants per room [default: 64].
     #[arg(long, env = "CONFAB_MAX_ROOM_SIZE")]

@@ -69,6 +69,11 @@ fn a_key_the_file_does_not_know_is_named_with_its_line() {
             3,
         ),
         ("auth = \"maybe\"\n", "maybe", 1),
+        (
+            "[[room]]\nname = \"a\"\nfloor = \"anarchy\"\n",
+            "anarchy",
+            3,
+        ),
     ];
     for (text, key, line) in cases {
         let e = Settings::from_toml(path, text).unwrap_err().to_string();
