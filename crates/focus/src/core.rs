@@ -135,7 +135,10 @@ impl Focus {
 
     /// Counters.
     pub fn stats(&self) -> FocusStats {
-        self.stats
+        FocusStats {
+            calls_ended: self.counters.calls_ended_total(),
+            ..self.stats
+        }
     }
 
     /// Authentication counters.

@@ -13,7 +13,8 @@ use crate::media::{mixer_direction, MediaCommand, MediaSpec};
 use crate::timers::Timer;
 
 /// A refusal: status, reason phrase, extra headers.
-type Refusal = (u16, String, Vec<(HeaderName, String)>);
+/// A refusal of a new call or subscription: status, reason, headers.
+pub(crate) type Refusal = (u16, String, Vec<(HeaderName, String)>);
 
 /// An INVITE's offer, negotiated, and the leg it asks for.
 struct Offer {
@@ -461,7 +462,6 @@ impl Focus {
         let Some(call) = self.remove_call(id) else {
             return;
         };
-        self.stats.calls_ended += 1;
         self.count_end(cause);
         let record = crate::CallRecord {
             room: call.room.clone(),

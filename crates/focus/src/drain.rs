@@ -8,14 +8,12 @@ use std::time::Instant;
 use sip::HeaderName;
 
 use crate::core::Focus;
+use crate::dialin::Refusal;
 use crate::subscription::EndReason;
 
 /// Seconds a refused caller is told to wait: by then another node (or
 /// this one, restarted) takes calls.
 const RETRY_AFTER_SECS: &str = "60";
-
-/// A refusal: status, reason, headers.
-type Refusal = (u16, String, Vec<(HeaderName, String)>);
 
 impl Focus {
     /// From now on new calls, subscriptions and dial-outs are refused.

@@ -46,6 +46,10 @@ impl Counters {
     pub(crate) fn call_ended(&mut self, cause: &'static str) {
         *self.calls_ended.entry(cause).or_default() += 1;
     }
+
+    pub(crate) fn calls_ended_total(&self) -> u64 {
+        self.calls_ended.values().sum()
+    }
 }
 
 /// A known method's name; "other" for extension methods (their names come

@@ -7,6 +7,7 @@ use sip::transaction::TransportKind;
 use sip::HeaderName;
 
 use crate::core::Focus;
+use crate::dialin::Refusal;
 
 pub use control::SrtpMode;
 
@@ -18,9 +19,6 @@ pub struct SrtpPolicy {
     /// Take SDES keys over UDP and TCP too (they are readable on the path).
     pub sdes_in_clear: bool,
 }
-
-/// A refusal: status, reason, headers.
-type Refusal = (u16, String, Vec<(HeaderName, String)>);
 
 /// The suites we offer, most compatible first.
 const OFFERED: [srtp::Suite; 2] = [srtp::Suite::AesCm128HmacSha1_80, srtp::Suite::AeadAes128Gcm];
