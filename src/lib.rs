@@ -230,7 +230,7 @@ impl Server {
         }
         let (metrics, metrics_task) = match config.metrics_listen {
             Some(addr) => {
-                let listener = metrics::bind(addr)
+                let listener = tokio::net::TcpListener::bind(addr)
                     .await
                     .with_context(|| format!("cannot listen for metrics on {addr}"))?;
                 let bound = listener.local_addr()?;

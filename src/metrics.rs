@@ -5,7 +5,6 @@
 //! encodes it with prometheus-client. The mixer threads only bump atomics.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -510,9 +509,4 @@ pub(crate) async fn serve(listener: TcpListener, sources: Arc<Sources>) {
             drop(slot);
         });
     }
-}
-
-/// Binds the metrics listener.
-pub(crate) async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await
 }

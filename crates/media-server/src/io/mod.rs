@@ -612,17 +612,11 @@ impl MediaServer {
         let Ok(p) = self.participants.lock() else {
             return (0.0, 0);
         };
-        let delays: Vec<u64> = p
+        let (sum, max) = p
             .values()
             .map(|e| e.stats.jitter_delay_ms.load(Ordering::Relaxed))
-            .collect();
-        let max = delays.iter().copied().max().unwrap_or(0);
-        let mean = if delays.is_empty() {
-            0.0
-        } else {
-            delays.iter().sum::<u64>() as f64 / delays.len() as f64
-        };
-        (mean, max)
+            .fold((0, 0), |(sum, max), d| (sum + d, max.max(d)));
+        (sum as f64 / p.len().max(1) as f64, max)
     }
 
     /// Counters of each mixer thread.
