@@ -10,6 +10,7 @@ mod common;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Output};
 use std::time::{Duration, Instant};
 
 use common::api::{tempdir, Client};
@@ -55,6 +56,23 @@ impl Confab {
             data,
         }
     }
+}
+
+/// SIPp as alice, in room drainroom with `scenario`; returns once her
+/// call is up (1.5 s later).
+async fn alice_calls(confab: &Confab, dir: &Path, scenario: &str, extra: &[&str]) -> Child {
+    let mut args = vec!["-key", "caller", "alice"];
+    args.extend_from_slice(extra);
+    let call = common::sipp::run(dir, confab.sip, scenario, "drainroom", &args);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    call
+}
+
+/// Waits, off the runtime, for a peer to finish.
+async fn finished(peer: Child) -> Output {
+    tokio::task::spawn_blocking(move || peer.wait_with_output().unwrap())
+        .await
+        .unwrap()
 }
 
 /// An INVITE to `room` while draining: its final status and Retry-After.
@@ -106,14 +124,7 @@ async fn sigterm_keeps_the_call_to_its_end_refuses_new_ones_and_exits_0() {
     );
     assert_eq!(health(confab.grpc).await, 1, "SERVING before");
     // A call that lasts 5 s, hung up by the caller.
-    let call = common::sipp::run(
-        &dir,
-        confab.sip,
-        "held_call.xml",
-        "drainroom",
-        &["-d", "5000", "-key", "caller", "alice"],
-    );
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let call = alice_calls(&confab, &dir, "held_call.xml", &["-d", "5000"]).await;
     confab.run.signal("-TERM");
     let log = confab
         .run
@@ -126,9 +137,7 @@ async fn sigterm_keeps_the_call_to_its_end_refuses_new_ones_and_exits_0() {
         "a new call while draining"
     );
     assert_eq!(health(confab.grpc).await, 2, "NOT_SERVING while draining");
-    let call = tokio::task::spawn_blocking(move || call.wait_with_output().unwrap())
-        .await
-        .unwrap();
+    let call = finished(call).await;
     let hung_up = Instant::now();
     assert!(
         call.status.success(),
@@ -189,14 +198,7 @@ async fn a_drain_from_the_api_that_times_out_ends_the_call_with_a_reason() {
         &dir,
         &["--drain-timeout-secs", "1", "--cdr", cdr.to_str().unwrap()],
     );
-    let call = common::sipp::run(
-        &dir,
-        confab.sip,
-        "held_until_bye.xml",
-        "drainroom",
-        &["-key", "caller", "alice"],
-    );
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let call = alice_calls(&confab, &dir, "held_until_bye.xml", &[]).await;
     let admin = std::fs::read_to_string(confab.data.join("admin.token")).unwrap();
     let mut g = Client::connect(format!("http://{}", confab.grpc))
         .await
@@ -209,9 +211,7 @@ async fn a_drain_from_the_api_that_times_out_ends_the_call_with_a_reason() {
     g.drain(auth(pb::DrainRequest {}, admin.trim()))
         .await
         .unwrap();
-    let call = tokio::task::spawn_blocking(move || call.wait_with_output().unwrap())
-        .await
-        .unwrap();
+    let call = finished(call).await;
     let text = common::sipp::report(&dir, "held_until_bye.xml");
     assert!(call.status.success(), "{text}");
     assert!(
@@ -246,14 +246,7 @@ async fn a_second_sigterm_ends_the_calls_at_once() {
     let dir = tempdir("drain-twice");
     write_ulaw_tone(&dir);
     let mut confab = Confab::start(&dir, &["--drain-timeout-secs", "600"]);
-    let call = common::sipp::run(
-        &dir,
-        confab.sip,
-        "held_until_bye.xml",
-        "drainroom",
-        &["-key", "caller", "alice"],
-    );
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let call = alice_calls(&confab, &dir, "held_until_bye.xml", &[]).await;
     confab.run.signal("-TERM");
     confab
         .run
@@ -269,9 +262,7 @@ async fn a_second_sigterm_ends_the_calls_at_once() {
         exited.duration_since(second) < Duration::from_secs(3),
         "at once, not after 600 s"
     );
-    let call = tokio::task::spawn_blocking(move || call.wait_with_output().unwrap())
-        .await
-        .unwrap();
+    let call = finished(call).await;
     let text = common::sipp::report(&dir, "held_until_bye.xml");
     assert!(call.status.success(), "{text}");
     assert!(text.contains("server shutting down"), "{text}");
