@@ -225,28 +225,13 @@ async fn a_dial_out_to_a_registered_user_forks_to_both_phones_after_a_restart() 
     s.shutdown().await;
     drop(g);
     let (s, mut g, admin) = start(&dir, Some(server.port()), &algorithms).await;
-    let placed = g
-        .dial_out(auth(
-            pb::DialOutRequest {
-                conference: "forked".into(),
-                uri: format!("sip:bob@{server}"),
-            },
-            &admin,
-        ))
+    let placed = common::api::dial_out(&mut g, &admin, "forked", format!("sip:bob@{server}"))
         .await
-        .expect("a registered user may be dialled")
-        .into_inner();
+        .expect("a registered user may be dialled");
     let connected = common::api::connected(&mut g, &admin, "forked", &placed.id).await;
     assert!(connected, "the answering phone is in: {}", report(&dir));
     // Anyone else may not be dialled.
-    let refused = g
-        .dial_out(auth(
-            pb::DialOutRequest {
-                conference: "forked".into(),
-                uri: "sip:mallory@192.0.2.7".into(),
-            },
-            &admin,
-        ))
+    let refused = common::api::dial_out(&mut g, &admin, "forked", "sip:mallory@192.0.2.7")
         .await
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::PermissionDenied);
@@ -328,15 +313,7 @@ async fn registered_baresips_call_in_and_are_called_in_and_hear_each_other() {
     );
     tokio::time::sleep(Duration::from_secs(3)).await;
     // Bob is called into the room at the contact he registered.
-    let dialled = g
-        .dial_out(auth(
-            pb::DialOutRequest {
-                conference: "meet".into(),
-                uri: format!("sip:bob@{server}"),
-            },
-            &admin,
-        ))
-        .await;
+    let dialled = common::api::dial_out(&mut g, &admin, "meet", format!("sip:bob@{server}")).await;
     let (alice, bob) = (wait(alice).await, wait(bob).await);
     let out = |o: &Output| {
         format!(
@@ -416,15 +393,9 @@ async fn linphone_registered_to_confab_calls_a_room_and_subscribes() {
     tokio::time::sleep(Duration::from_secs(7)).await;
     let accounts = std::fs::read_to_string(dave_dir.join("accounts")).unwrap();
     let dave_uri = accounts[1..accounts.find('>').unwrap()].to_owned();
-    g.dial_out(auth(
-        pb::DialOutRequest {
-            conference: "linroom".into(),
-            uri: dave_uri,
-        },
-        &admin,
-    ))
-    .await
-    .expect("dave is an allowed target");
+    common::api::dial_out(&mut g, &admin, "linroom", dave_uri)
+        .await
+        .expect("dave is an allowed target");
     let (_dave, linphone) = (wait(dave).await, wait(linphone).await);
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     let context = || {

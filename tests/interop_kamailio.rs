@@ -427,17 +427,10 @@ async fn a_phone_registered_through_kamailio_is_called_back_through_it() {
         },
     );
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let placed = g
-        .dial_out(auth(
-            pb::DialOutRequest {
-                conference: "pathroom".into(),
-                uri: format!("sip:alice@{confab}"),
-            },
-            admin,
-        ))
-        .await;
+    let placed =
+        common::api::dial_out(&mut g, admin, "pathroom", format!("sip:alice@{confab}")).await;
     let connected = match &placed {
-        Ok(p) => common::api::connected(&mut g, admin, "pathroom", &p.get_ref().id).await,
+        Ok(p) => common::api::connected(&mut g, admin, "pathroom", &p.id).await,
         Err(_) => false,
     };
     let (alice, bob) = tokio::task::spawn_blocking(move || (wait(alice), wait(bob)))

@@ -230,30 +230,25 @@ async fn call_out_over_tls(name: &str, srtp: bool) {
     tokio::time::sleep(Duration::from_secs(2)).await;
     // baresip listens for TLS one port above its SIP port.
     let target: SocketAddr = ([127, 0, 0, 1], sip + 1).into();
-    let placed = g
-        .dial_out(auth(
-            pb::DialOutRequest {
-                conference: "outbound".into(),
-                uri: format!("sip:dave@{target};transport=tls"),
-            },
-            admin,
-        ))
-        .await
-        .expect("placed")
-        .into_inner();
+    let placed = common::api::dial_out(
+        &mut g,
+        admin,
+        "outbound",
+        format!("sip:dave@{target};transport=tls"),
+    )
+    .await
+    .expect("placed");
     let connected = common::api::connected(&mut g, admin, "outbound", &placed.id).await;
     if srtp {
         // Keys are not sent where anyone on the path could read them.
-        let refused = g
-            .dial_out(auth(
-                pb::DialOutRequest {
-                    conference: "outbound".into(),
-                    uri: format!("sip:dave@127.0.0.1:{sip}"),
-                },
-                admin,
-            ))
-            .await
-            .unwrap_err();
+        let refused = common::api::dial_out(
+            &mut g,
+            admin,
+            "outbound",
+            format!("sip:dave@127.0.0.1:{sip}"),
+        )
+        .await
+        .unwrap_err();
         assert!(refused.message().contains("488"), "{refused:?}");
     }
     let dave = wait(dave).await;
@@ -403,17 +398,9 @@ async fn a_phone_registered_over_tls_is_called_back_over_its_own_connection() {
         },
     );
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let placed = g
-        .dial_out(auth(
-            pb::DialOutRequest {
-                conference: "callback".into(),
-                uri: format!("sip:erin@{tls}"),
-            },
-            admin,
-        ))
+    let placed = common::api::dial_out(&mut g, admin, "callback", format!("sip:erin@{tls}"))
         .await
-        .expect("erin is registered")
-        .into_inner();
+        .expect("erin is registered");
     let connected = common::api::connected(&mut g, admin, "callback", &placed.id).await;
     let erin = wait(erin).await;
     assert!(

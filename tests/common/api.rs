@@ -40,6 +40,24 @@ pub async fn create_room(g: &mut Client, admin: &str, name: &str) {
     .unwrap();
 }
 
+/// Asks the API to call `uri` into `room`: the new participant, or why not.
+pub async fn dial_out(
+    g: &mut Client,
+    admin: &str,
+    room: &str,
+    uri: impl Into<String>,
+) -> Result<pb::Participant, tonic::Status> {
+    g.dial_out(auth(
+        pb::DialOutRequest {
+            conference: room.into(),
+            uri: uri.into(),
+        },
+        admin,
+    ))
+    .await
+    .map(tonic::Response::into_inner)
+}
+
 /// True once participant `id` of `room` is connected (within 5 s).
 pub async fn connected(g: &mut Client, admin: &str, room: &str, id: &str) -> bool {
     for _ in 0..50 {
