@@ -163,6 +163,7 @@ async fn main() -> anyhow::Result<()> {
     cfg.policy = Some(policy_server::PolicyConfig {
         listen: need!(settings, "grpc-listen", grpc_listen),
         data_dir: data_dir.clone(),
+        database_url: settings.database_url.clone(),
         tls: match (&settings.grpc_tls_cert, &settings.grpc_tls_key) {
             (Some(cert), Some(key)) => Some(policy_server::TlsFiles {
                 cert: cert.clone(),

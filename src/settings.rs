@@ -358,6 +358,11 @@ pub struct Settings {
     #[arg(long, env = "CONFAB_DATA_DIR")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
+    /// The policy store on a PostgreSQL server (postgres://USER:PASSWORD@HOST/DB),
+    /// which several nodes may share, instead of SQLite in --data-dir.
+    #[arg(long, env = "CONFAB_DATABASE_URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
     /// PEM certificate chain: serve the gRPC API over TLS (with --grpc-tls-key).
     #[arg(long, env = "CONFAB_GRPC_TLS_CERT")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -470,6 +475,7 @@ impl Settings {
             server_header: None,
             grpc_listen: Some(([127, 0, 0, 1], 50051).into()),
             data_dir: Some("confab-data".into()),
+            database_url: None,
             grpc_tls_cert: None,
             grpc_tls_key: None,
             grpc_rate: Some(1000.0),

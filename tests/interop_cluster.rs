@@ -3,9 +3,12 @@
 //! land on the same node, chosen by a hash of the room's name, and hear
 //! each other; a SIPp watcher's subscription works through the proxy; when
 //! that node drains, a new caller of the room gets the other node (its 503
-//! makes Kamailio try the next one). Call setup time through the proxy and
-//! direct is printed. Needs kamailio, sipp and baresip; without them the
-//! test says SKIPPED and passes, unless `CONFAB_INTEROP=1`.
+//! makes Kamailio try the next one). The nodes share one PostgreSQL store:
+//! the admin token made by the first works on the second, and a lock set
+//! through the drained node's API makes the other node refuse the room's
+//! next caller. Call setup time through the proxy and direct is printed.
+//! Needs kamailio, sipp, baresip and PostgreSQL; without them the test says
+//! SKIPPED and passes, unless `CONFAB_INTEROP=1`.
 
 mod common;
 
@@ -17,15 +20,18 @@ use common::peers::{self, write_ulaw_tone, Baresip};
 use common::sipp::{report, run as sipp};
 use common::{in_process, peer_tool};
 
-/// A node: confab with its own policy server, in this process.
-async fn node(rtp_base: u16, dir: &Path) -> confab::Server {
+/// A node: confab with its own policy server, in this process, on the
+/// shared store at `database`.
+async fn node(rtp_base: u16, dir: &Path, database: &str) -> confab::Server {
     let data = dir.to_owned();
+    let database = database.to_owned();
     in_process(rtp_base, |c| {
         c.focus.entry_exit_tones = false;
         c.focus.watchers = vec!["*".into()];
         c.policy = Some(policy_server::PolicyConfig {
             listen: ([127, 0, 0, 1], 0).into(),
             data_dir: data,
+            database_url: Some(database),
             ..Default::default()
         });
     })
@@ -59,9 +65,34 @@ async fn two_nodes_behind_kamailio_a_room_meets_on_one_and_a_drain_moves_new_cal
     {
         return;
     }
+    let Some(pg) = test_support::postgres::Postgres::start("cluster") else {
+        return;
+    };
     let base = common::api::tempdir("cluster");
-    let a = node(33000, &base.join("a")).await;
-    let b = node(43000, &base.join("b")).await;
+    let a = node(33000, &base.join("a"), &pg.url()).await;
+    let b = node(43000, &base.join("b"), &pg.url()).await;
+    // One admin token for both: the first node made it, the second found it.
+    let (api_a, admin) = common::api::admin(&a, &base.join("a")).await;
+    assert!(!base.join("b").join("admin.token").exists());
+    let b_addr = b.policy.as_ref().expect("a policy server").addr;
+    let mut api_b = common::api::Client::connect(format!("http://{b_addr}"))
+        .await
+        .unwrap();
+    let alpha = policy_server::pb::Conference {
+        name: "alpha".into(),
+        subject: "Cluster standup".into(),
+        ..Default::default()
+    };
+    api_b
+        .create_conference(common::auth(
+            policy_server::pb::CreateConferenceRequest {
+                conference: Some(alpha),
+                ..Default::default()
+            },
+            &admin,
+        ))
+        .await
+        .expect("node b takes node a's admin token");
     let k = Kamailio::cluster(&[a.sip_udp, b.sip_udp], &base);
     let proxy = k.addr();
     let sipp_dir = base.join("sipp");
@@ -95,6 +126,7 @@ async fn two_nodes_behind_kamailio_a_room_meets_on_one_and_a_drain_moves_new_cal
         k.log()
     );
     let (home, other) = if on_a == 2 { (&a, &b) } else { (&b, &a) };
+    let mut home_api = if on_a == 2 { api_a } else { api_b };
     // A watcher of alpha through the proxy sees both users, then leaves.
     let watcher = sipp(&sipp_dir, proxy, "proxy_subscribe.xml", "alpha", &["-aa"]);
     let (alice, bob, watcher) = tokio::task::spawn_blocking(move || {
@@ -201,6 +233,43 @@ async fn two_nodes_behind_kamailio_a_room_meets_on_one_and_a_drain_moves_new_cal
     );
     assert!(moved, "the new call went to the other node: {}", k.log());
     assert!(k.log().contains("answered 503"), "{}", k.log());
+
+    // Locked through the drained node's API: the other node's focus hears
+    // of it through the shared store and refuses the next caller.
+    home_api
+        .update_conference(common::auth(
+            policy_server::pb::UpdateConferenceRequest {
+                conference: Some(policy_server::pb::Conference {
+                    name: "alpha".into(),
+                    locked: true,
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["locked".into()],
+                }),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap();
+    // The announcement takes milliseconds; the wait is for a loaded CI.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let refused = sipp(
+        &sipp_dir,
+        proxy,
+        "proxy_call_refused.xml",
+        "alpha",
+        &["-key", "caller", "dave"],
+    );
+    let refused = tokio::task::spawn_blocking(move || refused.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        refused.status.success(),
+        "{}\n{}",
+        report(&sipp_dir, "proxy_call_refused.xml"),
+        k.log()
+    );
     drop(k);
     a.shutdown().await;
     b.shutdown().await;

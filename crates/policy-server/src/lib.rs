@@ -32,8 +32,13 @@ use tokio::net::TcpListener;
 pub struct PolicyConfig {
     /// gRPC address (127.0.0.1:50051 by default).
     pub listen: SocketAddr,
-    /// Directory of the database and the first admin token.
+    /// Directory of the first admin token, and of the SQLite database
+    /// when there is no `database_url`.
     pub data_dir: PathBuf,
+    /// `postgres://…` (or `sqlite://…`): the store to use instead of the
+    /// data directory's SQLite file. Nodes given one PostgreSQL database
+    /// share rooms, PINs, users and tokens.
+    pub database_url: Option<String>,
     /// PEM certificate chain and key: serve gRPC over TLS.
     pub tls: Option<TlsFiles>,
     /// Requests per second each token may make, sustained (twice that at once).
@@ -54,6 +59,7 @@ impl Default for PolicyConfig {
         Self {
             listen: ([127, 0, 0, 1], 50051).into(),
             data_dir: PathBuf::from("confab-data"),
+            database_url: None,
             tls: None,
             rate_per_token: 1000.0,
         }
@@ -79,6 +85,100 @@ pub struct PolicyServer {
     drain: std::sync::Arc<tokio::sync::Notify>,
     health: tonic_health::server::HealthReporter,
     task: tokio::task::JoinHandle<()>,
+    /// Brings the focus up to date with other nodes' changes (PostgreSQL).
+    follower: Option<tokio::task::JoinHandle<()>>,
+}
+
+type Changes = tokio::sync::mpsc::UnboundedSender<service::PolicyChange>;
+
+/// Tells the focus every room and SIP user in the store.
+async fn send_everything(store: &store::Store, tx: &Changes) -> Result<(), store::StoreError> {
+    let mut after = String::new();
+    loop {
+        let page = store.rooms(&after, 500).await?;
+        let Some(last) = page.last() else { break };
+        after = last.name.clone();
+        for r in page {
+            let _ = tx.send(service::PolicyChange::Upsert(r));
+        }
+    }
+    for u in store.users().await? {
+        send_user(tx, u);
+    }
+    Ok(())
+}
+
+fn send_user(tx: &Changes, u: store::UserRow) {
+    if u.realm == service::SIP_REALM {
+        let _ = tx.send(service::PolicyChange::User(u.name, u.credentials));
+    } else {
+        tracing::warn!(user = %u.name, realm = %u.realm, "user's credentials are for another realm: set the password again");
+    }
+}
+
+/// Applies what other nodes sharing the store change: a room or user is
+/// read again and sent to the focus (or its deletion is), a revoked token
+/// leaves the cache. After a lost connection everything is sent again, as
+/// announcements may have been missed (a room deleted meanwhile stays
+/// until the next start).
+async fn follow_other_nodes(
+    mut announcements: store::ChangeListener,
+    store: store::Store,
+    changes: Option<Changes>,
+    principals: std::sync::Arc<principal_cache::PrincipalCache>,
+) {
+    use store::{Changed, Heard, StoreError};
+    loop {
+        let heard = match announcements.next().await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(error = %e, "lost the store's change announcements; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let Some(tx) = &changes else {
+            if let Heard::Changed(Changed::Token(id)) = heard {
+                principals.forget(&id);
+            }
+            continue;
+        };
+        let r = match heard {
+            Heard::Missed => {
+                tracing::warn!("reconnected to the store: reloading rooms and users");
+                send_everything(&store, tx).await
+            }
+            Heard::Changed(Changed::Token(id)) => {
+                principals.forget(&id);
+                Ok(())
+            }
+            Heard::Changed(Changed::Room(name)) => match store.room(&name).await {
+                Ok(room) => {
+                    let _ = tx.send(service::PolicyChange::Upsert(room));
+                    Ok(())
+                }
+                Err(StoreError::NotFound) => {
+                    let _ = tx.send(service::PolicyChange::Delete(name));
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            },
+            Heard::Changed(Changed::User(name)) => match store.user(&name).await {
+                Ok(u) => {
+                    send_user(tx, u);
+                    Ok(())
+                }
+                Err(StoreError::NotFound) => {
+                    let _ = tx.send(service::PolicyChange::UserRemoved(name));
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            },
+        };
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "could not read another node's change");
+        }
+    }
 }
 
 impl PolicyServer {
@@ -90,30 +190,30 @@ impl PolicyServer {
         live: Option<std::sync::Arc<dyn live::Live>>,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         std::fs::create_dir_all(&config.data_dir)?;
-        let store = store::Store::open(&config.data_dir.join("policy.sqlite")).await?;
+        let store = match &config.database_url {
+            Some(url) => store::Store::connect(url).await?,
+            None => store::Store::open(&config.data_dir.join("policy.sqlite")).await?,
+        };
         let token_file = config.data_dir.join("admin.token");
         let admin_token = store.bootstrap_admin(&token_file).await?;
         if admin_token.is_some() {
             tracing::warn!(file = %token_file.display(), "first start: an admin token was written (mode 0600)");
         }
+        let principals = std::sync::Arc::new(principal_cache::PrincipalCache::default());
+        // Listening starts before the first load, so that no change made
+        // by another node in between is missed.
+        let announcements = store.listen().await?;
         if let Some(tx) = &changes {
-            let mut after = String::new();
-            loop {
-                let page = store.rooms(&after, 500).await?;
-                let Some(last) = page.last() else { break };
-                after = last.name.clone();
-                for r in page {
-                    let _ = tx.send(service::PolicyChange::Upsert(r));
-                }
-            }
-            for u in store.users().await? {
-                if u.realm == service::SIP_REALM {
-                    let _ = tx.send(service::PolicyChange::User(u.name, u.credentials));
-                } else {
-                    tracing::warn!(user = %u.name, realm = %u.realm, "user's credentials are for another realm: set the password again");
-                }
-            }
+            send_everything(&store, tx).await?;
         }
+        let follower = announcements.map(|l| {
+            tokio::spawn(follow_other_nodes(
+                l,
+                store.clone(),
+                changes.clone(),
+                principals.clone(),
+            ))
+        });
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
         let (health_reporter, health) = tonic_health::server::health_reporter();
@@ -147,6 +247,7 @@ impl PolicyServer {
                 events.clone(),
                 limiter.clone(),
                 drain.clone(),
+                principals,
             ),
         )
         .max_decoding_message_size(64 * 1024);
@@ -190,6 +291,7 @@ impl PolicyServer {
             drain,
             health: health_reporter,
             task,
+            follower,
         })
     }
 
@@ -257,5 +359,8 @@ impl PolicyServer {
     /// Stops serving.
     pub fn stop(self) {
         self.task.abort();
+        if let Some(f) = self.follower {
+            f.abort();
+        }
     }
 }

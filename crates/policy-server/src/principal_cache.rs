@@ -1,7 +1,8 @@
 //! Valid tokens seen recently, so a call does not read the database to
-//! learn who is calling. Entries live at most [`TTL`] (a revocation on
-//! another node of a shared store takes effect within it) and are dropped
-//! at once when this node revokes the token.
+//! learn who is calling. Entries are dropped at once when this node, or
+//! another node sharing a PostgreSQL store (by its announcement), revokes
+//! the token; and they live at most [`TTL`] in any case, which bounds a
+//! revocation whose announcement was lost.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -39,7 +39,7 @@ pub struct ConferenceService {
     events: broadcast::Sender<pb::ConferenceEvent>,
     limiter: Arc<RateLimiter>,
     drain: Arc<tokio::sync::Notify>,
-    principals: crate::principal_cache::PrincipalCache,
+    principals: Arc<crate::principal_cache::PrincipalCache>,
 }
 
 /// Events a watcher may fall behind by before its stream ends.
@@ -57,6 +57,7 @@ impl ConferenceService {
         events: broadcast::Sender<pb::ConferenceEvent>,
         limiter: Arc<RateLimiter>,
         drain: Arc<tokio::sync::Notify>,
+        principals: Arc<crate::principal_cache::PrincipalCache>,
     ) -> Self {
         Self {
             store,
@@ -65,7 +66,7 @@ impl ConferenceService {
             events,
             limiter,
             drain,
-            principals: Default::default(),
+            principals,
         }
     }
 

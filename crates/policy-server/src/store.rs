@@ -1,17 +1,22 @@
-//! The durable policy store: rooms and API tokens in SQLite (through sqlx,
-//! so PostgreSQL is a later configuration change), with versioned
-//! migrations. Writes are synchronous (WAL, `synchronous=FULL`): a call
-//! returns after its data is on disk, so a `kill -9` loses nothing.
+//! The durable policy store: rooms, users, API tokens and registered
+//! contacts, in SQLite (a file in the data directory, the default) or
+//! PostgreSQL (`--database-url postgres://…`, which several nodes share),
+//! through sqlx's `Any` driver so that one set of queries and one set of
+//! migrations serve both. The SQL is what both understand: `$N`
+//! parameters, and flags as 0/1 integers (the migrations' `INTEGER`).
+//! SQLite writes are synchronous (WAL, `synchronous=FULL`): a call returns
+//! after its data is on disk, so a `kill -9` loses nothing.
+//!
+//! On PostgreSQL each change of a room or user is also announced with
+//! `NOTIFY` ([`CHANGES_CHANNEL`]), so that the other nodes bring their
+//! focus up to date ([`Store::listen`]).
 
 use std::path::Path;
-use std::str::FromStr;
 
 use sha2::{Digest, Sha256};
 use sip_auth::Credentials;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::Row;
+use sqlx::any::{AnyPoolOptions, AnyQueryResult, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
 use thiserror::Error;
 
 /// Store failures.
@@ -32,6 +37,9 @@ pub enum StoreError {
     /// Writing the admin token file failed.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    /// The database URL names neither SQLite nor PostgreSQL.
+    #[error("unsupported database URL scheme {0:?}: use sqlite:// or postgres://")]
+    Scheme(String),
 }
 
 /// A room's policy as stored.
@@ -145,7 +153,7 @@ pub struct UserRow {
     pub updated_at: i64,
 }
 
-fn user_row(r: &sqlx::sqlite::SqliteRow) -> UserRow {
+fn user_row(r: &AnyRow) -> UserRow {
     UserRow {
         name: r.get("name"),
         realm: r.get("realm"),
@@ -211,7 +219,7 @@ pub fn new_token() -> String {
 }
 
 /// NotFound when a statement touched no row.
-fn found(res: &sqlx::sqlite::SqliteQueryResult) -> Result<(), StoreError> {
+fn found(res: &AnyQueryResult) -> Result<(), StoreError> {
     if res.rows_affected() == 0 {
         return Err(StoreError::NotFound);
     }
@@ -225,10 +233,64 @@ fn now_secs() -> i64 {
         .unwrap_or(0)
 }
 
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A file of this node's.
+    Sqlite,
+    /// A server that several nodes may share.
+    Postgres,
+}
+
+/// The channel on which a PostgreSQL store announces changes.
+pub const CHANGES_CHANNEL: &str = "confab_policy";
+
+/// What another node changed, as announced on [`CHANGES_CHANNEL`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Changed {
+    /// A room was created, changed or deleted.
+    Room(String),
+    /// A SIP user was created, given a new password or deleted.
+    User(String),
+    /// A token was revoked.
+    Token(String),
+}
+
+impl Changed {
+    fn kind_and_key(&self) -> (&'static str, &str) {
+        match self {
+            Changed::Room(k) => ("room", k),
+            Changed::User(k) => ("user", k),
+            Changed::Token(k) => ("token", k),
+        }
+    }
+    /// The payload is "NODE KIND KEY": the node that made the change, so
+    /// that it can skip its own.
+    fn payload(&self, node: &str) -> String {
+        let (kind, key) = self.kind_and_key();
+        format!("{node} {kind} {key}")
+    }
+    fn parse(payload: &str) -> Option<(&str, Self)> {
+        let mut parts = payload.splitn(3, ' ');
+        let (node, kind, key) = (parts.next()?, parts.next()?, parts.next()?.to_owned());
+        let changed = match kind {
+            "room" => Changed::Room(key),
+            "user" => Changed::User(key),
+            "token" => Changed::Token(key),
+            _ => return None,
+        };
+        Some((node, changed))
+    }
+}
+
 /// The store.
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
+    url: String,
+    /// This process's name in change announcements.
+    node: String,
 }
 
 fn join(v: &[String]) -> String {
@@ -240,22 +302,78 @@ fn split(s: &str) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+/// A 0/1 column as a flag (INTEGER on both databases).
+fn flag(r: &AnyRow, column: &str) -> bool {
+    r.get::<i64, _>(column) != 0
+}
 
 impl Store {
-    /// Opens (creating it if needed) the database at `path` and migrates it.
+    /// Opens (creating it if needed) the SQLite database at `path` and
+    /// migrates it.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        let url = format!("sqlite://{}", path.display());
-        let opts = SqliteConnectOptions::from_str(&url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(opts)
-            .await?;
+        Self::connect(&format!("sqlite://{}?mode=rwc", path.display())).await
+    }
+
+    /// Connects to `url` (`sqlite://FILE` or `postgres://…`) and migrates
+    /// the database. Several nodes may do this at once on one PostgreSQL
+    /// database: the migrations take a lock.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let scheme = url.split(':').next().unwrap_or_default();
+        let backend = match scheme {
+            "sqlite" => Backend::Sqlite,
+            "postgres" | "postgresql" => Backend::Postgres,
+            other => return Err(StoreError::Scheme(other.to_owned())),
+        };
+        let mut opts = AnyPoolOptions::new().max_connections(match backend {
+            Backend::Sqlite => 4,
+            Backend::Postgres => 8,
+        });
+        if backend == Backend::Sqlite {
+            // Per connection: durable writes, and waiting out a writer
+            // rather than failing with SQLITE_BUSY.
+            opts = opts.after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = opts.connect(url).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool })
+        let id: [u8; 6] = rand::random();
+        Ok(Self {
+            pool,
+            backend,
+            url: url.to_owned(),
+            node: id.iter().map(|b| format!("{b:02x}")).collect(),
+        })
+    }
+
+    /// The database this store runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Tells the other nodes sharing a PostgreSQL database what changed
+    /// (nothing to do on SQLite). A failure is logged, not returned: the
+    /// change itself is stored.
+    async fn announce(&self, changed: Changed) {
+        if self.backend != Backend::Postgres {
+            return;
+        }
+        let r = sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANGES_CHANNEL)
+            .bind(changed.payload(&self.node))
+            .execute(&self.pool)
+            .await;
+        if let Err(e) = r {
+            tracing::warn!(error = %e, ?changed, "could not announce a change to the other nodes");
+        }
     }
 
     /// On first start (no token at all), creates an admin token, writes it to
@@ -284,7 +402,7 @@ impl Store {
         description: &str,
     ) -> Result<String, StoreError> {
         let id = hash_token(token)[..16].to_owned();
-        sqlx::query("INSERT INTO tokens (id, hash, role, rooms, description, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO tokens (id, hash, role, rooms, description, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(&id)
             .bind(hash_token(token))
             .bind(role.as_str())
@@ -319,11 +437,12 @@ impl Store {
 
     /// Deletes a token by id.
     pub async fn delete_token(&self, id: &str) -> Result<(), StoreError> {
-        let res = sqlx::query("DELETE FROM tokens WHERE id = ?")
+        let res = sqlx::query("DELETE FROM tokens WHERE id = $1")
             .bind(id)
             .execute(&self.pool)
             .await?;
         found(&res)?;
+        self.announce(Changed::Token(id.to_owned())).await;
         Ok(())
     }
 
@@ -336,7 +455,7 @@ impl Store {
     ) -> Result<UserRow, StoreError> {
         let now = now_secs();
         let res = sqlx::query(
-            "INSERT INTO users (name, realm, ha1_md5, ha1_sha256, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO users (name, realm, ha1_md5, ha1_sha256, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(name)
         .bind(realm)
@@ -347,13 +466,16 @@ impl Store {
         .execute(&self.pool)
         .await;
         match res {
-            Ok(_) => Ok(UserRow {
-                name: name.to_owned(),
-                realm: realm.to_owned(),
-                credentials: creds.clone(),
-                created_at: now,
-                updated_at: now,
-            }),
+            Ok(_) => {
+                self.announce(Changed::User(name.to_owned())).await;
+                Ok(UserRow {
+                    name: name.to_owned(),
+                    realm: realm.to_owned(),
+                    credentials: creds.clone(),
+                    created_at: now,
+                    updated_at: now,
+                })
+            }
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                 Err(StoreError::AlreadyExists)
             }
@@ -374,7 +496,7 @@ impl Store {
     /// One user.
     pub async fn user(&self, name: &str) -> Result<UserRow, StoreError> {
         sqlx::query(
-            "SELECT name, realm, ha1_md5, ha1_sha256, created_at, updated_at FROM users WHERE name = ?",
+            "SELECT name, realm, ha1_md5, ha1_sha256, created_at, updated_at FROM users WHERE name = $1",
         )
         .bind(name)
         .fetch_optional(&self.pool)
@@ -391,7 +513,7 @@ impl Store {
         creds: &Credentials,
     ) -> Result<UserRow, StoreError> {
         let res = sqlx::query(
-            "UPDATE users SET realm = ?, ha1_md5 = ?, ha1_sha256 = ?, updated_at = ? WHERE name = ?",
+            "UPDATE users SET realm = $1, ha1_md5 = $2, ha1_sha256 = $3, updated_at = $4 WHERE name = $5",
         )
         .bind(realm)
         .bind(&creds.ha1_md5)
@@ -401,22 +523,24 @@ impl Store {
         .execute(&self.pool)
         .await?;
         found(&res)?;
+        self.announce(Changed::User(name.to_owned())).await;
         self.user(name).await
     }
 
     /// Deletes a user.
     pub async fn delete_user(&self, name: &str) -> Result<(), StoreError> {
-        let res = sqlx::query("DELETE FROM users WHERE name = ?")
+        let res = sqlx::query("DELETE FROM users WHERE name = $1")
             .bind(name)
             .execute(&self.pool)
             .await?;
         found(&res)?;
+        self.announce(Changed::User(name.to_owned())).await;
         Ok(())
     }
 
     /// The principal a presented token stands for.
     pub async fn principal(&self, token: &str) -> Result<Option<Principal>, StoreError> {
-        let row = sqlx::query("SELECT id, role, rooms FROM tokens WHERE hash = ?")
+        let row = sqlx::query("SELECT id, role, rooms FROM tokens WHERE hash = $1")
             .bind(hash_token(token))
             .fetch_optional(&self.pool)
             .await?;
@@ -436,26 +560,29 @@ impl Store {
         room.created_at = now_secs();
         let res = sqlx::query(
             "INSERT INTO rooms (name, subject, locked, max_participants, pin, moderator_pin, watchers, mute_on_entry, talkers_mixed, floor_policy, auto_create, members_only, srtp, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&room.name)
         .bind(&room.subject)
-        .bind(room.locked)
+        .bind(room.locked as i64)
         .bind(room.max_participants as i64)
         .bind(&room.pin)
         .bind(&room.moderator_pin)
         .bind(join(&room.watchers))
-        .bind(room.mute_on_entry)
+        .bind(room.mute_on_entry as i64)
         .bind(room.talkers_mixed as i64)
         .bind(room.floor_policy.as_str())
-        .bind(room.auto_create)
-        .bind(room.members_only)
+        .bind(room.auto_create as i64)
+        .bind(room.members_only as i64)
         .bind(room.srtp.map(SrtpMode::as_str))
         .bind(room.created_at)
         .execute(&self.pool)
         .await;
         match res {
-            Ok(_) => Ok(room),
+            Ok(_) => {
+                self.announce(Changed::Room(room.name.clone())).await;
+                Ok(room)
+            }
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                 Err(StoreError::AlreadyExists)
             }
@@ -463,20 +590,20 @@ impl Store {
         }
     }
 
-    fn row_to_room(r: &sqlx::sqlite::SqliteRow) -> Room {
+    fn row_to_room(r: &AnyRow) -> Room {
         Room {
             name: r.get("name"),
             subject: r.get("subject"),
-            locked: r.get("locked"),
+            locked: flag(r, "locked"),
             max_participants: r.get::<i64, _>("max_participants") as u32,
             pin: r.get("pin"),
             moderator_pin: r.get("moderator_pin"),
             watchers: split(&r.get::<String, _>("watchers")),
-            mute_on_entry: r.get("mute_on_entry"),
+            mute_on_entry: flag(r, "mute_on_entry"),
             talkers_mixed: r.get::<i64, _>("talkers_mixed") as u32,
             floor_policy: FloorPolicy::parse(r.get::<String, _>("floor_policy").as_str()),
-            auto_create: r.get("auto_create"),
-            members_only: r.get("members_only"),
+            auto_create: flag(r, "auto_create"),
+            members_only: flag(r, "members_only"),
             srtp: r
                 .get::<Option<String>, _>("srtp")
                 .and_then(|s| SrtpMode::parse(&s)),
@@ -484,19 +611,19 @@ impl Store {
         }
     }
 
-    fn row_to_blueprint(r: &sqlx::sqlite::SqliteRow) -> Blueprint {
+    fn row_to_blueprint(r: &AnyRow) -> Blueprint {
         Blueprint {
             name: r.get("name"),
             description: r.get("description"),
             room: Room {
                 subject: r.get("subject"),
-                locked: r.get("locked"),
+                locked: flag(r, "locked"),
                 max_participants: r.get::<i64, _>("max_participants") as u32,
                 watchers: split(&r.get::<String, _>("watchers")),
-                mute_on_entry: r.get("mute_on_entry"),
+                mute_on_entry: flag(r, "mute_on_entry"),
                 talkers_mixed: r.get::<i64, _>("talkers_mixed") as u32,
                 floor_policy: FloorPolicy::parse(r.get::<String, _>("floor_policy").as_str()),
-                auto_create: r.get("auto_create"),
+                auto_create: flag(r, "auto_create"),
                 ..Room::default()
             },
         }
@@ -512,7 +639,7 @@ impl Store {
 
     /// A blueprint by name.
     pub async fn blueprint(&self, name: &str) -> Result<Blueprint, StoreError> {
-        let row = sqlx::query("SELECT * FROM blueprints WHERE name = ?")
+        let row = sqlx::query("SELECT * FROM blueprints WHERE name = $1")
             .bind(name)
             .fetch_optional(&self.pool)
             .await?;
@@ -523,7 +650,7 @@ impl Store {
 
     /// A room by name.
     pub async fn room(&self, name: &str) -> Result<Room, StoreError> {
-        let row = sqlx::query("SELECT * FROM rooms WHERE name = ?")
+        let row = sqlx::query("SELECT * FROM rooms WHERE name = $1")
             .bind(name)
             .fetch_optional(&self.pool)
             .await?;
@@ -534,7 +661,7 @@ impl Store {
 
     /// Rooms in name order, after `after`, at most `limit`.
     pub async fn rooms(&self, after: &str, limit: u32) -> Result<Vec<Room>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM rooms WHERE name > ? ORDER BY name LIMIT ?")
+        let rows = sqlx::query("SELECT * FROM rooms WHERE name > $1 ORDER BY name LIMIT $2")
             .bind(after)
             .bind(limit as i64)
             .fetch_all(&self.pool)
@@ -545,36 +672,87 @@ impl Store {
     /// Replaces a room's policy (the name stays).
     pub async fn update_room(&self, room: &Room) -> Result<(), StoreError> {
         let res = sqlx::query(
-            "UPDATE rooms SET subject = ?, locked = ?, max_participants = ?, pin = ?, moderator_pin = ?, watchers = ?, mute_on_entry = ?, talkers_mixed = ?, floor_policy = ?, auto_create = ?, members_only = ?, srtp = ? \
-             WHERE name = ?",
+            "UPDATE rooms SET subject = $1, locked = $2, max_participants = $3, pin = $4, moderator_pin = $5, watchers = $6, mute_on_entry = $7, talkers_mixed = $8, floor_policy = $9, auto_create = $10, members_only = $11, srtp = $12 \
+             WHERE name = $13",
         )
         .bind(&room.subject)
-        .bind(room.locked)
+        .bind(room.locked as i64)
         .bind(room.max_participants as i64)
         .bind(&room.pin)
         .bind(&room.moderator_pin)
         .bind(join(&room.watchers))
-        .bind(room.mute_on_entry)
+        .bind(room.mute_on_entry as i64)
         .bind(room.talkers_mixed as i64)
         .bind(room.floor_policy.as_str())
-        .bind(room.auto_create)
-        .bind(room.members_only)
+        .bind(room.auto_create as i64)
+        .bind(room.members_only as i64)
         .bind(room.srtp.map(SrtpMode::as_str))
         .bind(&room.name)
         .execute(&self.pool)
         .await?;
         found(&res)?;
+        self.announce(Changed::Room(room.name.clone())).await;
         Ok(())
     }
 
     /// Deletes a room.
     pub async fn delete_room(&self, name: &str) -> Result<(), StoreError> {
-        let res = sqlx::query("DELETE FROM rooms WHERE name = ?")
+        let res = sqlx::query("DELETE FROM rooms WHERE name = $1")
             .bind(name)
             .execute(&self.pool)
             .await?;
         found(&res)?;
+        self.announce(Changed::Room(name.to_owned())).await;
         Ok(())
+    }
+}
+
+/// What a [`ChangeListener`] heard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Heard {
+    /// Another node changed this.
+    Changed(Changed),
+    /// The connection to the database was lost and made again:
+    /// announcements in between were missed.
+    Missed,
+}
+
+/// Announcements of the other nodes sharing a PostgreSQL database.
+pub struct ChangeListener {
+    inner: sqlx::postgres::PgListener,
+    node: String,
+}
+
+impl ChangeListener {
+    /// The next change another node made. An error means the database
+    /// cannot be reached now; calling again tries to reconnect.
+    pub async fn next(&mut self) -> Result<Heard, StoreError> {
+        loop {
+            let Some(n) = self.inner.try_recv().await? else {
+                return Ok(Heard::Missed);
+            };
+            match Changed::parse(n.payload()) {
+                Some((node, _)) if node == self.node => {}
+                Some((_, changed)) => return Ok(Heard::Changed(changed)),
+                None => tracing::warn!(payload = n.payload(), "unknown change announcement"),
+            }
+        }
+    }
+}
+
+impl Store {
+    /// Listens to the other nodes' changes; None on SQLite, which no other
+    /// node shares.
+    pub async fn listen(&self) -> Result<Option<ChangeListener>, StoreError> {
+        if self.backend != Backend::Postgres {
+            return Ok(None);
+        }
+        let mut inner = sqlx::postgres::PgListener::connect(&self.url).await?;
+        inner.listen(CHANGES_CHANNEL).await?;
+        Ok(Some(ChangeListener {
+            inner,
+            node: self.node.clone(),
+        }))
     }
 }
 
@@ -606,13 +784,13 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         for (aor, rows) in changes {
-            sqlx::query("DELETE FROM bindings WHERE aor = ?")
+            sqlx::query("DELETE FROM bindings WHERE aor = $1")
                 .bind(aor)
                 .execute(&mut *tx)
                 .await?;
             for b in rows {
                 sqlx::query(
-                    "INSERT INTO bindings (aor, contact, expires_at, q, call_id, cseq, path, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO bindings (aor, contact, expires_at, q, call_id, cseq, path, source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(aor)
                 .bind(&b.contact)
@@ -633,7 +811,7 @@ impl Store {
     /// Every binding that has not expired at `now` (Unix seconds), by
     /// address of record; expired ones are deleted.
     pub async fn bindings(&self, now: i64) -> Result<Vec<(String, Vec<BindingRow>)>, StoreError> {
-        sqlx::query("DELETE FROM bindings WHERE expires_at <= ?")
+        sqlx::query("DELETE FROM bindings WHERE expires_at <= $1")
             .bind(now)
             .execute(&self.pool)
             .await?;

@@ -16,10 +16,16 @@ fn data_dir(name: &str) -> std::path::PathBuf {
 }
 
 async fn start(dir: &std::path::Path) -> PolicyServer {
+    start_on(dir, None).await
+}
+
+/// A server on `database` (a URL), or on SQLite in `dir` when None.
+async fn start_on(dir: &std::path::Path, database: Option<&str>) -> PolicyServer {
     PolicyServer::start(
         PolicyConfig {
             listen: ([127, 0, 0, 1], 0).into(),
             data_dir: dir.to_path_buf(),
+            database_url: database.map(str::to_owned),
             ..Default::default()
         },
         None,
@@ -92,8 +98,21 @@ async fn token(
 
 #[tokio::test]
 async fn crud_persists_across_a_restart_and_the_admin_token_is_made_once() {
-    let dir = data_dir("crud");
-    let s = start(&dir).await;
+    crud_persists("crud", None).await;
+}
+
+/// The same on PostgreSQL: the same migrations, the same queries.
+#[tokio::test]
+async fn crud_persists_on_postgresql_too() {
+    let Some(pg) = test_support::postgres::Postgres::start("crud") else {
+        return;
+    };
+    crud_persists("crud-pg", Some(&pg.url())).await;
+}
+
+async fn crud_persists(name: &str, database: Option<&str>) {
+    let dir = data_dir(name);
+    let s = start_on(&dir, database).await;
     let admin = s
         .admin_token
         .clone()
@@ -230,8 +249,8 @@ async fn crud_persists_across_a_restart_and_the_admin_token_is_made_once() {
     let viewer = token(&mut c, &admin, pb::Role::Viewer, &[]).await;
     s.stop();
 
-    // Restart on the same directory: everything is there, no second admin token.
-    let s = start(&dir).await;
+    // Restart on the same store: everything is there, no second admin token.
+    let s = start_on(&dir, database).await;
     assert!(s.admin_token.is_none());
     let mut c = client(&s).await;
     let got = c

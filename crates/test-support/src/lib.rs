@@ -3,9 +3,11 @@
 //! Finding a third-party peer (a tool from Debian, a Python module from
 //! PyPI) or saying SKIPPED, with `CONFAB_INTEROP=1` (set by `.ci/run`)
 //! turning a missing one into a failure; free loopback ports; a gRPC
-//! request with a bearer token. A dev-dependency only.
+//! request with a bearer token; a throwaway PostgreSQL server. A dev-dependency only.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+pub mod postgres;
 
 use std::net::UdpSocket;
 use std::process::Command;
