@@ -29,6 +29,7 @@ pub mod io;
 pub mod jitter;
 pub mod latch;
 pub mod mixer;
+pub mod recording;
 pub mod resample;
 pub mod rtcp;
 pub mod tone;

@@ -55,6 +55,16 @@ fn talker_packets(kind: CodecKind, freq: f64, frames: usize) -> Vec<(usize, [u8;
 /// `srtp`, every participant's packets go out through the server's
 /// SrtpOut (protected in place, sent on a real socket).
 fn run(kinds: &[CodecKind], total: u64, srtp: bool) -> (u64, u64) {
+    run_recorded(kinds, total, srtp, None)
+}
+
+/// With `record`, the room's mix is recorded to that file from the start.
+fn run_recorded(
+    kinds: &[CodecKind],
+    total: u64,
+    srtp: bool,
+    record: Option<&std::path::Path>,
+) -> (u64, u64) {
     let mut allocs = 0;
     let (mut commands, cmd_rx) = rtrb::RingBuffer::new(512);
     let (ev_tx, mut events) = rtrb::RingBuffer::new(65536);
@@ -69,6 +79,13 @@ fn run(kinds: &[CodecKind], total: u64, srtp: bool) -> (u64, u64) {
     )
     .unwrap();
     assert!(commands.push(Command::AddRoom(Box::new(room))).is_ok());
+    let recording = record.map(|path| {
+        let (tap, recording) = media_server::recording::start(path, &[]).unwrap();
+        assert!(commands
+            .push(Command::Record(RoomId(1), Box::new(tap)))
+            .is_ok());
+        recording
+    });
 
     let mut inputs = Vec::new();
     for i in 0..100u32 {
@@ -142,6 +159,10 @@ fn run(kinds: &[CodecKind], total: u64, srtp: bool) -> (u64, u64) {
         "three talkers were mixed: {stats:?}"
     );
     assert!(stats.packets_sent >= 100 * measured);
+    if let Some(r) = recording {
+        let frames = r.counts.frames.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(frames, total, "a frame a tick went to the recording");
+    }
     (allocs, measured)
 }
 
@@ -172,4 +193,17 @@ fn ten_thousand_ticks_with_srtp_allocate_nothing() {
     let (allocs, measured) = run(&kinds, 11_000, true);
     assert_eq!(measured, 10_000);
     assert_eq!(allocs, 0, "{allocs} allocations in {measured} ticks");
+}
+
+/// A recorded G.711 room: the tick encodes the mix in Opus for the
+/// recording and copies it into the writer's ring, allocating nothing.
+#[test]
+fn ten_thousand_ticks_of_a_recorded_room_allocate_nothing() {
+    let path = std::env::temp_dir().join(format!("confab-alloc-rec-{}.opus", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let kinds = [CodecKind::Pcmu, CodecKind::G722];
+    let (allocs, measured) = run_recorded(&kinds, 11_000, false, Some(&path));
+    assert_eq!(measured, 10_000);
+    assert_eq!(allocs, 0, "{allocs} allocations in {measured} ticks");
+    let _ = std::fs::remove_file(&path);
 }

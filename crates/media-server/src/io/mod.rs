@@ -490,16 +490,27 @@ impl MediaServer {
     ) -> Result<(usize, bool, OpusConfig), MediaError> {
         let mut rooms = self.rooms.lock().map_err(|_| MediaError::Busy)?;
         let entry = rooms.get_mut(&room).ok_or(MediaError::NoSuchRoom)?;
-        if !entry.codecs[codec.index()] {
-            let group = CodecGroup::new(codec, &entry.opus)?;
-            self.send(entry.mixer, Command::AddCodec(room, Box::new(group)))?;
-            entry.codecs[codec.index()] = true;
-        }
+        self.add_codec(room, entry, codec)?;
         let bring = entry.kits[codec.index()] < crate::mixer::KITS_PER_CODEC;
         if bring {
             entry.kits[codec.index()] += 1;
         }
         Ok((entry.mixer, bring, entry.opus))
+    }
+
+    /// Sends a room its shared encoders for `codec` unless it has them.
+    fn add_codec(
+        &self,
+        room: RoomId,
+        entry: &mut RoomEntry,
+        codec: CodecKind,
+    ) -> Result<(), MediaError> {
+        if !entry.codecs[codec.index()] {
+            let group = CodecGroup::new(codec, &entry.opus)?;
+            self.send(entry.mixer, Command::AddCodec(room, Box::new(group)))?;
+            entry.codecs[codec.index()] = true;
+        }
+        Ok(())
     }
 
     fn mixer_of(&self, id: ParticipantId) -> Result<usize, MediaError> {
@@ -548,6 +559,22 @@ impl MediaServer {
         pattern: crate::mixer::TonePattern,
     ) -> Result<(), MediaError> {
         self.send(self.mixer_of_room(room)?, Command::RoomTone(room, pattern))
+    }
+
+    /// Records a room's full mix through `tap` (see
+    /// [`crate::recording::start`]): the room's shared Opus encoding when
+    /// it has one, else Opus encoders are added for it (one encode per
+    /// tick for the room, not per participant).
+    pub fn record(&self, room: RoomId, tap: crate::recording::RecordTap) -> Result<(), MediaError> {
+        let mut rooms = self.rooms.lock().map_err(|_| MediaError::Busy)?;
+        let entry = rooms.get_mut(&room).ok_or(MediaError::NoSuchRoom)?;
+        self.add_codec(room, entry, CodecKind::Opus)?;
+        self.send(entry.mixer, Command::Record(room, Box::new(tap)))
+    }
+
+    /// Stops recording a room; its writer then ends the file.
+    pub fn stop_recording(&self, room: RoomId) -> Result<(), MediaError> {
+        self.send(self.mixer_of_room(room)?, Command::StopRecording(room))
     }
 
     /// Plays a tone pattern to one participant.

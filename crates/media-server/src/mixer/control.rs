@@ -169,6 +169,10 @@ pub enum Command {
     Tone(ParticipantId, super::TonePattern),
     /// How many of the loudest talkers a room mixes, from the next tick.
     MaxTalkers(RoomId, usize),
+    /// Starts recording a room's full mix (its Opus encoders are there).
+    Record(RoomId, Box<crate::recording::RecordTap>),
+    /// Stops recording a room: its tap is returned.
+    StopRecording(RoomId),
 }
 
 /// Something the mixer reports.
@@ -197,4 +201,6 @@ pub enum Garbage {
     Room(Box<Room>),
     /// Shared encoders a room did not need.
     Codec(Box<CodecGroup>),
+    /// A recording's tap: once it is dropped the writer ends the file.
+    Recorder(Box<crate::recording::RecordTap>),
 }

@@ -229,6 +229,24 @@ impl Mixer {
                     p.tone.play(pattern);
                 }
             }
+            Command::Record(id, tap) => match self.rooms.iter_mut().find(|r| r.id == id) {
+                Some(room) => {
+                    if let Some(old) = room.recorder.replace(tap) {
+                        self.give_back(Garbage::Recorder(old));
+                    }
+                }
+                None => self.give_back(Garbage::Recorder(tap)),
+            },
+            Command::StopRecording(id) => {
+                if let Some(tap) = self
+                    .rooms
+                    .iter_mut()
+                    .find(|r| r.id == id)
+                    .and_then(|r| r.recorder.take())
+                {
+                    self.give_back(Garbage::Recorder(tap));
+                }
+            }
             Command::Remote(id, addr) => {
                 if let Some(p) = self.find(id) {
                     p.remote = Some(addr);

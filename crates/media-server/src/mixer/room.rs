@@ -157,6 +157,38 @@ impl Group {
     }
 }
 
+impl Group {
+    /// This tick's encoding of the full mix, made when first asked for;
+    /// its length in `mix_payload`.
+    fn full_mix(
+        &mut self,
+        mix: &[i32; FRAME],
+        limited: &mut [i16; FRAME],
+        resampled: &mut [i32; FRAME],
+        pcm: &mut [i16; FRAME],
+        stats: &mut RoomStats,
+    ) -> usize {
+        if let Some(len) = self.mix_len {
+            return len;
+        }
+        let frame_len = (self.kind.pcm_rate() / 50) as usize;
+        for (l, m) in limited.iter_mut().zip(mix.iter()) {
+            *l = limit(*m);
+        }
+        self.resampler.process(&limited[..], &mut resampled[..]);
+        for (o, r) in pcm.iter_mut().zip(resampled.iter()).take(frame_len) {
+            *o = limit(*r);
+        }
+        let len = self
+            .mix
+            .encode(&pcm[..frame_len], &mut self.mix_payload[..])
+            .unwrap_or(0);
+        self.mix_len = Some(len);
+        stats.group_encodes += 1;
+        len
+    }
+}
+
 /// Counters for a room, read by benches and tests.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RoomStats {
@@ -191,6 +223,8 @@ pub struct Room {
     pub(crate) stats: RoomStats,
     /// Tones everyone in the room hears (not a talker, not in CSRCs).
     pub(crate) tone: super::tone_player::TonePlayer,
+    /// Where the full mix goes when the room is recorded.
+    pub(crate) recorder: Option<Box<crate::recording::RecordTap>>,
 }
 
 impl Room {
@@ -224,6 +258,7 @@ impl Room {
             talker_count: 0,
             stats: RoomStats::default(),
             tone: Default::default(),
+            recorder: None,
         }
     }
 
@@ -300,7 +335,34 @@ impl Room {
         for i in 0..self.participants.len() {
             self.send_to(i, &csrcs[..n_csrcs]);
         }
+        self.record();
         self.return_kits();
+    }
+
+    /// The recording gets the Opus listeners' packet of this tick (encoded
+    /// now if no listener needed it): one copy, no encode of its own.
+    fn record(&mut self) {
+        let Room {
+            recorder,
+            groups,
+            mix,
+            limited,
+            resampled,
+            pcm,
+            stats,
+            ..
+        } = self;
+        let Some(tap) = recorder.as_deref_mut() else {
+            return;
+        };
+        match groups[CodecKind::Opus.index()].as_deref_mut() {
+            Some(g) => {
+                let len = g.full_mix(mix, limited, resampled, pcm, stats);
+                tap.push(&g.mix_payload[..len]);
+            }
+            // The media server adds the Opus encoders before the tap.
+            None => tap.push(&[]),
+        }
     }
 
     /// Kits of participants that neither may be mixed nor hear a stream of
@@ -471,22 +533,8 @@ impl Room {
                 let payload = g.silence.packet(&mut pcm[..frame_len], stats);
                 (payload.len(), payload)
             } else {
-                if g.mix_len.is_none() {
-                    for (l, m) in limited.iter_mut().zip(mix.iter()) {
-                        *l = limit(*m);
-                    }
-                    g.resampler.process(&limited[..], &mut resampled[..]);
-                    for (o, r) in pcm.iter_mut().zip(resampled.iter()).take(frame_len) {
-                        *o = limit(*r);
-                    }
-                    g.mix_len = Some(
-                        g.mix
-                            .encode(&pcm[..frame_len], &mut g.mix_payload[..])
-                            .unwrap_or(0),
-                    );
-                    stats.group_encodes += 1;
-                }
-                (g.mix_len.unwrap_or(0), &g.mix_payload[..])
+                let len = g.full_mix(mix, limited, resampled, pcm, stats);
+                (len, &g.mix_payload[..])
             };
             header_len = p.rtp.write_header(
                 &mut packet[..],

@@ -9,6 +9,7 @@
 //! `CONFAB_INTEROP=1` (CI) a missing tool is a failure.
 
 mod ogg;
+mod recording;
 mod signals;
 
 use std::io::Write as _;
