@@ -94,7 +94,7 @@ impl<W: Write> OggOpusWriter<W> {
         self.packets += 1;
         let info = if last {
             PacketWriteEndInfo::EndStream
-        } else if self.packets % PACKETS_PER_PAGE == 0 {
+        } else if self.packets.is_multiple_of(PACKETS_PER_PAGE) {
             PacketWriteEndInfo::EndPage
         } else {
             PacketWriteEndInfo::NormalPacket
