@@ -16,6 +16,7 @@ use tokio::sync::oneshot;
 pub mod cdr;
 mod metrics;
 mod policy_bridge;
+mod recording;
 pub mod settings;
 
 /// Everything the server needs to start.
@@ -196,13 +197,20 @@ impl Server {
                 let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
                 let (ftx, frx) = tokio::sync::mpsc::unbounded_channel();
                 policy_bridge::forward_policy(rx, ftx.clone());
-                let live: Arc<dyn policy_server::live::Live> =
-                    Arc::new(policy_bridge::FocusLive(ftx.clone()));
+                let (etx, erx) =
+                    tokio::sync::broadcast::channel(policy_server::service::WATCH_BACKLOG);
+                let recordings = recording::Recordings::start(
+                    pc.data_dir.join("recordings"),
+                    ftx.clone(),
+                    etx.clone(),
+                );
+                let live: Arc<dyn policy_server::live::Live> = Arc::new(policy_bridge::FocusLive {
+                    focus: ftx.clone(),
+                    recordings,
+                });
                 let server = policy_server::PolicyServer::start(pc, Some(tx), Some(live))
                     .await
                     .map_err(|e| anyhow::anyhow!("cannot start the policy server: {e}"))?;
-                let (etx, erx) =
-                    tokio::sync::broadcast::channel(policy_server::service::WATCH_BACKLOG);
                 policy_bridge::forward_events(erx, server.events.clone());
                 let restored = policy_bridge::restore_bindings(&server.store, &ftx)
                     .await

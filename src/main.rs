@@ -276,6 +276,9 @@ async fn declare_rooms(server: &Server, rooms: &[StaticRoom], before: &[StaticRo
                 if let Some(v) = r.srtp {
                     room.srtp = Some(v.into());
                 }
+                if let Some(v) = r.record {
+                    room.record = v;
+                }
             })
             .await;
         match res {

@@ -5,7 +5,7 @@
 
 use control::{
     ControlError, FloorAction, FloorInfo, HandAction, LiveRoom, ParticipantInfo, ParticipantUpdate,
-    RoomSnapshot,
+    RecordingInfo, RoomSnapshot,
 };
 use focus::FocusCommand;
 use policy_server::convert::{floor as floor_pb, hands as hands_pb, participant as participant_pb};
@@ -39,6 +39,7 @@ pub(crate) fn forward_policy(
                     floor: r.floor_policy,
                     members_only: r.members_only,
                     srtp: r.srtp,
+                    record: r.record,
                 }),
                 PolicyChange::Delete(name) => FocusCommand::DeleteRoom(name),
                 PolicyChange::User(name, credentials) => FocusCommand::SetUser(name, credentials),
@@ -162,9 +163,11 @@ pub(crate) fn forward_events(
                 focus::RoomEventKind::Floor(f) => Event::Floor(floor_pb(f)),
                 focus::RoomEventKind::Hands(h) => Event::Hands(hands_pb(h)),
                 focus::RoomEventKind::Deleted => Event::Deleted(pb::Deleted {}),
+                focus::RoomEventKind::Recording(on) => Event::Recording(pb::RecordingState { on }),
                 // The policy server publishes conference changes itself,
-                // with the stored fields the focus does not keep.
-                focus::RoomEventKind::Policy(_) => continue,
+                // with the stored fields the focus does not keep; the
+                // recordings follow their own wish.
+                focus::RoomEventKind::Policy(_) | focus::RoomEventKind::RecordingWanted => continue,
             };
             let _ = tx.send(pb::ConferenceEvent {
                 conference: ev.room,
@@ -175,14 +178,18 @@ pub(crate) fn forward_events(
     });
 }
 
-/// The focus's live calls, as the policy server's gRPC API asks for them.
-pub(crate) struct FocusLive(pub(crate) mpsc::UnboundedSender<FocusCommand>);
+/// The focus's live calls, as the policy server's gRPC API asks for them,
+/// and the recordings of its rooms.
+pub(crate) struct FocusLive {
+    pub(crate) focus: mpsc::UnboundedSender<FocusCommand>,
+    pub(crate) recordings: std::sync::Arc<crate::recording::Recordings>,
+}
 
 impl FocusLive {
     /// Asks the focus loop and waits for its answer; None when it is gone.
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> FocusCommand) -> Option<T> {
         let (tx, rx) = oneshot::channel();
-        self.0.send(make(tx)).ok()?;
+        self.focus.send(make(tx)).ok()?;
         rx.await.ok()
     }
 }
@@ -261,5 +268,25 @@ impl Live for FocusLive {
         self.ask(|r| FocusCommand::RaisedHands(room.to_owned(), r))
             .await
             .flatten()
+    }
+
+    async fn start_recording(&self, room: &str) -> Result<RecordingInfo, ControlError> {
+        self.recordings.begin(room).await
+    }
+
+    async fn stop_recording(&self, room: &str) -> Result<RecordingInfo, ControlError> {
+        self.recordings.end(room).await
+    }
+
+    async fn recordings(&self) -> Vec<RecordingInfo> {
+        self.recordings.list()
+    }
+
+    async fn recording(&self, id: &str) -> Option<(RecordingInfo, std::path::PathBuf)> {
+        self.recordings.get(id)
+    }
+
+    async fn delete_recording(&self, id: &str) -> Result<(), ControlError> {
+        self.recordings.delete(id)
     }
 }

@@ -111,6 +111,9 @@ pub struct StaticRoom {
     /// `off`, `optional` or `required` (left out: the server's `srtp`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub srtp: Option<SrtpArg>,
+    /// Recorded from its first call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record: Option<bool>,
 }
 
 /// One entry of the `room` list: a name, or a table read as a

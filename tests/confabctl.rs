@@ -83,7 +83,14 @@ async fn confabctl_moderates_a_room_of_the_running_server() {
         "{table}"
     );
     let bps = json(&s, &["blueprints"]).await;
-    assert_eq!(bps.as_array().unwrap().len(), 4);
+    let town_hall = bps
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == "town-hall")
+        .expect("the recorded blueprint");
+    assert_eq!(town_hall["settings"]["record"], true);
+    assert_eq!(bps.as_array().unwrap().len(), 5);
 
     let addr = s.sip;
     let (a, b) = blocking(move || {
@@ -118,6 +125,38 @@ async fn confabctl_moderates_a_room_of_the_running_server() {
     let all = json(&s, &["mute", "standup", "all"]).await;
     assert_eq!(all["changed"], 2);
     json(&s, &["unmute", "standup", "all"]).await;
+
+    // Record a second of the room, then fetch the file and delete it.
+    let started = ctl(&s, &["record", "start", "standup"]).await.unwrap();
+    assert!(
+        started.starts_with("recording standup: standup-"),
+        "{started}"
+    );
+    let id = started.trim().rsplit(' ').next().unwrap().to_owned();
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert!(ctl(&s, &["record", "stop", "standup"]).await.is_ok());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while json(&s, &["record", "show", &id]).await["active"] == true {
+        assert!(std::time::Instant::now() < deadline, "the file ends");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let list = ctl(&s, &["record", "list"]).await.unwrap();
+    assert!(
+        list.starts_with("ID") && list.contains(&id) && list.contains("done"),
+        "{list}"
+    );
+    let file = std::env::temp_dir().join(format!("confabctl-{}.opus", std::process::id()));
+    let fetched = json(&s, &["record", "fetch", &id, file.to_str().unwrap()]).await;
+    let bytes = std::fs::read(&file).unwrap();
+    assert!(bytes.starts_with(b"OggS"), "an Ogg stream");
+    assert_eq!(fetched["bytes"], bytes.len());
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(
+        json(&s, &["record", "delete", &id]).await["deleted"],
+        id.as_str()
+    );
+    let gone = ctl(&s, &["record", "show", &id]).await;
+    assert!(gone.is_err_and(|e| e.to_string().contains("NotFound")));
 
     // watch: the snapshot first, as one JSON line.
     let snap = json(&s, &["watch", "standup", "--count", "1"]).await;

@@ -127,6 +127,9 @@ enum Command {
         /// SRTP for its calls (default: the server's `--srtp`).
         #[arg(long, value_enum)]
         srtp: Option<SrtpArg>,
+        /// Record the room from its first call.
+        #[arg(long)]
+        record: bool,
     },
     /// Deletes a room (its calls end with BYE).
     Delete { room: String },
@@ -179,6 +182,31 @@ enum Command {
         #[command(subcommand)]
         action: UserCmd,
     },
+    /// Recordings of rooms' mix (Ogg Opus): start, stop, list, show, fetch,
+    /// delete. Everyone in the room hears a tone when it starts and stops.
+    Record {
+        #[command(subcommand)]
+        action: RecordCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RecordCmd {
+    /// Starts recording a room with calls.
+    Start { room: String },
+    /// Stops recording a room.
+    Stop { room: String },
+    /// Lists recordings, newest first (of one room with --room).
+    List {
+        #[arg(long)]
+        room: Option<String>,
+    },
+    /// Shows one recording.
+    Show { id: String },
+    /// Writes a finished recording's Ogg Opus file to FILE (`-`: stdout).
+    Fetch { id: String, file: PathBuf },
+    /// Deletes a finished recording.
+    Delete { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -428,6 +456,7 @@ where
             floor,
             members_only,
             srtp,
+            record,
         } => {
             let conf = pb::Conference {
                 name: room.clone(),
@@ -441,6 +470,7 @@ where
                 auto_create: wait_for_moderator.then_some(false),
                 members_only: *members_only,
                 srtp: srtp.map(srtp_pb).unwrap_or(pb::SrtpMode::Unspecified) as i32,
+                record: *record,
                 ..Default::default()
             };
             let made = c
@@ -663,6 +693,7 @@ where
         }
         Command::Token { action } => token(&mut c, out, json, action).await?,
         Command::User { action } => user(&mut c, out, json, action).await?,
+        Command::Record { action } => record(&mut c, out, json, action).await?,
         Command::Blueprints => {
             let all = c
                 .list_blueprints(pb::ListBlueprintsRequest {})
@@ -832,6 +863,120 @@ async fn user(
                 json,
                 json!({"removed": name}),
                 &format!("removed user {name}"),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+async fn record(
+    c: &mut Client,
+    out: &mut dyn Write,
+    json: bool,
+    action: &RecordCmd,
+) -> anyhow::Result<()> {
+    match action {
+        RecordCmd::Start { room } | RecordCmd::Stop { room } => {
+            let start = matches!(action, RecordCmd::Start { .. });
+            let r = if start {
+                c.start_recording(pb::StartRecordingRequest {
+                    conference: room.clone(),
+                })
+                .await
+            } else {
+                c.stop_recording(pb::StopRecordingRequest {
+                    conference: room.clone(),
+                })
+                .await
+            }
+            .map_err(status)?
+            .into_inner();
+            let word = if start {
+                "recording"
+            } else {
+                "stopped recording"
+            };
+            done(
+                out,
+                json,
+                render::recording(&r),
+                &format!("{word} {room}: {}", r.id),
+            )?;
+        }
+        RecordCmd::List { room } => {
+            let all = c
+                .list_recordings(pb::ListRecordingsRequest {
+                    conference: room.clone().unwrap_or_default(),
+                })
+                .await
+                .map_err(status)?
+                .into_inner()
+                .recordings;
+            if json {
+                emit(
+                    out,
+                    &Value::Array(all.iter().map(render::recording).collect()),
+                )?;
+            } else {
+                let rows: Vec<Vec<String>> = all.iter().map(render::recording_row).collect();
+                write!(
+                    out,
+                    "{}",
+                    render::table(
+                        &["ID", "ROOM", "STATE", "LENGTH", "BYTES", "DROPPED"],
+                        &rows
+                    )
+                )?;
+            }
+        }
+        RecordCmd::Show { id } => {
+            let r = c
+                .get_recording(pb::GetRecordingRequest { id: id.clone() })
+                .await
+                .map_err(status)?
+                .into_inner();
+            let line = render::recording_row(&r).join("  ");
+            done(out, json, render::recording(&r), &line)?;
+        }
+        RecordCmd::Fetch { id, file } => {
+            let mut stream = c
+                .fetch_recording(pb::FetchRecordingRequest { id: id.clone() })
+                .await
+                .map_err(status)?
+                .into_inner();
+            let to_stdout = file.as_os_str() == "-";
+            let mut sink: Box<dyn Write> = if to_stdout {
+                Box::new(std::io::stdout())
+            } else {
+                Box::new(
+                    std::fs::File::create(file)
+                        .with_context(|| format!("cannot write {}", file.display()))?,
+                )
+            };
+            let mut bytes = 0u64;
+            while let Some(chunk) = stream.message().await.map_err(status)? {
+                sink.write_all(&chunk.data)?;
+                bytes += chunk.data.len() as u64;
+            }
+            sink.flush()?;
+            if !to_stdout {
+                done(
+                    out,
+                    json,
+                    json!({"id": id, "file": file, "bytes": bytes}),
+                    &format!("wrote {bytes} bytes to {}", file.display()),
+                )?;
+            }
+        }
+        RecordCmd::Delete { id } => {
+            c.delete_recording(pb::DeleteRecordingRequest { id: id.clone() })
+                .await
+                .map_err(status)?;
+            done(
+                out,
+                json,
+                json!({"deleted": id}),
+                &format!("deleted recording {id}"),
             )?;
         }
     }

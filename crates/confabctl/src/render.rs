@@ -83,7 +83,35 @@ pub fn conference(c: &pb::Conference) -> Value {
         "ad_hoc": c.ad_hoc,
         "members_only": c.members_only,
         "srtp": srtp_name(c.srtp),
+        "record": c.record,
     })
+}
+
+/// A recording as JSON.
+pub fn recording(r: &pb::Recording) -> Value {
+    json!({
+        "id": r.id,
+        "conference": r.conference,
+        "started_at_ms": r.started_at_ms,
+        "ended_at_ms": (r.ended_at_ms != 0).then_some(r.ended_at_ms),
+        "active": r.active,
+        "duration_ms": r.duration_ms,
+        "bytes": r.bytes,
+        "dropped_frames": r.dropped_frames,
+    })
+}
+
+/// A recording as a table row: id, room, state, length, bytes, dropped.
+pub fn recording_row(r: &pb::Recording) -> Vec<String> {
+    let secs = r.duration_ms / 1000;
+    vec![
+        r.id.clone(),
+        r.conference.clone(),
+        if r.active { "recording" } else { "done" }.into(),
+        format!("{}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60),
+        r.bytes.to_string(),
+        r.dropped_frames.to_string(),
+    ]
 }
 
 /// A participant as JSON.
@@ -165,6 +193,7 @@ pub fn event(e: &pb::ConferenceEvent) -> Value {
         Some(Event::Hands(h)) => ("hands", hands(h)),
         Some(Event::ConferenceUpdated(c)) => ("conference-updated", conference(c)),
         Some(Event::Deleted(_)) => ("deleted", json!({})),
+        Some(Event::Recording(r)) => ("recording", json!({"on": r.on})),
         None => ("unknown", json!({})),
     };
     json!({"conference": e.conference, "at_ms": e.at_ms, "type": kind, "data": body})
@@ -219,6 +248,12 @@ pub fn event_line(e: &pb::ConferenceEvent) -> String {
             floor_policy_name(c.floor_policy)
         ),
         Some(Event::Deleted(_)) => "conference deleted".into(),
+        Some(Event::Recording(r)) => if r.on {
+            "recording started"
+        } else {
+            "recording stopped"
+        }
+        .into(),
         None => "unknown event".into(),
     };
     format!("{} {} {}", e.at_ms, e.conference, what)

@@ -188,6 +188,25 @@ pub struct LiveRoom {
     pub has_policy: bool,
 }
 
+/// A recording of a room's mix, as the API lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RecordingInfo {
+    /// Its id: the room and when it started (`standup-1765069200000`).
+    pub id: String,
+    /// The room recorded.
+    pub room: String,
+    /// When it started, milliseconds since the Unix epoch.
+    pub started_at_ms: i64,
+    /// When it ended; None while it goes on.
+    pub ended_at_ms: Option<i64>,
+    /// The audio's length so far, in milliseconds.
+    pub duration_ms: u64,
+    /// The Ogg Opus file's size so far.
+    pub bytes: u64,
+    /// 20 ms frames the writer could not keep up with (concealed gaps).
+    pub dropped_frames: u64,
+}
+
 /// A room as a watcher first sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoomSnapshot {
@@ -232,6 +251,9 @@ pub enum ControlError {
     /// Too many dial-outs from the room lately.
     #[error("too many dial-outs from this conference; try again in a minute")]
     RateLimited,
+    /// No such recording.
+    #[error("no such recording")]
+    NoRecording,
 }
 
 #[cfg(test)]

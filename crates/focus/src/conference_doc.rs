@@ -61,6 +61,35 @@ fn raised_hands(hands: &[(String, String)]) -> Element {
     }
 }
 
+/// `<confab:recording state="on|off"/>` in conference-state: whether the
+/// room's mix is being recorded. In every document, like the raised hands.
+fn recording(on: bool) -> Element {
+    Element {
+        ns: CONFAB_NS.into(),
+        name: "recording".into(),
+        prefix: Some("confab".into()),
+        attrs: vec![(
+            String::new(),
+            "state".into(),
+            None,
+            if on { "on" } else { "off" }.into(),
+        )],
+        ..Default::default()
+    }
+}
+
+/// Whether a document says its room is recorded; None when it does not say.
+pub fn recording_in(doc: &ConferenceInfo) -> Option<bool> {
+    let el = doc
+        .conference_state
+        .as_ref()?
+        .extensions
+        .iter()
+        .find(|e| e.ns == CONFAB_NS && e.name == "recording")?;
+    let state = el.attrs.iter().find(|a| a.0.is_empty() && a.1 == "state")?;
+    Some(state.3 == "on")
+}
+
 /// The raised hands a document carries, in order, as (user AOR,
 /// participant id); None when it has no confab extension.
 pub fn raised_hands_in(doc: &ConferenceInfo) -> Option<Vec<(String, String)>> {
@@ -266,7 +295,10 @@ impl Focus {
                 user_count: Some(count),
                 active: Some(count > 0),
                 locked: Some(self.policy(room).is_some_and(|p| p.locked)),
-                extensions: vec![raised_hands(&self.hand_users(room))],
+                extensions: vec![
+                    raised_hands(&self.hand_users(room)),
+                    recording(self.is_recording(room)),
+                ],
             }),
             users: Some(Users {
                 state: if full { State::Full } else { State::Partial },

@@ -428,8 +428,9 @@ impl Focus {
             .get_mut(room)
             .filter(|r| r.calls.is_empty())
             .and_then(|r| r.media.take());
-        if let Some(room) = closing {
-            self.media.send(MediaCommand::CloseRoom { room });
+        if let Some(media) = closing {
+            self.media.send(MediaCommand::CloseRoom { room: media });
+            self.recording_closed(room);
         }
         self.forget_if_idle(room);
     }

@@ -62,6 +62,7 @@ mod message;
 mod metrics;
 mod pin_entry;
 mod policy;
+mod recording;
 mod refer;
 mod registration;
 mod resolve;
@@ -74,7 +75,7 @@ mod timers;
 
 pub use crate::auth::{AuthConfig, AuthMode, AuthStats};
 pub use crate::call_record::{CallRecord, MediaCounts};
-pub use crate::conference_doc::{raised_hands_in, CONFAB_NS};
+pub use crate::conference_doc::{raised_hands_in, recording_in, CONFAB_NS};
 pub use crate::config::{DialOutPolicy, FocusConfig};
 pub use crate::core::{Focus, FocusStats};
 pub use crate::input_output::{Input, Output};

@@ -125,7 +125,7 @@ pub enum LegControl {
 }
 
 /// What the focus asks of the media server (an output of the core).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum MediaCommand {
     /// Bind `count` more port pairs and report each as [`MediaInput::Reserved`].
     Reserve {
@@ -218,6 +218,19 @@ pub enum MediaCommand {
         leg: LegId,
         /// What.
         pattern: TonePattern,
+    },
+    /// Record a room's mix into `tap` (its writer was started by whoever
+    /// asked for the recording).
+    Record {
+        /// Which.
+        room: MediaRoomId,
+        /// Where the mix goes.
+        tap: Box<media_server::recording::RecordTap>,
+    },
+    /// Stop recording a room (its writer then ends the file).
+    StopRecording {
+        /// Which.
+        room: MediaRoomId,
     },
 }
 

@@ -158,6 +158,16 @@ impl MediaDriver {
                     logged("room tone", self.server.room_tone(id, pattern));
                 }
             }
+            MediaCommand::Record { room, tap } => match self.rooms.get(&room) {
+                Some(&id) => logged("record", self.server.record(id, *tap)),
+                // The room closed meanwhile: dropping the tap ends the file.
+                None => tracing::debug!(?room, "no media room to record"),
+            },
+            MediaCommand::StopRecording { room } => {
+                if let Some(&id) = self.rooms.get(&room) {
+                    logged("stop recording", self.server.stop_recording(id));
+                }
+            }
             MediaCommand::Tone { leg, pattern } => {
                 if let Some(&id) = self.legs.get(&leg) {
                     logged("tone", self.server.tone(id, pattern));

@@ -44,6 +44,9 @@ pub struct RoomPolicy {
     pub members_only: bool,
     /// SRTP for this room's calls (None: the server's `--srtp`).
     pub srtp: Option<control::SrtpMode>,
+    /// Recorded from its first call: the focus asks for it
+    /// ([`crate::RoomEventKind::RecordingWanted`]) when the room opens.
+    pub record: bool,
 }
 
 pub(crate) use control::{LiveRoom, RoomSnapshot};
@@ -105,6 +108,15 @@ pub enum FocusCommand {
     Hand(String, HandAction, Reply<Result<Vec<String>, ControlError>>),
     /// The raised hands of a room, first raised first (None: no such room).
     RaisedHands(String, Reply<Option<Vec<String>>>),
+    /// Start recording a live room's mix into the tap (whose writer the
+    /// caller started): participants hear a tone, subscribers see it.
+    StartRecording(
+        String,
+        Box<media_server::recording::RecordTap>,
+        Reply<Result<(), ControlError>>,
+    ),
+    /// Stop recording a room.
+    StopRecording(String, Reply<Result<(), ControlError>>),
     /// A SIP user was created or its password changed: name, HA1 values.
     SetUser(String, sip_auth::Credentials),
     /// A SIP user was deleted.
@@ -205,6 +217,12 @@ impl Focus {
             }
             FocusCommand::RaisedHands(room, reply) => {
                 let _ = reply.send(self.raised_hands(&room));
+            }
+            FocusCommand::StartRecording(room, tap, reply) => {
+                let _ = reply.send(self.start_recording(now, &room, tap));
+            }
+            FocusCommand::StopRecording(room, reply) => {
+                let _ = reply.send(self.stop_recording(now, &room));
             }
             FocusCommand::SetUser(name, credentials) => self.gate.set_user(name, credentials),
             FocusCommand::RemoveUser(name) => self.gate.remove_user(&name),

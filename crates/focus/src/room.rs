@@ -32,6 +32,8 @@ pub(crate) struct Room {
     pub(crate) dialouts: HashSet<TxId>,
     pub(crate) floor: Floor,
     pub(crate) hands: Hands,
+    /// Its mix is being recorded.
+    pub(crate) recording: bool,
 }
 
 impl Room {
@@ -71,6 +73,9 @@ impl Focus {
             capacity: self.config.max_room_size,
             talkers,
         });
+        if self.policy(name).is_some_and(|p| p.record) {
+            self.emit(name, crate::room_events::RoomEventKind::RecordingWanted);
+        }
         self.room_entry(name).media = Some(room);
         room
     }

@@ -42,6 +42,11 @@ pub enum RoomEventKind {
     Floor(FloorInfo),
     /// A hand went up or down: the raised hands now, first raised first.
     Hands(Vec<String>),
+    /// Recording started (true) or stopped.
+    Recording(bool),
+    /// The room's policy records it from its first call, and its mixer
+    /// room just opened: whoever keeps the files should start a recording.
+    RecordingWanted,
     /// The room's policy changed (lock, subject, floor policy...).
     Policy(crate::policy::RoomPolicy),
     /// The room was deleted.

@@ -112,6 +112,57 @@ impl World {
     }
 }
 
+/// user1's conference subscription and the document it has built.
+struct Watcher(Option<conference_info::ConferenceInfo>);
+
+impl Watcher {
+    fn subscribe(w: &mut World) -> Self {
+        let sub = request(
+            "SUBSCRIBE",
+            "user1",
+            40001,
+            "s1",
+            None,
+            1,
+            "Event: conference\r\nExpires: 3600\r\n",
+            "",
+        );
+        w.focus.handle_input(w.now, message(40001, sub));
+        Self(None)
+    }
+
+    /// Lets the fan-out and the NOTIFY interval pass, answering each NOTIFY
+    /// as it comes (so that none is sent again) and applying its document.
+    fn follow(&mut self, w: &mut World) -> &conference_info::ConferenceInfo {
+        for turn in 0..2 {
+            if turn == 1 {
+                w.now += Duration::from_secs(2);
+                w.focus.handle_input(w.now, Input::Timeout);
+            }
+            w.pump();
+            let notifies: Vec<String> = w
+                .sent
+                .drain(..)
+                .filter(|m| m.starts_with("NOTIFY "))
+                .collect();
+            for n in notifies {
+                if let Message::Request(req) = common::parse(&n) {
+                    let ok = sip::Response::to_request(&req, 200, "OK", None);
+                    let reply = message(40001, Message::Response(ok));
+                    w.focus.handle_input(w.now, reply);
+                }
+                let body = &n[n.find("\r\n\r\n").unwrap() + 4..];
+                let update = conference_info::ConferenceInfo::parse(body).unwrap();
+                match self.0.as_mut() {
+                    Some(d) => d.apply(&update).unwrap(),
+                    None => self.0 = Some(update),
+                }
+            }
+        }
+        self.0.as_ref().expect("a document")
+    }
+}
+
 fn policy() -> RoomPolicy {
     RoomPolicy {
         name: "big".into(),
@@ -421,48 +472,9 @@ fn raised_hands_in_order_by_key_and_api_in_events_and_documents() {
     let _c = w.call(3);
     // user1 watches the room; its document is kept up to date from the
     // full first NOTIFY and the partial ones after it.
-    let sub = request(
-        "SUBSCRIBE",
-        "user1",
-        40001,
-        "s1",
-        None,
-        1,
-        "Event: conference\r\nExpires: 3600\r\n",
-        "",
-    );
-    w.focus.handle_input(w.now, message(40001, sub));
-    let mut doc: Option<conference_info::ConferenceInfo> = None;
-    // Lets the fan-out and the NOTIFY interval pass, answering each NOTIFY
-    // as it comes (so that none is sent again) and applying its document.
-    let mut step = |w: &mut World| {
-        for turn in 0..2 {
-            if turn == 1 {
-                w.now += Duration::from_secs(2);
-                w.focus.handle_input(w.now, Input::Timeout);
-            }
-            w.pump();
-            let notifies: Vec<String> = w
-                .sent
-                .drain(..)
-                .filter(|m| m.starts_with("NOTIFY "))
-                .collect();
-            for n in notifies {
-                if let Message::Request(req) = common::parse(&n) {
-                    let ok = sip::Response::to_request(&req, 200, "OK", None);
-                    let reply = message(40001, Message::Response(ok));
-                    w.focus.handle_input(w.now, reply);
-                }
-                let body = &n[n.find("\r\n\r\n").unwrap() + 4..];
-                let update = conference_info::ConferenceInfo::parse(body).unwrap();
-                match doc.as_mut() {
-                    Some(d) => d.apply(&update).unwrap(),
-                    None => doc = Some(update),
-                }
-            }
-        }
-        focus::raised_hands_in(doc.as_ref().unwrap()).expect("in every document")
-    };
+    let mut doc = Watcher::subscribe(&mut w);
+    let mut step =
+        |w: &mut World| focus::raised_hands_in(doc.follow(w)).expect("in every document");
     assert_eq!(step(&mut w), [], "no hand is up at first");
     w.events();
 
@@ -559,4 +571,79 @@ fn raised_hands_in_order_by_key_and_api_in_events_and_documents() {
         ),
         Err(focus::ControlError::NoParticipant)
     );
+}
+
+/// Recording: only a live room, once at a time; everyone hears the start
+/// and stop tones (even with chimes off); the mixer gets the tap and the
+/// stop; watchers and subscribers see it; a room whose policy records from
+/// the start asks for it when it opens, and its last call ending ends it.
+#[test]
+fn recording_starts_and_stops_with_tones_events_and_documents() {
+    let mut w = World::new(RoomPolicy {
+        name: "big".into(),
+        ..Default::default()
+    });
+    let dir = std::env::temp_dir().join(format!("confab-focus-rec-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let tap = |n: u32| {
+        let (tap, rec) =
+            media_server::recording::start(&dir.join(format!("{n}.opus")), &[]).unwrap();
+        (Box::new(tap), rec)
+    };
+    let refused = |r: Result<(), focus::ControlError>| match r {
+        Err(focus::ControlError::Refused(why)) => why,
+        other => panic!("{other:?}"),
+    };
+    // A stored room without calls has nothing to record; an unknown room is not there.
+    assert!(refused(w.focus.start_recording(w.now, "big", tap(1).0)).contains("no calls"));
+    assert_eq!(
+        w.focus.start_recording(w.now, "nope", tap(2).0),
+        Err(focus::ControlError::NoRoom)
+    );
+    w.call(1);
+    let mut doc = Watcher::subscribe(&mut w);
+    assert_eq!(focus::recording_in(doc.follow(&mut w)), Some(false));
+    w.events();
+    w.edge.media.room_tones.clear();
+
+    w.focus.start_recording(w.now, "big", tap(3).0).unwrap();
+    assert!(refused(w.focus.start_recording(w.now, "big", tap(4).0)).contains("already"));
+    assert_eq!(focus::recording_in(doc.follow(&mut w)), Some(true));
+    assert_eq!(w.edge.media.recorded, 1, "the mixer got one tap");
+    assert_eq!(w.edge.media.room_tones, [TonePattern::recording_started()]);
+    assert!(w.events().contains(&RoomEventKind::Recording(true)));
+
+    w.focus.stop_recording(w.now, "big").unwrap();
+    assert!(refused(w.focus.stop_recording(w.now, "big")).contains("not being recorded"));
+    assert_eq!(focus::recording_in(doc.follow(&mut w)), Some(false));
+    assert_eq!(w.edge.media.recording_stopped, 1);
+    assert_eq!(
+        w.edge.media.room_tones,
+        [
+            TonePattern::recording_started(),
+            TonePattern::recording_stopped()
+        ]
+    );
+    assert!(w.events().contains(&RoomEventKind::Recording(false)));
+
+    // Recorded again, then the last call leaves: the recording ends with the room.
+    w.focus.start_recording(w.now, "big", tap(5).0).unwrap();
+    let id = w.id_of("user1");
+    w.focus.remove(w.now, "big", &id);
+    let events = w.events();
+    assert!(
+        events.contains(&RoomEventKind::Recording(false)),
+        "{events:?}"
+    );
+
+    // A room whose policy records from the start asks for it as it opens.
+    w.command(FocusCommand::UpsertRoom(RoomPolicy {
+        name: "big".into(),
+        record: true,
+        ..Default::default()
+    }));
+    w.events();
+    w.call(2);
+    assert!(w.events().contains(&RoomEventKind::RecordingWanted));
+    let _ = std::fs::remove_dir_all(&dir);
 }

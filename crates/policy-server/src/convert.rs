@@ -98,6 +98,20 @@ pub fn hands(participants: Vec<String>) -> pb::RaisedHands {
     pb::RaisedHands { participants }
 }
 
+/// A recording in the API.
+pub fn recording(r: control::RecordingInfo) -> pb::Recording {
+    pb::Recording {
+        id: r.id,
+        conference: r.room,
+        started_at_ms: r.started_at_ms,
+        ended_at_ms: r.ended_at_ms.unwrap_or(0),
+        active: r.ended_at_ms.is_none(),
+        duration_ms: r.duration_ms,
+        bytes: r.bytes,
+        dropped_frames: r.dropped_frames,
+    }
+}
+
 /// Why a control request failed, as a gRPC status naming the room and
 /// participant it was about.
 pub fn status(e: ControlError, room: &str, participant: &str) -> Status {
@@ -106,6 +120,7 @@ pub fn status(e: ControlError, room: &str, participant: &str) -> Status {
         ControlError::NoParticipant => {
             Status::not_found(format!("no participant {participant} in {room}"))
         }
+        ControlError::NoRecording => Status::not_found(e.to_string()),
         ControlError::BadUri(_) => Status::invalid_argument(e.to_string()),
         ControlError::Unavailable => Status::unavailable(e.to_string()),
         ControlError::NotAllowed(_) => Status::permission_denied(e.to_string()),

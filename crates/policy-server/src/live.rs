@@ -5,7 +5,7 @@
 
 pub use control::{
     ControlError, FloorAction, FloorInfo, HandAction, LiveRoom, ParticipantInfo, ParticipantUpdate,
-    RoomSnapshot,
+    RecordingInfo, RoomSnapshot,
 };
 
 /// Live participants of rooms.
@@ -43,4 +43,14 @@ pub trait Live: Send + Sync + 'static {
     async fn hand(&self, room: &str, action: HandAction) -> Result<Vec<String>, ControlError>;
     /// A room's raised hands, first raised first; None when there is no such room.
     async fn raised_hands(&self, room: &str) -> Option<Vec<String>>;
+    /// Starts recording a live room's mix.
+    async fn start_recording(&self, room: &str) -> Result<RecordingInfo, ControlError>;
+    /// Stops recording a room; its file is complete shortly after.
+    async fn stop_recording(&self, room: &str) -> Result<RecordingInfo, ControlError>;
+    /// Every recording, newest first.
+    async fn recordings(&self) -> Vec<RecordingInfo>;
+    /// A recording and its Ogg Opus file.
+    async fn recording(&self, id: &str) -> Option<(RecordingInfo, std::path::PathBuf)>;
+    /// Deletes a finished recording (its file and sidecar).
+    async fn delete_recording(&self, id: &str) -> Result<(), ControlError>;
 }

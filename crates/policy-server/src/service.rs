@@ -163,6 +163,38 @@ impl ConferenceService {
         Ok(who)
     }
 
+    /// A recording the token may see, by id (field `id`), and its file.
+    async fn visible_recording<T>(
+        &self,
+        req: &Request<T>,
+        id: &str,
+    ) -> Result<(control::RecordingInfo, std::path::PathBuf), Status> {
+        let who = self.principal(req).await?;
+        if id.is_empty()
+            || id.len() > 96
+            || id.starts_with('.')
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(Status::invalid_argument(
+                "id: a recording id (letters, digits, '-', '_' or '.')",
+            ));
+        }
+        let (info, path) = self
+            .live()?
+            .recording(id)
+            .await
+            .ok_or_else(|| Status::not_found(format!("no recording {id}")))?;
+        if !who.may_view(&info.room) {
+            return Err(Status::permission_denied(format!(
+                "this token may not see {}",
+                info.room
+            )));
+        }
+        Ok((info, path))
+    }
+
     fn publish(&self, room: &str, event: pb::conference_event::Event) {
         let _ = self.events.send(pb::ConferenceEvent {
             conference: room.to_owned(),
@@ -170,6 +202,36 @@ impl ConferenceService {
             event: Some(event),
         });
     }
+}
+
+/// A file as a stream of chunks of at most 64 KiB, read ahead by a task of
+/// its own (a slow client holds back only its own stream).
+fn file_chunks(
+    mut file: tokio::fs::File,
+) -> impl tokio_stream::Stream<Item = Result<pb::RecordingChunk, Status>> {
+    use tokio::io::AsyncReadExt;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(async move {
+        loop {
+            let mut data = vec![0u8; 64 * 1024];
+            match file.read(&mut data).await {
+                Ok(0) => break,
+                Ok(n) => {
+                    data.truncate(n);
+                    if tx.send(Ok(pb::RecordingChunk { data })).await.is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx
+                        .send(Err(Status::internal(format!("reading: {e}"))))
+                        .await;
+                    break;
+                }
+            }
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(rx)
 }
 
 /// Milliseconds since the Unix epoch.
@@ -289,6 +351,7 @@ pub fn to_pb(r: &Room) -> pb::Conference {
         ad_hoc: false,
         members_only: r.members_only,
         srtp: convert::srtp_mode(r.srtp) as i32,
+        record: r.record,
     }
 }
 
@@ -335,6 +398,7 @@ impl ConferenceControl for ConferenceService {
                 auto_create: c.auto_create.unwrap_or(true),
                 members_only: c.members_only,
                 srtp: convert::srtp_mode_from_pb(c.srtp)?,
+                record: c.record,
                 created_at: 0,
             }
         } else {
@@ -358,6 +422,7 @@ impl ConferenceControl for ConferenceService {
                 auto_create: c.auto_create.unwrap_or(bp.room.auto_create),
                 members_only: c.members_only || bp.room.members_only,
                 srtp: convert::srtp_mode_from_pb(c.srtp)?.or(bp.room.srtp),
+                record: c.record || bp.room.record,
                 ..bp.room
             }
         };
@@ -481,6 +546,7 @@ impl ConferenceControl for ConferenceService {
                 "mute_on_entry" => room.mute_on_entry = c.mute_on_entry,
                 "talkers_mixed" => room.talkers_mixed = c.talkers_mixed,
                 "members_only" => room.members_only = c.members_only,
+                "record" => room.record = c.record,
                 "srtp" => room.srtp = convert::srtp_mode_from_pb(c.srtp)?,
                 "floor_policy" => {
                     room.floor_policy = convert::floor_policy_from_pb(c.floor_policy)?
@@ -941,6 +1007,96 @@ impl ConferenceControl for ConferenceService {
             .await
             .map(|h| Response::new(convert::hands(h)))
             .map_err(|e| convert::status(e, &room, ""))
+    }
+
+    async fn start_recording(
+        &self,
+        req: Request<pb::StartRecordingRequest>,
+    ) -> Result<Response<pb::Recording>, Status> {
+        let room = req.get_ref().conference.clone();
+        self.moderator_of(&req, &room).await?;
+        let info = self
+            .live()?
+            .start_recording(&room)
+            .await
+            .map_err(|e| convert::status(e, &room, ""))?;
+        Ok(Response::new(convert::recording(info)))
+    }
+
+    async fn stop_recording(
+        &self,
+        req: Request<pb::StopRecordingRequest>,
+    ) -> Result<Response<pb::Recording>, Status> {
+        let room = req.get_ref().conference.clone();
+        self.moderator_of(&req, &room).await?;
+        let info = self
+            .live()?
+            .stop_recording(&room)
+            .await
+            .map_err(|e| convert::status(e, &room, ""))?;
+        Ok(Response::new(convert::recording(info)))
+    }
+
+    async fn list_recordings(
+        &self,
+        req: Request<pb::ListRecordingsRequest>,
+    ) -> Result<Response<pb::ListRecordingsResponse>, Status> {
+        let room = req.get_ref().conference.clone();
+        let who = if room.is_empty() {
+            self.principal(&req).await?
+        } else {
+            self.viewer_of(&req, &room).await?
+        };
+        let recordings = self
+            .live()?
+            .recordings()
+            .await
+            .into_iter()
+            .filter(|r| (room.is_empty() || r.room == room) && who.may_view(&r.room))
+            .map(convert::recording)
+            .collect();
+        Ok(Response::new(pb::ListRecordingsResponse { recordings }))
+    }
+
+    async fn get_recording(
+        &self,
+        req: Request<pb::GetRecordingRequest>,
+    ) -> Result<Response<pb::Recording>, Status> {
+        let (info, _) = self.visible_recording(&req, &req.get_ref().id).await?;
+        Ok(Response::new(convert::recording(info)))
+    }
+
+    type FetchRecordingStream =
+        Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::RecordingChunk, Status>> + Send>>;
+
+    async fn fetch_recording(
+        &self,
+        req: Request<pb::FetchRecordingRequest>,
+    ) -> Result<Response<Self::FetchRecordingStream>, Status> {
+        let (info, path) = self.visible_recording(&req, &req.get_ref().id).await?;
+        if info.ended_at_ms.is_none() {
+            return Err(Status::failed_precondition(format!(
+                "recording {} is still going on",
+                info.id
+            )));
+        }
+        let file = tokio::fs::File::open(&path)
+            .await
+            .map_err(|e| Status::not_found(format!("recording {}: {e}", info.id)))?;
+        Ok(Response::new(Box::pin(file_chunks(file))))
+    }
+
+    async fn delete_recording(
+        &self,
+        req: Request<pb::DeleteRecordingRequest>,
+    ) -> Result<Response<pb::DeleteRecordingResponse>, Status> {
+        let (info, _) = self.visible_recording(&req, &req.get_ref().id).await?;
+        self.moderator_of(&req, &info.room).await?;
+        self.live()?
+            .delete_recording(&info.id)
+            .await
+            .map_err(|e| convert::status(e, &info.room, ""))?;
+        Ok(Response::new(pb::DeleteRecordingResponse {}))
     }
 
     type WatchConferenceStream =

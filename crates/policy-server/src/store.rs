@@ -71,6 +71,8 @@ pub struct Room {
     pub members_only: bool,
     /// SRTP for its calls (None: the server's `--srtp`).
     pub srtp: Option<SrtpMode>,
+    /// Recorded from its first call.
+    pub record: bool,
     /// Unix seconds.
     pub created_at: i64,
 }
@@ -91,6 +93,7 @@ impl Default for Room {
             auto_create: true,
             members_only: false,
             srtp: None,
+            record: false,
             created_at: 0,
         }
     }
@@ -559,8 +562,8 @@ impl Store {
         let mut room = room.clone();
         room.created_at = now_secs();
         let res = sqlx::query(
-            "INSERT INTO rooms (name, subject, locked, max_participants, pin, moderator_pin, watchers, mute_on_entry, talkers_mixed, floor_policy, auto_create, members_only, srtp, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            "INSERT INTO rooms (name, subject, locked, max_participants, pin, moderator_pin, watchers, mute_on_entry, talkers_mixed, floor_policy, auto_create, members_only, srtp, record, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(&room.name)
         .bind(&room.subject)
@@ -575,6 +578,7 @@ impl Store {
         .bind(room.auto_create as i64)
         .bind(room.members_only as i64)
         .bind(room.srtp.map(SrtpMode::as_str))
+        .bind(room.record as i64)
         .bind(room.created_at)
         .execute(&self.pool)
         .await;
@@ -607,6 +611,7 @@ impl Store {
             srtp: r
                 .get::<Option<String>, _>("srtp")
                 .and_then(|s| SrtpMode::parse(&s)),
+            record: flag(r, "record"),
             created_at: r.get("created_at"),
         }
     }
@@ -624,6 +629,7 @@ impl Store {
                 talkers_mixed: r.get::<i64, _>("talkers_mixed") as u32,
                 floor_policy: FloorPolicy::parse(r.get::<String, _>("floor_policy").as_str()),
                 auto_create: flag(r, "auto_create"),
+                record: flag(r, "record"),
                 ..Room::default()
             },
         }
@@ -672,8 +678,8 @@ impl Store {
     /// Replaces a room's policy (the name stays).
     pub async fn update_room(&self, room: &Room) -> Result<(), StoreError> {
         let res = sqlx::query(
-            "UPDATE rooms SET subject = $1, locked = $2, max_participants = $3, pin = $4, moderator_pin = $5, watchers = $6, mute_on_entry = $7, talkers_mixed = $8, floor_policy = $9, auto_create = $10, members_only = $11, srtp = $12 \
-             WHERE name = $13",
+            "UPDATE rooms SET subject = $1, locked = $2, max_participants = $3, pin = $4, moderator_pin = $5, watchers = $6, mute_on_entry = $7, talkers_mixed = $8, floor_policy = $9, auto_create = $10, members_only = $11, srtp = $12, record = $13 \
+             WHERE name = $14",
         )
         .bind(&room.subject)
         .bind(room.locked as i64)
@@ -687,6 +693,7 @@ impl Store {
         .bind(room.auto_create as i64)
         .bind(room.members_only as i64)
         .bind(room.srtp.map(SrtpMode::as_str))
+        .bind(room.record as i64)
         .bind(&room.name)
         .execute(&self.pool)
         .await?;

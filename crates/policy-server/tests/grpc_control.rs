@@ -141,6 +141,24 @@ async fn every_live_call(
             token
         ))
     );
+    call!(
+        "start_recording",
+        c.start_recording(auth(
+            pb::StartRecordingRequest { conference: conf() },
+            token
+        ))
+    );
+    call!(
+        "stop_recording",
+        c.stop_recording(auth(pb::StopRecordingRequest { conference: conf() }, token))
+    );
+    call!(
+        "list_recordings",
+        c.list_recordings(auth(
+            pb::ListRecordingsRequest { conference: conf() },
+            token
+        ))
+    );
     out
 }
 
@@ -149,6 +167,7 @@ const READS: &[&str] = &[
     "get_participant",
     "get_floor",
     "watch_conference",
+    "list_recordings",
 ];
 
 #[tokio::test]
@@ -234,6 +253,10 @@ async fn malformed_fields_are_invalid_argument_naming_the_field() {
     let mut c = Client::connect(format!("http://{}", s.addr)).await.unwrap();
     for (room, id) in [("", "p1"), ("bad room", "p1"), (&*"r".repeat(65), "p1")] {
         for (name, st) in every_live_call(&mut c, t, room, id).await {
+            if name == "list_recordings" && room.is_empty() {
+                // No room named: every room's recordings.
+                continue;
+            }
             assert_eq!(
                 st.code(),
                 Code::InvalidArgument,
@@ -389,7 +412,12 @@ async fn blueprints_are_listed_and_make_rooms() {
         .into_inner()
         .blueprints;
     let names: Vec<&str> = all.iter().map(|b| b.name.as_str()).collect();
-    assert_eq!(names, ["huddle", "lecture", "meeting", "panel"]);
+    assert_eq!(
+        names,
+        ["huddle", "lecture", "meeting", "panel", "town-hall"]
+    );
+    let town_hall = all.iter().find(|b| b.name == "town-hall").unwrap();
+    assert!(town_hall.settings.as_ref().is_some_and(|c| c.record));
     let lecture = c
         .get_blueprint(auth(
             pb::GetBlueprintRequest {
@@ -549,7 +577,7 @@ async fn grpc_over_tls_when_a_certificate_is_configured() {
         .list_blueprints(auth(pb::ListBlueprintsRequest {}, Some(&admin)))
         .await
         .unwrap();
-    assert_eq!(all.into_inner().blueprints.len(), 4);
+    assert_eq!(all.into_inner().blueprints.len(), 5);
     // Plain HTTP/2 to a TLS port gets nowhere.
     let plain = async {
         let mut p = Client::connect(format!("http://{}", s.addr)).await.ok()?;

@@ -77,6 +77,21 @@ impl Live for OneRoom {
     async fn raised_hands(&self, room: &str) -> Option<Vec<String>> {
         (room == "r").then(|| vec!["p1".into()])
     }
+    async fn start_recording(&self, _: &str) -> Result<control::RecordingInfo, ControlError> {
+        Err(ControlError::Refused("not here".into()))
+    }
+    async fn stop_recording(&self, _: &str) -> Result<control::RecordingInfo, ControlError> {
+        Err(ControlError::Refused("not here".into()))
+    }
+    async fn recordings(&self) -> Vec<control::RecordingInfo> {
+        Vec::new()
+    }
+    async fn recording(&self, _: &str) -> Option<(control::RecordingInfo, std::path::PathBuf)> {
+        None
+    }
+    async fn delete_recording(&self, _: &str) -> Result<(), ControlError> {
+        Err(ControlError::NoRecording)
+    }
 }
 
 fn talking(room: &str, n: u32) -> pb::ConferenceEvent {

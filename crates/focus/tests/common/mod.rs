@@ -45,6 +45,12 @@ pub struct MediaModel {
     pub released: usize,
     /// Ended calls' records, in order.
     pub records: Vec<focus::CallRecord>,
+    /// Taps handed over for recording (dropped at once: their files end).
+    pub recorded: usize,
+    /// Recordings stopped.
+    pub recording_stopped: usize,
+    /// Tones played to whole rooms, in order.
+    pub room_tones: Vec<media_server::mixer::TonePattern>,
 }
 
 /// A model of the media server's bounded command ring.
@@ -142,10 +148,12 @@ impl MediaModel {
                 self.legs.entry(leg).or_default().tones.push(pattern)
             }
             MediaCommand::Release { .. } => self.released += 1,
+            MediaCommand::Record { .. } => self.recorded += 1,
+            MediaCommand::StopRecording { .. } => self.recording_stopped += 1,
+            MediaCommand::RoomTone { pattern, .. } => self.room_tones.push(pattern),
             MediaCommand::CloseRoom { .. }
             | MediaCommand::SetDirection { .. }
-            | MediaCommand::SetRemote { .. }
-            | MediaCommand::RoomTone { .. } => {}
+            | MediaCommand::SetRemote { .. } => {}
         }
         back
     }

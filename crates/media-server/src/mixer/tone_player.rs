@@ -39,6 +39,16 @@ impl TonePattern {
         Self::new(&[(440, 150), (0, 50), (660, 150), (0, 50), (880, 250)])
     }
 
+    /// Two high beeps: this room is being recorded from now on.
+    pub fn recording_started() -> Self {
+        Self::new(&[(1400, 250), (0, 150), (1400, 250)])
+    }
+
+    /// A high beep, then a low one: the recording stopped.
+    pub fn recording_stopped() -> Self {
+        Self::new(&[(1400, 250), (0, 150), (700, 400)])
+    }
+
     /// Two soft notes: the room has not started; a moderator is awaited.
     pub fn waiting() -> Self {
         Self::new(&[(392, 300), (0, 100), (330, 400)])

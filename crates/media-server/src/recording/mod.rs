@@ -55,6 +55,14 @@ pub struct RecordTap {
     tick: u64,
 }
 
+impl std::fmt::Debug for RecordTap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordTap")
+            .field("tick", &self.tick)
+            .finish()
+    }
+}
+
 impl RecordTap {
     /// Hands this tick's packet over (an empty one marks a tick without
     /// audio); on a full ring it is dropped and counted.
