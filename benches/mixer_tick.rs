@@ -164,7 +164,20 @@ fn noise(kind: CodecKind, seed: u32) -> Frames {
     })
 }
 
-fn setup(kind: CodecKind, layout: Layout, n: usize, srtp: bool) -> Setup {
+/// What a case adds to the plain room.
+#[derive(Clone, Copy, PartialEq)]
+enum Extra {
+    None,
+    /// Every listener's packet protected with SRTP (AES_CM_128_HMAC_SHA1_80)
+    /// in the tick, as for SDES calls.
+    Srtp,
+    /// The room's mix recorded: the shared Opus encoding (made for the
+    /// recording when no listener is on Opus) copied into the writer's ring.
+    Recorded,
+}
+
+fn setup(kind: CodecKind, layout: Layout, n: usize, extra: Extra) -> Setup {
+    let srtp = extra == Extra::Srtp;
     let room_size = match layout {
         Layout::OneRoom => n,
         Layout::RoomsOf5 => 5,
@@ -174,7 +187,7 @@ fn setup(kind: CodecKind, layout: Layout, n: usize, srtp: bool) -> Setup {
         Layout::RoomsOf5 => 1,
     };
     let rooms = n.div_ceil(room_size);
-    let (mut commands, cmd_rx) = rtrb::RingBuffer::new(n + rooms + 16);
+    let (mut commands, cmd_rx) = rtrb::RingBuffer::new(n + 2 * rooms + 16);
     let (ev_tx, events) = rtrb::RingBuffer::new(4 * n + 1024);
     let (g_tx, garbage) = rtrb::RingBuffer::new(16);
     let mixer = Mixer::new(rooms, cmd_rx, ev_tx, g_tx);
@@ -196,6 +209,20 @@ fn setup(kind: CodecKind, layout: Layout, n: usize, srtp: bool) -> Setup {
         )
         .expect("room");
         assert!(commands.push(Command::AddRoom(Box::new(room))).is_ok());
+        if extra == Extra::Recorded {
+            let file = std::env::temp_dir().join(format!(
+                "confab-bench-rec-{}-{}-{n}-{r}.opus",
+                std::process::id(),
+                kind.name()
+            ));
+            let _ = std::fs::remove_file(&file);
+            // The file goes at once; the writer keeps its open handle.
+            let (tap, _recording) = media_server::recording::start(&file, &[]).expect("recording");
+            let _ = std::fs::remove_file(&file);
+            assert!(commands
+                .push(Command::Record(RoomId(r as u32 + 1), Box::new(tap)))
+                .is_ok());
+        }
         for k in 0..room_size.min(n - r * room_size) {
             let id = (r * room_size + k) as u32 + 1;
             let (p, input) = participant(id, kind, k < KITS_PER_CODEC, srtp);
@@ -244,59 +271,78 @@ fn feed(s: &mut Setup, tick: u64, now: Instant) {
 }
 
 fn bench(c: &mut Criterion) {
-    // The last two: every listener's packet protected with SRTP
-    // (AES_CM_128_HMAC_SHA1_80) in the tick, as for SDES calls.
-    let cases: [(Layout, &str, CodecKind, &[usize], bool); 6] = [
+    let cases: [(Layout, &str, CodecKind, &[usize], Extra); 9] = [
         (
             Layout::OneRoom,
             "one room",
             CodecKind::Pcmu,
             &[100, 1_000, 5_000],
-            false,
+            Extra::None,
         ),
         (
             Layout::OneRoom,
             "one room",
             CodecKind::Opus,
             &[100, 1_000],
-            false,
+            Extra::None,
         ),
         (
             Layout::RoomsOf5,
             "rooms of 5",
             CodecKind::Pcmu,
             &[100, 1_000],
-            false,
+            Extra::None,
         ),
         (
             Layout::RoomsOf5,
             "rooms of 5",
             CodecKind::Opus,
             &[100, 500],
-            false,
+            Extra::None,
         ),
         (
             Layout::OneRoom,
             "one room, SRTP",
             CodecKind::Pcmu,
             &[100, 1_000],
-            true,
+            Extra::Srtp,
         ),
         (
             Layout::OneRoom,
             "one room, SRTP",
             CodecKind::Opus,
             &[100, 1_000],
-            true,
+            Extra::Srtp,
+        ),
+        (
+            Layout::OneRoom,
+            "one room, recorded",
+            CodecKind::Pcmu,
+            &[100, 1_000],
+            Extra::Recorded,
+        ),
+        (
+            Layout::OneRoom,
+            "one room, recorded",
+            CodecKind::Opus,
+            &[100, 1_000],
+            Extra::Recorded,
+        ),
+        (
+            Layout::RoomsOf5,
+            "rooms of 5, recorded",
+            CodecKind::Pcmu,
+            &[100],
+            Extra::Recorded,
         ),
     ];
-    for (layout, name, kind, sizes, srtp) in cases {
+    for (layout, name, kind, sizes, extra) in cases {
         let mut g = c.benchmark_group(format!("mixer tick, {name}, everyone sending"));
         g.sample_size(10)
             .warm_up_time(Duration::from_secs(1))
             .measurement_time(Duration::from_secs(3));
         for &n in sizes {
-            let mut s = setup(kind, layout, n, srtp);
+            let mut s = setup(kind, layout, n, extra);
             let mut tick = 0u64;
             let mut now = Instant::now();
             // Warm up: rooms open, jitter buffers fill, talkers are selected.
