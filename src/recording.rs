@@ -371,38 +371,14 @@ fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
-/// `2026-12-07T01:48:18Z` for milliseconds since the epoch (UTC, proleptic
-/// Gregorian; Howard Hinnant's days-to-civil).
+/// `2026-12-07T01:48:18Z` for milliseconds since the epoch.
 fn date_time(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    focus::UtcTime::from_unix(u64::try_from(ms / 1000).unwrap_or(0)).rfc3339()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dates_are_utc_calendar_dates() {
-        assert_eq!(date_time(0), "1970-01-01T00:00:00Z");
-        assert_eq!(date_time(951_782_400_000), "2000-02-29T00:00:00Z");
-        assert_eq!(date_time(1_796_606_898_000), "2026-12-07T01:28:18Z");
-    }
 
     #[test]
     fn room_names_become_file_names() {

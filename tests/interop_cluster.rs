@@ -100,19 +100,8 @@ async fn two_nodes_behind_kamailio_a_room_meets_on_one_and_a_drain_moves_new_cal
     write_ulaw_tone(&sipp_dir);
 
     // Two phones call room alpha through the proxy and stay 12 s.
-    let phone = |user: &'static str, freq| {
-        peers::baresip(
-            &base,
-            Baresip {
-                user,
-                account: format!("<sip:{user}@127.0.0.1:{{sip}}>;regint=0"),
-                freq,
-                command: Some(format!("/dial sip:alpha@{proxy}")),
-                secs: 12,
-                extra_config: String::new(),
-            },
-        )
-    };
+    let uri = format!("sip:alpha@{proxy}");
+    let phone = |user, freq| peers::baresip(&base, Baresip::dialing(user, freq, &uri, 12));
     let (alice_dir, _, alice) = phone("alice", 1200);
     let (bob_dir, _, bob) = phone("bob", 700);
     tokio::time::sleep(Duration::from_secs(3)).await;

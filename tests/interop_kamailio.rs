@@ -417,14 +417,7 @@ async fn a_phone_registered_through_kamailio_is_called_back_through_it() {
     );
     let (bob_dir, _, bob) = peers::baresip(
         &base,
-        Baresip {
-            user: "bob",
-            account: "<sip:bob@127.0.0.1:{sip}>;regint=0".into(),
-            freq: 700,
-            command: Some(format!("/dial sip:pathroom@{confab}")),
-            secs: 12,
-            extra_config: String::new(),
-        },
+        Baresip::dialing("bob", 700, &format!("sip:pathroom@{confab}"), 12),
     );
     tokio::time::sleep(Duration::from_secs(3)).await;
     let placed =

@@ -53,19 +53,8 @@ async fn a_recorded_room_is_ogg_opus_that_opus_tools_hear_as_the_room_does() {
     assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
 
     let sip = server.sip_udp;
-    let phone = |user: &'static str, freq| {
-        peers::baresip(
-            &base,
-            Baresip {
-                user,
-                account: format!("<sip:{user}@127.0.0.1:{{sip}}>;regint=0"),
-                freq,
-                command: Some(format!("/dial sip:standup@{sip}")),
-                secs: CALL_SECS,
-                extra_config: String::new(),
-            },
-        )
-    };
+    let uri = format!("sip:standup@{sip}");
+    let phone = |user, freq| peers::baresip(&base, Baresip::dialing(user, freq, &uri, CALL_SECS));
     let (alice_dir, _, alice) = phone("alice", 1200);
     let (bob_dir, _, bob) = phone("bob", 700);
     let phones = (common::Killed(alice), common::Killed(bob));

@@ -72,6 +72,21 @@ pub struct Baresip<'a> {
     pub extra_config: String,
 }
 
+impl<'a> Baresip<'a> {
+    /// A phone without a registration that plays `freq` and calls `uri`,
+    /// staying `secs` seconds.
+    pub fn dialing(user: &'a str, freq: u32, uri: &str, secs: u32) -> Self {
+        Self {
+            user,
+            account: format!("<sip:{user}@127.0.0.1:{{sip}}>;regint=0"),
+            freq,
+            command: Some(format!("/dial {uri}")),
+            secs,
+            extra_config: String::new(),
+        }
+    }
+}
+
 /// Starts a baresip that auto-answers, plays its sine and records what it
 /// hears (PCMU, 20 ms); its directory, SIP port and process.
 pub fn baresip(base: &Path, b: Baresip<'_>) -> (std::path::PathBuf, u16, std::process::Child) {

@@ -72,6 +72,7 @@ mod room_events;
 mod secure_media;
 mod subscription;
 mod timers;
+mod utc;
 
 pub use crate::auth::{AuthConfig, AuthMode, AuthStats};
 pub use crate::call_record::{CallRecord, MediaCounts};
@@ -91,6 +92,7 @@ pub use crate::resolve::ResolveRequest;
 pub use crate::room_events::{RoomEvent, RoomEventKind};
 pub use crate::secure_media::{SrtpMode, SrtpPolicy};
 pub use crate::subscription::EventStats;
+pub use crate::utc::UtcTime;
 pub use control::{
     ControlError, FloorAction, FloorInfo, FloorPolicy, HandAction, LiveRoom, ParticipantInfo,
     ParticipantUpdate, Role, RoomSnapshot,

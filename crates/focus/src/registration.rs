@@ -75,7 +75,10 @@ impl Focus {
                 for p in &reg.path {
                     headers.push((HeaderName::PATH, p.clone()));
                 }
-                headers.push((HeaderName::DATE, http_date(secs)));
+                headers.push((
+                    HeaderName::DATE,
+                    crate::UtcTime::from_unix(secs).http_date(),
+                ));
                 self.reply(now, tx, req, 200, "OK", &headers, None);
                 if changes {
                     tracing::debug!(aor = %reg.aor, contacts = bindings.len(), "registered");
@@ -143,47 +146,9 @@ fn user_of(aor: &str) -> Option<&str> {
     Some(rest.split_once('@')?.0)
 }
 
-/// An RFC 7231 date (`Date` in a REGISTER's 200, RFC 3261 §20.17), from
-/// seconds since the epoch.
-fn http_date(secs: u64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
-        DAYS[(days % 7) as usize],
-        d,
-        MONTHS[(m - 1) as usize],
-        y,
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dates_are_rfc_7231() {
-        assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
-        assert_eq!(http_date(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
-        assert_eq!(http_date(1_796_470_671), "Sat, 05 Dec 2026 11:37:51 GMT");
-    }
 
     #[test]
     fn user_of_an_aor() {
