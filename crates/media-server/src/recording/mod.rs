@@ -205,6 +205,13 @@ fn write_until_stopped(
         }
         std::thread::sleep(WRITER_PERIOD);
     }
+    // Frames dropped at the very end have no later frame to show the hole:
+    // the mixer's count of ticks does (final now that the tap is gone).
+    let ticks = counts.frames.load(Ordering::Relaxed);
+    while next_tick < ticks {
+        w.push(&GAP_PACKET).map_err(io)?;
+        next_tick += 1;
+    }
     let packets = w.packets().max(1);
     let file = w
         .finish()
