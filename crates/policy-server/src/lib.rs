@@ -137,21 +137,17 @@ async fn follow_other_nodes(
                 continue;
             }
         };
-        let Some(tx) = &changes else {
-            if let Heard::Changed(Changed::Token(id)) = heard {
-                principals.forget(&id);
-            }
+        if let Heard::Changed(Changed::Token(id)) = &heard {
+            principals.forget(id);
             continue;
-        };
+        }
+        let Some(tx) = &changes else { continue };
         let r = match heard {
             Heard::Missed => {
                 tracing::warn!("reconnected to the store: reloading rooms and users");
                 send_everything(&store, tx).await
             }
-            Heard::Changed(Changed::Token(id)) => {
-                principals.forget(&id);
-                Ok(())
-            }
+            Heard::Changed(Changed::Token(_)) => Ok(()),
             Heard::Changed(Changed::Room(name)) => match store.room(&name).await {
                 Ok(room) => {
                     let _ = tx.send(service::PolicyChange::Upsert(room));

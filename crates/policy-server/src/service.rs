@@ -163,20 +163,16 @@ impl ConferenceService {
         Ok(who)
     }
 
-    /// A recording the token may see, by id (field `id`), and its file.
+    /// A recording the token may see, by id (field `id`), its file, and
+    /// who asked.
     async fn visible_recording<T>(
         &self,
         req: &Request<T>,
         id: &str,
-    ) -> Result<(control::RecordingInfo, std::path::PathBuf), Status> {
+    ) -> Result<(Principal, control::RecordingInfo, std::path::PathBuf), Status> {
         let who = self.principal(req).await?;
-        if id.is_empty()
-            || id.len() > 96
-            || id.starts_with('.')
-            || !id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        {
+        // Room names plus "-" and a time; never a path.
+        if !plain_name(id, 96) || id.starts_with('.') {
             return Err(Status::invalid_argument(
                 "id: a recording id (letters, digits, '-', '_' or '.')",
             ));
@@ -192,7 +188,7 @@ impl ConferenceService {
                 info.room
             )));
         }
-        Ok((info, path))
+        Ok((who, info, path))
     }
 
     fn publish(&self, room: &str, event: pb::conference_event::Event) {
@@ -290,13 +286,17 @@ fn user_to_pb(u: &crate::store::UserRow) -> pb::User {
     }
 }
 
-fn check_name(name: &str) -> Result<(), Status> {
-    if name.is_empty()
-        || name.len() > 64
-        || !name
+/// 1 to `max` letters, digits, '-', '_' or '.'.
+fn plain_name(name: &str, max: usize) -> bool {
+    !name.is_empty()
+        && name.len() <= max
+        && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-    {
+}
+
+fn check_name(name: &str) -> Result<(), Status> {
+    if !plain_name(name, 64) {
         return Err(Status::invalid_argument(
             "name: 1 to 64 letters, digits, '-', '_' or '.'",
         ));
@@ -1062,7 +1062,7 @@ impl ConferenceControl for ConferenceService {
         &self,
         req: Request<pb::GetRecordingRequest>,
     ) -> Result<Response<pb::Recording>, Status> {
-        let (info, _) = self.visible_recording(&req, &req.get_ref().id).await?;
+        let (_, info, _) = self.visible_recording(&req, &req.get_ref().id).await?;
         Ok(Response::new(convert::recording(info)))
     }
 
@@ -1073,7 +1073,7 @@ impl ConferenceControl for ConferenceService {
         &self,
         req: Request<pb::FetchRecordingRequest>,
     ) -> Result<Response<Self::FetchRecordingStream>, Status> {
-        let (info, path) = self.visible_recording(&req, &req.get_ref().id).await?;
+        let (_, info, path) = self.visible_recording(&req, &req.get_ref().id).await?;
         if info.ended_at_ms.is_none() {
             return Err(Status::failed_precondition(format!(
                 "recording {} is still going on",
@@ -1090,8 +1090,15 @@ impl ConferenceControl for ConferenceService {
         &self,
         req: Request<pb::DeleteRecordingRequest>,
     ) -> Result<Response<pb::DeleteRecordingResponse>, Status> {
-        let (info, _) = self.visible_recording(&req, &req.get_ref().id).await?;
-        self.moderator_of(&req, &info.room).await?;
+        let (who, info, _) = self.visible_recording(&req, &req.get_ref().id).await?;
+        // The room name comes from the recording, not the request: only
+        // the right to moderate it is checked.
+        if !who.may_moderate(&info.room) {
+            return Err(Status::permission_denied(format!(
+                "this token may not moderate {}",
+                info.room
+            )));
+        }
         self.live()?
             .delete_recording(&info.id)
             .await
