@@ -186,6 +186,18 @@ pub(crate) struct FocusLive {
 }
 
 impl FocusLive {
+    /// Runs `f` on the recordings where blocking on the disk is allowed;
+    /// None if it panicked.
+    async fn on_disk<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&crate::recording::Recordings) -> T + Send + 'static,
+    ) -> Option<T> {
+        let recordings = self.recordings.clone();
+        tokio::task::spawn_blocking(move || f(&recordings))
+            .await
+            .ok()
+    }
+
     /// Asks the focus loop and waits for its answer; None when it is gone.
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> FocusCommand) -> Option<T> {
         let (tx, rx) = oneshot::channel();
@@ -279,14 +291,18 @@ impl Live for FocusLive {
     }
 
     async fn recordings(&self) -> Vec<RecordingInfo> {
-        self.recordings.list()
+        self.on_disk(|r| r.list()).await.unwrap_or_default()
     }
 
     async fn recording(&self, id: &str) -> Option<(RecordingInfo, std::path::PathBuf)> {
-        self.recordings.get(id)
+        let id = id.to_owned();
+        self.on_disk(move |r| r.get(&id)).await.flatten()
     }
 
     async fn delete_recording(&self, id: &str) -> Result<(), ControlError> {
-        self.recordings.delete(id)
+        let id = id.to_owned();
+        self.on_disk(move |r| r.delete(&id))
+            .await
+            .unwrap_or(Err(ControlError::Unavailable))
     }
 }

@@ -110,11 +110,16 @@ impl Recordings {
         let started = now_ms();
         let id = format!("{}-{started}", file_safe(room));
         let path = self.dir.join(format!("{id}.opus"));
-        let date = date_time(started);
-        let (tap, recording) = media_server::recording::start(
-            &path,
-            &[("TITLE", room), ("DATE", &date), ("ENCODER", "confab")],
-        )
+        let (title, date, file) = (room.to_owned(), date_time(started), path.clone());
+        // The file is made (and its headers written) off the async threads.
+        let (tap, recording) = tokio::task::spawn_blocking(move || {
+            media_server::recording::start(
+                &file,
+                &[("TITLE", &title), ("DATE", &date), ("ENCODER", "confab")],
+            )
+        })
+        .await
+        .map_err(|e| ControlError::Refused(format!("cannot record: {e}")))?
         .map_err(|e| ControlError::Refused(format!("cannot record: {e}")))?;
         // Subscribed before the focus starts it: no join is missed.
         let events = self.events.subscribe();
@@ -159,7 +164,8 @@ impl Recordings {
                 recording.done,
             )
             .await;
-            me.finish(info, log);
+            // The sidecar is written and synced off the async threads.
+            let _ = tokio::task::spawn_blocking(move || me.finish(info, log)).await;
         });
         Ok(self.active_info(room).unwrap_or_default())
     }
@@ -226,6 +232,7 @@ impl Recordings {
     }
 
     /// Every recording, newest first: those going on, then the sidecars.
+    /// Reads the directory: call it off the async threads.
     pub(crate) fn list(&self) -> Vec<RecordingInfo> {
         let mut out: Vec<RecordingInfo> = self
             .active
