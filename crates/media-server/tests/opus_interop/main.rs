@@ -328,6 +328,90 @@ fn opusdec_hears_confab_encoded_tones_at_their_level() {
     }
 }
 
+/// A mixer with one room (every codec's shared encoders) and a phone of
+/// each kind given in it, fed by hand one tick at a time.
+struct TestRoom {
+    mixer: Mixer,
+    commands: rtrb::Producer<MixCommand>,
+    events: rtrb::Consumer<media_server::mixer::MixerEvent>,
+    garbage: rtrb::Consumer<media_server::mixer::Garbage>,
+    /// Each phone's input ring and address.
+    inputs: Vec<(rtrb::Producer<InPacket>, SocketAddr)>,
+    /// What the mixer sent each phone.
+    outputs: Vec<mpsc::Receiver<Vec<u8>>>,
+    now: Instant,
+}
+
+impl TestRoom {
+    fn new(kinds: &[CodecKind]) -> Self {
+        let (mut commands, cmd_rx) = rtrb::RingBuffer::new(64);
+        let (ev_tx, events) = rtrb::RingBuffer::new(4096);
+        let (g_tx, garbage) = rtrb::RingBuffer::new(64);
+        let mixer = Mixer::new(1, cmd_rx, ev_tx, g_tx);
+        let room = Room::new(RoomId(1), RoomSettings::default()).unwrap();
+        assert!(commands.push(MixCommand::AddRoom(Box::new(room))).is_ok());
+        let mut inputs = Vec::new();
+        let mut outputs = Vec::new();
+        for (i, &kind) in kinds.iter().enumerate() {
+            let (tx, rx) = rtrb::RingBuffer::new(32);
+            let (out_tx, out_rx) = mpsc::channel();
+            let addr: SocketAddr = format!("127.0.0.1:{}", 40_000 + 2 * i).parse().unwrap();
+            let mut s = ParticipantSettings::new(kind);
+            s.remote = Some(addr);
+            let p = Participant::new(
+                ParticipantId(i as u32 + 1),
+                s,
+                rx,
+                Box::new(Collect(out_tx)),
+                0x1000 + i as u32,
+                0,
+                Arc::default(),
+            )
+            .and_then(|p| p.with_kit(&OpusConfig::default()))
+            .unwrap();
+            assert!(commands
+                .push(MixCommand::AddParticipant(RoomId(1), Box::new(p)))
+                .is_ok());
+            inputs.push((tx, addr));
+            outputs.push(out_rx);
+        }
+        Self {
+            mixer,
+            commands,
+            events,
+            garbage,
+            inputs,
+            outputs,
+            now: Instant::now(),
+        }
+    }
+
+    /// Phone `phone` sends the payload of tick `tick`.
+    fn send(&mut self, phone: usize, tick: usize, payload: &[u8], pt: u8, clock: u32) {
+        let mut buf = [0u8; MAX_PAYLOAD];
+        buf[..payload.len()].copy_from_slice(payload);
+        let (tx, addr) = &mut self.inputs[phone];
+        let _ = tx.push(InPacket {
+            seq: tick as u16,
+            timestamp: (tick as u32).wrapping_mul(clock / 50),
+            payload_type: pt,
+            ssrc: 0x5000 + phone as u32,
+            audio_level: None,
+            source: *addr,
+            arrival: self.now,
+            len: payload.len() as u16,
+            payload: buf,
+        });
+    }
+
+    /// One 20 ms tick; its events are dropped.
+    fn tick(&mut self) {
+        self.mixer.tick(self.now);
+        while self.events.pop().is_ok() {}
+        self.now += Duration::from_millis(20);
+    }
+}
+
 /// Collects what the mixer sends one participant.
 struct Collect(mpsc::Sender<Vec<u8>>);
 
@@ -376,43 +460,12 @@ fn opusdec_hears_three_talkers_in_a_room_mix() {
     let (_, opus_sent) = measure(&opusdec(&opus_file), &[450.0]);
     let opus_packets = ogg::read(&opus_file).packets;
 
-    let (mut commands, cmd_rx) = rtrb::RingBuffer::new(64);
-    let (ev_tx, mut events) = rtrb::RingBuffer::new(4096);
-    let (g_tx, _garbage) = rtrb::RingBuffer::new(64);
-    let mut mixer = Mixer::new(1, cmd_rx, ev_tx, g_tx);
-    let room = Room::new(RoomId(1), RoomSettings::default()).unwrap();
-    assert!(commands.push(MixCommand::AddRoom(Box::new(room))).is_ok());
-    let kinds = [
+    let mut room = TestRoom::new(&[
         CodecKind::Opus,
         CodecKind::Pcmu,
         CodecKind::Pcmu,
         CodecKind::Opus,
-    ];
-    let mut inputs = Vec::new();
-    let mut outputs = Vec::new();
-    for (i, &kind) in kinds.iter().enumerate() {
-        let (tx, rx) = rtrb::RingBuffer::new(32);
-        let (out_tx, out_rx) = mpsc::channel();
-        let addr: SocketAddr = format!("127.0.0.1:{}", 40_000 + 2 * i).parse().unwrap();
-        let mut s = ParticipantSettings::new(kind);
-        s.remote = Some(addr);
-        let p = Participant::new(
-            ParticipantId(i as u32 + 1),
-            s,
-            rx,
-            Box::new(Collect(out_tx)),
-            0x1000 + i as u32,
-            0,
-            Arc::default(),
-        )
-        .and_then(|p| p.with_kit(&OpusConfig::default()))
-        .unwrap();
-        assert!(commands
-            .push(MixCommand::AddParticipant(RoomId(1), Box::new(p)))
-            .is_ok());
-        inputs.push((tx, addr));
-        outputs.push(out_rx);
-    }
+    ]);
     let mut pcmu = [
         Encoder::new(CodecKind::Pcmu, &OpusConfig::default()).unwrap(),
         Encoder::new(CodecKind::Pcmu, &OpusConfig::default()).unwrap(),
@@ -421,35 +474,23 @@ fn opusdec_hears_three_talkers_in_a_room_mix() {
         signals::tones(&[650.0], 8000, 4.0, AMP, false),
         signals::tones(&[850.0], 8000, 4.0, AMP, false),
     ];
-    let mut now = Instant::now();
     for tick in 0..200usize {
-        let mut packet = |t: usize, payload: &[u8], pt: u8, clock: u32| {
-            let mut buf = [0u8; MAX_PAYLOAD];
-            buf[..payload.len()].copy_from_slice(payload);
-            let (tx, addr) = &mut inputs[t];
-            let _ = tx.push(InPacket {
-                seq: tick as u16,
-                timestamp: (tick as u32).wrapping_mul(clock / 50),
-                payload_type: pt,
-                ssrc: 0x5000 + t as u32,
-                audio_level: None,
-                source: *addr,
-                arrival: now,
-                len: payload.len() as u16,
-                payload: buf,
-            });
-        };
-        packet(0, &opus_packets[tick % opus_packets.len()], 111, 48_000);
+        room.send(
+            0,
+            tick,
+            &opus_packets[tick % opus_packets.len()],
+            111,
+            48_000,
+        );
         for k in 0..2 {
             let frame = &pcmu_tones[k][(tick % 200) * 160..(tick % 200 + 1) * 160];
             let mut out = [0u8; 160];
             let n = pcmu[k].encode(frame, &mut out).unwrap();
-            packet(k + 1, &out[..n], 0, 8000);
+            room.send(k + 1, tick, &out[..n], 0, 8000);
         }
-        mixer.tick(now);
-        while events.pop().is_ok() {}
-        now += Duration::from_millis(20);
+        room.tick();
     }
+    let outputs = &room.outputs;
     let listener = opus_stream_heard(&outputs[3]);
     let talker = opus_stream_heard(&outputs[0]);
     let freqs = [450.0, 650.0, 850.0];

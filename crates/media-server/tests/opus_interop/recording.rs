@@ -4,17 +4,12 @@
 //! the media server's Opus encoders serve the recording alone).
 
 use std::process::Command;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use media_server::codec::{CodecKind, Encoder, OpusConfig};
-use media_server::jitter::MAX_PAYLOAD;
-use media_server::mixer::{
-    Command as MixCommand, Garbage, InPacket, Mixer, Participant, ParticipantId,
-    ParticipantSettings, Room, RoomId, RoomSettings,
-};
+use media_server::mixer::{Command as MixCommand, Garbage, RoomId};
 
-use super::{assert_close, measure, opusdec, scratch, sent_db, signals, tools, Collect};
+use super::{assert_close, measure, opusdec, scratch, sent_db, signals, tools, TestRoom};
 
 /// Ticks recorded: 4 s.
 const TICKS: usize = 200;
@@ -24,37 +19,7 @@ fn opus_tools_read_a_recorded_room_and_hear_both_talkers_at_their_level() {
     if !tools("opus_tools_read_a_recorded_room") {
         return;
     }
-    let (mut commands, cmd_rx) = rtrb::RingBuffer::new(64);
-    let (ev_tx, mut events) = rtrb::RingBuffer::new(4096);
-    let (g_tx, mut garbage) = rtrb::RingBuffer::new(64);
-    let mut mixer = Mixer::new(1, cmd_rx, ev_tx, g_tx);
-    let room = Room::new(RoomId(1), RoomSettings::default()).unwrap();
-    assert!(commands.push(MixCommand::AddRoom(Box::new(room))).is_ok());
-    let mut inputs = Vec::new();
-    let mut outputs = Vec::new();
-    for i in 0..2u32 {
-        let (tx, rx) = rtrb::RingBuffer::new(32);
-        let (out_tx, out_rx) = std::sync::mpsc::channel();
-        let addr: std::net::SocketAddr = format!("127.0.0.1:{}", 41_000 + 2 * i).parse().unwrap();
-        let mut s = ParticipantSettings::new(CodecKind::Pcmu);
-        s.remote = Some(addr);
-        let p = Participant::new(
-            ParticipantId(i + 1),
-            s,
-            rx,
-            Box::new(Collect(out_tx)),
-            0x2000 + i,
-            0,
-            Arc::default(),
-        )
-        .and_then(|p| p.with_kit(&OpusConfig::default()))
-        .unwrap();
-        assert!(commands
-            .push(MixCommand::AddParticipant(RoomId(1), Box::new(p)))
-            .is_ok());
-        inputs.push((tx, addr));
-        outputs.push(out_rx);
-    }
+    let mut room = TestRoom::new(&[CodecKind::Pcmu, CodecKind::Pcmu]);
     let path = scratch("recorded-room.opus");
     let _ = std::fs::remove_file(&path);
     let (tap, recording) = media_server::recording::start(
@@ -62,7 +27,8 @@ fn opus_tools_read_a_recorded_room_and_hear_both_talkers_at_their_level() {
         &[("TITLE", "standup"), ("DATE", "2026-12-07T01:00:00Z")],
     )
     .unwrap();
-    assert!(commands
+    assert!(room
+        .commands
         .push(MixCommand::Record(RoomId(1), Box::new(tap)))
         .is_ok());
     let mut encoders = [
@@ -73,37 +39,24 @@ fn opus_tools_read_a_recorded_room_and_hear_both_talkers_at_their_level() {
         signals::tones(&[650.0], 8000, 4.0, super::AMP, false),
         signals::tones(&[850.0], 8000, 4.0, super::AMP, false),
     ];
-    let mut now = Instant::now();
     for tick in 0..TICKS {
         for (k, enc) in encoders.iter_mut().enumerate() {
             let mut out = [0u8; 160];
             let n = enc
                 .encode(&tones[k][tick * 160..(tick + 1) * 160], &mut out)
                 .unwrap();
-            let mut payload = [0u8; MAX_PAYLOAD];
-            payload[..n].copy_from_slice(&out[..n]);
-            let (tx, addr) = &mut inputs[k];
-            let _ = tx.push(InPacket {
-                seq: tick as u16,
-                timestamp: tick as u32 * 160,
-                payload_type: 0,
-                ssrc: 0x6000 + k as u32,
-                audio_level: None,
-                source: *addr,
-                arrival: now,
-                len: n as u16,
-                payload,
-            });
+            room.send(k, tick, &out[..n], 0, 8000);
         }
-        mixer.tick(now);
-        while events.pop().is_ok() {}
-        now += Duration::from_millis(20);
+        room.tick();
     }
-    assert!(commands.push(MixCommand::StopRecording(RoomId(1))).is_ok());
-    mixer.tick(now);
+    assert!(room
+        .commands
+        .push(MixCommand::StopRecording(RoomId(1)))
+        .is_ok());
+    room.tick();
     // The tap comes back as garbage; dropping it lets the writer finish.
     let mut returned = false;
-    while let Ok(g) = garbage.pop() {
+    while let Ok(g) = room.garbage.pop() {
         returned |= matches!(g, Garbage::Recorder(_));
     }
     assert!(returned, "the mixer gave the tap back");
