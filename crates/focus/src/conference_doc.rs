@@ -30,87 +30,80 @@ pub(crate) fn aor(name_addr: &str) -> String {
 /// not know them skip them).
 pub const CONFAB_NS: &str = "urn:x-confab:params:xml:ns:conference-info";
 
+/// A confab element with unqualified attributes.
+fn confab_element(name: &str, attrs: &[(&str, String)]) -> Element {
+    Element {
+        ns: CONFAB_NS.into(),
+        name: name.into(),
+        prefix: Some("confab".into()),
+        attrs: attrs
+            .iter()
+            .map(|(k, v)| (String::new(), (*k).into(), None, v.clone()))
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// The confab element `name` of a document's conference-state.
+fn confab_state<'a>(doc: &'a ConferenceInfo, name: &str) -> Option<&'a Element> {
+    doc.conference_state
+        .as_ref()?
+        .extensions
+        .iter()
+        .find(|e| e.ns == CONFAB_NS && e.name == name)
+}
+
+/// An unqualified attribute's value.
+fn attr<'a>(el: &'a Element, name: &str) -> Option<&'a str> {
+    el.attrs
+        .iter()
+        .find(|a| a.0.is_empty() && a.1 == name)
+        .map(|a| a.3.as_str())
+}
+
 /// `<confab:raised-hands>` in conference-state: the room's raised hands,
 /// first raised first, as the whole line. It is in every document, empty
 /// when no hand is up, so that a partial one that lowers the last hand
 /// replaces the line as any other does.
 fn raised_hands(hands: &[(String, String)]) -> Element {
-    let el = |name: &str| Element {
-        ns: CONFAB_NS.into(),
-        name: name.into(),
-        prefix: Some("confab".into()),
-        ..Default::default()
-    };
     Element {
         children: hands
             .iter()
-            .map(|(user, participant)| Element {
-                attrs: vec![
-                    (String::new(), "user".into(), None, user.clone()),
-                    (
-                        String::new(),
-                        "participant".into(),
-                        None,
-                        participant.clone(),
-                    ),
-                ],
-                ..el("hand")
+            .map(|(user, participant)| {
+                confab_element(
+                    "hand",
+                    &[("user", user.clone()), ("participant", participant.clone())],
+                )
             })
             .collect(),
-        ..el("raised-hands")
+        ..confab_element("raised-hands", &[])
     }
 }
 
 /// `<confab:recording state="on|off"/>` in conference-state: whether the
 /// room's mix is being recorded. In every document, like the raised hands.
 fn recording(on: bool) -> Element {
-    Element {
-        ns: CONFAB_NS.into(),
-        name: "recording".into(),
-        prefix: Some("confab".into()),
-        attrs: vec![(
-            String::new(),
-            "state".into(),
-            None,
-            if on { "on" } else { "off" }.into(),
-        )],
-        ..Default::default()
-    }
+    confab_element(
+        "recording",
+        &[("state", if on { "on" } else { "off" }.into())],
+    )
 }
 
 /// Whether a document says its room is recorded; None when it does not say.
 pub fn recording_in(doc: &ConferenceInfo) -> Option<bool> {
-    let el = doc
-        .conference_state
-        .as_ref()?
-        .extensions
-        .iter()
-        .find(|e| e.ns == CONFAB_NS && e.name == "recording")?;
-    let state = el.attrs.iter().find(|a| a.0.is_empty() && a.1 == "state")?;
-    Some(state.3 == "on")
+    Some(attr(confab_state(doc, "recording")?, "state")? == "on")
 }
 
 /// The raised hands a document carries, in order, as (user AOR,
 /// participant id); None when it has no confab extension.
 pub fn raised_hands_in(doc: &ConferenceInfo) -> Option<Vec<(String, String)>> {
-    let line = doc
-        .conference_state
-        .as_ref()?
-        .extensions
-        .iter()
-        .find(|e| e.ns == CONFAB_NS && e.name == "raised-hands")?;
-    let attr = |h: &Element, name: &str| {
-        h.attrs
-            .iter()
-            .find(|a| a.0.is_empty() && a.1 == name)
-            .map(|a| a.3.clone())
-            .unwrap_or_default()
-    };
+    let line = confab_state(doc, "raised-hands")?;
+    let value = |h: &Element, name: &str| attr(h, name).unwrap_or_default().to_owned();
     Some(
         line.children
             .iter()
             .filter(|h| h.ns == CONFAB_NS && h.name == "hand")
-            .map(|h| (attr(h, "user"), attr(h, "participant")))
+            .map(|h| (value(h, "user"), value(h, "participant")))
             .collect(),
     )
 }
