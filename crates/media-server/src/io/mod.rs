@@ -130,7 +130,8 @@ impl Reservation {
 struct MixerHandle {
     commands: Mutex<rtrb::Producer<Command>>,
     stats: Arc<MixerThreadStats>,
-    threads: Vec<std::thread::JoinHandle<()>>,
+    ticker: std::thread::JoinHandle<()>,
+    pump: std::thread::JoinHandle<()>,
 }
 
 /// A room as the control side knows it.
@@ -188,19 +189,21 @@ impl MediaServer {
             let (g_tx, g_rx) = rtrb::RingBuffer::new(1024);
             let mixer = Mixer::new(config.rooms_per_mixer, cmd_rx, ev_tx, g_tx);
             let stats = Arc::new(MixerThreadStats::default());
-            let t1 = mixer_thread::spawn_mixer(
+            let pump = mixer_thread::spawn_pump(i, ev_rx, g_rx, events.clone(), stop.clone())?;
+            let ticker = mixer_thread::spawn_mixer(
                 i,
                 mixer,
                 epoch,
                 config.tick,
                 stop.clone(),
                 stats.clone(),
+                pump.thread().clone(),
             )?;
-            let t2 = mixer_thread::spawn_pump(i, ev_rx, g_rx, events.clone(), stop.clone())?;
             mixers.push(MixerHandle {
                 commands: Mutex::new(cmd_tx),
                 stats,
-                threads: vec![t1, t2],
+                ticker,
+                pump,
             });
         }
         let mut receivers = Vec::new();
@@ -664,9 +667,10 @@ impl Drop for MediaServer {
         }
         self.stop.store(true, Ordering::Relaxed);
         for m in self.mixers.drain(..) {
-            for t in m.threads {
-                let _ = t.join();
-            }
+            let _ = m.ticker.join();
+            // Woken so it sees the stop now, not at its idle timeout.
+            m.pump.thread().unpark();
+            let _ = m.pump.join();
         }
         for r in self.receivers.drain(..) {
             let _ = r.thread.join();

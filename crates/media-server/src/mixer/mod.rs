@@ -90,6 +90,12 @@ impl Mixer {
         self.rooms.iter().find(|r| r.id == id).map(|r| r.stats)
     }
 
+    /// True when events or garbage wait for the pump.
+    pub fn has_handoffs(&self) -> bool {
+        self.events.slots() < self.events.buffer().capacity()
+            || self.garbage.slots() < self.garbage.buffer().capacity()
+    }
+
     /// Events that were dropped because their queue was full.
     pub fn dropped_events(&self) -> u64 {
         self.dropped_events
