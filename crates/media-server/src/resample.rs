@@ -223,7 +223,7 @@ impl Resampler {
         let in_frames = (from / 50) as usize;
         let out_frames = (to / 50) as usize;
         let whole = |hi: u32, lo: u32| {
-            (lo > 0 && hi % lo == 0)
+            (lo > 0 && hi.is_multiple_of(lo))
                 .then(|| Filter::for_ratio((hi / lo) as usize).map(|f| ((hi / lo) as usize, f)))
                 .flatten()
         };
