@@ -113,9 +113,11 @@ pub struct Participant {
     /// Its own encoder has not run since it last heard the shared silence.
     pub(crate) own_idle: bool,
     pub(crate) has_audio: bool,
-    /// Its kit's frame holds this tick's audio at 48 kHz after input gain
-    /// (the participant may be mixed).
+    /// Its kit's frame holds this tick's audio after input gain (the
+    /// participant may be mixed): at 48 kHz, or at 8 kHz in a narrowband room.
     pub(crate) frame_fresh: bool,
+    /// The last fresh frame was made at 8 kHz, without the resampler.
+    frame_narrow: bool,
     pub(crate) level_dbov: f32,
     /// Level for RFC 6465 (0 loud … 127 silent).
     pub(crate) level_6464: u8,
@@ -195,6 +197,7 @@ impl Participant {
             spare: None,
             has_audio: false,
             frame_fresh: false,
+            frame_narrow: false,
             level_dbov: -127.0,
             level_6464: 127,
             ext_level: None,
@@ -301,13 +304,15 @@ impl Participant {
             .store(self.jitter.delay_ms() as u64, Ordering::Relaxed);
     }
 
-    /// Produces this tick's 48 kHz input frame into its kit's frame; sets
+    /// Produces this tick's input frame into its kit's frame (at 48 kHz,
+    /// or as it is when the room mixes at 8 kHz: `narrow`); sets
     /// `has_audio`, the level and talk state. Returns Some(talking) when the
     /// talk state changes.
     pub(crate) fn pull_frame(
         &mut self,
         threshold_dbov: f32,
         kits: Option<&mut KitPool>,
+        narrow: bool,
     ) -> Option<bool> {
         if !self.settings.direction.sends() {
             self.has_audio = false;
@@ -431,17 +436,27 @@ impl Participant {
         }
         let fresh = match self.kit.as_deref_mut() {
             Some(kit) if candidate => {
-                if !self.frame_fresh {
-                    // Its filter history is from before the gap: start clean.
-                    kit.in_resampler.reset();
-                }
-                kit.in_resampler
-                    .process(&self.fifo[..need], &mut kit.frame[..]);
+                let len = if narrow {
+                    // Every codec in the room is at 8 kHz: no resampling.
+                    for (f, &s) in kit.frame.iter_mut().zip(&self.fifo[..need]) {
+                        *f = s as i32;
+                    }
+                    need
+                } else {
+                    if !self.frame_fresh || self.frame_narrow {
+                        // Its filter history is from before the gap: start clean.
+                        kit.in_resampler.reset();
+                    }
+                    kit.in_resampler
+                        .process(&self.fifo[..need], &mut kit.frame[..]);
+                    FRAME
+                };
                 if self.gain_in != 1.0 {
-                    for s in kit.frame.iter_mut() {
+                    for s in kit.frame[..len].iter_mut() {
                         *s = (*s as f32 * self.gain_in) as i32;
                     }
                 }
+                self.frame_narrow = narrow;
                 true
             }
             _ => false,
@@ -452,7 +467,8 @@ impl Participant {
         change
     }
 
-    /// This tick's frame at 48 kHz, when it may be mixed.
+    /// This tick's frame, when it may be mixed: 48 kHz, or 8 kHz in its
+    /// first 160 samples when the room mixes narrowband.
     pub(crate) fn frame(&self) -> Option<&[i32; FRAME]> {
         self.kit
             .as_deref()

@@ -9,7 +9,12 @@ use crate::resample::Resampler;
 use super::control::{MixerEvent, RoomId, RoomSettings, MAX_TALKERS};
 use super::participant::{Participant, PACKET_BUF};
 use super::talker_kit::KitPool;
-use super::FRAME;
+use super::{FRAME, MIX_RATE};
+
+/// The rate a room whose every participant is at 8 kHz (G.711) mixes at:
+/// its talkers need no resampling up, its listeners none down.
+const NARROW_RATE: u32 = 8000;
+const NARROW_FRAME: usize = (NARROW_RATE / 50) as usize;
 
 /// A talker already selected keeps its place unless a newcomer is louder by this much.
 const HYSTERESIS_DB: f32 = 6.0;
@@ -167,17 +172,25 @@ impl Group {
         resampled: &mut [i32; FRAME],
         pcm: &mut [i16; FRAME],
         stats: &mut RoomStats,
+        narrow: bool,
     ) -> usize {
         if let Some(len) = self.mix_len {
             return len;
         }
         let frame_len = (self.kind.pcm_rate() / 50) as usize;
-        for (l, m) in limited.iter_mut().zip(mix.iter()) {
-            *l = limit(*m);
-        }
-        self.resampler.process(&limited[..], &mut resampled[..]);
-        for (o, r) in pcm.iter_mut().zip(resampled.iter()).take(frame_len) {
-            *o = limit(*r);
+        if narrow {
+            // Mixed at this group's own rate already.
+            for (o, m) in pcm[..frame_len].iter_mut().zip(mix.iter()) {
+                *o = limit(*m);
+            }
+        } else {
+            for (l, m) in limited.iter_mut().zip(mix.iter()) {
+                *l = limit(*m);
+            }
+            self.resampler.process(&limited[..], &mut resampled[..]);
+            for (o, r) in pcm.iter_mut().zip(resampled.iter()).take(frame_len) {
+                *o = limit(*r);
+            }
         }
         let len = self
             .mix
@@ -225,6 +238,10 @@ pub struct Room {
     pub(crate) tone: super::tone_player::TonePlayer,
     /// Where the full mix goes when the room is recorded.
     pub(crate) recorder: Option<Box<crate::recording::RecordTap>>,
+    /// Participants whose codec is not at 8 kHz.
+    wide_participants: usize,
+    /// This tick mixes at 8 kHz (see [`NARROW_RATE`]).
+    narrow: bool,
 }
 
 impl Room {
@@ -259,6 +276,8 @@ impl Room {
             stats: RoomStats::default(),
             tone: Default::default(),
             recorder: None,
+            wide_participants: 0,
+            narrow: false,
         }
     }
 
@@ -293,6 +312,9 @@ impl Room {
                 p.spare = g.kits.give(kit);
             }
         }
+        if p.kind().pcm_rate() != NARROW_RATE {
+            self.wide_participants += 1;
+        }
         self.participants.push(p);
     }
 
@@ -302,6 +324,9 @@ impl Room {
         if let Some(g) = self.groups[p.kind().index()].as_mut() {
             p.return_kit(&mut g.kits);
         }
+        if p.kind().pcm_rate() != NARROW_RATE {
+            self.wide_participants -= 1;
+        }
         p
     }
 
@@ -309,11 +334,25 @@ impl Room {
     pub(crate) fn tick(&mut self, emit: &mut impl FnMut(MixerEvent)) {
         let room = self.id;
         let threshold = self.settings.talk_threshold_dbov;
+        // A recording is Opus at 48 kHz: it needs the wide mix.
+        let narrow = self.wide_participants == 0 && self.recorder.is_none();
+        if narrow != self.narrow {
+            self.narrow = narrow;
+            // The output filters' history is at the other rate, or stale.
+            for p in self.participants.iter_mut() {
+                if let Some(kit) = p.kit.as_deref_mut() {
+                    kit.out_resampler.reset();
+                }
+            }
+            for g in self.groups.iter_mut().flatten() {
+                g.resampler.reset();
+            }
+        }
         for p in self.participants.iter_mut() {
             let pid = p.id;
             p.drain_input(&mut |digit, ms| emit(MixerEvent::Dtmf(room, pid, digit, ms)));
             let kits = self.groups[p.kind().index()].as_mut().map(|g| &mut g.kits);
-            match p.pull_frame(threshold, kits) {
+            match p.pull_frame(threshold, kits, narrow) {
                 Some(true) => emit(MixerEvent::TalkingStarted(room, pid)),
                 Some(false) => emit(MixerEvent::TalkingStopped(room, pid)),
                 None => {}
@@ -357,7 +396,8 @@ impl Room {
         };
         match groups[CodecKind::Opus.index()].as_deref_mut() {
             Some(g) => {
-                let len = g.full_mix(mix, limited, resampled, pcm, stats);
+                // Never narrow: a recorded room mixes at 48 kHz.
+                let len = g.full_mix(mix, limited, resampled, pcm, stats, false);
                 tap.push(&g.mix_payload[..len]);
             }
             // The media server adds the Opus encoders before the tap.
@@ -413,20 +453,32 @@ impl Room {
         }
     }
 
+    /// Samples in this tick's frames, and their rate.
+    fn frame_shape(&self) -> (usize, u32) {
+        if self.narrow {
+            (NARROW_FRAME, NARROW_RATE)
+        } else {
+            (FRAME, MIX_RATE)
+        }
+    }
+
     fn mix_talkers(&mut self) {
+        let (len, rate) = self.frame_shape();
         self.mix.fill(0);
         for &t in &self.talkers[..self.talker_count] {
             let Some(frame) = self.participants[t].frame() else {
                 continue;
             };
-            for (m, s) in self.mix.iter_mut().zip(frame.iter()) {
+            for (m, s) in self.mix[..len].iter_mut().zip(frame.iter()) {
                 *m += *s;
             }
         }
-        self.tone.add_to(&mut self.mix);
+        self.tone.add_to(&mut self.mix[..len], rate);
     }
 
     fn send_to(&mut self, i: usize, csrcs_all: &[(u32, u8)]) {
+        let (len, rate) = self.frame_shape();
+        let narrow = self.narrow;
         let Room {
             settings,
             participants,
@@ -471,6 +523,7 @@ impl Room {
             // meant for this participant alone (a deaf one, such as a
             // caller entering a PIN, hears only that).
             own_mix.fill(0);
+            let own_mix = &mut own_mix[..len];
             if !p.deaf {
                 match p.frame().filter(|_| p.selected) {
                     Some(frame) => {
@@ -478,10 +531,10 @@ impl Room {
                             *o = *m - *own;
                         }
                     }
-                    None => own_mix.copy_from_slice(&mix[..]),
+                    None => own_mix.copy_from_slice(&mix[..len]),
                 }
             }
-            p.tone.add_to(own_mix);
+            p.tone.add_to(own_mix, rate);
             // The only talker of a quiet room hears silence: the group's
             // shared silence serves it, not an encode of its own (in rooms
             // of a few, one talker at a time is the common case).
@@ -501,12 +554,18 @@ impl Room {
                 kit.out_resampler.reset();
                 p.own_idle = false;
             }
-            for (l, v) in limited.iter_mut().zip(own_mix.iter()) {
-                *l = limit((*v as f32 * p.gain_out) as i32);
-            }
-            kit.out_resampler.process(&limited[..], &mut resampled[..]);
-            for (o, r) in pcm.iter_mut().zip(resampled.iter()).take(frame_len) {
-                *o = limit(*r);
+            if narrow {
+                for (o, v) in pcm[..frame_len].iter_mut().zip(own_mix.iter()) {
+                    *o = limit((*v as f32 * p.gain_out) as i32);
+                }
+            } else {
+                for (l, v) in limited.iter_mut().zip(own_mix.iter()) {
+                    *l = limit((*v as f32 * p.gain_out) as i32);
+                }
+                kit.out_resampler.process(&limited[..], &mut resampled[..]);
+                for (o, r) in pcm.iter_mut().zip(resampled.iter()).take(frame_len) {
+                    *o = limit(*r);
+                }
             }
             header_len = p.rtp.write_header(
                 &mut packet[..],
@@ -533,7 +592,7 @@ impl Room {
                 let payload = g.silence.packet(&mut pcm[..frame_len], stats);
                 (payload.len(), payload)
             } else {
-                let len = g.full_mix(mix, limited, resampled, pcm, stats);
+                let len = g.full_mix(mix, limited, resampled, pcm, stats, narrow);
                 (len, &g.mix_payload[..])
             };
             header_len = p.rtp.write_header(

@@ -641,3 +641,45 @@ fn a_room_lends_its_few_kits_to_whoever_talks() {
     assert_hears(&mut listener, &[1000.0], &[440.0, 1300.0, 700.0]);
     assert_hears(&mut d, &[1000.0], &[700.0]);
 }
+
+/// RMS level of the second half of what a phone heard, in dB full scale.
+fn level_dbfs(samples: &[i16]) -> f64 {
+    let tail = &samples[samples.len() / 2..];
+    let sum: f64 = tail.iter().map(|&v| (v as f64) * (v as f64)).sum();
+    10.0 * (sum / tail.len().max(1) as f64 / (32768.0 * 32768.0)).log10()
+}
+
+/// A room of G.711 phones mixes at 8 kHz, without resampling; an Opus
+/// caller makes it mix at 48 kHz and its leaving brings 8 kHz back. A
+/// listener and a talker hear the same levels in all three phases (the
+/// paths differ only by the resampling filters), and the Opus caller hears
+/// the talkers while it is there.
+#[test]
+fn a_narrowband_room_widens_for_an_opus_caller_and_narrows_again() {
+    let mut b = Bench::new(RoomSettings::default());
+    let mut a = b.phone(CodecKind::Pcmu, 440.0);
+    let mut c = b.phone(CodecKind::Pcma, 1000.0);
+    let mut l = b.phone(CodecKind::Pcmu, 0.0);
+    let mut levels = Vec::new();
+    let phase = |b: &mut Bench, a: &mut Phone, c: &mut Phone, l: &mut Phone| {
+        b.run(&mut [&mut *a, &mut *c], 100);
+        assert_hears(l, &[440.0, 1000.0], &[]);
+        assert_hears(a, &[1000.0], &[440.0]);
+        l.heard();
+        a.heard();
+        b.run(&mut [&mut *a, &mut *c], 50);
+        (level_dbfs(&l.heard()), level_dbfs(&a.heard()))
+    };
+    levels.push(phase(&mut b, &mut a, &mut c, &mut l));
+    let mut o = b.phone(CodecKind::Opus, 0.0);
+    levels.push(phase(&mut b, &mut a, &mut c, &mut l));
+    assert_hears(&mut o, &[440.0, 1000.0], &[]);
+    b.cmd(Command::Remove(o.id));
+    levels.push(phase(&mut b, &mut a, &mut c, &mut l));
+    for (listener, talker) in &levels[1..] {
+        assert!(
+            (listener - levels[0].0).abs() < 0.5 && (talker - levels[0].1).abs() < 0.5,
+            "levels (listener, talker) by phase, narrow/wide/narrow: {levels:?}"
+        );
+    }
+}

@@ -3,7 +3,7 @@
 //! fixed array of (frequency, duration) segments, so playing one allocates
 //! nothing; frequency 0 is a pause.
 
-use super::{FRAME, MIX_RATE};
+use super::MIX_RATE;
 
 /// Most segments in one pattern.
 pub const MAX_SEGMENTS: usize = 16;
@@ -102,9 +102,12 @@ impl TonePlayer {
         self.pattern.is_some()
     }
 
-    /// Adds the next 20 ms of the pattern to `buf`.
-    pub(crate) fn add_to(&mut self, buf: &mut [i32; FRAME]) {
+    /// Adds the next 20 ms of the pattern to `buf`, sampled at `rate`
+    /// (the mix rate, or 8 kHz in a narrowband room).
+    pub(crate) fn add_to(&mut self, buf: &mut [i32], rate: u32) {
         let Some(p) = self.pattern else { return };
+        // `left` counts mix-rate samples; the codecs' rates divide it.
+        let step = (MIX_RATE / rate.max(1)).max(1) as usize;
         for s in buf.iter_mut() {
             while self.left == 0 {
                 self.segment += 1;
@@ -117,12 +120,12 @@ impl TonePlayer {
             let freq = p.segments[self.segment].0;
             if freq > 0 {
                 *s += (AMPLITUDE * self.phase.sin()) as i32;
-                self.phase += 2.0 * std::f32::consts::PI * freq as f32 / MIX_RATE as f32;
+                self.phase += 2.0 * std::f32::consts::PI * freq as f32 / rate as f32;
                 if self.phase > 2.0 * std::f32::consts::PI {
                     self.phase -= 2.0 * std::f32::consts::PI;
                 }
             }
-            self.left -= 1;
+            self.left = self.left.saturating_sub(step);
         }
     }
 }
@@ -130,6 +133,7 @@ impl TonePlayer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mixer::FRAME;
 
     #[test]
     fn count_plays_its_beeps_then_stops() {
@@ -138,7 +142,7 @@ mod tests {
         let mut total = Vec::new();
         for _ in 0..50 {
             let mut buf = [0i32; FRAME];
-            t.add_to(&mut buf);
+            t.add_to(&mut buf, MIX_RATE);
             total.extend_from_slice(&buf);
         }
         assert!(!t.active());
@@ -149,5 +153,31 @@ mod tests {
             .collect();
         let bursts = frames.windows(2).filter(|w| !w[0] && w[1]).count() + usize::from(frames[0]);
         assert_eq!(bursts, 3);
+    }
+
+    /// At 8 kHz the pattern lasts as long and has the same pitch.
+    #[test]
+    fn a_narrowband_frame_plays_the_same_pattern() {
+        use crate::tone::goertzel;
+        let mut wide = TonePlayer::default();
+        let mut narrow = TonePlayer::default();
+        wide.play(TonePattern::recording_started());
+        narrow.play(TonePattern::recording_started());
+        let (mut w_frames, mut n_frames) = (0, 0);
+        let mut heard = Vec::new();
+        while wide.active() || narrow.active() {
+            let mut w = [0i32; FRAME];
+            let mut n = [0i32; 160];
+            w_frames += usize::from(wide.active());
+            n_frames += usize::from(narrow.active());
+            wide.add_to(&mut w, MIX_RATE);
+            narrow.add_to(&mut n, 8000);
+            heard.extend(n.iter().map(|&v| v as i16));
+            assert!(w_frames < 1000 && n_frames < 1000);
+        }
+        assert_eq!(w_frames, n_frames);
+        let on = goertzel(&heard, 8000, 1400.0);
+        let off = goertzel(&heard, 8000, 1000.0);
+        assert!(on > 100.0 * off.max(1e-6), "{on} vs {off}");
     }
 }
