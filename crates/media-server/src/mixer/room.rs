@@ -178,20 +178,14 @@ impl Group {
             return len;
         }
         let frame_len = (self.kind.pcm_rate() / 50) as usize;
-        if narrow {
-            // Mixed at this group's own rate already.
-            for (o, m) in pcm[..frame_len].iter_mut().zip(mix.iter()) {
-                *o = limit(*m);
-            }
-        } else {
-            for (l, m) in limited.iter_mut().zip(mix.iter()) {
-                *l = limit(*m);
-            }
-            self.resampler.process(&limited[..], &mut resampled[..]);
-            for (o, r) in pcm.iter_mut().zip(resampled.iter()).take(frame_len) {
-                *o = limit(*r);
-            }
-        }
+        to_codec_pcm(
+            &mix[..],
+            1.0,
+            (!narrow).then_some(&mut self.resampler),
+            limited,
+            resampled,
+            &mut pcm[..frame_len],
+        );
         let len = self
             .mix
             .encode(&pcm[..frame_len], &mut self.mix_payload[..])
@@ -554,19 +548,14 @@ impl Room {
                 kit.out_resampler.reset();
                 p.own_idle = false;
             }
-            if narrow {
-                for (o, v) in pcm[..frame_len].iter_mut().zip(own_mix.iter()) {
-                    *o = limit((*v as f32 * p.gain_out) as i32);
-                }
-            } else {
-                for (l, v) in limited.iter_mut().zip(own_mix.iter()) {
-                    *l = limit((*v as f32 * p.gain_out) as i32);
-                }
-                kit.out_resampler.process(&limited[..], &mut resampled[..]);
-                for (o, r) in pcm.iter_mut().zip(resampled.iter()).take(frame_len) {
-                    *o = limit(*r);
-                }
-            }
+            to_codec_pcm(
+                &own_mix[..],
+                p.gain_out,
+                (!narrow).then_some(&mut kit.out_resampler),
+                limited,
+                resampled,
+                &mut pcm[..frame_len],
+            );
             header_len = p.rtp.write_header(
                 &mut packet[..],
                 p.settings.payload_type,
@@ -618,6 +607,42 @@ impl Room {
             );
         } else {
             p.stats.send_errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Brings a mix to a codec's rate as 16-bit PCM (`pcm` is one frame at
+/// that rate), after `gain`: through `resampler` from 48 kHz, or as it is
+/// when the room mixes narrowband (`None`). Saturates at each step.
+fn to_codec_pcm(
+    mix: &[i32],
+    gain: f32,
+    resampler: Option<&mut Resampler>,
+    limited: &mut [i16; FRAME],
+    resampled: &mut [i32; FRAME],
+    pcm: &mut [i16],
+) {
+    let scaled = |v: i32| {
+        if gain == 1.0 {
+            v
+        } else {
+            (v as f32 * gain) as i32
+        }
+    };
+    match resampler {
+        None => {
+            for (o, v) in pcm.iter_mut().zip(mix) {
+                *o = limit(scaled(*v));
+            }
+        }
+        Some(r) => {
+            for (l, v) in limited.iter_mut().zip(mix) {
+                *l = limit(scaled(*v));
+            }
+            r.process(&limited[..], &mut resampled[..]);
+            for (o, v) in pcm.iter_mut().zip(resampled.iter()) {
+                *o = limit(*v);
+            }
         }
     }
 }
