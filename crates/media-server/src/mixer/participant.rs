@@ -116,8 +116,6 @@ pub struct Participant {
     /// Its kit's frame holds this tick's audio after input gain (the
     /// participant may be mixed): at 48 kHz, or at 8 kHz in a narrowband room.
     pub(crate) frame_fresh: bool,
-    /// The last fresh frame was made at 8 kHz, without the resampler.
-    frame_narrow: bool,
     pub(crate) level_dbov: f32,
     /// Level for RFC 6465 (0 loud … 127 silent).
     pub(crate) level_6464: u8,
@@ -197,7 +195,6 @@ impl Participant {
             spare: None,
             has_audio: false,
             frame_fresh: false,
-            frame_narrow: false,
             level_dbov: -127.0,
             level_6464: 127,
             ext_level: None,
@@ -436,17 +433,18 @@ impl Participant {
         }
         let fresh = match self.kit.as_deref_mut() {
             Some(kit) if candidate => {
+                if !self.frame_fresh {
+                    // Its filter history is from before the gap: start clean.
+                    kit.in_resampler.reset();
+                }
                 let len = if narrow {
-                    // Every codec in the room is at 8 kHz: no resampling.
-                    for (f, &s) in kit.frame.iter_mut().zip(&self.fifo[..need]) {
-                        *f = s as i32;
-                    }
+                    // Every codec in the room is at 8 kHz: no resampling,
+                    // but as late as resampling would make it, and the
+                    // filter keeps its history for when the room widens.
+                    kit.in_resampler
+                        .delayed(&self.fifo[..need], &mut kit.frame[..need]);
                     need
                 } else {
-                    if !self.frame_fresh || self.frame_narrow {
-                        // Its filter history is from before the gap: start clean.
-                        kit.in_resampler.reset();
-                    }
                     kit.in_resampler
                         .process(&self.fifo[..need], &mut kit.frame[..]);
                     FRAME
@@ -456,7 +454,6 @@ impl Participant {
                         *s = (*s as f32 * self.gain_in) as i32;
                     }
                 }
-                self.frame_narrow = narrow;
                 true
             }
             _ => false,

@@ -665,10 +665,16 @@ fn a_narrowband_room_widens_for_an_opus_caller_and_narrows_again() {
         b.run(&mut [&mut *a, &mut *c], 100);
         assert_hears(l, &[440.0, 1000.0], &[]);
         assert_hears(a, &[1000.0], &[440.0]);
+        assert_hears(c, &[440.0], &[1000.0]);
         l.heard();
         a.heard();
+        c.heard();
         b.run(&mut [&mut *a, &mut *c], 50);
-        (level_dbfs(&l.heard()), level_dbfs(&a.heard()))
+        (
+            level_dbfs(&l.heard()),
+            level_dbfs(&a.heard()),
+            level_dbfs(&c.heard()),
+        )
     };
     levels.push(phase(&mut b, &mut a, &mut c, &mut l));
     let mut o = b.phone(CodecKind::Opus, 0.0);
@@ -676,10 +682,22 @@ fn a_narrowband_room_widens_for_an_opus_caller_and_narrows_again() {
     assert_hears(&mut o, &[440.0, 1000.0], &[]);
     b.cmd(Command::Remove(o.id));
     levels.push(phase(&mut b, &mut a, &mut c, &mut l));
-    for (listener, talker) in &levels[1..] {
+    // A recording widens it too.
+    let path = std::env::temp_dir().join(format!("confab-narrow-{}.opus", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let (tap, _recording) = crate::recording::start(&path, &[]).unwrap();
+    b.cmd(Command::Record(b.room, Box::new(tap)));
+    levels.push(phase(&mut b, &mut a, &mut c, &mut l));
+    b.cmd(Command::StopRecording(b.room));
+    levels.push(phase(&mut b, &mut a, &mut c, &mut l));
+    let _ = std::fs::remove_file(&path);
+    eprintln!("levels (listener, talkers) by phase, narrow/wide/narrow: {levels:?}");
+    for (listener, a_hears, c_hears) in &levels[1..] {
         assert!(
-            (listener - levels[0].0).abs() < 0.5 && (talker - levels[0].1).abs() < 0.5,
-            "levels (listener, talker) by phase, narrow/wide/narrow: {levels:?}"
+            (listener - levels[0].0).abs() < 0.5
+                && (a_hears - levels[0].1).abs() < 0.5
+                && (c_hears - levels[0].2).abs() < 0.5,
+            "levels (listener, talkers) by phase, narrow/wide/narrow: {levels:?}"
         );
     }
 }
