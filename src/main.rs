@@ -10,6 +10,9 @@ use confab::{Server, ServerConfig};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+mod stop_signal;
+use stop_signal::StopSignal;
+
 // glibc's malloc keeps what a flood freed: after 20,000 INVITEs the heap was
 // back to 15 MB but RSS stayed near 130 MB, scattered over per-thread arenas
 // it never trims. jemalloc gives freed pages back to the OS after a few seconds.
@@ -175,6 +178,9 @@ async fn main() -> anyhow::Result<()> {
         rate_per_token: need!(settings, "grpc-rate", grpc_rate),
     });
     let server = Server::start(cfg).await?;
+    // Before the server says it listens: from here a signal is kept until
+    // read. (Until here Ctrl-C stops a start that hangs, as by default.)
+    let mut stop = StopSignal::listen();
     if server
         .policy
         .as_ref()
@@ -186,8 +192,8 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(udp = %server.sip_udp, tcp = ?server.sip_tcp, tls = ?server.sip_tls, "confab listening for SIP; call sip:ROOM@host to join ROOM");
     let drain_timeout =
         Duration::from_secs(need!(settings, "drain-timeout-secs", drain_timeout_secs));
-    run_until_stopped(&server, &flags, settings, &log).await;
-    drain(&server, drain_timeout).await;
+    run_until_stopped(&server, &flags, settings, &log, &mut stop).await;
+    drain(&server, drain_timeout, &mut stop).await;
     server.shutdown().await;
     tracing::info!("confab stopped");
     Ok(())
@@ -303,7 +309,13 @@ async fn declare_rooms(server: &Server, rooms: &[StaticRoom], before: &[StaticRo
 }
 
 /// Waits for Ctrl-C or SIGTERM; on SIGHUP reads the settings again.
-async fn run_until_stopped(server: &Server, flags: &Settings, mut current: Settings, log: &Log) {
+async fn run_until_stopped(
+    server: &Server,
+    flags: &Settings,
+    mut current: Settings,
+    log: &Log,
+    stop: &mut StopSignal,
+) {
     #[cfg(unix)]
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     loop {
@@ -325,7 +337,7 @@ async fn run_until_stopped(server: &Server, flags: &Settings, mut current: Setti
             }
         };
         tokio::select! {
-            _ = shutdown_signal() => return,
+            _ = stop.recv() => return,
             _ = api_drain => return,
             _ = reload => current = reload_settings(server, flags, current, log).await,
         }
@@ -421,7 +433,7 @@ async fn reload_settings(
 
 /// Graceful drain: no new calls; those in progress go on until they end,
 /// `timeout` passes, or a second signal comes; then the rest get a BYE.
-async fn drain(server: &Server, timeout: Duration) {
+async fn drain(server: &Server, timeout: Duration, stop: &mut StopSignal) {
     let started = std::time::Instant::now();
     server.drain().await;
     let kept = server.calls_active().await.unwrap_or(0);
@@ -441,7 +453,7 @@ async fn drain(server: &Server, timeout: Duration) {
             )
         }
         _ = tokio::time::sleep(timeout) => tracing::warn!("drain timeout: ending the calls left"),
-        _ = shutdown_signal() => tracing::warn!("second signal: ending the calls left now"),
+        _ = stop.recv() => tracing::warn!("second signal: ending the calls left now"),
     }
     if server.calls_active().await.unwrap_or(0) > 0 {
         server.end_all();
@@ -452,28 +464,4 @@ async fn drain(server: &Server, timeout: Duration) {
         after_last_call_us = last_seen.elapsed().as_micros() as u64,
         "exiting"
     );
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::warn!(error = %e, "cannot wait for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => tracing::info!("Ctrl-C received, shutting down"),
-        _ = term => tracing::info!("SIGTERM received, shutting down"),
-    }
 }
