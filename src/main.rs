@@ -154,7 +154,7 @@ async fn main() -> anyhow::Result<()> {
     let flags = Settings::parse();
     let settings = Settings::effective(&flags)?;
     if flags.print_config {
-        print!("{}", settings.to_toml());
+        print!("{}", settings.to_toml_redacted());
         return Ok(());
     }
     let log = Log::init(&need!(settings, "log", log))?;

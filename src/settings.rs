@@ -536,6 +536,26 @@ impl Settings {
         toml::to_string(self).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
     }
 
+    /// As [`Self::to_toml`], for a terminal or a log: the database
+    /// password is masked, since the output is pasted into tickets.
+    pub fn to_toml_redacted(&self) -> String {
+        let Some(url) = &self.database_url else {
+            return self.to_toml();
+        };
+        let masked = redact_password(url);
+        if &masked == url {
+            return self.to_toml();
+        }
+        let shown = Settings {
+            database_url: Some(masked),
+            ..self.clone()
+        };
+        format!(
+            "# database-url's password is masked; the server uses the one given\n{}",
+            shown.to_toml()
+        )
+    }
+
     /// Only `key` of `self` (the others unset), to overlay one key.
     pub fn only(&self, key: &str) -> Result<Settings, SettingsError> {
         let merge = |e: toml::ser::Error| SettingsError::Merge(e.to_string());
@@ -569,5 +589,115 @@ impl Settings {
         keys.sort();
         keys.dedup();
         keys
+    }
+}
+
+/// What stands for a password that is not shown.
+const MASK: &str = "********";
+
+/// A database URL or connection string with its password masked: the
+/// userinfo's (`postgres://user:PASSWORD@host/db`), a `password=` query
+/// parameter, and a `password=` key of a `key=value` string.
+fn redact_password(url: &str) -> String {
+    let mut out = String::with_capacity(url.len());
+    let mut rest = url;
+    if let Some(scheme_end) = url.find("://") {
+        let start = scheme_end + 3;
+        let authority_end = url[start..]
+            .find(['/', '?', '#'])
+            .map_or(url.len(), |i| start + i);
+        let authority = &url[start..authority_end];
+        out.push_str(&url[..start]);
+        match authority.rfind('@') {
+            Some(at) => {
+                let userinfo = &authority[..at];
+                match userinfo.find(':') {
+                    Some(colon) => {
+                        out.push_str(&userinfo[..=colon]);
+                        out.push_str(MASK);
+                    }
+                    None => out.push_str(userinfo),
+                }
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &url[authority_end..];
+    }
+    // `password=` as a query parameter or a key of a key=value string.
+    let mut tail = rest;
+    while let Some(i) = tail.to_ascii_lowercase().find("password=") {
+        let boundary = i == 0 || matches!(tail.as_bytes()[i - 1], b'?' | b'&' | b' ' | b'\t');
+        let value = i + "password=".len();
+        out.push_str(&tail[..value]);
+        tail = &tail[value..];
+        if boundary {
+            let end = tail.find(['&', ' ', '\t', '#']).unwrap_or(tail.len());
+            if end > 0 {
+                out.push_str(MASK);
+            }
+            tail = &tail[end..];
+        }
+    }
+    out.push_str(tail);
+    out
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::*;
+
+    #[test]
+    fn the_password_is_masked_wherever_a_connection_string_puts_it() {
+        let cases = [
+            (
+                "postgres://confab:s3cret@db.example/confab",
+                "postgres://confab:********@db.example/confab",
+            ),
+            (
+                "postgresql://u:p%40ss@h:5432/db?sslmode=require",
+                "postgresql://u:********@h:5432/db?sslmode=require",
+            ),
+            ("postgres://u:a@b@h/db", "postgres://u:********@h/db"),
+            (
+                "postgres://h/db?user=u&password=s3cret&sslmode=disable",
+                "postgres://h/db?user=u&password=********&sslmode=disable",
+            ),
+            (
+                "host=h user=u password=s3cret dbname=d",
+                "host=h user=u password=******** dbname=d",
+            ),
+            ("postgres://u@h/db", "postgres://u@h/db"),
+            (
+                "postgres://h/db?old_password=x",
+                "postgres://h/db?old_password=x",
+            ),
+            ("postgres://u:@h/db", "postgres://u:********@h/db"),
+        ];
+        for (url, want) in cases {
+            assert_eq!(redact_password(url), want, "{url}");
+        }
+    }
+
+    #[test]
+    fn printed_settings_mask_the_password_and_say_so() {
+        let s = Settings {
+            database_url: Some("postgres://confab:s3cret@db/confab".into()),
+            ..Settings::defaults()
+        };
+        let text = s.to_toml_redacted();
+        assert!(!text.contains("s3cret"), "{text}");
+        assert!(
+            text.contains("postgres://confab:********@db/confab"),
+            "{text}"
+        );
+        assert!(
+            text.starts_with("# database-url's password is masked"),
+            "{text}"
+        );
+        assert_eq!(
+            Settings::defaults().to_toml_redacted(),
+            Settings::defaults().to_toml()
+        );
     }
 }

@@ -99,6 +99,26 @@ fn print_config(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// The printout is pasted into tickets and chats: the database password
+/// stays out of it, and what is printed still parses.
+#[test]
+fn print_config_masks_the_database_password() {
+    let (ok, text) = print_config(
+        &[],
+        &[(
+            "CONFAB_DATABASE_URL",
+            "postgres://confab:s3cret@db.example/confab",
+        )],
+    );
+    assert!(ok, "{text}");
+    assert!(!text.contains("s3cret"), "{text}");
+    let printed = Settings::from_toml(Path::new("printed"), &text).expect("it prints TOML");
+    assert_eq!(
+        printed.database_url.as_deref(),
+        Some("postgres://confab:********@db.example/confab")
+    );
+}
+
 #[test]
 fn flags_and_variables_win_over_the_file() {
     let dir = tempdir("settings-layers");
