@@ -68,13 +68,15 @@ fn config(s: &Settings) -> anyhow::Result<ServerConfig> {
     c.cdr = s.cdr.as_deref().map(confab::cdr::CdrSink::parse);
     c.media.port_min = lo.trim().parse()?;
     c.media.port_max = hi.trim().parse()?;
-    // Many rooms use every core; one room lives on one mixer thread, but
+    // Many rooms use every core; one room is mixed on one mixer thread, but
     // its participants' receiving is spread over every receive thread.
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
     c.media.mixer_threads = s.mixer_threads.unwrap_or(cores);
     c.media.rx_threads = s.rtp_rx_threads.unwrap_or(cores);
+    // A big room's sends go out through every receive thread.
+    c.media.offload_sends_from = need!(s, "rtp-send-offload-from", rtp_send_offload_from);
     let rooms = need!(s, "room", rooms);
     let f = &mut c.focus;
     f.timers.t1 = Duration::from_millis(need!(s, "t1-ms", t1_ms));

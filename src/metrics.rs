@@ -401,6 +401,12 @@ impl Collector for Snapshot {
         )?;
         counter(
             e,
+            "confab_rtp_sent_by_receive_threads",
+            "RTP packets the receive threads sent for a mixer with many participants",
+            md.sent_by_receive_threads,
+        )?;
+        counter(
+            e,
             "confab_rtp_send_errors",
             "RTP sends that failed",
             md.send_errors,

@@ -388,6 +388,12 @@ pub struct Settings {
     #[arg(long, env = "CONFAB_RTP_RX_THREADS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rtp_rx_threads: Option<usize>,
+    /// Participants on a mixer thread from which the receive threads send
+    /// its RTP for it, spreading a big room's sends over them (0: always)
+    /// [default: 1000].
+    #[arg(long, env = "CONFAB_RTP_SEND_OFFLOAD_FROM")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtp_send_offload_from: Option<usize>,
     /// Seconds a drain (SIGTERM, or `Drain` in the API) waits for calls to
     /// end before it ends the rest with BYE [default: 3600].
     #[arg(long, env = "CONFAB_DRAIN_TIMEOUT_SECS")]
@@ -484,6 +490,7 @@ impl Settings {
             grpc_rate: Some(1000.0),
             mixer_threads: None,
             rtp_rx_threads: None,
+            rtp_send_offload_from: Some(1000),
             metrics_listen: None,
             cdr: None,
             drain_timeout_secs: Some(3600),

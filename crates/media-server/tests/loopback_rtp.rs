@@ -3,6 +3,7 @@
 //! decoded and its spectrum checked.
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -182,9 +183,32 @@ fn ranged_server(base: u16) -> MediaServer {
     .unwrap()
 }
 
+/// As [`ranged_server`], with the mixer's sends always left to the
+/// receive threads (as from a thousand participants), over two of each.
+fn offloading_server(base: u16) -> MediaServer {
+    MediaServer::start(MediaConfig {
+        bind_ip: [127, 0, 0, 1].into(),
+        port_min: base,
+        port_max: base + 400,
+        mixer_threads: 2,
+        rx_threads: 2,
+        offload_sends_from: 0,
+        ..MediaConfig::default()
+    })
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_peers_hear_the_others_and_mute_removes_one() {
-    let ms = ranged_server(31000);
+    three_peers(ranged_server(31000), false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_peers_hear_the_others_when_the_receive_threads_send() {
+    three_peers(offloading_server(37000), true).await;
+}
+
+async fn three_peers(ms: MediaServer, offloaded: bool) {
     let room = ms.create_room(RoomSettings::default()).unwrap();
     let a = Peer::join(&ms, room, CodecKind::Pcmu, 440.0).await;
     let b = Peer::join(&ms, room, CodecKind::Pcmu, 1000.0).await;
@@ -216,6 +240,7 @@ async fn three_peers_hear_the_others_and_mute_removes_one() {
         }
     }
     assert!(started >= 3, "talking events: {started}");
+    report_who_sent(&ms, &[&a, &b, &c], offloaded);
     for p in [&a, &b, &c] {
         ms.remove_participant(p.id).unwrap();
     }
@@ -226,7 +251,15 @@ async fn three_peers_hear_the_others_and_mute_removes_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn opus_g722_and_pcmu_peers_mix() {
-    let ms = ranged_server(32000);
+    three_codecs(ranged_server(32000), false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opus_g722_and_pcmu_peers_mix_when_the_receive_threads_send() {
+    three_codecs(offloading_server(37500), true).await;
+}
+
+async fn three_codecs(ms: MediaServer, offloaded: bool) {
     let room = ms.create_room(RoomSettings::default()).unwrap();
     let a = Peer::join(&ms, room, CodecKind::Opus, 440.0).await;
     let b = Peer::join(&ms, room, CodecKind::G722, 1000.0).await;
@@ -242,6 +275,28 @@ async fn opus_g722_and_pcmu_peers_mix() {
     check(&a, &a.heard(), &[1000.0, 2200.0], &[440.0]);
     check(&b, &b.heard(), &[440.0, 2200.0], &[1000.0]);
     check(&c, &c.heard(), &[440.0, 1000.0], &[2200.0]);
+    report_who_sent(&ms, &[&a, &b, &c], offloaded);
+}
+
+/// Who sent the peers' RTP: with offloading on (from 0 participants),
+/// the receive threads sent all of it (packets sent while a queue was
+/// full would go from the mixer); otherwise the mixer sent all of it.
+fn report_who_sent(ms: &MediaServer, peers: &[&Peer], offloaded: bool) {
+    for p in peers {
+        let (mixer, endpoint) = ms.stats(p.id).expect("stats");
+        let sent = mixer.packets_out.load(Ordering::Relaxed);
+        let by_rx = endpoint.rtp_sent_for_mixer.load(Ordering::Relaxed);
+        assert!(sent > 50, "{sent} packets sent");
+        if offloaded {
+            // A packet or two may wait in the queue at this moment.
+            assert!(
+                by_rx + 2 >= sent,
+                "{by_rx} of {sent} sent by the receive threads"
+            );
+        } else {
+            assert_eq!(by_rx, 0, "the mixer sends itself below the threshold");
+        }
+    }
 }
 
 /// Loss, duplication, reordering and jitter on one talker: the listener's

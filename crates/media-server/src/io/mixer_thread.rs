@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
 
+use super::send_queue::Offload;
 use crate::mixer::{Garbage, Mixer, MixerEvent};
 
 /// Counters of one mixer thread.
@@ -48,6 +49,31 @@ impl MixerThreadStats {
 /// mixer wakes it after every tick that leaves it something.
 const PUMP_IDLE: Duration = Duration::from_millis(500);
 
+/// Who a mixer thread wakes after a tick.
+pub(crate) struct Wakes {
+    /// Its event pump.
+    pub(crate) pump: std::thread::Thread,
+    /// Whether it queues its sends, by its participant count.
+    pub(crate) offload: Offload,
+    /// The receive threads, which send what it queued.
+    pub(crate) senders: Vec<std::thread::Thread>,
+}
+
+impl Wakes {
+    /// After the tick, not in it: a wake-up is a system call, made only
+    /// when there is something to take or to send.
+    fn after_tick(&self, mixer: &Mixer) {
+        if mixer.has_handoffs() {
+            self.pump.unpark();
+        }
+        if self.offload.update(mixer.participant_count()) {
+            for t in &self.senders {
+                t.unpark();
+            }
+        }
+    }
+}
+
 pub(crate) fn spawn_mixer(
     index: usize,
     mut mixer: Mixer,
@@ -55,7 +81,7 @@ pub(crate) fn spawn_mixer(
     period: Duration,
     stop: Arc<AtomicBool>,
     stats: Arc<MixerThreadStats>,
-    pump: std::thread::Thread,
+    wakes: Wakes,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name(format!("confab-mixer-{index}"))
@@ -77,11 +103,7 @@ pub(crate) fn spawn_mixer(
                 if spent > period {
                     stats.overruns.fetch_add(1, Ordering::Relaxed);
                 }
-                // After the tick, not in it: a wake-up is a system call,
-                // made only when there are events or garbage to take.
-                if mixer.has_handoffs() {
-                    pump.unpark();
-                }
+                wakes.after_tick(&mixer);
                 deadline += period;
                 // Far behind (the machine stalled): skip ahead instead of bursting.
                 if Instant::now() > deadline + period * 5 {

@@ -8,6 +8,7 @@ mod mixer_thread;
 mod receiver;
 mod rx_thread;
 mod secure;
+mod send_queue;
 mod totals;
 
 pub use mixer_thread::{MixerThreadStats, TICK_BUCKETS_US};
@@ -54,6 +55,11 @@ pub struct MediaConfig {
     pub rtcp_interval: Duration,
     /// Packets buffered between a receive thread and its mixer.
     pub input_ring: usize,
+    /// Participants on a mixer thread from which it leaves its sends to
+    /// the receive threads (0: always). Below, it sends itself: a big
+    /// room's sends take more than a tick on one thread, a small one's
+    /// are cheaper without the hand-off.
+    pub offload_sends_from: usize,
 }
 
 impl Default for MediaConfig {
@@ -69,6 +75,9 @@ impl Default for MediaConfig {
             rtcp_interval: Duration::from_secs(5),
             // A pass of the receive thread brings a tick's packets or a few.
             input_ring: 16,
+            // Sends take about a quarter of the tick by then (5 µs each on
+            // loopback); below, the hand-off costs more than it spreads.
+            offload_sends_from: 1000,
         }
     }
 }
@@ -129,6 +138,8 @@ impl Reservation {
 
 struct MixerHandle {
     commands: Mutex<rtrb::Producer<Command>>,
+    /// Whether the mixer hands its participants' sends to the receive threads.
+    offloading: Arc<AtomicBool>,
     stats: Arc<MixerThreadStats>,
     ticker: std::thread::JoinHandle<()>,
     pump: std::thread::JoinHandle<()>,
@@ -182,6 +193,19 @@ impl MediaServer {
         let (events, _) = broadcast::channel(4096);
         // Mixers tick and receive threads poll on one schedule.
         let epoch = std::time::Instant::now() + config.tick;
+        let mut receivers = Vec::new();
+        for i in 0..config.rx_threads.max(1) {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let thread = rx_thread::spawn_rx(i, rx, epoch, config.tick, stop.clone())?;
+            receivers.push(RxHandle {
+                commands: tx,
+                thread,
+            });
+        }
+        let senders: Vec<std::thread::Thread> = receivers
+            .iter()
+            .map(|r| r.thread.thread().clone())
+            .collect();
         let mut mixers = Vec::new();
         for i in 0..config.mixer_threads.max(1) {
             let (cmd_tx, cmd_rx) = rtrb::RingBuffer::new(1024);
@@ -190,6 +214,8 @@ impl MediaServer {
             let mixer = Mixer::new(config.rooms_per_mixer, cmd_rx, ev_tx, g_tx);
             let stats = Arc::new(MixerThreadStats::default());
             let pump = mixer_thread::spawn_pump(i, ev_rx, g_rx, events.clone(), stop.clone())?;
+            let offload = send_queue::Offload::new(config.offload_sends_from);
+            let offloading = offload.flag();
             let ticker = mixer_thread::spawn_mixer(
                 i,
                 mixer,
@@ -197,22 +223,18 @@ impl MediaServer {
                 config.tick,
                 stop.clone(),
                 stats.clone(),
-                pump.thread().clone(),
+                mixer_thread::Wakes {
+                    pump: pump.thread().clone(),
+                    offload,
+                    senders: senders.clone(),
+                },
             )?;
             mixers.push(MixerHandle {
                 commands: Mutex::new(cmd_tx),
+                offloading,
                 stats,
                 ticker,
                 pump,
-            });
-        }
-        let mut receivers = Vec::new();
-        for i in 0..config.rx_threads.max(1) {
-            let (tx, rx) = std::sync::mpsc::channel();
-            let thread = rx_thread::spawn_rx(i, rx, epoch, config.tick, stop.clone())?;
-            receivers.push(RxHandle {
-                commands: tx,
-                thread,
             });
         }
         Ok(Self {
@@ -337,6 +359,7 @@ impl MediaServer {
         let id = ParticipantId(self.next_id.fetch_add(1, Ordering::Relaxed));
         let rx = id.0 as usize % self.receivers.len();
         let (ring_tx, ring_rx) = rtrb::RingBuffer::new(self.config.input_ring.max(4));
+        let (wire, queued) = send_queue::queue(out, self.mixers[mixer].offloading.clone());
         let stats = Arc::new(ParticipantStats::default());
         let endpoint_stats = Arc::new(EndpointStats::default());
         let (ssrc, seq) = {
@@ -354,6 +377,7 @@ impl MediaServer {
                 rtp: rtp_std,
                 rtcp: rtcp_std,
                 ring: ring_tx,
+                queued,
                 payload_types: (settings.payload_type, settings.dtmf_payload_type),
                 signalled: settings.remote,
                 audio_level_ext: settings.audio_level_ext,
@@ -365,12 +389,12 @@ impl MediaServer {
             std::time::Instant::now(),
         );
         let out: Box<dyn crate::mixer::PacketOut> = match &settings.srtp {
-            Some(k) => Box::new(secure::SrtpOut::new(
-                out,
+            Some(k) => Box::new(secure::SrtpOut::through(
+                wire,
                 k.outbound().map_err(|_| MediaError::Busy)?,
                 stats.clone(),
             )),
-            None => Box::new(UdpOut(out)),
+            None => Box::new(UdpOut(wire)),
         };
         let participant = Participant::new(id, settings, ring_rx, out, ssrc, seq, stats.clone())?;
         let participant = if bring_kit {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use webrtc_util::Unmarshal;
 
+use super::send_queue::{Queued, Sender};
 use crate::jitter::MAX_PAYLOAD;
 use crate::latch::{Admit, SourceLatch};
 use crate::mixer::{InPacket, PacketOut, ParticipantId, ParticipantStats};
@@ -29,18 +30,22 @@ pub struct EndpointStats {
     pub rtcp_in: AtomicU64,
     /// RTCP packets sent.
     pub rtcp_out: AtomicU64,
+    /// RTP packets the receive thread sent for the mixer, which leaves its
+    /// sends to the receive threads while it has many participants.
+    pub rtp_sent_for_mixer: AtomicU64,
     /// Last fraction lost the peer reported about our stream (out of 256).
     pub peer_fraction_lost: AtomicU64,
     /// Last jitter the peer reported about our stream (RTP units).
     pub peer_jitter: AtomicU64,
 }
 
-/// The mixer's side of the socket: non-blocking sends from the mixer thread.
-pub(crate) struct UdpOut(pub(crate) UdpSocket);
+/// The mixer's side of the socket: non-blocking sends from the mixer
+/// thread, or queued for the receive thread while the mixer offloads.
+pub(crate) struct UdpOut(pub(crate) Sender);
 
 impl PacketOut for UdpOut {
     fn send(&mut self, to: SocketAddr, packet: &[u8]) -> bool {
-        self.0.send_to(packet, to).is_ok()
+        self.0.send(to, packet)
     }
 }
 
@@ -52,6 +57,8 @@ pub(crate) struct ReceiverConfig {
     /// Its RTCP socket when RTCP is not muxed (non-blocking).
     pub(crate) rtcp: Option<UdpSocket>,
     pub(crate) ring: rtrb::Producer<InPacket>,
+    /// What the mixer queued to send on `rtp` while it offloads.
+    pub(crate) queued: Queued,
     pub(crate) audio_level_ext: Option<u8>,
     pub(crate) clock_rate: u32,
     /// The codec's and DTMF's payload types: the only ones queued.
@@ -71,6 +78,7 @@ pub(crate) struct RtpReceiver {
     pub(crate) rtp: UdpSocket,
     pub(crate) rtcp: Option<UdpSocket>,
     ring: rtrb::Producer<InPacket>,
+    queued: Queued,
     audio_level_ext: Option<u8>,
     clock_rate: u32,
     payload_types: (u8, Option<u8>),
@@ -95,6 +103,7 @@ impl RtpReceiver {
             rtp: c.rtp,
             rtcp: c.rtcp,
             ring: c.ring,
+            queued: c.queued,
             audio_level_ext: c.audio_level_ext,
             clock_rate: c.clock_rate,
             payload_types: c.payload_types,
@@ -197,6 +206,21 @@ impl RtpReceiver {
         let mut pkt = self.report();
         pkt.extend(rtcp::bye(self.our_ssrc()));
         Some((pkt, to))
+    }
+
+    /// Sends the RTP the mixer queued for this participant.
+    pub(crate) fn send_queued(&mut self) {
+        let (sent, failed) = self.queued.flush(&self.rtp);
+        if sent > 0 {
+            self.stats
+                .rtp_sent_for_mixer
+                .fetch_add(sent, Ordering::Relaxed);
+        }
+        if failed > 0 {
+            self.mixer_stats
+                .send_errors
+                .fetch_add(failed, Ordering::Relaxed);
+        }
     }
 
     /// Sends an RTCP packet without waiting (as SRTCP when the call has
@@ -345,12 +369,17 @@ mod tests {
     ) -> (RtpReceiver, rtrb::Consumer<InPacket>) {
         let (tx, rx) = rtrb::RingBuffer::new(4);
         let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let (_, queued) = super::super::send_queue::queue(
+            sock.try_clone().expect("clone"),
+            Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        );
         let r = RtpReceiver::new(
             ReceiverConfig {
                 id: ParticipantId(1),
                 rtp: sock,
                 rtcp: None,
                 ring: tx,
+                queued,
                 audio_level_ext: Some(1),
                 clock_rate: 8000,
                 payload_types: (0, Some(101)),

@@ -2,6 +2,8 @@
 //! polls their ports once per tick, a little before the mixers tick, with one
 //! `recvmmsg` per port: a packet costs a share of one system call and no
 //! wake-up, where a task per port cost a wake-up and two calls per packet.
+//! A mixer with many participants wakes them after its tick to send what
+//! it queued (`send_queue`), so a big room's sends run on these threads.
 //! Arrival times are the kernel's (SO_TIMESTAMPNS), so the jitter buffers
 //! and RTCP see when a packet arrived, not when it was polled.
 
@@ -160,7 +162,14 @@ pub(crate) fn spawn_rx(
             while !stop.load(Ordering::Relaxed) {
                 let now = Instant::now();
                 if deadline > now {
-                    std::thread::sleep(deadline - now);
+                    // A mixer that offloads its sends wakes us after its tick.
+                    std::thread::park_timeout(deadline - now);
+                    for r in receivers.iter_mut() {
+                        r.send_queued();
+                    }
+                    if Instant::now() < deadline {
+                        continue;
+                    }
                 }
                 apply_commands(&commands, &mut receivers);
                 let (mut now, mut wall) = clocks();

@@ -7,6 +7,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use super::send_queue::Sender;
 use crate::mixer::{PacketOut, ParticipantStats};
 
 /// The largest packet protected or unprotected (bigger ones are dropped).
@@ -61,7 +62,7 @@ impl SrtpKeys {
 /// The mixer's side of an SRTP participant's socket: each packet is
 /// copied into a buffer made once, protected in place and sent.
 pub struct SrtpOut {
-    sock: UdpSocket,
+    wire: Sender,
     session: srtp::Session,
     buf: Box<[u8; MAX_PACKET]>,
     stats: Arc<ParticipantStats>,
@@ -71,8 +72,17 @@ impl SrtpOut {
     /// Sends on `sock` (non-blocking), protected by `session`; failures
     /// count in `stats`.
     pub fn new(sock: UdpSocket, session: srtp::Session, stats: Arc<ParticipantStats>) -> Self {
+        Self::through(Sender::direct(sock), session, stats)
+    }
+
+    /// Sends through `wire`: at once, or queued for the receive thread.
+    pub(crate) fn through(
+        wire: Sender,
+        session: srtp::Session,
+        stats: Arc<ParticipantStats>,
+    ) -> Self {
         Self {
-            sock,
+            wire,
             session,
             buf: Box::new([0; MAX_PACKET]),
             stats,
@@ -88,7 +98,7 @@ impl PacketOut for SrtpOut {
         }
         self.buf[..n].copy_from_slice(packet);
         match self.session.protect_rtp(&mut self.buf[..], n) {
-            Ok(len) => self.sock.send_to(&self.buf[..len], to).is_ok(),
+            Ok(len) => self.wire.send(to, &self.buf[..len]),
             Err(_) => {
                 self.stats.srtp_failed.fetch_add(1, Ordering::Relaxed);
                 false

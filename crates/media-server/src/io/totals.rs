@@ -15,6 +15,8 @@ pub struct MediaTotals {
     pub packets_in: u64,
     /// RTP packets sent.
     pub packets_out: u64,
+    /// Of those, sent by the receive threads for a mixer with many participants.
+    pub sent_by_receive_threads: u64,
     /// Packets the jitter buffers found missing.
     pub lost: u64,
     /// Packets that came after their turn.
@@ -41,6 +43,7 @@ impl MediaTotals {
         let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
         self.packets_in += get(&p.packets_in);
         self.packets_out += get(&p.packets_out);
+        self.sent_by_receive_threads += get(&e.rtp_sent_for_mixer);
         self.lost += get(&p.lost);
         self.late += get(&p.late);
         self.decode_errors += get(&p.decode_errors);
