@@ -490,7 +490,8 @@ impl Settings {
             grpc_rate: Some(1000.0),
             mixer_threads: None,
             rtp_rx_threads: None,
-            rtp_send_offload_from: Some(1000),
+            // Where the media server's measurement put it.
+            rtp_send_offload_from: Some(media_server::MediaConfig::default().offload_sends_from),
             metrics_listen: None,
             cdr: None,
             drain_timeout_secs: Some(3600),

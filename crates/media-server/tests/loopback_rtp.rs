@@ -237,7 +237,7 @@ async fn three_peers(ms: MediaServer, offloaded: bool) {
         }
     }
     assert!(started >= 3, "talking events: {started}");
-    report_who_sent(&ms, &[&a, &b, &c], offloaded);
+    check_who_sent(&ms, &[&a, &b, &c], offloaded);
     for p in [&a, &b, &c] {
         ms.remove_participant(p.id).unwrap();
     }
@@ -269,13 +269,13 @@ async fn three_codecs(ms: MediaServer, offloaded: bool) {
     check(&a, &a.heard(), &[1000.0, 2200.0], &[440.0]);
     check(&b, &b.heard(), &[440.0, 2200.0], &[1000.0]);
     check(&c, &c.heard(), &[440.0, 1000.0], &[2200.0]);
-    report_who_sent(&ms, &[&a, &b, &c], offloaded);
+    check_who_sent(&ms, &[&a, &b, &c], offloaded);
 }
 
 /// Who sent the peers' RTP: with offloading on (from 0 participants),
 /// the receive threads sent all of it (packets sent while a queue was
 /// full would go from the mixer); otherwise the mixer sent all of it.
-fn report_who_sent(ms: &MediaServer, peers: &[&Peer], offloaded: bool) {
+fn check_who_sent(ms: &MediaServer, peers: &[&Peer], offloaded: bool) {
     for p in peers {
         let (mixer, endpoint) = ms.stats(p.id).expect("stats");
         let sent = mixer.packets_out.load(Ordering::Relaxed);

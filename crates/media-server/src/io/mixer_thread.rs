@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
 
-use super::send_queue::Offload;
+use super::send_queue::{Offload, SendWake};
 use crate::mixer::{Garbage, Mixer, MixerEvent};
 
 /// Counters of one mixer thread.
@@ -56,7 +56,7 @@ pub(crate) struct Wakes {
     /// Whether it queues its sends, by its participant count.
     pub(crate) offload: Offload,
     /// The receive threads, which send what it queued.
-    pub(crate) senders: Vec<std::thread::Thread>,
+    pub(crate) senders: Vec<SendWake>,
 }
 
 impl Wakes {
@@ -66,9 +66,13 @@ impl Wakes {
         if mixer.has_handoffs() {
             self.pump.unpark();
         }
-        if self.offload.update(mixer.participant_count()) {
-            for t in &self.senders {
-                t.unpark();
+        // The mode this tick ran in decides: a tick that queued is sent
+        // even if the mode turns off now.
+        let queued = self.offload.is_on();
+        self.offload.update(mixer.participant_count());
+        if queued {
+            for s in &self.senders {
+                s.notify();
             }
         }
     }

@@ -194,18 +194,18 @@ impl MediaServer {
         // Mixers tick and receive threads poll on one schedule.
         let epoch = std::time::Instant::now() + config.tick;
         let mut receivers = Vec::new();
+        let mut senders = Vec::new();
         for i in 0..config.rx_threads.max(1) {
             let (tx, rx) = std::sync::mpsc::channel();
-            let thread = rx_thread::spawn_rx(i, rx, epoch, config.tick, stop.clone())?;
+            let waiting = Arc::new(AtomicBool::new(false));
+            let thread =
+                rx_thread::spawn_rx(i, rx, epoch, config.tick, stop.clone(), waiting.clone())?;
+            senders.push(send_queue::SendWake::new(thread.thread().clone(), waiting));
             receivers.push(RxHandle {
                 commands: tx,
                 thread,
             });
         }
-        let senders: Vec<std::thread::Thread> = receivers
-            .iter()
-            .map(|r| r.thread.thread().clone())
-            .collect();
         let mut mixers = Vec::new();
         for i in 0..config.mixer_threads.max(1) {
             let (cmd_tx, cmd_rx) = rtrb::RingBuffer::new(1024);

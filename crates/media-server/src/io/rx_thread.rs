@@ -150,6 +150,7 @@ pub(crate) fn spawn_rx(
     epoch: Instant,
     period: Duration,
     stop: Arc<AtomicBool>,
+    sends_waiting: Arc<AtomicBool>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name(format!("confab-rtp-rx-{index}"))
@@ -164,8 +165,10 @@ pub(crate) fn spawn_rx(
                 if deadline > now {
                     // A mixer that offloads its sends wakes us after its tick.
                     std::thread::park_timeout(deadline - now);
-                    for r in receivers.iter_mut() {
-                        r.send_queued();
+                    if sends_waiting.swap(false, Ordering::Acquire) {
+                        for r in receivers.iter_mut() {
+                            r.send_queued();
+                        }
                     }
                     if Instant::now() < deadline {
                         continue;

@@ -49,6 +49,11 @@ impl Offload {
         self.on.clone()
     }
 
+    /// Whether sends are queued now.
+    pub(crate) fn is_on(&self) -> bool {
+        self.on.load(Ordering::Relaxed)
+    }
+
     /// Updates the mode after a tick of `participants`; true while on.
     pub(crate) fn update(&self, participants: usize) -> bool {
         let on = self.on.load(Ordering::Relaxed);
@@ -61,6 +66,27 @@ impl Offload {
             self.on.store(now, Ordering::Relaxed);
         }
         now
+    }
+}
+
+/// A receive thread as the mixers see it: told that sends wait, then
+/// woken. The flag spares it a pass over its participants' queues on the
+/// ticks no mixer queued anything (every tick below the threshold).
+#[derive(Clone)]
+pub(crate) struct SendWake {
+    thread: std::thread::Thread,
+    waiting: Arc<AtomicBool>,
+}
+
+impl SendWake {
+    pub(crate) fn new(thread: std::thread::Thread, waiting: Arc<AtomicBool>) -> Self {
+        Self { thread, waiting }
+    }
+
+    /// Tells the receive thread that sends wait in its queues, and wakes it.
+    pub(crate) fn notify(&self) {
+        self.waiting.store(true, Ordering::Release);
+        self.thread.unpark();
     }
 }
 
